@@ -1,0 +1,69 @@
+//! Atomic file writes: a crash mid-save never leaves a half-written checkpoint behind.
+//!
+//! The new content goes to a temporary file in the destination's folder, is flushed to disk,
+//! and is renamed over the destination; the folder is then synced so the rename survives.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Writes whatever `write` puts at the temporary path it is given, then renames it to `dest`.
+///
+/// `write` receives the temporary path to create. On any error the temporary file is removed
+/// and `dest` is left as it was.
+pub fn atomic_save<E: From<io::Error>>(
+    dest: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = write(&tmp).and_then(|()| {
+        File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, dest)?;
+        if let Ok(d) = File::open(dir) {
+            // Directory fsync is not supported everywhere; the rename is already done.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Atomically replaces `dest` with `bytes`.
+pub fn atomic_write(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    atomic_save(dest, |tmp| fs::write(tmp, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("ckpt.bin");
+        atomic_write(&dest, b"one").unwrap();
+        atomic_write(&dest, b"two").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("ckpt.bin");
+        atomic_write(&dest, b"good").unwrap();
+        let err = atomic_save(&dest, |tmp| {
+            fs::write(tmp, b"partial")?;
+            Err(io::Error::other("crash mid-save"))
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read(&dest).unwrap(), b"good");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

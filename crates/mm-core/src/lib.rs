@@ -1,0 +1,20 @@
+//! `mm-core`: what every modality crate shares.
+//!
+//! - [`device`]: the one place where `--device cpu|ndarray|wgpu|cuda[:N]` becomes a Burn backend.
+//! - [`encoder`]: the [`Encoder`](encoder::Encoder) trait every tower implements.
+//! - [`loss`]: the symmetric contrastive (InfoNCE) loss and the learnable logit scale.
+//! - [`metrics`]: Recall@K in both retrieval directions and top-k accuracy.
+//! - [`manifest`]: the public JSONL dataset manifest format.
+//! - [`checkpoint`]: atomic file writes for checkpoints.
+#![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod device;
+pub mod encoder;
+pub mod loss;
+pub mod manifest;
+pub mod metrics;
+pub mod nn;
+
+pub use device::{BackendJob, DeviceError, DeviceSpec, dispatch};
+pub use encoder::Encoder;

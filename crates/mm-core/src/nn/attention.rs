@@ -1,0 +1,95 @@
+//! Multi-head self-attention with separate q/k/v/out projections, as CLIP and BERT lay them out.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Bool, Tensor, activation::softmax, backend::Backend};
+
+/// Configuration of [`MultiHeadSelfAttention`].
+#[derive(Config, Debug)]
+pub struct MultiHeadSelfAttentionConfig {
+    /// Model width.
+    pub hidden_size: usize,
+    /// Number of heads; must divide `hidden_size`.
+    pub num_attention_heads: usize,
+}
+
+/// Scaled dot-product self-attention over `num_attention_heads` heads.
+#[derive(Module, Debug)]
+pub struct MultiHeadSelfAttention<B: Backend> {
+    /// Query projection.
+    pub q_proj: Linear<B>,
+    /// Key projection.
+    pub k_proj: Linear<B>,
+    /// Value projection.
+    pub v_proj: Linear<B>,
+    /// Output projection.
+    pub out_proj: Linear<B>,
+    /// Number of heads.
+    pub num_heads: usize,
+}
+
+impl MultiHeadSelfAttentionConfig {
+    /// Builds the layer on `device`.
+    ///
+    /// # Panics
+    /// If the heads do not divide the width (configs are validated before this is called).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> MultiHeadSelfAttention<B> {
+        assert!(
+            self.num_attention_heads > 0 && self.hidden_size % self.num_attention_heads == 0,
+            "num_attention_heads must divide hidden_size"
+        );
+        let linear = || LinearConfig::new(self.hidden_size, self.hidden_size).init(device);
+        MultiHeadSelfAttention {
+            q_proj: linear(),
+            k_proj: linear(),
+            v_proj: linear(),
+            out_proj: linear(),
+            num_heads: self.num_attention_heads,
+        }
+    }
+}
+
+impl<B: Backend> MultiHeadSelfAttention<B> {
+    /// Attends every token to every token not masked out.
+    ///
+    /// `mask` is `true` where attention is forbidden (e.g. the future, for a causal mask).
+    /// Matches transformers `modeling_clip.py` `CLIPAttention.forward` (eager path).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, tokens, hidden]`
+    /// - `mask`: `[batch or 1, tokens, tokens]`
+    /// - output: `[batch, tokens, hidden]`
+    pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 3, Bool>>) -> Tensor<B, 3> {
+        let [batch, tokens, hidden] = x.dims();
+        let heads = self.num_heads;
+        let head_dim = hidden / heads;
+        let split = |t: Tensor<B, 3>| {
+            t.reshape([batch, tokens, heads, head_dim]) // [batch, tokens, heads, head_dim]
+                .swap_dims(1, 2) // [batch, heads, tokens, head_dim]
+        };
+        let q = split(self.q_proj.forward(x.clone()) * (head_dim as f64).powf(-0.5));
+        let k = split(self.k_proj.forward(x.clone()));
+        let v = split(self.v_proj.forward(x));
+        let mut scores = q.matmul(k.swap_dims(2, 3)); // [batch, heads, tokens, tokens]
+        if let Some(mask) = mask {
+            let mask = mask.unsqueeze_dim::<4>(1); // [batch or 1, 1, tokens, tokens]
+            let mask = mask.expand([batch, heads, tokens, tokens]);
+            scores = scores.mask_fill(mask, f32::NEG_INFINITY);
+        }
+        let weights = softmax(scores, 3);
+        let out = weights
+            .matmul(v) // [batch, heads, tokens, head_dim]
+            .swap_dims(1, 2) // [batch, tokens, heads, head_dim]
+            .reshape([batch, tokens, hidden]);
+        self.out_proj.forward(out)
+    }
+}
+
+/// A causal mask: `true` above the diagonal, so token `i` sees tokens `0..=i`.
+///
+/// # Shapes
+/// - output: `[1, tokens, tokens]`
+pub fn causal_mask<B: Backend>(tokens: usize, device: &B::Device) -> Tensor<B, 3, Bool> {
+    Tensor::<B, 2, Bool>::triu_mask([tokens, tokens], 1, device).unsqueeze_dim(0)
+}

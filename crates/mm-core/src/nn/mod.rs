@@ -1,0 +1,9 @@
+//! Building blocks shared by the transformer towers of every modality.
+
+pub mod activation;
+pub mod attention;
+pub mod transformer;
+
+pub use activation::Activation;
+pub use attention::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
+pub use transformer::{EncoderLayer, EncoderLayerConfig, TransformerEncoder, TransformerEncoderConfig};

@@ -1,0 +1,117 @@
+//! The pre-norm transformer encoder of CLIP: `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::{Bool, Tensor, backend::Backend};
+
+use super::activation::Activation;
+use super::attention::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
+
+/// Configuration of one [`EncoderLayer`]; field names follow HF `config.json`.
+#[derive(Config, Debug)]
+pub struct EncoderLayerConfig {
+    /// Model width.
+    pub hidden_size: usize,
+    /// MLP inner width.
+    pub intermediate_size: usize,
+    /// Attention heads.
+    pub num_attention_heads: usize,
+    /// MLP activation.
+    #[config(default = "Activation::QuickGelu")]
+    pub hidden_act: Activation,
+    /// LayerNorm epsilon.
+    #[config(default = 1e-5)]
+    pub layer_norm_eps: f64,
+}
+
+/// The two-layer MLP of a transformer block.
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    /// Expansion.
+    pub fc1: Linear<B>,
+    /// Contraction.
+    pub fc2: Linear<B>,
+    /// Activation between them (stateless; rebuilt from the config, not stored).
+    #[module(skip)]
+    pub act: Activation,
+}
+
+/// One pre-norm transformer block (transformers `modeling_clip.py` `CLIPEncoderLayer`).
+#[derive(Module, Debug)]
+pub struct EncoderLayer<B: Backend> {
+    /// Norm before attention.
+    pub layer_norm1: LayerNorm<B>,
+    /// Self-attention.
+    pub self_attn: MultiHeadSelfAttention<B>,
+    /// Norm before the MLP.
+    pub layer_norm2: LayerNorm<B>,
+    /// The MLP.
+    pub mlp: Mlp<B>,
+}
+
+impl EncoderLayerConfig {
+    /// Builds the layer on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> EncoderLayer<B> {
+        let norm = || LayerNormConfig::new(self.hidden_size).with_epsilon(self.layer_norm_eps).init(device);
+        EncoderLayer {
+            layer_norm1: norm(),
+            self_attn: MultiHeadSelfAttentionConfig::new(self.hidden_size, self.num_attention_heads)
+                .init(device),
+            layer_norm2: norm(),
+            mlp: Mlp {
+                fc1: LinearConfig::new(self.hidden_size, self.intermediate_size).init(device),
+                fc2: LinearConfig::new(self.intermediate_size, self.hidden_size).init(device),
+                act: self.hidden_act,
+            },
+        }
+    }
+}
+
+impl<B: Backend> EncoderLayer<B> {
+    /// # Shapes
+    /// - `x`: `[batch, tokens, hidden]`; `mask`: `[batch or 1, tokens, tokens]`
+    /// - output: `[batch, tokens, hidden]`
+    pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 3, Bool>>) -> Tensor<B, 3> {
+        let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), mask);
+        let h = self.mlp.fc1.forward(self.layer_norm2.forward(x.clone()));
+        x + self.mlp.fc2.forward(self.mlp.act.forward(h))
+    }
+}
+
+/// Configuration of a [`TransformerEncoder`].
+#[derive(Config, Debug)]
+pub struct TransformerEncoderConfig {
+    /// The layer shape.
+    pub layer: EncoderLayerConfig,
+    /// Number of layers.
+    pub num_hidden_layers: usize,
+}
+
+/// A stack of [`EncoderLayer`]s.
+#[derive(Module, Debug)]
+pub struct TransformerEncoder<B: Backend> {
+    /// The layers, input first.
+    pub layers: Vec<EncoderLayer<B>>,
+}
+
+impl TransformerEncoderConfig {
+    /// Builds the stack on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> TransformerEncoder<B> {
+        TransformerEncoder {
+            layers: (0..self.num_hidden_layers).map(|_| self.layer.init(device)).collect(),
+        }
+    }
+}
+
+impl<B: Backend> TransformerEncoder<B> {
+    /// # Shapes
+    /// - `x`: `[batch, tokens, hidden]`; `mask`: `[batch or 1, tokens, tokens]`
+    /// - output: `[batch, tokens, hidden]`
+    pub fn forward(&self, mut x: Tensor<B, 3>, mask: Option<Tensor<B, 3, Bool>>) -> Tensor<B, 3> {
+        for layer in &self.layers {
+            x = layer.forward(x, mask.clone());
+        }
+        x
+    }
+}

@@ -1,0 +1,211 @@
+//! The CLIP BPE tokenizer.
+//!
+//! Loads any HF `tokenizer.json`; [`ClipTokenizer::bundled`] gives the one built from the BPE
+//! vocabulary OpenAI CLIP and open_clip use (see `assets/build_clip_tokenizer.py`). Texts are
+//! wrapped in `<|startoftext|>` / `<|endoftext|>`, truncated to the context length keeping the
+//! end-of-text token last (as open_clip and `CLIPTokenizerFast(truncation=True)` do), and
+//! padded with the end-of-text id.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use tokenizers::Tokenizer;
+
+/// The gzipped `tokenizer.json` built by `assets/build_clip_tokenizer.py`.
+const BUNDLED: &[u8] = include_bytes!("../assets/clip-tokenizer.json.gz");
+
+/// CLIP's context length.
+pub const CLIP_CONTEXT_LENGTH: usize = 77;
+
+/// Longest text accepted, in bytes; CLIP sees at most 75 tokens of it anyway.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// Why text could not be tokenized.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    /// The tokenizer file could not be read.
+    #[error("cannot read tokenizer {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The tokenizer file is not a valid `tokenizer.json`.
+    #[error("invalid tokenizer {name}: {reason}")]
+    Invalid {
+        /// The file or source.
+        name: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// The tokenizer lacks CLIP's special tokens.
+    #[error("tokenizer {name} has no `{token}` token; is it a CLIP tokenizer?")]
+    MissingSpecial {
+        /// The file or source.
+        name: String,
+        /// The missing token.
+        token: &'static str,
+    },
+    /// The text is longer than [`MAX_TEXT_BYTES`].
+    #[error("text of {len} bytes is longer than the {MAX_TEXT_BYTES}-byte limit")]
+    TooLong {
+        /// The text's length.
+        len: usize,
+    },
+    /// The context length cannot hold the two special tokens.
+    #[error("context length {0} is too short: it must hold at least the two special tokens")]
+    ContextTooShort(usize),
+    /// The tokenizer library failed.
+    #[error("tokenization failed: {0}")]
+    Encode(String),
+}
+
+/// A CLIP tokenizer.
+#[derive(Debug, Clone)]
+pub struct ClipTokenizer {
+    inner: Tokenizer,
+    bos: u32,
+    eot: u32,
+}
+
+/// Token ids of a batch, padded to one context length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBatch {
+    /// `batch * context_length` ids, row-major.
+    pub ids: Vec<i64>,
+    /// Number of texts.
+    pub batch: usize,
+    /// Tokens per row.
+    pub context_length: usize,
+    /// Index of each row's end-of-text token (the pooling position).
+    pub eot_positions: Vec<i64>,
+}
+
+impl TokenBatch {
+    /// Moves the batch to `device` as `(ids [batch, context], eot_positions [batch])`.
+    pub fn to_tensors<B: Backend>(&self, device: &B::Device) -> (Tensor<B, 2, Int>, Tensor<B, 1, Int>) {
+        let ids = Tensor::from_data(
+            TensorData::new(self.ids.clone(), [self.batch, self.context_length]),
+            device,
+        );
+        let eot = Tensor::from_data(TensorData::new(self.eot_positions.clone(), [self.batch]), device);
+        (ids, eot)
+    }
+}
+
+impl ClipTokenizer {
+    /// The CLIP tokenizer shipped with this crate.
+    pub fn bundled() -> Self {
+        let mut json = Vec::new();
+        flate2::read::GzDecoder::new(BUNDLED)
+            .read_to_end(&mut json)
+            .expect("bundled tokenizer is valid gzip");
+        Self::from_bytes(&json, "bundled CLIP tokenizer").expect("bundled tokenizer is valid")
+    }
+
+    /// Loads a `tokenizer.json` file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, TokenizerError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| TokenizerError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Parses `tokenizer.json` bytes; `name` identifies them in errors.
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self, TokenizerError> {
+        let inner = Tokenizer::from_bytes(bytes).map_err(|e| TokenizerError::Invalid {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })?;
+        let special = |token: &'static str| {
+            inner.token_to_id(token).ok_or(TokenizerError::MissingSpecial {
+                name: name.to_string(),
+                token,
+            })
+        };
+        let bos = special("<|startoftext|>")?;
+        let eot = special("<|endoftext|>")?;
+        Ok(Self { inner, bos, eot })
+    }
+
+    /// Number of tokens in the vocabulary (special tokens included).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The end-of-text id, also used for padding.
+    pub fn eot_id(&self) -> u32 {
+        self.eot
+    }
+
+    /// Token ids of one text, with start and end tokens, truncated to `context_length`.
+    pub fn encode(&self, text: &str, context_length: usize) -> Result<Vec<u32>, TokenizerError> {
+        if context_length < 2 {
+            return Err(TokenizerError::ContextTooShort(context_length));
+        }
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(TokenizerError::TooLong { len: text.len() });
+        }
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))?;
+        let content = encoding.get_ids();
+        let keep = content.len().min(context_length - 2);
+        let mut ids = Vec::with_capacity(keep + 2);
+        ids.push(self.bos);
+        ids.extend_from_slice(&content[..keep]);
+        ids.push(self.eot);
+        Ok(ids)
+    }
+
+    /// Tokenizes and pads a batch to `context_length`.
+    pub fn encode_batch<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        context_length: usize,
+    ) -> Result<TokenBatch, TokenizerError> {
+        let mut ids = Vec::with_capacity(texts.len() * context_length);
+        let mut eot_positions = Vec::with_capacity(texts.len());
+        for text in texts {
+            let row = self.encode(text.as_ref(), context_length)?;
+            eot_positions.push(row.len() as i64 - 1);
+            ids.extend(row.iter().map(|&id| id as i64));
+            ids.extend(std::iter::repeat_n(self.eot as i64, context_length - row.len()));
+        }
+        Ok(TokenBatch { ids, batch: texts.len(), context_length, eot_positions })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_pads_and_truncates() {
+        let tok = ClipTokenizer::bundled();
+        assert_eq!(tok.vocab_size(), 49408);
+        let batch = tok.encode_batch(&["a photo of a cat", ""], 8).unwrap();
+        assert_eq!(&batch.ids[..8], &[49406, 320, 1125, 539, 320, 2368, 49407, 49407]);
+        assert_eq!(&batch.ids[8..10], &[49406, 49407]);
+        assert_eq!(batch.eot_positions, vec![6, 1]);
+        let long = tok.encode(&"cat ".repeat(50), 8).unwrap();
+        assert_eq!(long.len(), 8);
+        assert_eq!(long[7], 49407);
+    }
+
+    #[test]
+    fn rejects_bad_input_with_clear_errors() {
+        let tok = ClipTokenizer::bundled();
+        let err = tok.encode(&"x".repeat(MAX_TEXT_BYTES + 1), 77).unwrap_err();
+        assert!(err.to_string().contains("longer than"), "{err}");
+        assert!(matches!(tok.encode("a", 1), Err(TokenizerError::ContextTooShort(1))));
+        let err = ClipTokenizer::from_bytes(b"{}", "t.json").unwrap_err().to_string();
+        assert!(err.contains("t.json"), "{err}");
+    }
+}
