@@ -6,11 +6,13 @@
 //! - [`metrics`]: Recall@K in both retrieval directions and top-k accuracy.
 //! - [`manifest`]: the public JSONL dataset manifest format.
 //! - [`checkpoint`]: atomic file writes for checkpoints.
+//! - [`fetch`]: packages from registries by name (`npm pack`), checksummed and cached.
 #![warn(missing_docs)]
 
 pub mod checkpoint;
 pub mod device;
 pub mod encoder;
+pub mod fetch;
 pub mod loss;
 pub mod manifest;
 pub mod metrics;

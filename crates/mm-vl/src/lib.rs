@@ -1,1 +1,20 @@
-//! mm-vl
+//! `mm-vl`: vision-language models.
+//!
+//! - [`clip`]: the CLIP model joining `mm-vision`'s ViT and `mm-text`'s text transformer.
+//! - [`zeroshot`]: zero-shot classification with prompt ensembles.
+//! - [`data`]: image-caption datasets from JSONL manifests.
+//! - [`train`]: contrastive training with atomic checkpoints and exact resume.
+//! - [`eval`]: retrieval Recall@K and zero-shot accuracy on a test set.
+//! - [`checkpoint`]: model folders and training checkpoints.
+//! - [`datasets`]: fetching and converting the real datasets the project trains on.
+#![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod clip;
+pub mod data;
+pub mod datasets;
+pub mod eval;
+pub mod train;
+pub mod zeroshot;
+
+pub use clip::{Clip, ClipConfig};

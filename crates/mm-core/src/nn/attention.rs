@@ -91,5 +91,5 @@ impl<B: Backend> MultiHeadSelfAttention<B> {
 /// # Shapes
 /// - output: `[1, tokens, tokens]`
 pub fn causal_mask<B: Backend>(tokens: usize, device: &B::Device) -> Tensor<B, 3, Bool> {
-    Tensor::<B, 2, Bool>::triu_mask([tokens, tokens], 1, device).unsqueeze_dim(0)
+    Tensor::<B, 2, Bool>::tril_mask([tokens, tokens], 0, device).unsqueeze_dim(0)
 }

@@ -1,0 +1,172 @@
+//! Saving and loading CLIP models and training checkpoints.
+//!
+//! A model folder holds `config.json` (a [`ClipConfig`]) and `model.mpk` (Burn's named
+//! MessagePack record, full precision). A training checkpoint adds `optim.mpk` (the optimizer
+//! state) and `state.json` (the step). Folders are written under a temporary name, synced and
+//! renamed into place, so a crash mid-save leaves the previous checkpoint intact.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError};
+use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
+
+use crate::clip::{Clip, ClipConfig};
+
+/// The recorder used for every file written here.
+pub type ModelRecorder = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+/// Why a model or checkpoint could not be saved or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A JSON file is malformed.
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A weight file could not be decoded.
+    #[error("{path}: cannot decode weights: {source}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// The recorder's error.
+        #[source]
+        source: RecorderError,
+    },
+    /// The configuration is inconsistent.
+    #[error("{path}: invalid model config: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// There is no checkpoint to resume from.
+    #[error("no checkpoint to resume from in {0}")]
+    NoCheckpoint(PathBuf),
+}
+
+/// The training position stored beside a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimizer steps completed.
+    pub step: usize,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io { path: path.to_path_buf(), source }
+}
+
+/// Reads and parses a JSON file.
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, CheckpointError> {
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    serde_json::from_str(&text).map_err(|source| CheckpointError::Json { path: path.to_path_buf(), source })
+}
+
+/// Serializes a record to bytes.
+pub fn record_bytes<B: Backend, R: burn::record::Record<B>>(record: R) -> Vec<u8> {
+    Recorder::<B>::record(&ModelRecorder::default(), record, ()).expect("records serialize")
+}
+
+/// Reads a record file.
+pub fn load_record<B: Backend, R: burn::record::Record<B>>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<R, CheckpointError> {
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    Recorder::<B>::load(&ModelRecorder::default(), bytes, device)
+        .map_err(|source| CheckpointError::Record { path: path.to_path_buf(), source })
+}
+
+/// Writes `files` (name, bytes) as folder `dest`, atomically replacing any previous one.
+pub fn write_folder_atomically(dest: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), CheckpointError> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.tmp"));
+    let old = parent.join(format!(".{name}.old"));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    for (file, bytes) in files {
+        let path = tmp.join(file);
+        fs::write(&path, bytes).map_err(io_err(&path))?;
+        fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io_err(&path))?;
+    }
+    let _ = fs::remove_dir_all(&old);
+    if dest.exists() {
+        fs::rename(dest, &old).map_err(io_err(dest))?;
+    }
+    fs::rename(&tmp, dest).map_err(io_err(dest))?;
+    if let Ok(d) = fs::File::open(parent) {
+        let _ = d.sync_all();
+    }
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Saves a model folder (`config.json`, `model.mpk`).
+pub fn save_model<B: Backend>(model: &Clip<B>, config: &ClipConfig, dir: &Path) -> Result<(), CheckpointError> {
+    let json = serde_json::to_vec_pretty(config).expect("configs serialize");
+    write_folder_atomically(dir, &[("config.json", json), ("model.mpk", record_bytes::<B, _>(model.clone().into_record()))])
+}
+
+/// Reads a folder's `config.json` and checks it.
+pub fn load_config(dir: &Path) -> Result<ClipConfig, CheckpointError> {
+    let path = dir.join("config.json");
+    let config: ClipConfig = read_json(&path)?;
+    config.validate().map_err(|reason| CheckpointError::Config { path, reason })?;
+    Ok(config)
+}
+
+/// Loads a model folder written by [`save_model`] (a run's `final/` or any checkpoint).
+pub fn load_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<(Clip<B>, ClipConfig), CheckpointError> {
+    let config = load_config(dir)?;
+    let record = load_record::<B, _>(&dir.join("model.mpk"), device)?;
+    Ok((config.init::<B>(device).load_record(record), config))
+}
+
+/// The folder of the most recent checkpoint under `run_dir/checkpoints`, if any.
+pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<PathBuf>, CheckpointError> {
+    let pointer = run_dir.join("checkpoints").join("latest");
+    match fs::read_to_string(&pointer) {
+        Ok(name) => Ok(Some(run_dir.join("checkpoints").join(name.trim()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CheckpointError::Io { path: pointer, source }),
+    }
+}
+
+/// Points `checkpoints/latest` at `name` (atomically) and deletes all but the `keep` newest.
+pub fn publish_checkpoint(run_dir: &Path, name: &str, keep: usize) -> Result<(), CheckpointError> {
+    let dir = run_dir.join("checkpoints");
+    let pointer = dir.join("latest");
+    mm_core::checkpoint::atomic_write(&pointer, name.as_bytes()).map_err(io_err(&pointer))?;
+    let mut steps: Vec<String> = fs::read_dir(&dir)
+        .map_err(io_err(&dir))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("step-"))
+        .collect();
+    steps.sort();
+    let excess = steps.len().saturating_sub(keep.max(1));
+    for old in &steps[..excess] {
+        if old != name {
+            let _ = fs::remove_dir_all(dir.join(old));
+        }
+    }
+    Ok(())
+}
