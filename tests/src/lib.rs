@@ -1,1 +1,75 @@
-//! Cross-crate integration tests live in tests/.
+//! Shared helpers of the cross-crate integration tests in `tests/tests/`.
+//!
+//! - [`tiny_clip`]: a CLIP small enough to train in a test.
+//! - [`shapes_dataset`]: a generated image-caption set of coloured shapes, written as PNG files
+//!   plus a manifest, so tests exercise the same loaders as real data.
+//! - [`copy_module`]: moves a model's weights between backends for parity checks.
+#![warn(missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::Backend;
+use mm_text::ClipTextConfig;
+use mm_vision::ClipVisionConfig;
+use mm_vl::ClipConfig;
+
+/// A CLIP with two-layer towers of width 32 over 16 px images and 12-token texts.
+pub fn tiny_clip() -> ClipConfig {
+    ClipConfig::new(
+        ClipTextConfig::new(32, 64, 16, 2, 4).with_max_position_embeddings(12),
+        ClipVisionConfig::new(32, 64, 16, 2, 4, 16, 4),
+        16,
+    )
+}
+
+/// Colours and shapes of [`shapes_dataset`].
+const COLOURS: [(&str, [u8; 3]); 4] =
+    [("red", [220, 30, 30]), ("green", [30, 180, 60]), ("blue", [40, 60, 220]), ("yellow", [230, 210, 40])];
+const SHAPES: [&str; 4] = ["square", "circle", "bar", "cross"];
+
+fn inside(shape: &str, x: i32, y: i32, size: i32) -> bool {
+    let c = size / 2;
+    let (dx, dy) = (x - c, y - c);
+    match shape {
+        "square" => dx.abs() < size / 3 && dy.abs() < size / 3,
+        "circle" => dx * dx + dy * dy < (size / 3) * (size / 3),
+        "bar" => dy.abs() < size / 8 && dx.abs() < size / 2 - 2,
+        _ => (dx.abs() < size / 10 || dy.abs() < size / 10) && dx.abs() < size / 3 && dy.abs() < size / 3,
+    }
+}
+
+/// Writes 16 PNGs (4 colours x 4 shapes, `size` px, white background) and `manifest.jsonl`
+/// into `dir`; each record's caption is e.g. "a red circle" and its label the shape.
+/// Returns the manifest path.
+pub fn shapes_dataset(dir: &Path, size: u32) -> PathBuf {
+    let mut lines = String::new();
+    for (colour, rgb) in COLOURS {
+        for shape in SHAPES {
+            let name = format!("{colour}-{shape}.png");
+            let img = image::RgbImage::from_fn(size, size, |x, y| {
+                if inside(shape, x as i32, y as i32, size as i32) { image::Rgb(rgb) } else { image::Rgb([255, 255, 255]) }
+            });
+            img.save(dir.join(&name)).expect("write png");
+            lines.push_str(&format!(
+                "{{\"image\": \"{name}\", \"captions\": [\"a {colour} {shape}\"], \"label\": \"{shape}\"}}\n"
+            ));
+        }
+    }
+    let path = dir.join("manifest.jsonl");
+    std::fs::write(&path, lines).expect("write manifest");
+    path
+}
+
+/// Rebuilds `module`'s weights on backend `B2` (through Burn's record format).
+pub fn copy_module<B1: Backend, B2: Backend, M1: Module<B1>, M2: Module<B2>>(
+    from: M1,
+    to: M2,
+    device: &B2::Device,
+) -> M2 {
+    let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
+    let bytes = Recorder::<B1>::record(&recorder, from.into_record(), ()).expect("record");
+    let record = Recorder::<B2>::load(&recorder, bytes, device).expect("load");
+    to.load_record(record)
+}

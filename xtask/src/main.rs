@@ -1,1 +1,51 @@
-fn main() {}
+//! `cargo xtask`: the mm command line. Each subcommand parses its flags and calls library
+//! functions; no model code lives here.
+//!
+//! ```text
+//! cargo xtask data fetch emoji
+//! cargo xtask train clip [--config FILE] [--set train.steps=200] [--device cpu] [--resume]
+//! cargo xtask eval clip --checkpoint runs/clip/final [--out FILE]
+//! ```
+
+mod common;
+mod data;
+mod eval;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// The mm command line.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about = "Fetch data, train and evaluate mm models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch and prepare datasets.
+    Data(data::DataArgs),
+    /// Train a model.
+    Train(train::TrainArgs),
+    /// Evaluate a trained model.
+    Eval(eval::EvalArgs),
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().command {
+        Command::Data(args) => data::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

