@@ -25,8 +25,12 @@ pub fn tiny_clip() -> ClipConfig {
 }
 
 /// Colours and shapes of [`shapes_dataset`].
-const COLOURS: [(&str, [u8; 3]); 4] =
-    [("red", [220, 30, 30]), ("green", [30, 180, 60]), ("blue", [40, 60, 220]), ("yellow", [230, 210, 40])];
+const COLOURS: [(&str, [u8; 3]); 4] = [
+    ("red", [220, 30, 30]),
+    ("green", [30, 180, 60]),
+    ("blue", [40, 60, 220]),
+    ("yellow", [230, 210, 40]),
+];
 const SHAPES: [&str; 4] = ["square", "circle", "bar", "cross"];
 
 fn inside(shape: &str, x: i32, y: i32, size: i32) -> bool {
@@ -36,7 +40,11 @@ fn inside(shape: &str, x: i32, y: i32, size: i32) -> bool {
         "square" => dx.abs() < size / 3 && dy.abs() < size / 3,
         "circle" => dx * dx + dy * dy < (size / 3) * (size / 3),
         "bar" => dy.abs() < size / 8 && dx.abs() < size / 2 - 2,
-        _ => (dx.abs() < size / 10 || dy.abs() < size / 10) && dx.abs() < size / 3 && dy.abs() < size / 3,
+        _ => {
+            (dx.abs() < size / 10 || dy.abs() < size / 10)
+                && dx.abs() < size / 3
+                && dy.abs() < size / 3
+        }
     }
 }
 
@@ -49,7 +57,11 @@ pub fn shapes_dataset(dir: &Path, size: u32) -> PathBuf {
         for shape in SHAPES {
             let name = format!("{colour}-{shape}.png");
             let img = image::RgbImage::from_fn(size, size, |x, y| {
-                if inside(shape, x as i32, y as i32, size as i32) { image::Rgb(rgb) } else { image::Rgb([255, 255, 255]) }
+                if inside(shape, x as i32, y as i32, size as i32) {
+                    image::Rgb(rgb)
+                } else {
+                    image::Rgb([255, 255, 255])
+                }
             });
             img.save(dir.join(&name)).expect("write png");
             lines.push_str(&format!(

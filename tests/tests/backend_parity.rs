@@ -13,13 +13,18 @@ const TOLERANCE: f32 = 1e-4;
 
 /// Deterministic pixels in roughly the range CLIP normalization produces.
 fn pixels<B: Backend>(device: &B::Device) -> Tensor<B, 4> {
-    let data: Vec<f32> = (0..2 * 3 * 16 * 16).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let data: Vec<f32> = (0..2 * 3 * 16 * 16)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
     Tensor::from_data(TensorData::new(data, [2, 3, 16, 16]), device)
 }
 
 fn texts<B: Backend>(device: &B::Device) -> TextBatch<B> {
     let (ids, eot_positions) = ClipTokenizer::bundled()
-        .encode_batch(&["a red circle", "two small blue squares, side by side"], 12)
+        .encode_batch(
+            &["a red circle", "two small blue squares, side by side"],
+            12,
+        )
         .unwrap()
         .to_tensors::<B>(device);
     TextBatch { ids, eot_positions }
@@ -42,15 +47,25 @@ fn outputs<B: Backend>(model: &Clip<B>, device: &B::Device) -> Vec<Vec<f32>> {
 fn assert_close(name: &str, a: &[Vec<f32>], b: &[Vec<f32>]) {
     for (part, (x, y)) in a.iter().zip(b).enumerate() {
         assert_eq!(x.len(), y.len());
-        let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
-        assert!(worst <= TOLERANCE, "{name}: output {part} differs by {worst} (> {TOLERANCE})");
-        assert!(x.iter().all(|v| v.is_finite()), "{name}: output {part} has non-finite values");
+        let worst = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst <= TOLERANCE,
+            "{name}: output {part} differs by {worst} (> {TOLERANCE})"
+        );
+        assert!(
+            x.iter().all(|v| v.is_finite()),
+            "{name}: output {part} has non-finite values"
+        );
     }
 }
 
 fn reference() -> (Clip<NdArray>, Vec<Vec<f32>>) {
     let device = Default::default();
-    NdArray::seed(&device, 7);
+    <NdArray as Backend>::seed(&device, 7);
     let model = tiny_clip().init::<NdArray>(&device);
     let out = outputs(&model, &device);
     (model, out)

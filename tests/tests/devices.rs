@@ -31,7 +31,10 @@ fn cuda_runs_or_reports_a_clear_error() {
         Ok(v) => assert_eq!(v, 14.0),
         Err(e) => {
             let msg = e.to_string();
-            assert!(msg.contains("cuda:0") && msg.contains("not available"), "{msg}");
+            assert!(
+                msg.contains("cuda:0") && msg.contains("not available"),
+                "{msg}"
+            );
         }
     }
 }

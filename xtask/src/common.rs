@@ -7,7 +7,10 @@ use serde_json::Value;
 
 /// The workspace root (the folder holding `configs/` and `datasets/`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
 }
 
 /// Where prepared datasets live.
@@ -36,11 +39,16 @@ pub fn resolve_data(data: &str, role: Role) -> Result<PathBuf> {
     let file = match (data, role) {
         ("emoji", Role::Train) | ("emoji-google", _) => "emoji/google.jsonl",
         ("emoji", Role::Test) | ("emoji-twitter", _) => "emoji/twitter.jsonl",
-        _ => bail!("unknown dataset `{data}`: give a manifest (.jsonl) or one of emoji, emoji-google, emoji-twitter"),
+        _ => bail!(
+            "unknown dataset `{data}`: give a manifest (.jsonl) or one of emoji, emoji-google, emoji-twitter"
+        ),
     };
     let path = datasets_dir().join(file);
     if !path.is_file() {
-        bail!("{} is missing: run `cargo xtask data fetch emoji` first", path.display());
+        bail!(
+            "{} is missing: run `cargo xtask data fetch emoji` first",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -50,19 +58,21 @@ pub fn resolve_data(data: &str, role: Role) -> Result<PathBuf> {
 /// A value that parses as JSON is used as JSON (`3`, `1e-3`, `true`, `"gelu"`); anything else
 /// is taken as a string. Unknown paths are an error, so a typo never passes silently.
 pub fn load_config_with_overrides(path: &Path, overrides: &[String]) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
-    let mut value: Value =
-        serde_json::from_str(&text).with_context(|| format!("config {} is not valid JSON", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let mut value: Value = serde_json::from_str(&text)
+        .with_context(|| format!("config {} is not valid JSON", path.display()))?;
     for item in overrides {
         let (key, raw) = item
             .split_once('=')
             .with_context(|| format!("--set {item}: expected KEY=VALUE, e.g. train.steps=200"))?;
-        let new: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        let new: Value =
+            serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
         let mut slot = &mut value;
         for part in key.split('.') {
-            slot = slot
-                .get_mut(part)
-                .with_context(|| format!("--set {item}: `{key}` is not a field of {}", path.display()))?;
+            slot = slot.get_mut(part).with_context(|| {
+                format!("--set {item}: `{key}` is not a field of {}", path.display())
+            })?;
         }
         *slot = new;
     }
@@ -78,7 +88,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         std::fs::write(&path, r#"{"train": {"steps": 10, "lr": 0.1}, "name": "x"}"#).unwrap();
-        let v = load_config_with_overrides(&path, &["train.steps=20".into(), "name=gelu".into()]).unwrap();
+        let v = load_config_with_overrides(&path, &["train.steps=20".into(), "name=gelu".into()])
+            .unwrap();
         assert_eq!(v["train"]["steps"], 20);
         assert_eq!(v["name"], "gelu");
         assert!(load_config_with_overrides(&path, &["train.stpes=1".into()]).is_err());

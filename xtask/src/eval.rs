@@ -76,19 +76,46 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let Model::Clip = args.model;
     let manifest = resolve_data(&args.data, Role::Test)?;
     let device: DeviceSpec = args.device.parse()?;
-    let job = EvalJob { checkpoint: args.checkpoint.clone(), manifest: manifest.clone(), seed: args.seed };
+    let job = EvalJob {
+        checkpoint: args.checkpoint.clone(),
+        manifest: manifest.clone(),
+        seed: args.seed,
+    };
     let (trained, baseline) = dispatch(device, job)??;
     let n = trained.n_test as f64;
-    println!("evaluated {} on {} ({} test images)", args.checkpoint.display(), manifest.display(), trained.n_test);
-    println!("{:<26} {:>9} {:>10} {:>9}", "metric", "trained", "untrained", "chance");
+    println!(
+        "evaluated {} on {} ({} test images)",
+        args.checkpoint.display(),
+        manifest.display(),
+        trained.n_test
+    );
+    println!(
+        "{:<26} {:>9} {:>10} {:>9}",
+        "metric", "trained", "untrained", "chance"
+    );
     let rows = [
         ("image->text R@1", trained.i2t_r1, baseline.i2t_r1, 1.0 / n),
         ("image->text R@5", trained.i2t_r5, baseline.i2t_r5, 5.0 / n),
-        ("image->text R@10", trained.i2t_r10, baseline.i2t_r10, 10.0 / n),
+        (
+            "image->text R@10",
+            trained.i2t_r10,
+            baseline.i2t_r10,
+            10.0 / n,
+        ),
         ("text->image R@1", trained.t2i_r1, baseline.t2i_r1, 1.0 / n),
         ("text->image R@5", trained.t2i_r5, baseline.t2i_r5, 5.0 / n),
-        ("text->image R@10", trained.t2i_r10, baseline.t2i_r10, 10.0 / n),
-        ("zero-shot top-1 (1 prompt)", trained.zeroshot_top1_single, baseline.zeroshot_top1_single, f64::NAN),
+        (
+            "text->image R@10",
+            trained.t2i_r10,
+            baseline.t2i_r10,
+            10.0 / n,
+        ),
+        (
+            "zero-shot top-1 (1 prompt)",
+            trained.zeroshot_top1_single,
+            baseline.zeroshot_top1_single,
+            f64::NAN,
+        ),
         (
             "zero-shot top-1 (ensemble)",
             trained.zeroshot_top1_ensemble,
@@ -97,8 +124,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
         ),
     ];
     for (name, t, b, c) in rows {
-        let chance = if c.is_nan() { "-".to_string() } else { format!("{:.2}%", 100.0 * c) };
-        println!("{name:<26} {:>8.2}% {:>9.2}% {:>9}", 100.0 * t, 100.0 * b, chance);
+        let chance = if c.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{:.2}%", 100.0 * c)
+        };
+        println!(
+            "{name:<26} {:>8.2}% {:>9.2}% {:>9}",
+            100.0 * t,
+            100.0 * b,
+            chance
+        );
     }
     if let Some(out) = args.out {
         let mut json = serde_json::to_value(&trained)?;

@@ -16,7 +16,11 @@ use clap::{Parser, Subcommand};
 
 /// The mm command line.
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about = "Fetch data, train and evaluate mm models")]
+#[command(
+    name = "cargo xtask",
+    version,
+    about = "Fetch data, train and evaluate mm models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

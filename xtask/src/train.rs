@@ -64,14 +64,15 @@ impl TrainObserver for Progress {
             "loss {:.4}  lr {:.2e}  scale {:.1}  {:.0} pairs/s",
             r.loss, r.lr, r.logit_scale, r.samples_per_sec
         ));
-        if r.step % 50 == 0 || r.step == r.total_steps {
+        if r.step.is_multiple_of(50) || r.step == r.total_steps {
             tracing::info!(step = r.step, loss = r.loss, lr = r.lr, "train");
         }
         ControlFlow::Continue(())
     }
 
     fn on_checkpoint(&mut self, step: usize, dir: &Path) {
-        self.bar.println(format!("checkpoint at step {step}: {}", dir.display()));
+        self.bar
+            .println(format!("checkpoint at step {step}: {}", dir.display()));
     }
 }
 
@@ -90,10 +91,16 @@ impl BackendJob for TrainJob {
         let processor = ClipImageProcessor::clip(self.config.model.vision_config.image_size as u32);
         let data = ImageTextSet::load(&manifest, &processor, None)?;
         report_skipped(&data);
-        println!("training on {} image-caption records from {}", data.len(), self.manifest.display());
+        println!(
+            "training on {} image-caption records from {}",
+            data.len(),
+            self.manifest.display()
+        );
         let bar = ProgressBar::new(self.config.train.steps as u64).with_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+            )
+            .expect("valid template"),
         );
         let mut progress = Progress { bar };
         let tokenizer = ClipTokenizer::bundled();
@@ -101,7 +108,15 @@ impl BackendJob for TrainJob {
             .with_context(|| format!("cannot create {}", self.run_dir.display()))?;
         let config_path = self.run_dir.join("train-config.json");
         std::fs::write(&config_path, serde_json::to_string_pretty(&self.config)?)?;
-        train::<B>(&self.config, &data, &tokenizer, &self.run_dir, self.resume, &device, &mut progress)?;
+        train::<B>(
+            &self.config,
+            &data,
+            &tokenizer,
+            &self.run_dir,
+            self.resume,
+            &device,
+            &mut progress,
+        )?;
         progress.bar.finish();
         println!("final model: {}", self.run_dir.join("final").display());
         Ok(())
@@ -113,7 +128,10 @@ pub fn report_skipped(data: &ImageTextSet) {
     if data.skipped.is_empty() {
         return;
     }
-    eprintln!("skipped {} record(s) whose image could not be used:", data.skipped.len());
+    eprintln!(
+        "skipped {} record(s) whose image could not be used:",
+        data.skipped.len()
+    );
     for s in data.skipped.iter().take(5) {
         eprintln!("  {}", s.reason);
     }
@@ -122,15 +140,26 @@ pub fn report_skipped(data: &ImageTextSet) {
 /// Runs `train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let Model::Clip = args.model;
-    let config_path = args.config.unwrap_or_else(|| workspace_root().join("configs/clip-emoji.json"));
+    let config_path = args
+        .config
+        .unwrap_or_else(|| workspace_root().join("configs/clip-emoji.json"));
     let value = load_config_with_overrides(&config_path, &args.overrides)?;
-    let config: ClipTrainConfig = serde_json::from_value(value)
-        .with_context(|| format!("config {} does not describe a CLIP training run", config_path.display()))?;
+    let config: ClipTrainConfig = serde_json::from_value(value).with_context(|| {
+        format!(
+            "config {} does not describe a CLIP training run",
+            config_path.display()
+        )
+    })?;
     if let Err(e) = config.model.validate() {
         bail!("config {}: {e}", config_path.display());
     }
     let manifest = resolve_data(&args.data, Role::Train)?;
     let device: DeviceSpec = args.device.parse()?;
-    let job = TrainJob { config, manifest, run_dir: args.run_dir, resume: args.resume };
+    let job = TrainJob {
+        config,
+        manifest,
+        run_dir: args.run_dir,
+        resume: args.resume,
+    };
     dispatch(device, job)?
 }

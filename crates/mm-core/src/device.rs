@@ -30,7 +30,9 @@ pub enum DeviceError {
     #[error("unknown device `{0}`: expected cpu, ndarray, wgpu, wgpu:N, cuda or cuda:N")]
     Unknown(String),
     /// The backend exists but this binary was built without its cargo feature.
-    #[error("device `{device}` needs the `{feature}` cargo feature; rebuild with `--features {feature}`")]
+    #[error(
+        "device `{device}` needs the `{feature}` cargo feature; rebuild with `--features {feature}`"
+    )]
     NotCompiled {
         /// The requested device.
         device: DeviceSpec,
@@ -107,7 +109,10 @@ pub fn dispatch<J: BackendJob>(spec: DeviceSpec, job: J) -> Result<J::Output, De
             #[cfg(not(feature = "flex"))]
             {
                 let _ = job;
-                Err(DeviceError::NotCompiled { device: spec, feature: "flex" })
+                Err(DeviceError::NotCompiled {
+                    device: spec,
+                    feature: "flex",
+                })
             }
         }
         DeviceSpec::NdArray => {
@@ -119,7 +124,10 @@ pub fn dispatch<J: BackendJob>(spec: DeviceSpec, job: J) -> Result<J::Output, De
             #[cfg(not(feature = "ndarray"))]
             {
                 let _ = job;
-                Err(DeviceError::NotCompiled { device: spec, feature: "ndarray" })
+                Err(DeviceError::NotCompiled {
+                    device: spec,
+                    feature: "ndarray",
+                })
             }
         }
         DeviceSpec::Wgpu(index) => {
@@ -137,7 +145,10 @@ pub fn dispatch<J: BackendJob>(spec: DeviceSpec, job: J) -> Result<J::Output, De
             #[cfg(not(feature = "wgpu"))]
             {
                 let _ = (job, index);
-                Err(DeviceError::NotCompiled { device: spec, feature: "wgpu" })
+                Err(DeviceError::NotCompiled {
+                    device: spec,
+                    feature: "wgpu",
+                })
             }
         }
         DeviceSpec::Cuda(index) => {
@@ -152,7 +163,10 @@ pub fn dispatch<J: BackendJob>(spec: DeviceSpec, job: J) -> Result<J::Output, De
             #[cfg(not(feature = "cuda"))]
             {
                 let _ = (job, index);
-                Err(DeviceError::NotCompiled { device: spec, feature: "cuda" })
+                Err(DeviceError::NotCompiled {
+                    device: spec,
+                    feature: "cuda",
+                })
             }
         }
     }
@@ -195,9 +209,18 @@ mod tests {
     #[test]
     fn parses_every_form() {
         assert_eq!("cpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cpu);
-        assert_eq!("ndarray".parse::<DeviceSpec>().unwrap(), DeviceSpec::NdArray);
-        assert_eq!("wgpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Wgpu(None));
-        assert_eq!("wgpu:1".parse::<DeviceSpec>().unwrap(), DeviceSpec::Wgpu(Some(1)));
+        assert_eq!(
+            "ndarray".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::NdArray
+        );
+        assert_eq!(
+            "wgpu".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::Wgpu(None)
+        );
+        assert_eq!(
+            "wgpu:1".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::Wgpu(Some(1))
+        );
         assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
         assert_eq!("CUDA:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
         assert!("tpu".parse::<DeviceSpec>().is_err());

@@ -47,6 +47,11 @@ pub trait Encoder<B: Backend> {
 /// # Shapes
 /// - `x`: `[batch, dim]`, output the same.
 pub fn l2_normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12); // [batch, 1]
+    let norm = x
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12); // [batch, 1]
     x / norm
 }

@@ -55,7 +55,10 @@ pub enum FetchError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
-    move |source| FetchError::Io { path: path.to_path_buf(), source }
+    move |source| FetchError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The sha256 of a file, lowercase hex.
@@ -70,14 +73,22 @@ pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Checks `path` against a pinned sha256.
 pub fn verify_sha256(path: &Path, expected: &str) -> Result<(), FetchError> {
     let actual = sha256_file(path)?;
     if actual != expected {
-        return Err(FetchError::Checksum { path: path.to_path_buf(), actual, expected: expected.to_string() });
+        return Err(FetchError::Checksum {
+            path: path.to_path_buf(),
+            actual,
+            expected: expected.to_string(),
+        });
     }
     Ok(())
 }
@@ -85,7 +96,11 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<(), FetchError> {
 /// The tarball of `pkg` in `cache`, fetched with `npm pack` unless a verified copy is there.
 pub fn npm_pack(pkg: &NpmPackage, cache: &Path) -> Result<PathBuf, FetchError> {
     std::fs::create_dir_all(cache).map_err(io_err(cache))?;
-    let tarball = cache.join(format!("{}-{}.tgz", pkg.name.trim_start_matches('@').replace('/', "-"), pkg.version));
+    let tarball = cache.join(format!(
+        "{}-{}.tgz",
+        pkg.name.trim_start_matches('@').replace('/', "-"),
+        pkg.version
+    ));
     if tarball.exists() && verify_sha256(&tarball, pkg.sha256).is_ok() {
         return Ok(tarball);
     }
@@ -95,9 +110,15 @@ pub fn npm_pack(pkg: &NpmPackage, cache: &Path) -> Result<PathBuf, FetchError> {
         .args(["pack", &spec, "--silent", "--pack-destination"])
         .arg(cache)
         .output()
-        .map_err(|e| FetchError::Client { command: command.clone(), reason: format!("{e} (is npm installed?)") })?;
+        .map_err(|e| FetchError::Client {
+            command: command.clone(),
+            reason: format!("{e} (is npm installed?)"),
+        })?;
     if !output.status.success() {
-        return Err(FetchError::Client { command, reason: String::from_utf8_lossy(&output.stderr).trim().to_string() });
+        return Err(FetchError::Client {
+            command,
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
     }
     verify_sha256(&tarball, pkg.sha256)?;
     Ok(tarball)
@@ -107,13 +128,21 @@ pub fn npm_pack(pkg: &NpmPackage, cache: &Path) -> Result<PathBuf, FetchError> {
 ///
 /// Entry paths are used as they are inside the archive (npm tarballs start with `package/`);
 /// entries that would escape `dest` are refused by the `tar` crate.
-pub fn extract_tgz(tgz: &Path, dest: &Path, keep: impl Fn(&str) -> bool) -> Result<usize, FetchError> {
+pub fn extract_tgz(
+    tgz: &Path,
+    dest: &Path,
+    keep: impl Fn(&str) -> bool,
+) -> Result<usize, FetchError> {
     let file = File::open(tgz).map_err(io_err(tgz))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut count = 0;
     for entry in archive.entries().map_err(io_err(tgz))? {
         let mut entry = entry.map_err(io_err(tgz))?;
-        let path = entry.path().map_err(io_err(tgz))?.to_string_lossy().into_owned();
+        let path = entry
+            .path()
+            .map_err(io_err(tgz))?
+            .to_string_lossy()
+            .into_owned();
         if keep(&path) {
             std::fs::create_dir_all(dest).map_err(io_err(dest))?;
             entry.unpack_in(dest).map_err(io_err(dest))?;
@@ -133,7 +162,10 @@ mod tests {
         let p = dir.path().join("abc");
         std::fs::write(&p, b"abc").unwrap();
         let h = sha256_file(&p).unwrap();
-        assert_eq!(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let err = verify_sha256(&p, "00").unwrap_err().to_string();
         assert!(err.contains("does not match"), "{err}");
     }
@@ -143,21 +175,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tgz = dir.path().join("t.tgz");
         {
-            let enc = flate2::write::GzEncoder::new(File::create(&tgz).unwrap(), flate2::Compression::fast());
+            let enc = flate2::write::GzEncoder::new(
+                File::create(&tgz).unwrap(),
+                flate2::Compression::fast(),
+            );
             let mut builder = tar::Builder::new(enc);
             for (name, body) in [("package/a.txt", "A"), ("package/b.bin", "B")] {
                 let mut header = tar::Header::new_gnu();
                 header.set_size(body.len() as u64);
                 header.set_mode(0o644);
                 header.set_cksum();
-                builder.append_data(&mut header, name, body.as_bytes()).unwrap();
+                builder
+                    .append_data(&mut header, name, body.as_bytes())
+                    .unwrap();
             }
             builder.into_inner().unwrap().finish().unwrap();
         }
         let out = dir.path().join("out");
         let n = extract_tgz(&tgz, &out, |p| p.ends_with(".txt")).unwrap();
         assert_eq!(n, 1);
-        assert_eq!(std::fs::read_to_string(out.join("package/a.txt")).unwrap(), "A");
+        assert_eq!(
+            std::fs::read_to_string(out.join("package/a.txt")).unwrap(),
+            "A"
+        );
         assert!(!out.join("package/b.bin").exists());
     }
 }

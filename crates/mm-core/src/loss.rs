@@ -118,10 +118,14 @@ mod tests {
     #[test]
     fn logit_scale_is_clamped_to_open_clip_range() {
         let device = Default::default();
-        let high = LogitScaleConfig::new().with_logit_scale_init_value(9.0).init::<B>(&device);
+        let high = LogitScaleConfig::new()
+            .with_logit_scale_init_value(9.0)
+            .init::<B>(&device);
         let v: f64 = high.clamped().value.val().into_scalar();
         assert!((v - MAX_LOG_LOGIT_SCALE).abs() < 1e-12);
-        let low = LogitScaleConfig::new().with_logit_scale_init_value(-1.0).init::<B>(&device);
+        let low = LogitScaleConfig::new()
+            .with_logit_scale_init_value(-1.0)
+            .init::<B>(&device);
         let v: f64 = low.clamped().value.val().into_scalar();
         assert_eq!(v, 0.0);
     }

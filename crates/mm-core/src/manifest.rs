@@ -110,7 +110,11 @@ impl Manifest {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        Ok(Self { path: path.to_path_buf(), root, records })
+        Ok(Self {
+            path: path.to_path_buf(),
+            root,
+            records,
+        })
     }
 
     /// Absolute (or manifest-relative) path of a record's image.
@@ -143,16 +147,23 @@ mod tests {
         assert_eq!(m.records.len(), 2);
         assert_eq!(m.records[0].label.as_deref(), Some("cat"));
         assert_eq!(m.records[1].split.as_deref(), Some("test"));
-        assert_eq!(m.image_path(&m.records[1]), PathBuf::from("/data/set/b.png"));
+        assert_eq!(
+            m.image_path(&m.records[1]),
+            PathBuf::from("/data/set/b.png")
+        );
     }
 
     #[test]
     fn errors_name_file_and_line() {
         let text = "{\"image\": \"a.png\", \"captions\": [\"x\"]}\n{\"image\": \"b.png\"}\n";
-        let err = Manifest::parse(text, Path::new("m.jsonl")).unwrap_err().to_string();
+        let err = Manifest::parse(text, Path::new("m.jsonl"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("m.jsonl:2:"), "{err}");
         assert!(err.contains("captions"), "{err}");
-        let err = Manifest::parse("not json\n", Path::new("m.jsonl")).unwrap_err().to_string();
+        let err = Manifest::parse("not json\n", Path::new("m.jsonl"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("m.jsonl:1:"), "{err}");
         let err = Manifest::parse("{\"image\": \"a\", \"captions\": []}", Path::new("m.jsonl"))
             .unwrap_err()
@@ -164,9 +175,15 @@ mod tests {
     fn missing_and_empty_files_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.jsonl");
-        assert!(matches!(Manifest::read(&missing), Err(ManifestError::Io { .. })));
+        assert!(matches!(
+            Manifest::read(&missing),
+            Err(ManifestError::Io { .. })
+        ));
         let empty = dir.path().join("empty.jsonl");
         std::fs::write(&empty, "\n").unwrap();
-        assert!(matches!(Manifest::read(&empty), Err(ManifestError::Empty { .. })));
+        assert!(matches!(
+            Manifest::read(&empty),
+            Err(ManifestError::Empty { .. })
+        ));
     }
 }

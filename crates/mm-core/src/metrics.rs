@@ -44,7 +44,10 @@ impl<'a> Scores<'a> {
 /// 0-based rank of the best-scoring correct candidate of one query: the number of wrong
 /// candidates scoring at least as high. `None` when the query has no correct candidate.
 pub fn best_rank(row: &[f32], correct: &[usize]) -> Option<usize> {
-    let best = correct.iter().map(|&c| row[c]).fold(f32::NEG_INFINITY, f32::max);
+    let best = correct
+        .iter()
+        .map(|&c| row[c])
+        .fold(f32::NEG_INFINITY, f32::max);
     if correct.is_empty() {
         return None;
     }
@@ -90,7 +93,11 @@ pub fn bidirectional_recall(
     let i2t = recall_at_k(sim, &image_texts, ks);
     let transposed = sim.transposed();
     let text_correct: Vec<Vec<usize>> = text_image.iter().map(|&i| vec![i]).collect();
-    let t2i = recall_at_k(Scores::new(&transposed, sim.cols, sim.rows), &text_correct, ks);
+    let t2i = recall_at_k(
+        Scores::new(&transposed, sim.cols, sim.rows),
+        &text_correct,
+        ks,
+    );
     (i2t, t2i)
 }
 

@@ -50,7 +50,9 @@ impl ClipTextConfig {
 
     /// Checks that the sizes fit together.
     pub fn validate(&self) -> Result<(), String> {
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(format!(
                 "num_attention_heads {} does not divide hidden_size {}",
                 self.num_attention_heads, self.hidden_size
@@ -70,14 +72,22 @@ impl ClipTextConfig {
         if let Err(e) = self.validate() {
             panic!("invalid ClipTextConfig: {e}");
         }
-        let normal = Initializer::Normal { mean: 0.0, std: self.initializer_range };
+        let normal = Initializer::Normal {
+            mean: 0.0,
+            std: self.initializer_range,
+        };
         ClipTextTransformer {
             token_embedding: normal.init([self.vocab_size, self.hidden_size], device),
-            position_embedding: normal.init([self.max_position_embeddings, self.hidden_size], device),
+            position_embedding: normal
+                .init([self.max_position_embeddings, self.hidden_size], device),
             encoder: TransformerEncoderConfig::new(
-                EncoderLayerConfig::new(self.hidden_size, self.intermediate_size, self.num_attention_heads)
-                    .with_hidden_act(self.hidden_act)
-                    .with_layer_norm_eps(self.layer_norm_eps),
+                EncoderLayerConfig::new(
+                    self.hidden_size,
+                    self.intermediate_size,
+                    self.num_attention_heads,
+                )
+                .with_hidden_act(self.hidden_act)
+                .with_layer_norm_eps(self.layer_norm_eps),
                 self.num_hidden_layers,
             )
             .init(device),
@@ -131,15 +141,24 @@ impl<B: Backend> ClipTextTransformer<B> {
             .val()
             .select(0, batch.ids.reshape([b * t]))
             .reshape([b, t, hidden]); // [batch, tokens, hidden]
-        let positions = self.position_embedding.val().narrow(0, 0, t).unsqueeze_dim::<3>(0); // [1, tokens, hidden]
-        let x = self.encoder.forward(tokens + positions, Some(causal_mask::<B>(t, &device)));
+        let positions = self
+            .position_embedding
+            .val()
+            .narrow(0, 0, t)
+            .unsqueeze_dim::<3>(0); // [1, tokens, hidden]
+        let x = self
+            .encoder
+            .forward(tokens + positions, Some(causal_mask::<B>(t, &device)));
         let sequence = self.final_layer_norm.forward(x); // [batch, tokens, hidden]
         let index = batch
             .eot_positions
             .reshape([b, 1, 1])
             .expand([b, 1, hidden]); // [batch, 1, hidden]
         let pooled = sequence.clone().gather(1, index).reshape([b, hidden]); // [batch, hidden]
-        EncoderOutput { pooled: self.text_projection.forward(pooled), sequence: Some(sequence) }
+        EncoderOutput {
+            pooled: self.text_projection.forward(pooled),
+            sequence: Some(sequence),
+        }
     }
 
     /// The context length this tower accepts.
@@ -180,7 +199,10 @@ mod tests {
             .encode_batch(&["a cat", "a very small dog"], 12)
             .unwrap()
             .to_tensors::<B>(&device);
-        let out = model.forward(TextBatch { ids, eot_positions: eot });
+        let out = model.forward(TextBatch {
+            ids,
+            eot_positions: eot,
+        });
         assert_eq!(out.pooled.dims(), [2, 16]);
         assert_eq!(out.sequence.unwrap().dims(), [2, 12, 32]);
     }
@@ -193,13 +215,23 @@ mod tests {
         let tok = ClipTokenizer::bundled();
         let batch = tok.encode_batch(&["a red heart"], 12).unwrap();
         let (ids, eot) = batch.to_tensors::<B>(&device);
-        let a = model.forward(TextBatch { ids, eot_positions: eot.clone() }).pooled;
+        let a = model
+            .forward(TextBatch {
+                ids,
+                eot_positions: eot.clone(),
+            })
+            .pooled;
         let mut other = batch.clone();
         for id in other.ids.iter_mut().skip(6) {
             *id = 320;
         }
         let (ids, _) = other.to_tensors::<B>(&device);
-        let b = model.forward(TextBatch { ids, eot_positions: eot }).pooled;
+        let b = model
+            .forward(TextBatch {
+                ids,
+                eot_positions: eot,
+            })
+            .pooled;
         let diff: f32 = (a - b).abs().max().into_scalar();
         assert!(diff < 1e-6, "padding changed the embedding by {diff}");
     }

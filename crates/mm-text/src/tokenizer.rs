@@ -86,12 +86,18 @@ pub struct TokenBatch {
 
 impl TokenBatch {
     /// Moves the batch to `device` as `(ids [batch, context], eot_positions [batch])`.
-    pub fn to_tensors<B: Backend>(&self, device: &B::Device) -> (Tensor<B, 2, Int>, Tensor<B, 1, Int>) {
+    pub fn to_tensors<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> (Tensor<B, 2, Int>, Tensor<B, 1, Int>) {
         let ids = Tensor::from_data(
             TensorData::new(self.ids.clone(), [self.batch, self.context_length]),
             device,
         );
-        let eot = Tensor::from_data(TensorData::new(self.eot_positions.clone(), [self.batch]), device);
+        let eot = Tensor::from_data(
+            TensorData::new(self.eot_positions.clone(), [self.batch]),
+            device,
+        );
         (ids, eot)
     }
 }
@@ -123,10 +129,12 @@ impl ClipTokenizer {
             reason: e.to_string(),
         })?;
         let special = |token: &'static str| {
-            inner.token_to_id(token).ok_or(TokenizerError::MissingSpecial {
-                name: name.to_string(),
-                token,
-            })
+            inner
+                .token_to_id(token)
+                .ok_or(TokenizerError::MissingSpecial {
+                    name: name.to_string(),
+                    token,
+                })
         };
         let bos = special("<|startoftext|>")?;
         let eot = special("<|endoftext|>")?;
@@ -176,9 +184,17 @@ impl ClipTokenizer {
             let row = self.encode(text.as_ref(), context_length)?;
             eot_positions.push(row.len() as i64 - 1);
             ids.extend(row.iter().map(|&id| id as i64));
-            ids.extend(std::iter::repeat_n(self.eot as i64, context_length - row.len()));
+            ids.extend(std::iter::repeat_n(
+                self.eot as i64,
+                context_length - row.len(),
+            ));
         }
-        Ok(TokenBatch { ids, batch: texts.len(), context_length, eot_positions })
+        Ok(TokenBatch {
+            ids,
+            batch: texts.len(),
+            context_length,
+            eot_positions,
+        })
     }
 }
 
@@ -191,7 +207,10 @@ mod tests {
         let tok = ClipTokenizer::bundled();
         assert_eq!(tok.vocab_size(), 49408);
         let batch = tok.encode_batch(&["a photo of a cat", ""], 8).unwrap();
-        assert_eq!(&batch.ids[..8], &[49406, 320, 1125, 539, 320, 2368, 49407, 49407]);
+        assert_eq!(
+            &batch.ids[..8],
+            &[49406, 320, 1125, 539, 320, 2368, 49407, 49407]
+        );
         assert_eq!(&batch.ids[8..10], &[49406, 49407]);
         assert_eq!(batch.eot_positions, vec![6, 1]);
         let long = tok.encode(&"cat ".repeat(50), 8).unwrap();
@@ -204,8 +223,13 @@ mod tests {
         let tok = ClipTokenizer::bundled();
         let err = tok.encode(&"x".repeat(MAX_TEXT_BYTES + 1), 77).unwrap_err();
         assert!(err.to_string().contains("longer than"), "{err}");
-        assert!(matches!(tok.encode("a", 1), Err(TokenizerError::ContextTooShort(1))));
-        let err = ClipTokenizer::from_bytes(b"{}", "t.json").unwrap_err().to_string();
+        assert!(matches!(
+            tok.encode("a", 1),
+            Err(TokenizerError::ContextTooShort(1))
+        ));
+        let err = ClipTokenizer::from_bytes(b"{}", "t.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("t.json"), "{err}");
     }
 }

@@ -67,7 +67,10 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage, ImageError> {
 
 /// Decodes image bytes; `name` identifies them in errors.
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<RgbImage, ImageError> {
-    let decode_err = |source| ImageError::Decode { name: name.to_string(), source };
+    let decode_err = |source| ImageError::Decode {
+        name: name.to_string(),
+        source,
+    };
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| decode_err(image::ImageError::IoError(e)))?;
@@ -78,7 +81,9 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<RgbImage, ImageError> {
     reader.limits(limits);
     let img = reader.decode().map_err(decode_err)?;
     if img.width() == 0 || img.height() == 0 {
-        return Err(ImageError::Empty { name: name.to_string() });
+        return Err(ImageError::Empty {
+            name: name.to_string(),
+        });
     }
     Ok(to_rgb_on_white(img))
 }
@@ -100,7 +105,11 @@ fn to_rgb_on_white(img: DynamicImage) -> RgbImage {
     } else {
         img.to_rgb8().into_raw()
     };
-    RgbImage { width, height, pixels }
+    RgbImage {
+        width,
+        height,
+        pixels,
+    }
 }
 
 #[cfg(test)]
@@ -141,7 +150,11 @@ mod tests {
     #[test]
     fn transparency_is_composited_on_white() {
         let img = DynamicImage::ImageRgba8(ImageBuffer::from_fn(2, 1, |x, _| {
-            if x == 0 { Rgba([0, 0, 0, 0]) } else { Rgba([0, 0, 0, 128]) }
+            if x == 0 {
+                Rgba([0, 0, 0, 0])
+            } else {
+                Rgba([0, 0, 0, 128])
+            }
         }));
         let out = decode_image(&encode(img, ImageFormat::Png), "a.png").unwrap();
         assert_eq!(&out.pixels[..3], &[255, 255, 255]);
@@ -153,14 +166,17 @@ mod tests {
         let gray = DynamicImage::ImageLuma8(ImageBuffer::from_pixel(2, 2, Luma([77u8])));
         let out = decode_image(&encode(gray, ImageFormat::Png), "g.png").unwrap();
         assert_eq!(&out.pixels[..3], &[77, 77, 77]);
-        let deep = DynamicImage::ImageRgb16(ImageBuffer::from_pixel(2, 2, Rgb([65535u16, 0, 32896])));
+        let deep =
+            DynamicImage::ImageRgb16(ImageBuffer::from_pixel(2, 2, Rgb([65535u16, 0, 32896])));
         let out = decode_image(&encode(deep, ImageFormat::Png), "d.png").unwrap();
         assert_eq!(&out.pixels[..3], &[255, 0, 128]);
     }
 
     #[test]
     fn corrupt_and_missing_files_are_named_errors() {
-        let err = decode_image(b"definitely not an image", "bad.png").unwrap_err().to_string();
+        let err = decode_image(b"definitely not an image", "bad.png")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.png"), "{err}");
         let mut png = encode(rgb(16, 16), ImageFormat::Png);
         png.truncate(png.len() / 2);

@@ -76,8 +76,13 @@ impl ClipImageProcessor {
     /// OpenAI CLIP's settings for a square input of `image_size` pixels.
     pub fn clip(image_size: u32) -> Self {
         Self {
-            size: SizeSpec::ShortestEdge { shortest_edge: image_size },
-            crop_size: SizeSpec::HeightWidth { height: image_size, width: image_size },
+            size: SizeSpec::ShortestEdge {
+                shortest_edge: image_size,
+            },
+            crop_size: SizeSpec::HeightWidth {
+                height: image_size,
+                width: image_size,
+            },
             image_mean: CLIP_MEAN,
             image_std: CLIP_STD,
         }
@@ -100,7 +105,10 @@ impl ClipImageProcessor {
     }
 
     /// Preprocesses several images into one batch.
-    pub fn preprocess_batch<'a>(&self, images: impl IntoIterator<Item = &'a RgbImage>) -> PixelBatch {
+    pub fn preprocess_batch<'a>(
+        &self,
+        images: impl IntoIterator<Item = &'a RgbImage>,
+    ) -> PixelBatch {
         let (h, w) = self.output_size();
         let mut data = Vec::new();
         let mut batch = 0;
@@ -108,7 +116,12 @@ impl ClipImageProcessor {
             data.extend(self.preprocess(img));
             batch += 1;
         }
-        PixelBatch { data, batch, height: h as usize, width: w as usize }
+        PixelBatch {
+            data,
+            batch,
+            height: h as usize,
+            width: w as usize,
+        }
     }
 
     /// Scales to [0, 1] and normalizes, HWC bytes to CHW floats.
@@ -117,7 +130,8 @@ impl ClipImageProcessor {
         let mut out = vec![0.0; 3 * plane];
         for (i, px) in image.pixels.chunks_exact(3).enumerate() {
             for c in 0..3 {
-                out[c * plane + i] = (px[c] as f32 / 255.0 - self.image_mean[c]) / self.image_std[c];
+                out[c * plane + i] =
+                    (px[c] as f32 / 255.0 - self.image_mean[c]) / self.image_std[c];
             }
         }
         out
@@ -142,7 +156,11 @@ impl ClipImageProcessor {
         let buf: ImageBuffer<Rgb<u8>, _> =
             ImageBuffer::from_raw(w, h, image.pixels.clone()).expect("pixel buffer matches size");
         let out = image::imageops::resize(&buf, nw.max(1), nh.max(1), FilterType::CatmullRom);
-        RgbImage { width: out.width(), height: out.height(), pixels: out.into_raw() }
+        RgbImage {
+            width: out.width(),
+            height: out.height(),
+            pixels: out.into_raw(),
+        }
     }
 }
 
@@ -168,7 +186,11 @@ pub fn center_crop(image: &RgbImage, crop_h: u32, crop_w: u32) -> RgbImage {
             pixels[dst..dst + 3].copy_from_slice(&image.pixels[src..src + 3]);
         }
     }
-    RgbImage { width: crop_w, height: crop_h, pixels }
+    RgbImage {
+        width: crop_w,
+        height: crop_h,
+        pixels,
+    }
 }
 
 #[cfg(test)]
@@ -176,7 +198,11 @@ mod tests {
     use super::*;
 
     fn solid(w: u32, h: u32, rgb: [u8; 3]) -> RgbImage {
-        RgbImage { width: w, height: h, pixels: rgb.repeat((w * h) as usize) }
+        RgbImage {
+            width: w,
+            height: h,
+            pixels: rgb.repeat((w * h) as usize),
+        }
     }
 
     #[test]
@@ -190,7 +216,11 @@ mod tests {
 
     #[test]
     fn center_crop_takes_the_middle() {
-        let img = RgbImage { width: 4, height: 1, pixels: (0..12).collect() };
+        let img = RgbImage {
+            width: 4,
+            height: 1,
+            pixels: (0..12).collect(),
+        };
         let out = center_crop(&img, 1, 2);
         assert_eq!(out.pixels, vec![3, 4, 5, 6, 7, 8]);
     }

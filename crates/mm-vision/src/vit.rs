@@ -55,13 +55,15 @@ impl ClipVisionConfig {
 
     /// Checks that the sizes fit together.
     pub fn validate(&self) -> Result<(), String> {
-        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
             return Err(format!(
                 "image_size {} is not a multiple of patch_size {}",
                 self.image_size, self.patch_size
             ));
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(format!(
                 "num_attention_heads {} does not divide hidden_size {}",
                 self.num_attention_heads, self.hidden_size
@@ -81,7 +83,11 @@ impl ClipVisionConfig {
         let std = self.initializer_range;
         let normal = Initializer::Normal { mean: 0.0, std };
         let patch_dim = self.num_channels * self.patch_size * self.patch_size;
-        let norm = || LayerNormConfig::new(self.hidden_size).with_epsilon(self.layer_norm_eps).init(device);
+        let norm = || {
+            LayerNormConfig::new(self.hidden_size)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
+        };
         ClipVisionTransformer {
             patch_embedding: LinearConfig::new(patch_dim, self.hidden_size)
                 .with_bias(false)
@@ -90,9 +96,13 @@ impl ClipVisionConfig {
             position_embedding: normal.init([self.num_patches() + 1, self.hidden_size], device),
             pre_layrnorm: norm(),
             encoder: TransformerEncoderConfig::new(
-                EncoderLayerConfig::new(self.hidden_size, self.intermediate_size, self.num_attention_heads)
-                    .with_hidden_act(self.hidden_act)
-                    .with_layer_norm_eps(self.layer_norm_eps),
+                EncoderLayerConfig::new(
+                    self.hidden_size,
+                    self.intermediate_size,
+                    self.num_attention_heads,
+                )
+                .with_hidden_act(self.hidden_act)
+                .with_layer_norm_eps(self.layer_norm_eps),
                 self.num_hidden_layers,
             )
             .init(device),
@@ -162,8 +172,13 @@ impl<B: Backend> ClipVisionTransformer<B> {
         let x = self.pre_layrnorm.forward(x);
         let sequence = self.encoder.forward(x, None); // [batch, tokens, hidden]
         let pooled = sequence.clone().narrow(1, 0, 1).reshape([b, hidden]); // [batch, hidden]
-        let pooled = self.visual_projection.forward(self.post_layernorm.forward(pooled));
-        EncoderOutput { pooled, sequence: Some(sequence) }
+        let pooled = self
+            .visual_projection
+            .forward(self.post_layernorm.forward(pooled));
+        EncoderOutput {
+            pooled,
+            sequence: Some(sequence),
+        }
     }
 }
 
@@ -204,9 +219,12 @@ mod tests {
         let model = ClipVisionConfig::new(8, 8, 8, 1, 1, 4, 2).init::<B>(&device);
         // One image, 3 channels, 4x4; value = c*100 + y*10 + x.
         let data: Vec<f32> = (0..3)
-            .flat_map(|c| (0..4).flat_map(move |y| (0..4).map(move |x| (c * 100 + y * 10 + x) as f32)))
+            .flat_map(|c| {
+                (0..4).flat_map(move |y| (0..4).map(move |x| (c * 100 + y * 10 + x) as f32))
+            })
             .collect();
-        let pixels = Tensor::<B, 4>::from_data(burn::tensor::TensorData::new(data, [1, 3, 4, 4]), &device);
+        let pixels =
+            Tensor::<B, 4>::from_data(burn::tensor::TensorData::new(data, [1, 3, 4, 4]), &device);
         let patches = model.patchify(pixels).into_data().to_vec::<f32>().unwrap();
         // Second patch (row 0, column 1): channel 0 rows 0-1, columns 2-3 first.
         assert_eq!(&patches[12..16], &[2.0, 3.0, 12.0, 13.0]);
@@ -215,8 +233,16 @@ mod tests {
 
     #[test]
     fn bad_sizes_are_rejected() {
-        assert!(ClipVisionConfig::new(32, 64, 16, 2, 4, 15, 4).validate().is_err());
-        assert!(ClipVisionConfig::new(30, 64, 16, 2, 4, 16, 4).validate().is_err());
+        assert!(
+            ClipVisionConfig::new(32, 64, 16, 2, 4, 15, 4)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            ClipVisionConfig::new(30, 64, 16, 2, 4, 16, 4)
+                .validate()
+                .is_err()
+        );
         assert!(ClipVisionConfig::vit_base_patch32().validate().is_ok());
     }
 }

@@ -70,13 +70,19 @@ pub struct TrainState {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io { path: path.to_path_buf(), source }
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Reads and parses a JSON file.
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, CheckpointError> {
     let text = fs::read_to_string(path).map_err(io_err(path))?;
-    serde_json::from_str(&text).map_err(|source| CheckpointError::Json { path: path.to_path_buf(), source })
+    serde_json::from_str(&text).map_err(|source| CheckpointError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Serializes a record to bytes.
@@ -90,15 +96,25 @@ pub fn load_record<B: Backend, R: burn::record::Record<B>>(
     device: &B::Device,
 ) -> Result<R, CheckpointError> {
     let bytes = fs::read(path).map_err(io_err(path))?;
-    Recorder::<B>::load(&ModelRecorder::default(), bytes, device)
-        .map_err(|source| CheckpointError::Record { path: path.to_path_buf(), source })
+    Recorder::<B>::load(&ModelRecorder::default(), bytes, device).map_err(|source| {
+        CheckpointError::Record {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// Writes `files` (name, bytes) as folder `dest`, atomically replacing any previous one.
-pub fn write_folder_atomically(dest: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), CheckpointError> {
+pub fn write_folder_atomically(
+    dest: &Path,
+    files: &[(&str, Vec<u8>)],
+) -> Result<(), CheckpointError> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.tmp"));
     let old = parent.join(format!(".{name}.old"));
     let _ = fs::remove_dir_all(&tmp);
@@ -106,7 +122,9 @@ pub fn write_folder_atomically(dest: &Path, files: &[(&str, Vec<u8>)]) -> Result
     for (file, bytes) in files {
         let path = tmp.join(file);
         fs::write(&path, bytes).map_err(io_err(&path))?;
-        fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io_err(&path))?;
+        fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&path))?;
     }
     let _ = fs::remove_dir_all(&old);
     if dest.exists() {
@@ -121,21 +139,39 @@ pub fn write_folder_atomically(dest: &Path, files: &[(&str, Vec<u8>)]) -> Result
 }
 
 /// Saves a model folder (`config.json`, `model.mpk`).
-pub fn save_model<B: Backend>(model: &Clip<B>, config: &ClipConfig, dir: &Path) -> Result<(), CheckpointError> {
+pub fn save_model<B: Backend>(
+    model: &Clip<B>,
+    config: &ClipConfig,
+    dir: &Path,
+) -> Result<(), CheckpointError> {
     let json = serde_json::to_vec_pretty(config).expect("configs serialize");
-    write_folder_atomically(dir, &[("config.json", json), ("model.mpk", record_bytes::<B, _>(model.clone().into_record()))])
+    write_folder_atomically(
+        dir,
+        &[
+            ("config.json", json),
+            (
+                "model.mpk",
+                record_bytes::<B, _>(model.clone().into_record()),
+            ),
+        ],
+    )
 }
 
 /// Reads a folder's `config.json` and checks it.
 pub fn load_config(dir: &Path) -> Result<ClipConfig, CheckpointError> {
     let path = dir.join("config.json");
     let config: ClipConfig = read_json(&path)?;
-    config.validate().map_err(|reason| CheckpointError::Config { path, reason })?;
+    config
+        .validate()
+        .map_err(|reason| CheckpointError::Config { path, reason })?;
     Ok(config)
 }
 
 /// Loads a model folder written by [`save_model`] (a run's `final/` or any checkpoint).
-pub fn load_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<(Clip<B>, ClipConfig), CheckpointError> {
+pub fn load_model<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(Clip<B>, ClipConfig), CheckpointError> {
     let config = load_config(dir)?;
     let record = load_record::<B, _>(&dir.join("model.mpk"), device)?;
     Ok((config.init::<B>(device).load_record(record), config))
@@ -147,7 +183,10 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<PathBuf>, CheckpointEr
     match fs::read_to_string(&pointer) {
         Ok(name) => Ok(Some(run_dir.join("checkpoints").join(name.trim()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(CheckpointError::Io { path: pointer, source }),
+        Err(source) => Err(CheckpointError::Io {
+            path: pointer,
+            source,
+        }),
     }
 }
 

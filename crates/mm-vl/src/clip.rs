@@ -29,19 +29,29 @@ pub struct ClipConfig {
 impl ClipConfig {
     /// `openai/clip-vit-base-patch32`.
     pub fn vit_base_patch32() -> Self {
-        Self::new(ClipTextConfig::clip_base(), ClipVisionConfig::vit_base_patch32(), 512)
+        Self::new(
+            ClipTextConfig::clip_base(),
+            ClipVisionConfig::vit_base_patch32(),
+            512,
+        )
     }
 
     /// Checks that both towers are valid and project to `projection_dim`.
     pub fn validate(&self) -> Result<(), String> {
-        self.text_config.validate().map_err(|e| format!("text_config: {e}"))?;
-        self.vision_config.validate().map_err(|e| format!("vision_config: {e}"))?;
+        self.text_config
+            .validate()
+            .map_err(|e| format!("text_config: {e}"))?;
+        self.vision_config
+            .validate()
+            .map_err(|e| format!("vision_config: {e}"))?;
         if self.text_config.projection_dim != self.projection_dim
             || self.vision_config.projection_dim != self.projection_dim
         {
             return Err(format!(
                 "projection_dim {} must equal text_config.projection_dim {} and vision_config.projection_dim {}",
-                self.projection_dim, self.text_config.projection_dim, self.vision_config.projection_dim
+                self.projection_dim,
+                self.text_config.projection_dim,
+                self.vision_config.projection_dim
             ));
         }
         Ok(())

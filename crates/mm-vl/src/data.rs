@@ -88,22 +88,33 @@ impl ImageTextSet {
             let path = manifest.image_path(record);
             match load_image(&path) {
                 Ok(img) => {
-                    set.images.push(center_crop(&processor.resize(&img), crop_h, crop_w));
+                    set.images
+                        .push(center_crop(&processor.resize(&img), crop_h, crop_w));
                     set.captions.push(record.captions.clone());
                     set.labels.push(record.label.clone());
                     set.paths.push(path);
                 }
-                Err(e) => set.skipped.push(Skipped { path, reason: e.to_string() }),
+                Err(e) => set.skipped.push(Skipped {
+                    path,
+                    reason: e.to_string(),
+                }),
             }
         }
         if let Some(s) = split.filter(|_| matched == 0) {
-            return Err(DataError::NoSplit { path: manifest.path.clone(), split: s.to_string() });
+            return Err(DataError::NoSplit {
+                path: manifest.path.clone(),
+                split: s.to_string(),
+            });
         }
         if set.images.is_empty() {
             return Err(DataError::NoImages {
                 path: manifest.path.clone(),
                 skipped: set.skipped.len(),
-                first: set.skipped.first().map(|s| s.reason.clone()).unwrap_or_default(),
+                first: set
+                    .skipped
+                    .first()
+                    .map(|s| s.reason.clone())
+                    .unwrap_or_default(),
             });
         }
         Ok(set)
@@ -126,11 +137,17 @@ impl ImageTextSet {
 
     /// Normalized pixels of `indices`; with `rng`, each image is shifted by up to `max_shift`
     /// pixels (padding with white) as light augmentation.
-    pub fn pixels(&self, indices: &[usize], mut augment: Option<(&mut dyn rand::RngCore, u32)>) -> PixelBatch {
+    pub fn pixels(
+        &self,
+        indices: &[usize],
+        mut augment: Option<(&mut dyn rand::RngCore, u32)>,
+    ) -> PixelBatch {
         let images: Vec<RgbImage> = indices
             .iter()
             .map(|&i| match augment.as_mut() {
-                Some((rng, max_shift)) if *max_shift > 0 => shift(&self.images[i], *rng, *max_shift),
+                Some((rng, max_shift)) if *max_shift > 0 => {
+                    shift(&self.images[i], *rng, *max_shift)
+                }
                 _ => self.images[i].clone(),
             })
             .collect();
@@ -139,7 +156,12 @@ impl ImageTextSet {
         for img in &images {
             data.extend(self.processor.normalize(img));
         }
-        PixelBatch { data, batch: images.len(), height: h as usize, width: w as usize }
+        PixelBatch {
+            data,
+            batch: images.len(),
+            height: h as usize,
+            width: w as usize,
+        }
     }
 }
 
@@ -164,7 +186,11 @@ fn shift(img: &RgbImage, rng: &mut dyn rand::RngCore, max: u32) -> RgbImage {
             pixels[dst..dst + 3].copy_from_slice(&img.pixels[src..src + 3]);
         }
     }
-    RgbImage { width: img.width, height: img.height, pixels }
+    RgbImage {
+        width: img.width,
+        height: img.height,
+        pixels,
+    }
 }
 
 #[cfg(test)]
@@ -173,7 +199,9 @@ mod tests {
     use std::path::Path;
 
     fn write_png(path: &Path, rgb: [u8; 3]) {
-        image::RgbImage::from_pixel(12, 10, image::Rgb(rgb)).save(path).unwrap();
+        image::RgbImage::from_pixel(12, 10, image::Rgb(rgb))
+            .save(path)
+            .unwrap();
     }
 
     #[test]
@@ -205,7 +233,11 @@ mod tests {
 
     #[test]
     fn shifting_pads_with_white() {
-        let img = RgbImage { width: 2, height: 1, pixels: vec![1, 2, 3, 4, 5, 6] };
+        let img = RgbImage {
+            width: 2,
+            height: 1,
+            pixels: vec![1, 2, 3, 4, 5, 6],
+        };
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
         let out = shift(&img, &mut rng, 1);
         assert_eq!(out.pixels.len(), 6);

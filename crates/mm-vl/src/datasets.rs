@@ -99,7 +99,10 @@ fn captions(entry: &EmojiEntry) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
     let name = entry.name.as_deref().map(str::to_lowercase);
-    for c in name.into_iter().chain(entry.short_names.iter().map(|s| words(s))) {
+    for c in name
+        .into_iter()
+        .chain(entry.short_names.iter().map(|s| words(s)))
+    {
         if !c.trim().is_empty() && seen.insert(c.clone()) {
             out.push(c);
         }
@@ -108,11 +111,20 @@ fn captions(entry: &EmojiEntry) -> Vec<String> {
 }
 
 /// Builds the two manifests' records from `emoji.json` text.
-pub fn emoji_records(metadata: &str, path: &Path) -> Result<(Vec<Record>, Vec<Record>), DatasetError> {
-    let entries: Vec<EmojiEntry> = serde_json::from_str(metadata)
-        .map_err(|e| DatasetError::Metadata { path: path.to_path_buf(), reason: e.to_string() })?;
+pub fn emoji_records(
+    metadata: &str,
+    path: &Path,
+) -> Result<(Vec<Record>, Vec<Record>), DatasetError> {
+    let entries: Vec<EmojiEntry> =
+        serde_json::from_str(metadata).map_err(|e| DatasetError::Metadata {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     let (mut google, mut twitter) = (Vec::new(), Vec::new());
-    for e in entries.iter().filter(|e| e.has_img_google && e.has_img_twitter) {
+    for e in entries
+        .iter()
+        .filter(|e| e.has_img_google && e.has_img_twitter)
+    {
         let caps = captions(e);
         if caps.is_empty() {
             continue;
@@ -136,21 +148,32 @@ pub fn prepare_emoji(cache: &Path, dest: &Path) -> Result<EmojiManifests, Datase
     for (pkg, style) in [(EMOJI_GOOGLE, "google"), (EMOJI_TWITTER, "twitter")] {
         let tgz = npm_pack(&pkg, cache)?;
         let prefix = format!("package/img/{style}/64/");
-        extract_tgz(&tgz, &unpack, |p| p.starts_with(&prefix) || p == "package/emoji.json")?;
+        extract_tgz(&tgz, &unpack, |p| {
+            p.starts_with(&prefix) || p == "package/emoji.json"
+        })?;
     }
     let meta_path = unpack.join("package/emoji.json");
-    let metadata = std::fs::read_to_string(&meta_path)
-        .map_err(|e| DatasetError::Metadata { path: meta_path.clone(), reason: e.to_string() })?;
+    let metadata = std::fs::read_to_string(&meta_path).map_err(|e| DatasetError::Metadata {
+        path: meta_path.clone(),
+        reason: e.to_string(),
+    })?;
     let (google, twitter) = emoji_records(&metadata, &meta_path)?;
     let write = |name: &str, records: &[Record]| -> Result<PathBuf, DatasetError> {
         let path = dest.join(name);
         // Paths in the manifest are relative to its folder: point them into `unpacked/package`.
         let rebased: Vec<Record> = records
             .iter()
-            .map(|r| Record { image: format!("unpacked/package/{}", r.image), ..r.clone() })
+            .map(|r| Record {
+                image: format!("unpacked/package/{}", r.image),
+                ..r.clone()
+            })
             .collect();
-        mm_core::checkpoint::atomic_write(&path, Manifest::to_jsonl(&rebased).as_bytes())
-            .map_err(|source| DatasetError::Io { path: path.clone(), source })?;
+        mm_core::checkpoint::atomic_write(&path, Manifest::to_jsonl(&rebased).as_bytes()).map_err(
+            |source| DatasetError::Io {
+                path: path.clone(),
+                source,
+            },
+        )?;
         Ok(path)
     };
     Ok(EmojiManifests {
@@ -187,7 +210,9 @@ mod tests {
 
     #[test]
     fn malformed_metadata_is_an_error() {
-        let err = emoji_records("{", Path::new("emoji.json")).unwrap_err().to_string();
+        let err = emoji_records("{", Path::new("emoji.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("emoji.json:"), "{err}");
     }
 }

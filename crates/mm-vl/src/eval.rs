@@ -39,7 +39,11 @@ pub struct EvalReport {
 ///
 /// # Shapes
 /// - output: `[images, dim]`
-pub fn embed_images<B: Backend>(model: &Clip<B>, data: &ImageTextSet, batch: usize) -> Tensor<B, 2> {
+pub fn embed_images<B: Backend>(
+    model: &Clip<B>,
+    data: &ImageTextSet,
+    batch: usize,
+) -> Tensor<B, 2> {
     let device = model.logit_scale.value.device();
     let indices: Vec<usize> = (0..data.len()).collect();
     let parts = indices
@@ -62,14 +66,19 @@ pub fn embed_texts<B: Backend>(
     let device = model.logit_scale.value.device();
     let mut parts = Vec::new();
     for chunk in texts.chunks(batch.max(1)) {
-        let (ids, eot_positions) = tokenizer.encode_batch(chunk, model.context_length())?.to_tensors::<B>(&device);
+        let (ids, eot_positions) = tokenizer
+            .encode_batch(chunk, model.context_length())?
+            .to_tensors::<B>(&device);
         parts.push(model.encode_text(TextBatch { ids, eot_positions }));
     }
     Ok(Tensor::cat(parts, 0))
 }
 
 fn to_vec<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data")
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("f32 data")
 }
 
 /// Evaluates `model` on `data` (see [`EvalReport`]); `templates[0]` is the single prompt.
@@ -98,18 +107,33 @@ pub fn evaluate<B: Backend>(
     if !classes.is_empty() {
         let truth: Vec<usize> = labelled
             .iter()
-            .map(|&i| classes.binary_search(data.labels[i].as_ref().expect("labelled")).expect("known class"))
+            .map(|&i| {
+                classes
+                    .binary_search(data.labels[i].as_ref().expect("labelled"))
+                    .expect("known class")
+            })
             .collect();
         let device = images.device();
         let index = Tensor::<B, 1, burn::tensor::Int>::from_data(
-            burn::tensor::TensorData::new(labelled.iter().map(|&i| i as i64).collect::<Vec<_>>(), [labelled.len()]),
+            burn::tensor::TensorData::new(
+                labelled.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                [labelled.len()],
+            ),
             &device,
         );
         let labelled_images = images.select(0, index);
         for (slot, set) in [&templates[..1], templates].into_iter().enumerate() {
             let classifier = ZeroShotClassifier::new(model, tokenizer, &classes, set)?;
-            let scores = to_vec(labelled_images.clone().matmul(classifier.class_embeddings.transpose()));
-            zeroshot[slot] = top_k_accuracy(Scores::new(&scores, labelled.len(), classes.len()), &truth, 1);
+            let scores = to_vec(
+                labelled_images
+                    .clone()
+                    .matmul(classifier.class_embeddings.transpose()),
+            );
+            zeroshot[slot] = top_k_accuracy(
+                Scores::new(&scores, labelled.len(), classes.len()),
+                &truth,
+                1,
+            );
         }
     }
     Ok(EvalReport {

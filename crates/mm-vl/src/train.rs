@@ -12,16 +12,16 @@ use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ElementConversion;
+use burn::tensor::backend::AutodiffBackend;
 use mm_text::{ClipTokenizer, TextBatch, TokenizerError};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::checkpoint::{
-    CheckpointError, TrainState, latest_checkpoint, load_config, load_record, publish_checkpoint, read_json,
-    record_bytes, save_model, write_folder_atomically,
+    CheckpointError, TrainState, latest_checkpoint, load_config, load_record, publish_checkpoint,
+    read_json, record_bytes, save_model, write_folder_atomically,
 };
 use crate::clip::{Clip, ClipConfig};
 use crate::data::ImageTextSet;
@@ -134,8 +134,14 @@ pub fn batch_indices(n: usize, batch_size: usize, seed: u64, step: usize) -> Vec
     let per_epoch = (n / batch_size).max(1);
     let (epoch, slot) = (step / per_epoch, step % per_epoch);
     let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-    order.into_iter().skip(slot * batch_size).take(batch_size).collect()
+    order.shuffle(&mut StdRng::seed_from_u64(
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    ));
+    order
+        .into_iter()
+        .skip(slot * batch_size)
+        .take(batch_size)
+        .collect()
 }
 
 /// Trains `config.model` on `data`, writing checkpoints and `final/` under `run_dir`.
@@ -175,7 +181,8 @@ pub fn train<B: AutodiffBackend>(
         .init::<B, Clip<B>>();
     let mut start = 0;
     if resume {
-        let dir = latest_checkpoint(run_dir)?.ok_or_else(|| CheckpointError::NoCheckpoint(run_dir.to_path_buf()))?;
+        let dir = latest_checkpoint(run_dir)?
+            .ok_or_else(|| CheckpointError::NoCheckpoint(run_dir.to_path_buf()))?;
         if load_config(&dir)? != config.model {
             return Err(TrainError::ConfigMismatch { path: dir });
         }
@@ -194,8 +201,12 @@ pub fn train<B: AutodiffBackend>(
             .iter()
             .map(|&i| data.captions[i][rng.random_range(0..data.captions[i].len())].as_str())
             .collect();
-        let pixels = data.pixels(&indices, Some((&mut rng, s.max_shift))).to_tensor::<B>(device);
-        let (ids, eot_positions) = tokenizer.encode_batch(&captions, context)?.to_tensors::<B>(device);
+        let pixels = data
+            .pixels(&indices, Some((&mut rng, s.max_shift)))
+            .to_tensor::<B>(device);
+        let (ids, eot_positions) = tokenizer
+            .encode_batch(&captions, context)?
+            .to_tensors::<B>(device);
         let loss = model.loss(pixels, TextBatch { ids, eot_positions });
         let loss_value: f64 = loss.clone().into_scalar().elem();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -212,17 +223,26 @@ pub fn train<B: AutodiffBackend>(
             samples_per_sec: s.batch_size as f64 / began.elapsed().as_secs_f64(),
         };
         let flow = observer.on_step(&report);
-        let due = s.checkpoint_every > 0 && step % s.checkpoint_every == 0;
+        let due = s.checkpoint_every > 0 && step.is_multiple_of(s.checkpoint_every);
         if due || flow.is_break() || step == s.steps {
             let name = format!("step-{step:08}");
             let dir = run_dir.join("checkpoints").join(&name);
             write_folder_atomically(
                 &dir,
                 &[
-                    ("config.json", serde_json::to_vec_pretty(&config.model).expect("configs serialize")),
-                    ("model.mpk", record_bytes::<B, _>(model.clone().into_record())),
+                    (
+                        "config.json",
+                        serde_json::to_vec_pretty(&config.model).expect("configs serialize"),
+                    ),
+                    (
+                        "model.mpk",
+                        record_bytes::<B, _>(model.clone().into_record()),
+                    ),
                     ("optim.mpk", record_bytes::<B, _>(optim.to_record())),
-                    ("state.json", serde_json::to_vec(&TrainState { step }).expect("state serializes")),
+                    (
+                        "state.json",
+                        serde_json::to_vec(&TrainState { step }).expect("state serializes"),
+                    ),
                 ],
             )?;
             publish_checkpoint(run_dir, &name, s.keep_checkpoints)?;
@@ -242,7 +262,10 @@ mod tests {
 
     #[test]
     fn schedule_warms_up_then_decays_to_zero() {
-        let s = TrainSettings::new().with_steps(100).with_warmup_steps(10).with_lr(1.0);
+        let s = TrainSettings::new()
+            .with_steps(100)
+            .with_warmup_steps(10)
+            .with_lr(1.0);
         assert!((learning_rate(&s, 0) - 0.1).abs() < 1e-12);
         assert!((learning_rate(&s, 9) - 1.0).abs() < 1e-12);
         assert!((learning_rate(&s, 10) - 1.0).abs() < 1e-12);

@@ -34,7 +34,11 @@ pub fn ensemble<B: Backend>(prompt_embeddings: Tensor<B, 3>) -> Tensor<B, 2> {
 /// # Shapes
 /// - `images`: `[batch, dim]` and `classes`: `[classes, dim]`, unit-norm
 /// - output: `[batch, classes]`
-pub fn class_probabilities<B: Backend>(images: Tensor<B, 2>, classes: Tensor<B, 2>, scale: f64) -> Tensor<B, 2> {
+pub fn class_probabilities<B: Backend>(
+    images: Tensor<B, 2>,
+    classes: Tensor<B, 2>,
+    scale: f64,
+) -> Tensor<B, 2> {
     softmax(images.matmul(classes.transpose()) * scale, 1)
 }
 
@@ -69,7 +73,10 @@ impl<B: Backend> ZeroShotClassifier<B> {
         let all = Tensor::cat(embeddings, 0); // [classes * templates, dim]
         let dim = all.dims()[1];
         let class_embeddings = ensemble(all.reshape([classes.len(), templates.len(), dim]));
-        Ok(Self { classes: classes.to_vec(), class_embeddings })
+        Ok(Self {
+            classes: classes.to_vec(),
+            class_embeddings,
+        })
     }
 
     /// Probabilities over classes for unit-norm image embeddings.
@@ -93,7 +100,9 @@ mod tests {
     fn ensemble_averages_and_renormalizes() {
         let device = Default::default();
         // Class 0: prompts e0 and e1 -> (e0 + e1)/sqrt(2). Class 1: e2 twice -> e2.
-        let data = vec![1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0];
+        let data = vec![
+            1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0,
+        ];
         let prompts = Tensor::<B, 3>::from_data(TensorData::new(data, [2, 2, 3]), &device);
         let out = ensemble(prompts).into_data().to_vec::<f32>().unwrap();
         let h = std::f32::consts::FRAC_1_SQRT_2;
@@ -109,24 +118,39 @@ mod tests {
         // than to class 0 (0.6, 0, 0.8); ensembling class 0's templates (1, 0, 0) and
         // (0.6, 0, 0.8) moves class 0 towards the image, and the answer flips to class 0.
         let device = Default::default();
-        let image = Tensor::<B, 2>::from_data(TensorData::new(vec![0.8f32, 0.6, 0.0], [1, 3]), &device);
+        let image =
+            Tensor::<B, 2>::from_data(TensorData::new(vec![0.8f32, 0.6, 0.0], [1, 3]), &device);
         let single = Tensor::<B, 2>::from_data(
             TensorData::new(vec![0.6f32, 0.0, 0.8, 0.0, 1.0, 0.0], [2, 3]),
             &device,
         );
-        let p = class_probabilities(image.clone(), single, 100.0).into_data().to_vec::<f32>().unwrap();
+        let p = class_probabilities(image.clone(), single, 100.0)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
         assert!(p[1] > p[0], "{p:?}");
         let prompts = Tensor::<B, 3>::from_data(
-            TensorData::new(vec![1.0f32, 0.0, 0.0, 0.6, 0.0, 0.8, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0], [2, 2, 3]),
+            TensorData::new(
+                vec![
+                    1.0f32, 0.0, 0.0, 0.6, 0.0, 0.8, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0,
+                ],
+                [2, 2, 3],
+            ),
             &device,
         );
-        let p = class_probabilities(image, ensemble(prompts), 100.0).into_data().to_vec::<f32>().unwrap();
+        let p = class_probabilities(image, ensemble(prompts), 100.0)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
         assert!(p[0] > p[1], "{p:?}");
         assert!((p[0] + p[1] - 1.0).abs() < 1e-5);
     }
 
     #[test]
     fn templates_are_filled() {
-        assert_eq!(fill_template("a photo of a {}.", "cat"), "a photo of a cat.");
+        assert_eq!(
+            fill_template("a photo of a {}.", "cat"),
+            "a photo of a cat."
+        );
     }
 }

@@ -36,7 +36,8 @@ impl MultiHeadSelfAttentionConfig {
     /// If the heads do not divide the width (configs are validated before this is called).
     pub fn init<B: Backend>(&self, device: &B::Device) -> MultiHeadSelfAttention<B> {
         assert!(
-            self.num_attention_heads > 0 && self.hidden_size % self.num_attention_heads == 0,
+            self.num_attention_heads > 0
+                && self.hidden_size.is_multiple_of(self.num_attention_heads),
             "num_attention_heads must divide hidden_size"
         );
         let linear = || LinearConfig::new(self.hidden_size, self.hidden_size).init(device);

@@ -6,4 +6,6 @@ pub mod transformer;
 
 pub use activation::Activation;
 pub use attention::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
-pub use transformer::{EncoderLayer, EncoderLayerConfig, TransformerEncoder, TransformerEncoderConfig};
+pub use transformer::{
+    EncoderLayer, EncoderLayerConfig, TransformerEncoder, TransformerEncoderConfig,
+};

@@ -53,11 +53,18 @@ pub struct EncoderLayer<B: Backend> {
 impl EncoderLayerConfig {
     /// Builds the layer on `device`.
     pub fn init<B: Backend>(&self, device: &B::Device) -> EncoderLayer<B> {
-        let norm = || LayerNormConfig::new(self.hidden_size).with_epsilon(self.layer_norm_eps).init(device);
+        let norm = || {
+            LayerNormConfig::new(self.hidden_size)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
+        };
         EncoderLayer {
             layer_norm1: norm(),
-            self_attn: MultiHeadSelfAttentionConfig::new(self.hidden_size, self.num_attention_heads)
-                .init(device),
+            self_attn: MultiHeadSelfAttentionConfig::new(
+                self.hidden_size,
+                self.num_attention_heads,
+            )
+            .init(device),
             layer_norm2: norm(),
             mlp: Mlp {
                 fc1: LinearConfig::new(self.hidden_size, self.intermediate_size).init(device),
@@ -99,7 +106,9 @@ impl TransformerEncoderConfig {
     /// Builds the stack on `device`.
     pub fn init<B: Backend>(&self, device: &B::Device) -> TransformerEncoder<B> {
         TransformerEncoder {
-            layers: (0..self.num_hidden_layers).map(|_| self.layer.init(device)).collect(),
+            layers: (0..self.num_hidden_layers)
+                .map(|_| self.layer.init(device))
+                .collect(),
         }
     }
 }
