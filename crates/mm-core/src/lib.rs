@@ -6,6 +6,7 @@
 //! - [`metrics`]: Recall@K in both retrieval directions and top-k accuracy.
 //! - [`manifest`]: the public JSONL dataset manifest format.
 //! - [`checkpoint`]: atomic file writes for checkpoints.
+//! - [`hf`]: HuggingFace safetensors weights in and out, through one key table per model.
 //! - [`fetch`]: packages from registries by name (`npm pack`), checksummed and cached.
 #![warn(missing_docs)]
 
@@ -13,6 +14,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod encoder;
 pub mod fetch;
+pub mod hf;
 pub mod loss;
 pub mod manifest;
 pub mod metrics;

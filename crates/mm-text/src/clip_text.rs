@@ -9,6 +9,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Int, Tensor, backend::Backend};
 use mm_core::encoder::{Encoder, EncoderOutput};
+use mm_core::hf::{HfParams, Layout, ParamVisitor};
 use mm_core::nn::attention::causal_mask;
 use mm_core::nn::{Activation, EncoderLayerConfig, TransformerEncoder, TransformerEncoderConfig};
 
@@ -164,6 +165,29 @@ impl<B: Backend> ClipTextTransformer<B> {
     /// The context length this tower accepts.
     pub fn context_length(&self) -> usize {
         self.position_embedding.dims()[0]
+    }
+}
+
+/// The HF key table (transformers `CLIPModel` / `CLIPTextModelWithProjection`): the tower
+/// under `{prefix}text_model.`, the projection at `{prefix}text_projection.weight`.
+impl<B: Backend> HfParams<B> for ClipTextTransformer<B> {
+    fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
+        let p = format!("{prefix}text_model.");
+        v.visit2(
+            &format!("{p}embeddings.token_embedding.weight"),
+            Layout::Same,
+            &mut self.token_embedding,
+        );
+        v.visit2(
+            &format!("{p}embeddings.position_embedding.weight"),
+            Layout::Same,
+            &mut self.position_embedding,
+        );
+        self.encoder.visit_hf(&format!("{p}encoder."), v);
+        self.final_layer_norm
+            .visit_hf(&format!("{p}final_layer_norm."), v);
+        self.text_projection
+            .visit_hf(&format!("{prefix}text_projection."), v);
     }
 }
 

@@ -141,6 +141,13 @@ impl ClipTokenizer {
         Ok(Self { inner, bos, eot })
     }
 
+    /// The tokenizer as `tokenizer.json` text (for exporting HF folders).
+    pub fn to_json(&self) -> String {
+        self.inner
+            .to_string(false)
+            .expect("a loaded tokenizer serializes")
+    }
+
     /// Number of tokens in the vocabulary (special tokens included).
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)

@@ -55,18 +55,43 @@ pub enum ImageError {
     },
 }
 
-/// Reads and decodes an image file.
+/// What to do with an alpha channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AlphaMode {
+    /// Composite over white, as a page shows the image (mm's default).
+    #[default]
+    CompositeOnWhite,
+    /// Drop alpha and keep the stored colour, as Pillow's `convert("RGB")` does (and so
+    /// transformers' image processors); used for parity with HF pipelines.
+    Drop,
+}
+
+/// Reads and decodes an image file, compositing transparency on white.
 pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage, ImageError> {
+    load_image_with(path, AlphaMode::CompositeOnWhite)
+}
+
+/// Reads and decodes an image file with the given alpha handling.
+pub fn load_image_with(path: impl AsRef<Path>, alpha: AlphaMode) -> Result<RgbImage, ImageError> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| ImageError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    decode_image(&bytes, &path.display().to_string())
+    decode_image_with(&bytes, &path.display().to_string(), alpha)
 }
 
-/// Decodes image bytes; `name` identifies them in errors.
+/// Decodes image bytes, compositing transparency on white; `name` identifies them in errors.
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<RgbImage, ImageError> {
+    decode_image_with(bytes, name, AlphaMode::CompositeOnWhite)
+}
+
+/// Decodes image bytes with the given alpha handling; `name` identifies them in errors.
+pub fn decode_image_with(
+    bytes: &[u8],
+    name: &str,
+    alpha: AlphaMode,
+) -> Result<RgbImage, ImageError> {
     let decode_err = |source| ImageError::Decode {
         name: name.to_string(),
         source,
@@ -85,7 +110,14 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<RgbImage, ImageError> {
             name: name.to_string(),
         });
     }
-    Ok(to_rgb_on_white(img))
+    Ok(match alpha {
+        AlphaMode::CompositeOnWhite => to_rgb_on_white(img),
+        AlphaMode::Drop => RgbImage {
+            width: img.width(),
+            height: img.height(),
+            pixels: img.to_rgb8().into_raw(),
+        },
+    })
 }
 
 /// Flattens any colour type to 8-bit RGB, compositing alpha over white.

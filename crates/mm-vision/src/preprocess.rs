@@ -5,10 +5,10 @@
 //! file deserializes as it is.
 
 use burn::tensor::{Tensor, TensorData, backend::Backend};
-use image::{ImageBuffer, Rgb, imageops::FilterType};
 use serde::{Deserialize, Serialize};
 
 use crate::decode::RgbImage;
+use crate::resample::resize_bicubic;
 
 /// The per-channel mean of OpenAI CLIP's training images.
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
@@ -138,7 +138,8 @@ impl ClipImageProcessor {
     }
 
     /// The bicubic resize step alone (transformers `image_transforms.py` `resize` with
-    /// `get_resize_output_image_size(default_to_square=False)`).
+    /// `get_resize_output_image_size(default_to_square=False)`, through Pillow's bicubic
+    /// filter, reproduced bit-exactly by [`resize_bicubic`]).
     pub fn resize(&self, image: &RgbImage) -> RgbImage {
         let (w, h) = (image.width, image.height);
         let (nw, nh) = match self.size {
@@ -153,14 +154,7 @@ impl ClipImageProcessor {
         if (nw, nh) == (w, h) {
             return image.clone();
         }
-        let buf: ImageBuffer<Rgb<u8>, _> =
-            ImageBuffer::from_raw(w, h, image.pixels.clone()).expect("pixel buffer matches size");
-        let out = image::imageops::resize(&buf, nw.max(1), nh.max(1), FilterType::CatmullRom);
-        RgbImage {
-            width: out.width(),
-            height: out.height(),
-            pixels: out.into_raw(),
-        }
+        resize_bicubic(image, nw.max(1), nh.max(1))
     }
 }
 

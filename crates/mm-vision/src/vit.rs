@@ -9,6 +9,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
 use mm_core::encoder::{Encoder, EncoderOutput};
+use mm_core::hf::{HfParams, Layout, ParamVisitor};
 use mm_core::nn::{Activation, EncoderLayerConfig, TransformerEncoder, TransformerEncoderConfig};
 
 /// Configuration of the vision tower; field names are HF `CLIPVisionConfig`'s.
@@ -179,6 +180,35 @@ impl<B: Backend> ClipVisionTransformer<B> {
             pooled,
             sequence: Some(sequence),
         }
+    }
+}
+
+/// The HF key table (transformers `CLIPModel` / `CLIPVisionModelWithProjection`): the tower
+/// under `{prefix}vision_model.`, the projection at `{prefix}visual_projection.weight`.
+impl<B: Backend> HfParams<B> for ClipVisionTransformer<B> {
+    fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
+        let p = format!("{prefix}vision_model.");
+        v.visit1(
+            &format!("{p}embeddings.class_embedding"),
+            Layout::Same,
+            &mut self.class_embedding,
+        );
+        v.visit2(
+            &format!("{p}embeddings.patch_embedding.weight"),
+            Layout::ConvAsLinear,
+            &mut self.patch_embedding.weight,
+        );
+        v.visit2(
+            &format!("{p}embeddings.position_embedding.weight"),
+            Layout::Same,
+            &mut self.position_embedding,
+        );
+        self.pre_layrnorm.visit_hf(&format!("{p}pre_layrnorm."), v);
+        self.encoder.visit_hf(&format!("{p}encoder."), v);
+        self.post_layernorm
+            .visit_hf(&format!("{p}post_layernorm."), v);
+        self.visual_projection
+            .visit_hf(&format!("{prefix}visual_projection."), v);
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`data`]: image-caption datasets from JSONL manifests.
 //! - [`train`]: contrastive training with atomic checkpoints and exact resume.
 //! - [`eval`]: retrieval Recall@K and zero-shot accuracy on a test set.
+//! - [`hf`]: HuggingFace `CLIPModel` folders in and out.
 //! - [`checkpoint`]: model folders and training checkpoints.
 //! - [`datasets`]: fetching and converting the real datasets the project trains on.
 #![warn(missing_docs)]
@@ -14,6 +15,7 @@ pub mod clip;
 pub mod data;
 pub mod datasets;
 pub mod eval;
+pub mod hf;
 pub mod train;
 pub mod zeroshot;
 

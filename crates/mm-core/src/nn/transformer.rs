@@ -5,6 +5,8 @@ use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Tensor, backend::Backend};
 
+use crate::hf::HfParams;
+
 use super::activation::Activation;
 use super::attention::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
 
@@ -122,5 +124,37 @@ impl<B: Backend> TransformerEncoder<B> {
             x = layer.forward(x, mask.clone());
         }
         x
+    }
+}
+
+// HF key table of the transformer: transformers `modeling_clip.py` `CLIPEncoder` names.
+impl<B: Backend> HfParams<B> for EncoderLayer<B> {
+    fn visit_hf(&mut self, prefix: &str, v: &mut dyn crate::hf::ParamVisitor<B>) {
+        self.layer_norm1
+            .visit_hf(&format!("{prefix}layer_norm1."), v);
+        self.self_attn
+            .q_proj
+            .visit_hf(&format!("{prefix}self_attn.q_proj."), v);
+        self.self_attn
+            .k_proj
+            .visit_hf(&format!("{prefix}self_attn.k_proj."), v);
+        self.self_attn
+            .v_proj
+            .visit_hf(&format!("{prefix}self_attn.v_proj."), v);
+        self.self_attn
+            .out_proj
+            .visit_hf(&format!("{prefix}self_attn.out_proj."), v);
+        self.layer_norm2
+            .visit_hf(&format!("{prefix}layer_norm2."), v);
+        self.mlp.fc1.visit_hf(&format!("{prefix}mlp.fc1."), v);
+        self.mlp.fc2.visit_hf(&format!("{prefix}mlp.fc2."), v);
+    }
+}
+
+impl<B: Backend> HfParams<B> for TransformerEncoder<B> {
+    fn visit_hf(&mut self, prefix: &str, v: &mut dyn crate::hf::ParamVisitor<B>) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_hf(&format!("{prefix}layers.{i}."), v);
+        }
     }
 }
