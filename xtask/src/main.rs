@@ -5,11 +5,17 @@
 //! cargo xtask data fetch emoji
 //! cargo xtask train clip [--config FILE] [--set train.steps=200] [--device cpu] [--resume]
 //! cargo xtask eval clip --checkpoint runs/clip/final [--out FILE]
+//! cargo xtask export clip --checkpoint runs/clip/final --out DIR
+//! cargo xtask embed --model DIR --image a.png --text "a cat" --json
+//! cargo xtask classify --model DIR --image a.png --labels "dog,cat,bird"
 //! ```
 
+mod classify;
 mod common;
 mod data;
+mod embed;
 mod eval;
+mod export;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +40,12 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained model.
     Eval(eval::EvalArgs),
+    /// Write a model as a HuggingFace folder.
+    Export(export::ExportArgs),
+    /// Embed images and texts with a CLIP (HF folder or ours).
+    Embed(embed::EmbedArgs),
+    /// Zero-shot classify an image.
+    Classify(classify::ClassifyArgs),
 }
 
 fn main() {
@@ -47,6 +59,9 @@ fn main() {
         Command::Data(args) => data::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Embed(args) => embed::run(args),
+        Command::Classify(args) => classify::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -11,7 +11,7 @@ use burn::tensor::backend::Backend;
 use mm_core::hf::{HfError, HfParams, Layout, ParamVisitor, WeightMap, WeightWriter};
 use mm_core::nn::Activation;
 use mm_text::{ClipTextConfig, ClipTokenizer, TokenizerError};
-use mm_vision::{ClipImageProcessor, ClipVisionConfig};
+use mm_vision::{AlphaMode, ClipImageProcessor, ClipVisionConfig};
 use serde_json::{Value, json};
 
 use crate::checkpoint::CheckpointError;
@@ -58,6 +58,9 @@ pub struct LoadedClip<B: Backend> {
     pub tokenizer: ClipTokenizer,
     /// The image preprocessing.
     pub processor: ClipImageProcessor,
+    /// Alpha handling when decoding: HF folders drop alpha as transformers does; our own
+    /// models composite on white as they were trained.
+    pub alpha: AlphaMode,
 }
 
 /// The full `CLIPModel` key table: both towers at the top level, plus `logit_scale`.
@@ -245,6 +248,7 @@ pub fn load_hf_clip<B: Backend>(
         config,
         tokenizer,
         processor,
+        alpha: AlphaMode::Drop,
     })
 }
 
@@ -263,6 +267,7 @@ pub fn load_any_clip<B: Backend>(
         config,
         tokenizer: ClipTokenizer::bundled(),
         processor,
+        alpha: AlphaMode::CompositeOnWhite,
     })
 }
 

@@ -6,6 +6,7 @@
 //! - [`train`]: contrastive training with atomic checkpoints and exact resume.
 //! - [`eval`]: retrieval Recall@K and zero-shot accuracy on a test set.
 //! - [`hf`]: HuggingFace `CLIPModel` folders in and out.
+//! - [`pipeline`]: embed files and texts, classify an image (the guide's production pipeline).
 //! - [`checkpoint`]: model folders and training checkpoints.
 //! - [`datasets`]: fetching and converting the real datasets the project trains on.
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@ pub mod data;
 pub mod datasets;
 pub mod eval;
 pub mod hf;
+pub mod pipeline;
 pub mod train;
 pub mod zeroshot;
 
