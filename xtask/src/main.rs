@@ -8,8 +8,10 @@
 //! cargo xtask export clip --checkpoint runs/clip/final --out DIR
 //! cargo xtask embed --model DIR --image a.png --text "a cat" --json
 //! cargo xtask classify --model DIR --image a.png --labels "dog,cat,bird"
+//! cargo xtask bench clip [--device cpu]
 //! ```
 
+mod bench;
 mod classify;
 mod common;
 mod data;
@@ -46,6 +48,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Zero-shot classify an image.
     Classify(classify::ClassifyArgs),
+    /// Measure speed and memory beside the reference implementation.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -62,6 +66,7 @@ fn main() {
         Command::Export(args) => export::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Classify(args) => classify::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,0 +1,67 @@
+"""PyTorch reference for `cargo xtask bench clip`: transformers' CLIPModel with the exact
+`openai/clip-vit-base-patch32` architecture and random weights, eager mode, float32, timed the
+way the xtask times mm. Writes `clip-reference.json` beside this script.
+
+Pinned: torch==2.15.0, transformers==4.57.1. Run on the machine you compare on, with the same
+thread count as the xtask (default: every core):
+
+    python clip_reference.py [--threads N]
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+
+import torch
+from transformers import CLIPConfig, CLIPModel
+
+BATCH_TEXT = 32
+
+
+def rate(fn, items, min_seconds=3.0):
+    fn()  # warm-up
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds and n >= 2:
+            return items * n / elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        projection_dim=512,
+        text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8,
+                         max_position_embeddings=77, hidden_act="quick_gelu"),
+        vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                           image_size=224, patch_size=32, hidden_act="quick_gelu"),
+    )
+    model = CLIPModel(config).eval()
+    out = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+           "threads": args.threads, "torch": torch.__version__}
+    with torch.no_grad():
+        for batch in (1, 32):
+            px = torch.randn(batch, 3, 224, 224)
+            out[f"images_per_s_b{batch}"] = rate(lambda: model.get_image_features(pixel_values=px), batch)
+        for tokens in (77, 12):
+            ids = torch.randint(0, 49406, (BATCH_TEXT, tokens))
+            ids[:, -1] = 49407
+            out[f"texts_per_s_t{tokens}"] = rate(lambda: model.get_text_features(input_ids=ids), BATCH_TEXT)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clip-reference.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
