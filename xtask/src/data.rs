@@ -14,7 +14,7 @@ pub struct DataArgs {
 
 #[derive(Subcommand)]
 enum DataCommand {
-    /// Fetch a dataset (emoji) into datasets/.
+    /// Fetch a dataset or model (emoji, minilm) into datasets/.
     Fetch {
         /// Dataset name.
         name: String,
@@ -36,7 +36,16 @@ pub fn run(args: DataArgs) -> Result<()> {
                 );
                 Ok(())
             }
-            other => bail!("unknown dataset `{other}`; available: emoji"),
+            "minilm" => {
+                let root = datasets_dir();
+                let dir = mm_text::bert::prepare_minilm(&root.join("cache"), &root.join("minilm"))?;
+                println!(
+                    "all-MiniLM-L6-v2 (sentence-transformers folder): {}",
+                    dir.display()
+                );
+                Ok(())
+            }
+            other => bail!("unknown dataset `{other}`; available: emoji, minilm"),
         },
     }
 }

@@ -124,6 +124,84 @@ pub fn npm_pack(pkg: &NpmPackage, cache: &Path) -> Result<PathBuf, FetchError> {
     Ok(tarball)
 }
 
+/// A pinned PyPI distribution (a wheel).
+#[derive(Debug, Clone, Copy)]
+pub struct PipPackage {
+    /// Distribution name.
+    pub name: &'static str,
+    /// Exact version.
+    pub version: &'static str,
+    /// File name of the wheel `pip download` fetches.
+    pub file: &'static str,
+    /// sha256 of that file, lowercase hex.
+    pub sha256: &'static str,
+}
+
+/// The wheel of `pkg` in `cache`, fetched with `pip download --no-deps` unless a verified copy
+/// is there. Runs `python3 -m pip` (override with the `MM_PYTHON` environment variable).
+pub fn pip_download(pkg: &PipPackage, cache: &Path) -> Result<PathBuf, FetchError> {
+    std::fs::create_dir_all(cache).map_err(io_err(cache))?;
+    let wheel = cache.join(pkg.file);
+    if wheel.exists() && verify_sha256(&wheel, pkg.sha256).is_ok() {
+        return Ok(wheel);
+    }
+    let python = std::env::var("MM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let spec = format!("{}=={}", pkg.name, pkg.version);
+    let command = format!(
+        "{python} -m pip download --no-deps -d {} {spec}",
+        cache.display()
+    );
+    let output = Command::new(&python)
+        .args(["-m", "pip", "download", "--no-deps", "--quiet", "-d"])
+        .arg(cache)
+        .arg(&spec)
+        .output()
+        .map_err(|e| FetchError::Client {
+            command: command.clone(),
+            reason: format!("{e} (is Python with pip installed?)"),
+        })?;
+    if !output.status.success() {
+        return Err(FetchError::Client {
+            command,
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    verify_sha256(&wheel, pkg.sha256)?;
+    Ok(wheel)
+}
+
+/// Unpacks the entries of a zip (a wheel) under `prefix` into `dest`, with `prefix` removed
+/// from their paths; returns how many files were written. Entries with unsafe paths are refused.
+pub fn extract_zip_prefix(zip_path: &Path, prefix: &str, dest: &Path) -> Result<usize, FetchError> {
+    let file = File::open(zip_path).map_err(io_err(zip_path))?;
+    let bad = |e: zip::result::ZipError| FetchError::Io {
+        path: zip_path.into(),
+        source: io::Error::other(e),
+    };
+    let mut archive = zip::ZipArchive::new(file).map_err(bad)?;
+    let mut count = 0;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(bad)?;
+        let Some(name) = entry.enclosed_name() else {
+            continue;
+        };
+        let Ok(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        if entry.is_dir() || rest.as_os_str().is_empty() {
+            continue;
+        }
+        let out = dest.join(rest);
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mut writer = File::create(&out).map_err(io_err(&out))?;
+        io::copy(&mut entry, &mut writer).map_err(io_err(&out))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 /// Unpacks the entries of a `.tgz` whose path `keep` accepts into `dest`, returning how many.
 ///
 /// Entry paths are used as they are inside the archive (npm tarballs start with `package/`);

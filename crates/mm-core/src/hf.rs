@@ -205,6 +205,9 @@ impl<B: Backend> WeightMap<B> {
         })?;
         let mut tensors = BTreeMap::new();
         for (key, view) in st.iter() {
+            if ignore.iter().any(|s| key.ends_with(s)) {
+                continue;
+            }
             let data = to_f32(path, key, view.dtype(), view.data())?;
             tensors.insert(key.to_string(), (view.shape().to_vec(), data));
         }

