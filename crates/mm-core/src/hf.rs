@@ -136,6 +136,17 @@ fn hf_shape(layout: Layout, ours: &[usize], conv_channels: usize) -> Vec<usize> 
     }
 }
 
+/// Transposes a row-major `rows x cols` matrix.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
 /// The tensors of a safetensors file, as f32, with the keys not yet taken.
 pub struct WeightMap<B: Backend> {
     path: PathBuf,
@@ -283,16 +294,8 @@ impl<B: Backend> WeightMap<B> {
         }
         self.taken.insert(key.to_string());
         Some(match layout {
-            Layout::Transposed | Layout::ConvAsLinear => {
-                let (rows, cols) = (ours[1], ours[0]); // HF [out, in...] flattened to [out, in]
-                let mut out = vec![0.0; data.len()];
-                for r in 0..rows {
-                    for c in 0..cols {
-                        out[c * rows + r] = data[r * cols + c];
-                    }
-                }
-                out
-            }
+            // HF [out, in...] flattened to [out, in] -> ours [in, out].
+            Layout::Transposed | Layout::ConvAsLinear => transpose(data, ours[1], ours[0]),
             Layout::Same | Layout::Scalar => data.clone(),
         })
     }
@@ -344,16 +347,7 @@ impl WeightWriter {
     fn put(&mut self, key: &str, layout: Layout, ours: &[usize], data: Vec<f32>) {
         let shape = hf_shape(layout, ours, self.conv_channels);
         let data = match layout {
-            Layout::Transposed | Layout::ConvAsLinear => {
-                let (rows, cols) = (ours[0], ours[1]);
-                let mut out = vec![0.0; data.len()];
-                for r in 0..rows {
-                    for c in 0..cols {
-                        out[c * rows + r] = data[r * cols + c];
-                    }
-                }
-                out
-            }
+            Layout::Transposed | Layout::ConvAsLinear => transpose(&data, ours[0], ours[1]),
             Layout::Same | Layout::Scalar => data,
         };
         self.tensors.insert(key.to_string(), (shape, data));
