@@ -121,6 +121,27 @@ fn resume_takes_the_same_steps_as_an_uninterrupted_run() {
 }
 
 #[test]
+fn a_model_folder_whose_weights_disagree_with_its_config_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = setup(tmp.path());
+    let dir = tmp.path().join("run");
+    run(&config(2), &data, &dir, false, None);
+    let path = dir.join("final/config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["text_config"]["intermediate_size"] = 48.into();
+    std::fs::write(&path, value.to_string()).unwrap();
+    let err = load_model::<NdArray>(&dir.join("final"), &Default::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("text_model.encoder.layers.0.mlp.fc1.weight") && err.contains("has shape"),
+        "{err}"
+    );
+}
+
+#[test]
 fn resume_refuses_missing_or_mismatched_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
     let data = setup(tmp.path());

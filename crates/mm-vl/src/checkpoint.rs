@@ -10,8 +10,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
+use burn::module::Param;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError};
-use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, backend::Backend};
+use mm_core::hf::{HfParams, Layout, ParamVisitor};
 use serde::{Deserialize, Serialize};
 
 use crate::clip::{Clip, ClipConfig};
@@ -168,13 +170,45 @@ pub fn load_config(dir: &Path) -> Result<ClipConfig, CheckpointError> {
 }
 
 /// Loads a model folder written by [`save_model`] (a run's `final/` or any checkpoint).
+///
+/// Weights whose shapes disagree with `config.json` are an error naming the first of them.
 pub fn load_model<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(Clip<B>, ClipConfig), CheckpointError> {
     let config = load_config(dir)?;
-    let record = load_record::<B, _>(&dir.join("model.mpk"), device)?;
-    Ok((config.init::<B>(device).load_record(record), config))
+    let weights = dir.join("model.mpk");
+    let record = load_record::<B, _>(&weights, device)?;
+    let mut fresh = config.init::<B>(device);
+    let expected = shapes(&mut fresh);
+    let mut model = fresh.load_record(record);
+    for ((key, want), (_, got)) in expected.iter().zip(shapes(&mut model)) {
+        if *want != got {
+            return Err(CheckpointError::Config {
+                path: weights,
+                reason: format!("`{key}` has shape {got:?} but config.json implies {want:?}"),
+            });
+        }
+    }
+    Ok((model, config))
+}
+
+/// Records every parameter's shape under its HF key.
+struct Shapes(Vec<(String, Vec<usize>)>);
+
+impl<B: Backend> ParamVisitor<B> for Shapes {
+    fn visit1(&mut self, key: &str, _: Layout, param: &mut Param<Tensor<B, 1>>) {
+        self.0.push((key.to_string(), param.dims().to_vec()));
+    }
+    fn visit2(&mut self, key: &str, _: Layout, param: &mut Param<Tensor<B, 2>>) {
+        self.0.push((key.to_string(), param.dims().to_vec()));
+    }
+}
+
+fn shapes<B: Backend>(model: &mut Clip<B>) -> Vec<(String, Vec<usize>)> {
+    let mut s = Shapes(Vec::new());
+    model.visit_hf("", &mut s);
+    s.0
 }
 
 /// The folder of the most recent checkpoint under `run_dir/checkpoints`, if any.
