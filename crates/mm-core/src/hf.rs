@@ -390,27 +390,21 @@ struct Collector<'a> {
     writer: &'a mut WeightWriter,
 }
 
+impl Collector<'_> {
+    fn put<B: Backend, const D: usize>(&mut self, key: &str, layout: Layout, t: Tensor<B, D>) {
+        let shape = t.dims().to_vec();
+        let data = t.into_data().convert::<f32>().to_vec().expect("f32");
+        self.writer.put(key, layout, &shape, data);
+    }
+}
+
 impl<B: Backend> ParamVisitor<B> for Collector<'_> {
     fn visit1(&mut self, key: &str, layout: Layout, param: &mut Param<Tensor<B, 1>>) {
-        let t = param.val();
-        let shape = t.dims().to_vec();
-        self.writer.put(
-            key,
-            layout,
-            &shape,
-            t.into_data().convert::<f32>().to_vec().expect("f32"),
-        );
+        self.put(key, layout, param.val());
     }
 
     fn visit2(&mut self, key: &str, layout: Layout, param: &mut Param<Tensor<B, 2>>) {
-        let t = param.val();
-        let shape = t.dims().to_vec();
-        self.writer.put(
-            key,
-            layout,
-            &shape,
-            t.into_data().convert::<f32>().to_vec().expect("f32"),
-        );
+        self.put(key, layout, param.val());
     }
 }
 

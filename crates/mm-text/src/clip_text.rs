@@ -11,7 +11,8 @@ use burn::tensor::{Int, Tensor, backend::Backend};
 use mm_core::encoder::{Encoder, EncoderOutput};
 use mm_core::hf::{HfParams, Layout, ParamVisitor};
 use mm_core::nn::attention::causal_mask;
-use mm_core::nn::{Activation, EncoderLayerConfig, TransformerEncoder, TransformerEncoderConfig};
+use mm_core::nn::attention::validate_heads;
+use mm_core::nn::{Activation, TransformerEncoder, TransformerEncoderConfig};
 
 /// Configuration of the text tower; field names are HF `CLIPTextConfig`'s.
 #[derive(Config, Debug, PartialEq)]
@@ -51,14 +52,7 @@ impl ClipTextConfig {
 
     /// Checks that the sizes fit together.
     pub fn validate(&self) -> Result<(), String> {
-        if self.num_attention_heads == 0
-            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
-        {
-            return Err(format!(
-                "num_attention_heads {} does not divide hidden_size {}",
-                self.num_attention_heads, self.hidden_size
-            ));
-        }
+        validate_heads(self.hidden_size, self.num_attention_heads)?;
         if self.max_position_embeddings < 2 {
             return Err("max_position_embeddings must be at least 2".into());
         }
@@ -81,15 +75,13 @@ impl ClipTextConfig {
             token_embedding: normal.init([self.vocab_size, self.hidden_size], device),
             position_embedding: normal
                 .init([self.max_position_embeddings, self.hidden_size], device),
-            encoder: TransformerEncoderConfig::new(
-                EncoderLayerConfig::new(
-                    self.hidden_size,
-                    self.intermediate_size,
-                    self.num_attention_heads,
-                )
-                .with_hidden_act(self.hidden_act)
-                .with_layer_norm_eps(self.layer_norm_eps),
+            encoder: TransformerEncoderConfig::pre_norm(
+                self.hidden_size,
+                self.intermediate_size,
+                self.num_attention_heads,
                 self.num_hidden_layers,
+                self.hidden_act,
+                self.layer_norm_eps,
             )
             .init(device),
             final_layer_norm: LayerNormConfig::new(self.hidden_size)

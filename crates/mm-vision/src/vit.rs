@@ -10,7 +10,8 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
 use mm_core::encoder::{Encoder, EncoderOutput};
 use mm_core::hf::{HfParams, Layout, ParamVisitor};
-use mm_core::nn::{Activation, EncoderLayerConfig, TransformerEncoder, TransformerEncoderConfig};
+use mm_core::nn::attention::validate_heads;
+use mm_core::nn::{Activation, TransformerEncoder, TransformerEncoderConfig};
 
 /// Configuration of the vision tower; field names are HF `CLIPVisionConfig`'s.
 #[derive(Config, Debug, PartialEq)]
@@ -62,14 +63,7 @@ impl ClipVisionConfig {
                 self.image_size, self.patch_size
             ));
         }
-        if self.num_attention_heads == 0
-            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
-        {
-            return Err(format!(
-                "num_attention_heads {} does not divide hidden_size {}",
-                self.num_attention_heads, self.hidden_size
-            ));
-        }
+        validate_heads(self.hidden_size, self.num_attention_heads)?;
         Ok(())
     }
 
@@ -96,15 +90,13 @@ impl ClipVisionConfig {
             class_embedding: normal.init([self.hidden_size], device),
             position_embedding: normal.init([self.num_patches() + 1, self.hidden_size], device),
             pre_layrnorm: norm(),
-            encoder: TransformerEncoderConfig::new(
-                EncoderLayerConfig::new(
-                    self.hidden_size,
-                    self.intermediate_size,
-                    self.num_attention_heads,
-                )
-                .with_hidden_act(self.hidden_act)
-                .with_layer_norm_eps(self.layer_norm_eps),
+            encoder: TransformerEncoderConfig::pre_norm(
+                self.hidden_size,
+                self.intermediate_size,
+                self.num_attention_heads,
                 self.num_hidden_layers,
+                self.hidden_act,
+                self.layer_norm_eps,
             )
             .init(device),
             post_layernorm: norm(),

@@ -29,6 +29,16 @@ pub struct MultiHeadSelfAttention<B: Backend> {
     pub num_heads: usize,
 }
 
+/// Checks that `heads` is positive and divides `hidden_size`.
+pub fn validate_heads(hidden_size: usize, heads: usize) -> Result<(), String> {
+    if heads == 0 || !hidden_size.is_multiple_of(heads) {
+        return Err(format!(
+            "num_attention_heads {heads} does not divide hidden_size {hidden_size}"
+        ));
+    }
+    Ok(())
+}
+
 impl MultiHeadSelfAttentionConfig {
     /// Builds the layer on `device`.
     ///

@@ -105,6 +105,21 @@ pub struct TransformerEncoder<B: Backend> {
 }
 
 impl TransformerEncoderConfig {
+    /// A stack of `layers` pre-norm layers of the given shape (the CLIP towers' encoder).
+    pub fn pre_norm(
+        hidden_size: usize,
+        intermediate_size: usize,
+        num_attention_heads: usize,
+        layers: usize,
+        hidden_act: Activation,
+        layer_norm_eps: f64,
+    ) -> Self {
+        let layer = EncoderLayerConfig::new(hidden_size, intermediate_size, num_attention_heads)
+            .with_hidden_act(hidden_act)
+            .with_layer_norm_eps(layer_norm_eps);
+        Self::new(layer, layers)
+    }
+
     /// Builds the stack on `device`.
     pub fn init<B: Backend>(&self, device: &B::Device) -> TransformerEncoder<B> {
         TransformerEncoder {
