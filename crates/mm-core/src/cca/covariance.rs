@@ -1,6 +1,6 @@
 //! Sample covariances of two views, computed on the device and checked before any solve.
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 use super::CcaError;
 use crate::matrix::HostMatrix;
@@ -74,9 +74,10 @@ pub fn to_host<B: Backend>(t: Tensor<B, 2>) -> HostMatrix {
     HostMatrix { rows, cols, data }
 }
 
-/// Builds a `[rows, cols]` tensor from a host matrix.
+/// Builds a `[rows, cols]` tensor from a host matrix, in the backend's float precision.
 pub fn to_device<B: Backend>(m: &HostMatrix, device: &B::Device) -> Tensor<B, 2> {
-    Tensor::<B, 1>::from_floats(m.to_f32().as_slice(), device).reshape([m.rows, m.cols])
+    let data = TensorData::new(m.data.clone(), [m.rows, m.cols]).convert::<B::FloatElem>();
+    Tensor::from_data(data, device)
 }
 
 /// Errors with the first non-finite entry's position, if any.
