@@ -9,6 +9,7 @@
 //! - [`hf`]: HuggingFace safetensors weights in and out, through one key table per model.
 //! - [`matrix`]: host matrices, `.npy` and CSV files.
 //! - [`cca`]: linear CCA (device covariances, host eigenproblem) and the deep CCA loss.
+//! - [`fusion`]: the [`Fusion`](fusion::Fusion) trait and six fusion strategies.
 //! - [`fetch`]: packages from registries by name (`npm pack`), checksummed and cached.
 #![warn(missing_docs)]
 
@@ -17,6 +18,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod encoder;
 pub mod fetch;
+pub mod fusion;
 pub mod hf;
 pub mod loss;
 pub mod manifest;

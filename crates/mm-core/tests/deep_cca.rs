@@ -36,20 +36,30 @@ fn gradient_matches_central_differences() {
     let ty = Tensor::<Autodiff<Exact>, 2>::from_data(TensorData::new(hy.clone(), [n, dy]), &device)
         .require_grad();
     let grads = loss.forward(tx.clone(), ty.clone()).unwrap().backward();
-    let gx = tx.grad(&grads).unwrap().into_data().to_vec::<f64>().unwrap();
-    let gy = ty.grad(&grads).unwrap().into_data().to_vec::<f64>().unwrap();
+    let gx = tx
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .to_vec::<f64>()
+        .unwrap();
+    let gy = ty
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .to_vec::<f64>()
+        .unwrap();
     let eps = 1e-6;
     let mut checked = 0;
     for (which, grad) in [(0, &gx), (1, &gy)] {
         for (i, &g) in grad.iter().enumerate().step_by(5) {
-            let (mut plus, mut minus) = (
-                [hx.clone(), hy.clone()],
-                [hx.clone(), hy.clone()],
-            );
+            let (mut plus, mut minus) = ([hx.clone(), hy.clone()], [hx.clone(), hy.clone()]);
             plus[which][i] += eps;
             minus[which][i] -= eps;
             let fd = (value(&plus[0], &plus[1]) - value(&minus[0], &minus[1])) / (2.0 * eps);
-            assert!((fd - g).abs() < 1e-6 + 1e-5 * fd.abs(), "view {which} entry {i}: autodiff {g} vs finite difference {fd}");
+            assert!(
+                (fd - g).abs() < 1e-6 + 1e-5 * fd.abs(),
+                "view {which} entry {i}: autodiff {g} vs finite difference {fd}"
+            );
             checked += 1;
         }
     }
@@ -62,11 +72,20 @@ fn gradient_matches_central_differences() {
 fn value_equals_linear_cca() {
     let (x, y) = correlated_views(500, 5, 4, &[0.9, 0.6, 0.3], 5);
     let device = Default::default();
-    let t = |m: &mm_core::matrix::HostMatrix| mm_core::cca::covariance::to_device::<Flex>(m, &device);
+    let t =
+        |m: &mm_core::matrix::HostMatrix| mm_core::cca::covariance::to_device::<Flex>(m, &device);
     let ridge = 1e-3;
     let deep = DeepCcaLossConfig::new(3).with_ridge(ridge).init();
-    let rho = deep.correlations(t(&x), t(&y)).unwrap().into_data().to_vec::<f32>().unwrap();
-    let linear = LinearCcaConfig::new(3).with_ridge(ridge).fit(t(&x), t(&y)).unwrap();
+    let rho = deep
+        .correlations(t(&x), t(&y))
+        .unwrap()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let linear = LinearCcaConfig::new(3)
+        .with_ridge(ridge)
+        .fit(t(&x), t(&y))
+        .unwrap();
     for (a, b) in rho.iter().zip(&linear.correlations) {
         assert!((*a as f64 - b).abs() < 1e-4, "{a} vs {b}");
     }
@@ -79,7 +98,13 @@ fn deep_cca_beats_linear_cca_on_a_nonlinear_problem() {
     let linear: f64 = report.linear.iter().sum();
     let deep: f64 = report.deep.iter().sum();
     eprintln!("held-out total correlation: linear {linear:.3}, deep {deep:.3} ({report:?})");
-    assert!(linear < 0.2, "linear CCA should find almost nothing: {linear}");
-    assert!(deep > 1.5, "deep CCA should find most of the 2 possible: {deep}");
+    assert!(
+        linear < 0.2,
+        "linear CCA should find almost nothing: {linear}"
+    );
+    assert!(
+        deep > 1.5,
+        "deep CCA should find most of the 2 possible: {deep}"
+    );
     assert!(report.loss_first_last.1 < report.loss_first_last.0);
 }

@@ -1,0 +1,253 @@
+//! `cargo xtask eval fusion`: every strategy trained on two synthetic two-modality tasks, one
+//! whose label is an interaction of the modalities (XOR-like synergy) and one whose label both
+//! modalities carry (redundancy).
+
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::module::{AutodiffModule, Module};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use serde::Serialize;
+
+use super::{
+    BilinearFusion, BilinearFusionConfig, CrossModalAttention, CrossModalAttentionConfig,
+    EarlyFusion, EarlyFusionConfig, Fusion, FusionError, LateFusion, LateFusionConfig, LateMode,
+    LowRankFusion, LowRankFusionConfig, TensorFusion, TensorFusionConfig,
+};
+use crate::cca::synth::SplitMix64;
+
+/// The two tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FusionTask {
+    /// `label = [x_0 > 0] XOR [y_0 > 0]`: neither modality alone says anything.
+    Synergy,
+    /// `label = [s > 0]` where `x_0 = s + noise` and `y_0 = s + noise`.
+    Redundancy,
+}
+
+/// Settings of the benchmark.
+#[derive(Config, Debug)]
+pub struct FusionBenchmarkConfig {
+    /// Width of each modality.
+    #[config(default = 8)]
+    pub d_modality: usize,
+    /// Fused width `h` (hidden width of every strategy but tensor fusion).
+    #[config(default = 16)]
+    pub hidden: usize,
+    /// Rank of low-rank fusion.
+    #[config(default = 4)]
+    pub rank: usize,
+    /// Training samples.
+    #[config(default = 4000)]
+    pub n_train: usize,
+    /// Held-out samples.
+    #[config(default = 2000)]
+    pub n_test: usize,
+    /// Full-batch Adam steps.
+    #[config(default = 300)]
+    pub steps: usize,
+    /// Adam learning rate.
+    #[config(default = 1e-2)]
+    pub lr: f64,
+    /// Seed of data and initialization.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct FusionResult {
+    /// Strategy name.
+    pub strategy: &'static str,
+    /// Task.
+    pub task: FusionTask,
+    /// Held-out accuracy.
+    pub accuracy: f64,
+    /// Parameters of the fusion module alone.
+    pub fusion_params: usize,
+    /// Training wall time in seconds.
+    pub train_seconds: f64,
+}
+
+/// Any strategy, so one classifier type trains them all.
+#[derive(Module, Debug)]
+pub enum AnyFusion<B: Backend> {
+    /// Concatenation.
+    Early(EarlyFusion<B>),
+    /// Sum or product of projections.
+    Late(LateFusion<B>),
+    /// Bilinear forms.
+    Bilinear(BilinearFusion<B>),
+    /// Cross-modal attention.
+    Attention(CrossModalAttention<B>),
+    /// Outer product.
+    Tensor(TensorFusion<B>),
+    /// Low-rank outer product.
+    LowRank(LowRankFusion<B>),
+}
+
+impl<B: Backend> AnyFusion<B> {
+    fn as_fusion(&self) -> &dyn Fusion<B> {
+        match self {
+            Self::Early(f) => f,
+            Self::Late(f) => f,
+            Self::Bilinear(f) => f,
+            Self::Attention(f) => f,
+            Self::Tensor(f) => f,
+            Self::LowRank(f) => f,
+        }
+    }
+}
+
+/// A fusion strategy followed by a linear classifier.
+#[derive(Module, Debug)]
+pub struct FusionClassifier<B: Backend> {
+    fusion: AnyFusion<B>,
+    head: Linear<B>,
+}
+
+impl<B: Backend> FusionClassifier<B> {
+    /// # Shapes
+    /// - `x`, `y`: `[batch, d_modality]` -> logits `[batch, 2]`
+    pub fn forward(&self, x: Tensor<B, 2>, y: Tensor<B, 2>) -> Result<Tensor<B, 2>, FusionError> {
+        Ok(self.head.forward(self.fusion.as_fusion().fuse(&[x, y])?))
+    }
+}
+
+/// The strategies compared, by name.
+pub const STRATEGIES: [&str; 7] = [
+    "early (concat)",
+    "late (sum)",
+    "late (product)",
+    "bilinear",
+    "cross-attention",
+    "tensor",
+    "low-rank tensor",
+];
+
+/// Builds strategy `name` for two modalities of width `d`.
+pub fn build<B: Backend>(
+    name: &str,
+    cfg: &FusionBenchmarkConfig,
+    device: &B::Device,
+) -> Result<AnyFusion<B>, FusionError> {
+    let (d, h) = (cfg.d_modality, cfg.hidden);
+    Ok(match name {
+        "early (concat)" => AnyFusion::Early(EarlyFusionConfig::new(vec![d, d], h).init(device)),
+        "late (sum)" => AnyFusion::Late(LateFusionConfig::new(vec![d, d], h).init(device)),
+        "late (product)" => AnyFusion::Late(
+            LateFusionConfig::new(vec![d, d], h)
+                .with_mode(LateMode::Product)
+                .init(device),
+        ),
+        "bilinear" => AnyFusion::Bilinear(BilinearFusionConfig::new(d, d, h).init(device)),
+        "cross-attention" => {
+            let tokens = if d.is_multiple_of(4) { 4 } else { 1 };
+            AnyFusion::Attention(
+                CrossModalAttentionConfig::new(d / tokens, d / tokens, h)
+                    .with_query_tokens(tokens)
+                    .with_context_tokens(tokens)
+                    .init(device)?,
+            )
+        }
+        "tensor" => AnyFusion::Tensor(TensorFusionConfig::new(vec![d, d]).init()?),
+        "low-rank tensor" => {
+            AnyFusion::LowRank(LowRankFusionConfig::new(vec![d, d], h, cfg.rank).init(device)?)
+        }
+        other => return Err(FusionError::Config(format!("unknown strategy {other}"))),
+    })
+}
+
+/// Seeded samples of `task`: `(x [n, d], y [n, d], labels [n])`.
+pub fn task_data(
+    task: FusionTask,
+    n: usize,
+    d: usize,
+    seed: u64,
+) -> (Vec<f32>, Vec<f32>, Vec<i64>) {
+    let mut rng = SplitMix64::new(seed);
+    let (mut x, mut y, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let mut xs: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+        let mut ys: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+        let label = match task {
+            FusionTask::Synergy => (xs[0] > 0.0) != (ys[0] > 0.0),
+            FusionTask::Redundancy => {
+                let s = rng.normal();
+                xs[0] = s + 0.3 * xs[0];
+                ys[0] = s + 0.3 * ys[0];
+                s > 0.0
+            }
+        };
+        x.extend(xs.iter().map(|&v| v as f32));
+        y.extend(ys.iter().map(|&v| v as f32));
+        labels.push(label as i64);
+    }
+    (x, y, labels)
+}
+
+/// Trains every strategy on both tasks and reports held-out accuracy.
+pub fn run_fusion_benchmark<B: AutodiffBackend>(
+    cfg: &FusionBenchmarkConfig,
+    device: &B::Device,
+) -> Result<Vec<FusionResult>, FusionError> {
+    let mut results = Vec::new();
+    for task in [FusionTask::Synergy, FusionTask::Redundancy] {
+        for name in STRATEGIES {
+            results.push(train_one::<B>(name, task, cfg, device)?);
+        }
+    }
+    Ok(results)
+}
+
+fn train_one<B: AutodiffBackend>(
+    name: &'static str,
+    task: FusionTask,
+    cfg: &FusionBenchmarkConfig,
+    device: &B::Device,
+) -> Result<FusionResult, FusionError> {
+    let d = cfg.d_modality;
+    let tensors = |n: usize, seed: u64| {
+        let (x, y, l) = task_data(task, n, d, seed);
+        (
+            Tensor::<B, 2>::from_data(TensorData::new(x, [n, d]), device),
+            Tensor::<B, 2>::from_data(TensorData::new(y, [n, d]), device),
+            Tensor::<B, 1, Int>::from_data(TensorData::new(l, [n]), device),
+        )
+    };
+    let (x, y, labels) = tensors(cfg.n_train, cfg.seed);
+    let (xt, yt, lt) = tensors(cfg.n_test, cfg.seed + 1);
+    <B as Backend>::seed(device, cfg.seed);
+    let fusion = build::<B>(name, cfg, device)?;
+    let fusion_params = fusion.num_params();
+    let out = fusion.as_fusion().output_dim();
+    let mut model = FusionClassifier {
+        fusion,
+        head: LinearConfig::new(out, 2).init(device),
+    };
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut optim = AdamConfig::new().init();
+    let start = Instant::now();
+    for _ in 0..cfg.steps {
+        let logits = model.forward(x.clone(), y.clone())?;
+        let loss = loss_fn.forward(logits, labels.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(cfg.lr, model, grads);
+    }
+    let train_seconds = start.elapsed().as_secs_f64();
+    let valid = model.valid();
+    let logits = valid.forward(xt.inner(), yt.inner())?;
+    let predicted = logits.argmax(1).reshape([cfg.n_test]);
+    let correct = predicted.equal(lt.inner()).int().sum().into_scalar();
+    Ok(FusionResult {
+        strategy: name,
+        task,
+        accuracy: correct.elem::<f64>() / cfg.n_test as f64,
+        fusion_params,
+        train_seconds,
+    })
+}
