@@ -10,6 +10,7 @@
 //! - [`matrix`]: host matrices, `.npy` and CSV files.
 //! - [`cca`]: linear CCA (device covariances, host eigenproblem) and the deep CCA loss.
 //! - [`fusion`]: the [`Fusion`](fusion::Fusion) trait and six fusion strategies.
+//! - [`info`]: entropy, (conditional) mutual information, PID, the InfoNCE bound.
 //! - [`fetch`]: packages from registries by name (`npm pack`), checksummed and cached.
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod encoder;
 pub mod fetch;
 pub mod fusion;
 pub mod hf;
+pub mod info;
 pub mod loss;
 pub mod manifest;
 pub mod matrix;
