@@ -13,6 +13,7 @@ use mm_vision::ClipImageProcessor;
 use mm_vl::checkpoint::{latest_checkpoint, load_model};
 use mm_vl::data::ImageTextSet;
 use mm_vl::eval::evaluate;
+use mm_vl::info::clip_infonce_bound;
 use mm_vl::train::{ClipTrainConfig, StepReport, TrainError, TrainObserver, TrainSettings, train};
 
 type B = Autodiff<NdArray>;
@@ -92,6 +93,14 @@ fn a_few_steps_lower_the_loss_and_write_a_loadable_model() {
         report.i2t_r1 > 1.0 / 16.0 && report.t2i_r1 > 1.0 / 16.0,
         "{report:?}"
     );
+    // What `eval info` reports: the model now shows information between images and captions.
+    let bound = clip_infonce_bound(&model, &ClipTokenizer::bundled(), &data, 16, 0).unwrap();
+    assert_eq!(bound.batches, 1);
+    assert!(
+        bound.bound_x_to_y > 0.0 && bound.bound_y_to_x > 0.0,
+        "{bound:?}"
+    );
+    assert!(bound.bound_x_to_y <= bound.log_n && bound.bound_y_to_x <= bound.log_n);
 }
 
 #[test]

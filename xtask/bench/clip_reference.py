@@ -16,6 +16,7 @@ import resource
 import time
 
 import torch
+import transformers
 from transformers import CLIPConfig, CLIPModel
 
 BATCH_TEXT = 32
@@ -47,7 +48,8 @@ def main():
     )
     model = CLIPModel(config).eval()
     out = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-           "threads": args.threads, "torch": torch.__version__}
+           "threads": args.threads, "torch": torch.__version__,
+           "implementation": f"torch {torch.__version__}, transformers {transformers.__version__}"}
     with torch.no_grad():
         for batch in (1, 32):
             px = torch.randn(batch, 3, 224, 224)

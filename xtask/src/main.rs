@@ -4,14 +4,20 @@
 //! ```text
 //! cargo xtask data fetch emoji
 //! cargo xtask train clip [--config FILE] [--set train.steps=200] [--device cpu] [--resume]
+//! cargo xtask data synth cca
 //! cargo xtask eval clip --checkpoint runs/clip/final [--out FILE]
+//! cargo xtask eval info --checkpoint runs/clip/final
+//! cargo xtask eval fusion
+//! cargo xtask eval deep-cca
+//! cargo xtask cca --x x.npy --y y.npy -k 8 [--ridge 0.1] [--save-projections DIR]
 //! cargo xtask export clip --checkpoint runs/clip/final --out DIR
 //! cargo xtask embed --model DIR --image a.png --text "a cat" --json
 //! cargo xtask classify --model DIR --image a.png --labels "dog,cat,bird"
-//! cargo xtask bench clip [--device cpu]
+//! cargo xtask bench clip|cca [--device cpu]
 //! ```
 
 mod bench;
+mod cca;
 mod classify;
 mod common;
 mod data;
@@ -50,6 +56,8 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Measure speed and memory beside the reference implementation.
     Bench(bench::BenchArgs),
+    /// Linear CCA of two matrices (.npy or CSV); prints the canonical correlations as JSON.
+    Cca(cca::CcaArgs),
 }
 
 fn main() {
@@ -67,6 +75,7 @@ fn main() {
         Command::Embed(args) => embed::run(args),
         Command::Classify(args) => classify::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Cca(args) => cca::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

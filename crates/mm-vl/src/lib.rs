@@ -5,6 +5,7 @@
 //! - [`data`]: image-caption datasets from JSONL manifests.
 //! - [`train`]: contrastive training with atomic checkpoints and exact resume.
 //! - [`eval`]: retrieval Recall@K and zero-shot accuracy on a test set.
+//! - [`info`]: the InfoNCE lower bound on `I(image; caption)` of a trained CLIP.
 //! - [`hf`]: HuggingFace `CLIPModel` folders in and out.
 //! - [`pipeline`]: embed files and texts, classify an image (the guide's production pipeline).
 //! - [`checkpoint`]: model folders and training checkpoints.
@@ -17,6 +18,7 @@ pub mod data;
 pub mod datasets;
 pub mod eval;
 pub mod hf;
+pub mod info;
 pub mod pipeline;
 pub mod train;
 pub mod zeroshot;

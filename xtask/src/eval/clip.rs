@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use mm_core::manifest::Manifest;
 use mm_core::{BackendJob, DeviceSpec, dispatch};
 use mm_text::ClipTokenizer;
@@ -19,17 +19,9 @@ use mm_vl::eval::{EvalReport, evaluate};
 use crate::common::{Role, resolve_data};
 use crate::train::report_skipped;
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Model {
-    Clip,
-}
-
-/// Flags of `eval`.
+/// Flags of `eval clip`.
 #[derive(Args)]
-pub struct EvalArgs {
-    /// What to evaluate.
-    #[arg(value_enum)]
-    model: Model,
+pub struct ClipEvalArgs {
     /// A model folder: a run's `final/` or one of its checkpoints.
     #[arg(long, default_value = "runs/clip/final")]
     checkpoint: PathBuf,
@@ -71,9 +63,8 @@ impl BackendJob for EvalJob {
     }
 }
 
-/// Runs `eval`.
-pub fn run(args: EvalArgs) -> Result<()> {
-    let Model::Clip = args.model;
+/// Runs `eval clip`.
+pub fn run(args: ClipEvalArgs) -> Result<()> {
     let manifest = resolve_data(&args.data, Role::Test)?;
     let device: DeviceSpec = args.device.parse()?;
     let job = EvalJob {

@@ -1,0 +1,79 @@
+//! `cargo xtask eval fusion`: every fusion strategy trained on a synergy (XOR) task and a
+//! redundancy task; prints accuracy, parameters and training time.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use mm_core::fusion::FusionError;
+use mm_core::fusion::benchmark::{
+    FusionBenchmarkConfig, FusionResult, FusionTask, run_fusion_benchmark,
+};
+use mm_core::{BackendJob, DeviceSpec, dispatch};
+
+/// Flags of `eval fusion`.
+#[derive(Args)]
+pub struct FusionEvalArgs {
+    /// Full-batch Adam steps per strategy and task.
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// Seed of data and initialization.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write the rows as JSON here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// cpu | ndarray | wgpu[:N] | cuda[:N]
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+struct FusionJob(FusionBenchmarkConfig);
+
+impl BackendJob for FusionJob {
+    type Output = Result<Vec<FusionResult>, FusionError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        run_fusion_benchmark::<B>(&self.0, &device)
+    }
+}
+
+/// Runs `eval fusion`.
+pub fn run(args: FusionEvalArgs) -> Result<()> {
+    let cfg = FusionBenchmarkConfig::new()
+        .with_steps(args.steps)
+        .with_seed(args.seed);
+    let device: DeviceSpec = args.device.parse()?;
+    let results = dispatch(device, FusionJob(cfg.clone()))??;
+    println!(
+        "two modalities of width {}, fused width {}, {} train / {} test samples, {} Adam steps",
+        cfg.d_modality, cfg.hidden, cfg.n_train, cfg.n_test, cfg.steps
+    );
+    println!(
+        "{:<17} {:>9} {:>11} {:>12} {:>9}",
+        "strategy", "synergy", "redundancy", "fusion params", "train s"
+    );
+    for synergy in results.iter().filter(|r| r.task == FusionTask::Synergy) {
+        let redundancy = results
+            .iter()
+            .find(|r| r.task == FusionTask::Redundancy && r.strategy == synergy.strategy)
+            .expect("both tasks ran");
+        println!(
+            "{:<17} {:>8.1}% {:>10.1}% {:>12} {:>9.2}",
+            synergy.strategy,
+            100.0 * synergy.accuracy,
+            100.0 * redundancy.accuracy,
+            synergy.fusion_params,
+            synergy.train_seconds + redundancy.train_seconds
+        );
+    }
+    if let Some(out) = args.out {
+        mm_core::checkpoint::atomic_write(
+            &out,
+            serde_json::to_string_pretty(&results)?.as_bytes(),
+        )?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
