@@ -207,7 +207,7 @@ fn infonce_matches_torch_cross_entropy() {
         infonce_bound(x.clone(), y.clone(), scale, 1, 0).unwrap_err(),
         InfoNceError::Batch { batch: 1, n }
     );
-    let short = y.slice([0..3]);
+    let short = y.narrow(0, 0, 3);
     assert_eq!(
         infonce_bound(x, short, scale, 2, 0).unwrap_err(),
         InfoNceError::Rows { x: n, y: 3 }

@@ -74,6 +74,8 @@ pub struct FusionResult {
 }
 
 /// Any strategy, so one classifier type trains them all.
+// A handful are built per run; boxing the larger variants would buy nothing measurable.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum AnyFusion<B: Backend> {
     /// Concatenation.
