@@ -17,7 +17,7 @@ pub struct DataArgs {
 
 #[derive(Subcommand)]
 enum DataCommand {
-    /// Fetch a dataset or model (emoji, minilm) into datasets/.
+    /// Fetch a dataset or model (emoji, minilm, sounds) into datasets/.
     Fetch {
         /// Dataset name.
         name: String,
@@ -54,7 +54,21 @@ pub fn run(args: DataArgs) -> Result<()> {
                 );
                 Ok(())
             }
-            other => bail!("unknown dataset `{other}`; available: emoji, minilm"),
+            "sounds" => {
+                let root = datasets_dir();
+                let manifest =
+                    mm_audio::datasets::prepare_sounds(&root.join("cache"), &root.join("sounds"))?;
+                let records = mm_audio::datasets::read_manifest(&manifest)?;
+                let test = records.iter().filter(|(_, r)| r.split == "test").count();
+                println!(
+                    "sounds: {} clips ({} held out) in {}",
+                    records.len(),
+                    test,
+                    manifest.display()
+                );
+                Ok(())
+            }
+            other => bail!("unknown dataset `{other}`; available: emoji, minilm, sounds"),
         },
         DataCommand::Synth { name } => match name.as_str() {
             "cca" => {

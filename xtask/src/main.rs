@@ -5,6 +5,8 @@
 //! cargo xtask data fetch emoji
 //! cargo xtask train clip [--config FILE] [--set train.steps=200] [--device cpu] [--resume]
 //! cargo xtask data synth cca
+//! cargo xtask data fetch sounds && cargo xtask train audio-classifier
+//! cargo xtask audio mel --input clip.flac --out mel.npy [--sr 16000 --n-fft 400 --hop 160 --n-mels 80]
 //! cargo xtask eval clip --checkpoint runs/clip/final [--out FILE]
 //! cargo xtask eval info --checkpoint runs/clip/final
 //! cargo xtask eval fusion
@@ -16,6 +18,7 @@
 //! cargo xtask bench clip|cca [--device cpu]
 //! ```
 
+mod audio;
 mod bench;
 mod cca;
 mod classify;
@@ -56,6 +59,8 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Measure speed and memory beside the reference implementation.
     Bench(bench::BenchArgs),
+    /// Audio features (mel spectrograms) of a file.
+    Audio(audio::AudioArgs),
     /// Linear CCA of two matrices (.npy or CSV); prints the canonical correlations as JSON.
     Cca(cca::CcaArgs),
 }
@@ -76,6 +81,7 @@ fn main() {
         Command::Classify(args) => classify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Cca(args) => cca::run(args),
+        Command::Audio(args) => audio::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

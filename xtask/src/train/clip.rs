@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mm_core::manifest::Manifest;
 use mm_core::{BackendJob, DeviceSpec, dispatch};
@@ -16,17 +16,9 @@ use mm_vl::train::{ClipTrainConfig, StepReport, TrainObserver, train};
 
 use crate::common::{Role, load_config_with_overrides, resolve_data, workspace_root};
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Model {
-    Clip,
-}
-
-/// Flags of `train`.
+/// Flags of `train clip`.
 #[derive(Args)]
-pub struct TrainArgs {
-    /// What to train.
-    #[arg(value_enum)]
-    model: Model,
+pub struct ClipTrainArgs {
     /// Training config (JSON); defaults to configs/clip-emoji.json.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -137,9 +129,8 @@ pub fn report_skipped(data: &ImageTextSet) {
     }
 }
 
-/// Runs `train`.
-pub fn run(args: TrainArgs) -> Result<()> {
-    let Model::Clip = args.model;
+/// Runs `train clip`.
+pub fn run(args: ClipTrainArgs) -> Result<()> {
     let config_path = args
         .config
         .unwrap_or_else(|| workspace_root().join("configs/clip-emoji.json"));

@@ -1,0 +1,28 @@
+//! `mm-audio`: the audio front-end and audio encoders.
+//!
+//! - [`decode`]: WAV (all common bit depths), FLAC and Ogg Vorbis files to `f32` samples, with
+//!   a documented downmix and clear errors for malformed files.
+//! - [`resample`]: band-limited resampling (`rubato`).
+//! - [`stft`]: the short-time Fourier transform on the host (`rustfft`), laid out like librosa.
+//! - [`mel`]: Slaney and HTK mel scales and filterbanks.
+//! - [`features`]: mel spectrograms, log-mel (dB) and MFCCs matching librosa, batched.
+//! - [`batch`]: parallel extraction for data loaders and stacking into tensors.
+//! - [`device`]: the same features as Burn tensors on any device.
+//! - [`classifier`]: training and evaluating a sound classifier on log-mel crops.
+//! - [`datasets`]: audio manifests and the sonic-pi-samples sound groups.
+//! - [`encoder`]: the spectrogram CNN and the audio transformer ([`Encoder`](mm_core::Encoder)s).
+#![warn(missing_docs)]
+
+pub mod batch;
+pub mod classifier;
+pub mod datasets;
+pub mod decode;
+pub mod device;
+pub mod encoder;
+pub mod features;
+pub mod mel;
+pub mod resample;
+pub mod stft;
+
+pub use decode::{Audio, AudioError, decode_audio, load_audio};
+pub use features::{Features, MelConfig, MelExtractor};
