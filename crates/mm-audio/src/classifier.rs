@@ -259,7 +259,7 @@ pub fn train_classifier<B: AutodiffBackend>(
     let valid = model.valid();
     let mut correct = 0;
     for (f, &label) in test.features.iter().zip(&test.labels) {
-        let starts: Vec<usize> = (0..f.frames.saturating_sub(frames).max(0) + 1)
+        let starts: Vec<usize> = (0..f.frames.saturating_sub(frames) + 1)
             .step_by(frames)
             .collect();
         let x: Vec<f32> = starts.iter().flat_map(|&s| crop(f, s, frames)).collect();

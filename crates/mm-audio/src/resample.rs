@@ -30,18 +30,15 @@ pub fn resample(signal: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioErr
         out.extend_from_slice(&chunk[0]);
         pos += n;
     }
-    let tail = resampler
-        .process_partial(Some(&[&input[pos..]]), None)
-        .map_err(|e| err(e.to_string()))?;
-    out.extend_from_slice(&tail[0]);
+    // The tail and then silence, in whole chunks, until the delayed output is complete.
+    let mut tail = input[pos..].to_vec();
     while out.len() < delay + expected {
-        let flushed = resampler
-            .process_partial::<&[f64]>(None, None)
+        tail.resize(resampler.input_frames_next(), 0.0);
+        let chunk = resampler
+            .process(&[&tail], None)
             .map_err(|e| err(e.to_string()))?;
-        if flushed[0].is_empty() {
-            break;
-        }
-        out.extend_from_slice(&flushed[0]);
+        out.extend_from_slice(&chunk[0]);
+        tail.clear();
     }
     out.resize(delay + expected, 0.0);
     Ok(out[delay..].iter().map(|&v| v as f32).collect())

@@ -109,6 +109,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
             };
             ("cca", dispatch(device, job)??)
         }
+        Target::Audio => {
+            let job = audio::AudioBench {
+                min_seconds: args.min_seconds,
+            };
+            ("audio", dispatch(device, job)?.map_err(anyhow::Error::msg)?)
+        }
     };
     let reference_path = args
         .reference
