@@ -51,7 +51,7 @@ pub struct AudioClassifierConfig {
     #[config(default = 128)]
     pub d_embed: usize,
     /// Optimizer steps.
-    #[config(default = 300)]
+    #[config(default = 1000)]
     pub steps: usize,
     /// Crops per step.
     #[config(default = 32)]

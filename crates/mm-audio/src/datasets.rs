@@ -39,7 +39,7 @@ pub enum DatasetError {
     #[error(transparent)]
     Fetch(#[from] FetchError),
     /// A file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,

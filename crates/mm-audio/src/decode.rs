@@ -73,7 +73,7 @@ impl Audio {
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -27,7 +27,7 @@ pub struct NpmPackage {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// A file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or folder.
         path: PathBuf,

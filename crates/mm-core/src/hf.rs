@@ -31,7 +31,7 @@ pub enum Layout {
 #[derive(Debug, thiserror::Error)]
 pub enum HfError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,

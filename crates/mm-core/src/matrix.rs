@@ -47,7 +47,7 @@ impl HostMatrix {
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,

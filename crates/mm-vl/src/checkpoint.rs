@@ -25,7 +25,7 @@ pub type ModelRecorder = NamedMpkBytesRecorder<FullPrecisionSettings>;
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or folder.
         path: PathBuf,

@@ -55,7 +55,7 @@ pub enum DatasetError {
         reason: String,
     },
     /// Writing a manifest failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,

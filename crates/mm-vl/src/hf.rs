@@ -21,7 +21,7 @@ use crate::clip::{Clip, ClipConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum HfFolderError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
