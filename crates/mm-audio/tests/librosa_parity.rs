@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use burn::backend::Flex;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
 use mm_audio::device::DeviceMel;
 use mm_audio::mel::MelScale;
 use mm_audio::stft::{PadMode, Window};
@@ -80,22 +80,37 @@ fn features_match_librosa_within_1e4_relative() {
 
 #[test]
 fn device_features_agree_with_the_host_in_both_settings() {
-    let device = Default::default();
-    for (name, cfg) in [
+    let settings = [
         ("synth_16000.wav", MelConfig::whisper()), // n_fft 400: DFT by matrix product
         ("synth_22050.wav", MelConfig::librosa(22_050)), // n_fft 2048: Burn's rfft
-    ] {
+    ];
+    device_agrees_with_host::<Flex>(&Default::default(), &settings);
+}
+
+/// On wgpu (Mesa lavapipe) only the Whisper-style setting is checked: at `n_fft` 2048 the
+/// device log-mel differs from the host by up to 0.15 dB there (with Burn's rfft and with a
+/// DFT-by-matmul alike, while Flex agrees within 2e-3 dB): an open issue, see docs/audio.md.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_device_features_agree_with_the_host() {
+    use burn::backend::Wgpu;
+    use burn::backend::wgpu::WgpuDevice;
+    let settings = [("synth_16000.wav", MelConfig::whisper())];
+    device_agrees_with_host::<Wgpu>(&WgpuDevice::DefaultDevice, &settings);
+}
+
+fn device_agrees_with_host<B: Backend>(device: &B::Device, settings: &[(&str, MelConfig)]) {
+    for &(name, cfg) in settings {
         let y = signal(name);
         let host = MelExtractor::new(cfg)
             .unwrap()
             .log_mel(&y, Some(80.0))
             .unwrap();
-        let mel = DeviceMel::<Flex>::new(cfg, &device).unwrap();
-        let batch =
-            Tensor::<Flex, 2>::from_data(TensorData::new(y.repeat(2), [2, y.len()]), &device);
+        let mel = DeviceMel::<B>::new(cfg, device).unwrap();
+        let batch = Tensor::<B, 2>::from_data(TensorData::new(y.repeat(2), [2, y.len()]), device);
         let out = mel.log_mel(batch, Some(80.0)).unwrap();
         assert_eq!(out.dims(), [2, host.rows, host.frames]);
-        let got = out.into_data().to_vec::<f32>().unwrap();
+        let got = out.into_data().convert::<f32>().to_vec::<f32>().unwrap();
         for (i, (a, b)) in got[host.data.len()..].iter().zip(&host.data).enumerate() {
             let err = (*a as f64 - b).abs();
             assert!(
