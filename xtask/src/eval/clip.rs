@@ -4,20 +4,15 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use burn::module::AutodiffModule;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::manifest::Manifest;
 use mm_core::{BackendJob, DeviceSpec, dispatch};
 use mm_text::ClipTokenizer;
-use mm_vision::ClipImageProcessor;
-use mm_vl::checkpoint::load_model;
-use mm_vl::data::ImageTextSet;
 use mm_vl::datasets::EMOJI_TEMPLATES;
 use mm_vl::eval::{EvalReport, evaluate};
 
+use super::trained_untrained_and_data;
 use crate::common::{Role, resolve_data};
-use crate::train::report_skipped;
 
 /// Flags of `eval clip`.
 #[derive(Args)]
@@ -49,15 +44,10 @@ impl BackendJob for EvalJob {
     type Output = Result<(EvalReport, EvalReport)>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let (model, config) = load_model::<B::InnerBackend>(&self.checkpoint, &device)?;
-        let manifest = Manifest::read(&self.manifest)?;
-        let processor = ClipImageProcessor::clip(config.vision_config.image_size as u32);
-        let data = ImageTextSet::load(&manifest, &processor, None)?;
-        report_skipped(&data);
+        let (model, untrained, data) =
+            trained_untrained_and_data::<B>(&self.checkpoint, &self.manifest, self.seed, &device)?;
         let tokenizer = ClipTokenizer::bundled();
         let trained = evaluate(&model, &tokenizer, &data, EMOJI_TEMPLATES, 256)?;
-        B::InnerBackend::seed(&device, self.seed);
-        let untrained = config.init::<B>(&device).valid();
         let baseline = evaluate(&untrained, &tokenizer, &data, EMOJI_TEMPLATES, 256)?;
         Ok((trained, baseline))
     }

@@ -5,20 +5,15 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use burn::module::AutodiffModule;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::info::infonce::InfoNceBound;
-use mm_core::manifest::Manifest;
 use mm_core::{BackendJob, DeviceSpec, dispatch};
 use mm_text::ClipTokenizer;
-use mm_vision::ClipImageProcessor;
-use mm_vl::checkpoint::load_model;
-use mm_vl::data::ImageTextSet;
 use mm_vl::info::clip_infonce_bound;
 
+use super::trained_untrained_and_data;
 use crate::common::{Role, resolve_data};
-use crate::train::report_skipped;
 
 /// Flags of `eval info`.
 #[derive(Args)]
@@ -54,15 +49,10 @@ impl BackendJob for InfoJob {
     type Output = Result<(InfoNceBound, InfoNceBound, usize)>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let (model, config) = load_model::<B::InnerBackend>(&self.checkpoint, &device)?;
-        let manifest = Manifest::read(&self.manifest)?;
-        let processor = ClipImageProcessor::clip(config.vision_config.image_size as u32);
-        let data = ImageTextSet::load(&manifest, &processor, None)?;
-        report_skipped(&data);
+        let (model, untrained, data) =
+            trained_untrained_and_data::<B>(&self.checkpoint, &self.manifest, self.seed, &device)?;
         let tokenizer = ClipTokenizer::bundled();
         let trained = clip_infonce_bound(&model, &tokenizer, &data, self.batch, self.seed)?;
-        B::InnerBackend::seed(&device, self.seed);
-        let untrained = config.init::<B>(&device).valid();
         let baseline = clip_infonce_bound(&untrained, &tokenizer, &data, self.batch, self.seed)?;
         Ok((trained, baseline, data.len()))
     }

@@ -5,8 +5,19 @@ mod deep_cca;
 mod fusion;
 mod info;
 
+use std::path::Path;
+
 use anyhow::Result;
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::{Args, Subcommand};
+use mm_core::manifest::Manifest;
+use mm_vision::ClipImageProcessor;
+use mm_vl::Clip;
+use mm_vl::checkpoint::load_model;
+use mm_vl::data::ImageTextSet;
+
+use crate::train::report_skipped;
 
 /// Flags of `eval`.
 #[derive(Args)]
@@ -35,4 +46,25 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Target::DeepCca(a) => deep_cca::run(a),
         Target::Info(a) => info::run(a),
     }
+}
+
+/// A trained CLIP, the same architecture freshly initialized with `seed` (the baseline every
+/// CLIP evaluation prints beside it), and the test set preprocessed for them.
+type EvalInputs<B> = (Clip<B>, Clip<B>, ImageTextSet);
+
+/// Loads [`EvalInputs`] for a checkpoint and a test manifest.
+pub(crate) fn trained_untrained_and_data<B: AutodiffBackend>(
+    checkpoint: &Path,
+    manifest: &Path,
+    seed: u64,
+    device: &B::Device,
+) -> Result<EvalInputs<B::InnerBackend>> {
+    let (model, config) = load_model::<B::InnerBackend>(checkpoint, device)?;
+    let manifest = Manifest::read(manifest)?;
+    let processor = ClipImageProcessor::clip(config.vision_config.image_size as u32);
+    let data = ImageTextSet::load(&manifest, &processor, None)?;
+    report_skipped(&data);
+    B::InnerBackend::seed(device, seed);
+    let untrained = config.init::<B>(device).valid();
+    Ok((model, untrained, data))
 }
