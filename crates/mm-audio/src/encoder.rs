@@ -145,10 +145,43 @@ pub struct AudioTransformer<B: Backend> {
     proj: Linear<B>,
 }
 
+impl<B: Backend> AudioTransformer<B> {
+    /// Checks that `dims` (`[batch, 1, mels, frames]`) fits the encoder: one channel, the
+    /// configured mels, at most `max_frames` frames and at least one patch of them.
+    pub fn check_input(&self, dims: [usize; 4]) -> Result<(), String> {
+        let [_, channels, mels, frames] = dims;
+        let patch = self.patch_embed.weight.dims()[2];
+        let [rows, cols, _] = self.positions.dims();
+        if channels != 1 || mels / patch != rows || mels < patch {
+            return Err(format!(
+                "audio transformer expects [batch, 1, {} mels, frames], got {dims:?}",
+                rows * patch
+            ));
+        }
+        if frames < patch || frames / patch > cols {
+            return Err(format!(
+                "audio transformer takes {patch} to {} frames, got {frames}",
+                cols * patch
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`Encoder::encode_full`] after [`Self::check_input`]: an error, not a panic, for input
+    /// of the wrong shape or too many frames.
+    pub fn try_encode_full(&self, input: Tensor<B, 4>) -> Result<EncoderOutput<B>, String> {
+        self.check_input(input.dims())?;
+        Ok(self.encode_full(input))
+    }
+}
+
 impl<B: Backend> Encoder<B> for AudioTransformer<B> {
     /// Log-mel spectrograms, `[batch, 1, n_mels, frames]` with `frames <= max_frames`.
     type Input = Tensor<B, 4>;
 
+    /// # Panics
+    /// On input that [`AudioTransformer::check_input`] rejects; use
+    /// [`AudioTransformer::try_encode_full`] for input not yet checked.
     fn encode_full(&self, input: Tensor<B, 4>) -> EncoderOutput<B> {
         let patches = self.patch_embed.forward(input); // [batch, h, mels/p, frames/p]
         let [batch, h, rows, cols] = patches.dims();

@@ -42,6 +42,21 @@ fn encoders_produce_pooled_embeddings() {
         .powf_scalar(2.0)
         .sum_dim(1);
     assert!((norms - 1.0).abs().max().into_scalar() < 1e-5);
+    // Too many frames, too few, the wrong mel count or channels: errors, not panics.
+    for dims in [
+        [1, 1, 32, 56],
+        [1, 1, 32, 4],
+        [1, 1, 24, 40],
+        [1, 2, 32, 40],
+    ] {
+        let bad = Tensor::<B, 4>::zeros(dims, &device);
+        let err = ast.try_encode_full(bad).unwrap_err();
+        assert!(err.contains("audio transformer"), "{dims:?}: {err}");
+    }
+    assert!(
+        ast.try_encode_full(Tensor::zeros([1, 1, 32, 48], &device))
+            .is_ok()
+    );
     assert!(
         AudioTransformerConfig::new(4, 48)
             .init::<B>(&device)
