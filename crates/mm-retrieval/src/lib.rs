@@ -1,0 +1,23 @@
+//! Embedding indexes and cross-modal search for mm.
+//!
+//! - [`VectorIndex`]: the index trait (inner product on unit vectors, dense ids), with
+//!   [`ExactIndex`] (a matrix product on any Burn device) and [`HnswIndex`] (approximate, an
+//!   HNSW graph from `usearch`). A distributed vector database plugs in by implementing it.
+//! - [`DurableIndex`]: an index folder with metadata, an atomically replaced snapshot and a
+//!   write-ahead log, so an acknowledged addition survives a crash.
+//! - [`CrossModalRetrieval`]: images and texts indexed by any [`mm_core::Encoder`] pair,
+//!   searched in both directions, Recall@K.
+
+pub mod cross_modal;
+pub mod durable;
+pub mod exact;
+pub mod hnsw;
+pub mod index;
+pub mod snapshot;
+pub mod synth;
+
+pub use cross_modal::{CrossModalRetrieval, RecallReport};
+pub use durable::{DurableIndex, Found};
+pub use exact::ExactIndex;
+pub use hnsw::HnswIndex;
+pub use index::{Hit, HnswParams, IndexError, IndexKind, VectorIndex};

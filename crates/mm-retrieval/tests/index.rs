@@ -1,0 +1,269 @@
+//! Both indexes against brute force, the index folder's durability (reopen, log replay, torn
+//! and damaged records, a crash during save), bad input, and Recall@K against mm-core's.
+
+use burn::backend::Flex;
+use mm_core::metrics::{Scores, bidirectional_recall};
+use mm_retrieval::durable::{LOG_FILE, SNAPSHOT_FILE};
+use mm_retrieval::{
+    CrossModalRetrieval, DurableIndex, ExactIndex, HnswIndex, HnswParams, IndexError, VectorIndex,
+};
+use serde_json::json;
+
+type B = Flex;
+
+use mm_retrieval::synth::random_unit_vectors as unit_vectors;
+
+fn brute_force(data: &[f32], query: &[f32], k: usize) -> Vec<u64> {
+    let dim = query.len();
+    let mut scored: Vec<(f32, u64)> = data
+        .chunks(dim)
+        .enumerate()
+        .map(|(i, row)| (row.iter().zip(query).map(|(a, b)| a * b).sum(), i as u64))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().take(k).map(|(_, i)| i).collect()
+}
+
+#[test]
+fn exact_index_matches_brute_force_across_blocks() {
+    let dim = 24;
+    let data = unit_vectors(3000, dim, 1);
+    let queries = unit_vectors(40, dim, 2);
+    let mut index = ExactIndex::<B>::new(dim, &Default::default());
+    // Several adds: several device blocks, merged past the block limit.
+    for chunk in data.chunks(dim * 70) {
+        index.add(chunk).unwrap();
+    }
+    assert_eq!(index.len(), 3000);
+    let found = index.search_batch(&queries, 10).unwrap();
+    for (q, hits) in queries.chunks(dim).zip(&found) {
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(ids, brute_force(&data, q, 10));
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+    assert_eq!(index.export().unwrap(), data);
+}
+
+#[test]
+fn hnsw_recall_is_high_and_its_graph_round_trips() {
+    let dim = 16;
+    let data = unit_vectors(4000, dim, 3);
+    let queries = unit_vectors(100, dim, 4);
+    let params = HnswParams {
+        m: 16,
+        ef_construction: 100,
+        ef_search: 64,
+    };
+    let mut index = HnswIndex::new(dim, params).unwrap();
+    index.add(&data).unwrap();
+    let found = index.search_batch(&queries, 10).unwrap();
+    let mut agree = 0;
+    for (q, hits) in queries.chunks(dim).zip(&found) {
+        let truth = brute_force(&data, q, 10);
+        agree += hits.iter().filter(|h| truth.contains(&h.id)).count();
+        // Scores are inner products.
+        let best = &data[hits[0].id as usize * dim..][..dim];
+        let ip: f32 = best.iter().zip(q).map(|(a, b)| a * b).sum();
+        assert!((ip - hits[0].score).abs() < 1e-5);
+    }
+    let recall = agree as f64 / 1000.0;
+    assert!(recall > 0.95, "recall@10 {recall}");
+    let restored =
+        HnswIndex::from_graph(dim, params, &index.graph_bytes().unwrap().unwrap()).unwrap();
+    assert_eq!(restored.search_batch(&queries, 10).unwrap(), found);
+    assert_eq!(restored.export().unwrap(), data);
+}
+
+fn folder_with(dir: &std::path::Path, data: &[f32], dim: usize) -> DurableIndex {
+    let mut index = DurableIndex::create(
+        dir,
+        Box::new(ExactIndex::<B>::new(dim, &Default::default())),
+    )
+    .unwrap();
+    for (i, row) in data.chunks(dim).enumerate() {
+        index
+            .add(row, vec![json!({"name": format!("item {i}")})])
+            .unwrap();
+    }
+    index
+}
+
+#[test]
+fn acknowledged_additions_survive_reopening_and_saving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let dim = 8;
+    let data = unit_vectors(30, dim, 5);
+    let index = folder_with(&dir, &data[..20 * dim], dim);
+    drop(index); // no save: the 20 additions live in the log only
+    let mut index = DurableIndex::open::<B>(&dir, &Default::default()).unwrap();
+    assert_eq!(index.len(), 20);
+    index.save().unwrap();
+    assert_eq!(std::fs::metadata(dir.join(LOG_FILE)).unwrap().len(), 0);
+    index
+        .add(&data[20 * dim..], (20..30).map(|i| json!(i)).collect())
+        .unwrap();
+    drop(index);
+    let index = DurableIndex::open::<B>(&dir, &Default::default()).unwrap();
+    assert_eq!(index.len(), 30);
+    let top = &index.search_batch(&data[25 * dim..26 * dim], 1).unwrap()[0][0];
+    assert_eq!((top.id, &top.metadata), (25, &json!(25)));
+    assert_eq!(index.metadata(3), Some(&json!({"name": "item 3"})));
+}
+
+#[test]
+fn a_torn_last_record_is_dropped_and_damage_before_it_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let dim = 8;
+    let data = unit_vectors(5, dim, 6);
+    drop(folder_with(&dir, &data, dim));
+    let log = dir.join(LOG_FILE);
+    let bytes = std::fs::read(&log).unwrap();
+    let record = bytes.len() / 5;
+    // A crash in the middle of writing the fifth record.
+    std::fs::write(&log, &bytes[..bytes.len() - record / 2]).unwrap();
+    let mut index = DurableIndex::open::<B>(&dir, &Default::default()).unwrap();
+    assert_eq!(index.len(), 4);
+    index.add(&data[4 * dim..], vec![json!("again")]).unwrap();
+    drop(index);
+    assert_eq!(
+        DurableIndex::open::<B>(&dir, &Default::default())
+            .unwrap()
+            .len(),
+        5
+    );
+    // A flipped byte inside the second record, with records after it: an error, not loss.
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes[record + 40] ^= 0xff;
+    std::fs::write(&log, &bytes).unwrap();
+    let err = DurableIndex::open::<B>(&dir, &Default::default())
+        .err()
+        .unwrap();
+    assert!(matches!(err, IndexError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("checksum"), "{err}");
+}
+
+#[test]
+fn a_crash_during_save_keeps_the_previous_snapshot_and_damage_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let dim = 8;
+    let data = unit_vectors(6, dim, 7);
+    let mut index = folder_with(&dir, &data, dim);
+    index.save().unwrap();
+    drop(index);
+    // A save that died while writing: a partial temporary file beside the snapshot.
+    std::fs::write(
+        dir.join(format!(".{SNAPSHOT_FILE}.tmp")),
+        b"MMINDEX1 partial",
+    )
+    .unwrap();
+    let index = DurableIndex::open::<B>(&dir, &Default::default()).unwrap();
+    assert_eq!(index.len(), 6);
+    drop(index);
+    let snap = dir.join(SNAPSHOT_FILE);
+    let mut bytes = std::fs::read(&snap).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x01;
+    std::fs::write(&snap, &bytes).unwrap();
+    let err = DurableIndex::open::<B>(&dir, &Default::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("checksum"), "{err}");
+    std::fs::write(&snap, b"this is not an index file, only some text").unwrap();
+    let err = DurableIndex::open::<B>(&dir, &Default::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("magic"), "{err}");
+    let err = DurableIndex::open::<B>(&tmp.path().join("missing"), &Default::default())
+        .err()
+        .unwrap();
+    assert!(matches!(err, IndexError::Io { .. }), "{err}");
+    // Creating over an existing index is refused.
+    let again = DurableIndex::create(
+        &dir,
+        Box::new(ExactIndex::<B>::new(dim, &Default::default())),
+    );
+    assert!(again.is_err());
+}
+
+#[test]
+fn bad_input_is_a_named_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let mut index = folder_with(&dir, &unit_vectors(3, 4, 8), 4);
+    let wrong_width = index.add(&[0.5; 6], vec![json!(1)]).unwrap_err();
+    assert!(
+        wrong_width.to_string().contains("dimension 4"),
+        "{wrong_width}"
+    );
+    let nan = index
+        .add(&[0.5, f32::NAN, 0.0, 0.0], vec![json!(1)])
+        .unwrap_err();
+    assert!(nan.to_string().contains("non-finite"), "{nan}");
+    let meta = index.add(&[0.5; 8], vec![json!(1)]).unwrap_err();
+    assert!(meta.to_string().contains("metadata"), "{meta}");
+    assert!(matches!(
+        index.search_batch(&[0.5; 4], 0),
+        Err(IndexError::ZeroK)
+    ));
+    assert!(index.search_batch(&[0.5; 3], 1).is_err());
+    // Nothing bad reached the log.
+    drop(index);
+    assert_eq!(
+        DurableIndex::open::<B>(&dir, &Default::default())
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(
+        HnswIndex::new(
+            8,
+            HnswParams {
+                m: 1,
+                ..Default::default()
+            }
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn recall_through_the_indexes_matches_the_score_matrix_metric() {
+    let dim = 12;
+    let images = unit_vectors(60, dim, 9);
+    // Two noisy captions per image.
+    let mut rng = mm_core::cca::synth::SplitMix64::new(10);
+    let text_image: Vec<usize> = (0..120).map(|t| t / 2).collect();
+    let mut texts: Vec<f32> = text_image
+        .iter()
+        .flat_map(|&i| images[i * dim..(i + 1) * dim].to_vec())
+        .map(|v| v + 0.3 * (rng.normal() as f32))
+        .collect();
+    for row in texts.chunks_mut(dim) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
+    let device = Default::default();
+    let mut image_index = ExactIndex::<B>::new(dim, &device);
+    image_index.add(&images).unwrap();
+    let mut text_index = ExactIndex::<B>::new(dim, &device);
+    text_index.add(&texts).unwrap();
+    let retrieval = CrossModalRetrieval::new(Box::new(image_index), Box::new(text_index)).unwrap();
+    let ks = [1, 5, 10];
+    let report = retrieval.recall_at_k(&text_image, &ks).unwrap();
+    let sim: Vec<f32> = images
+        .chunks(dim)
+        .flat_map(|i| {
+            texts
+                .chunks(dim)
+                .map(move |t| i.iter().zip(t).map(|(a, b)| a * b).sum())
+        })
+        .collect();
+    let (i2t, t2i) = bidirectional_recall(Scores::new(&sim, 60, 120), &text_image, &ks);
+    assert_eq!(report.image_to_text, i2t);
+    assert_eq!(report.text_to_image, t2i);
+    assert!(report.text_to_image[0] > 0.2 && report.text_to_image[0] < 1.0, "{report:?}");
+    assert!(retrieval.recall_at_k(&text_image[..5], &ks).is_err());
+}

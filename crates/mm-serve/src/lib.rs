@@ -1,0 +1,2 @@
+//! HTTP service.
+pub fn placeholder() {}
