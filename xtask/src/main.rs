@@ -15,7 +15,11 @@
 //! cargo xtask export clip --checkpoint runs/clip/final --out DIR
 //! cargo xtask embed --model DIR --image a.png --text "a cat" --json
 //! cargo xtask classify --model DIR --image a.png --labels "dog,cat,bird"
-//! cargo xtask bench clip|cca [--device cpu]
+//! cargo xtask index build --model DIR --images FOLDER|MANIFEST --out INDEX [--kind exact|hnsw]
+//! cargo xtask search --index INDEX --text "a red heart" | --image PATH [--k 10]
+//! cargo xtask serve --model DIR --index INDEX [--addr 127.0.0.1:8080]
+//! cargo xtask loadtest --url http://127.0.0.1:8080 --endpoint classify --image a.png --labels "a,b"
+//! cargo xtask bench clip|cca|audio|index [--device cpu]
 //! ```
 
 mod audio;
@@ -27,6 +31,9 @@ mod data;
 mod embed;
 mod eval;
 mod export;
+mod index;
+mod loadtest;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -63,6 +70,14 @@ enum Command {
     Audio(audio::AudioArgs),
     /// Linear CCA of two matrices (.npy or CSV); prints the canonical correlations as JSON.
     Cca(cca::CcaArgs),
+    /// Build an embedding index of images.
+    Index(index::IndexArgs),
+    /// Search an index with a text or an image.
+    Search(index::SearchArgs),
+    /// Run the HTTP service.
+    Serve(serve::ServeArgs),
+    /// Load-test a running service.
+    Loadtest(loadtest::LoadtestArgs),
 }
 
 fn main() {
@@ -82,6 +97,10 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Cca(args) => cca::run(args),
         Command::Audio(args) => audio::run(args),
+        Command::Index(args) => index::run(args),
+        Command::Search(args) => index::run_search(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Loadtest(args) => loadtest::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

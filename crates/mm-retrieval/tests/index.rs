@@ -264,6 +264,9 @@ fn recall_through_the_indexes_matches_the_score_matrix_metric() {
     let (i2t, t2i) = bidirectional_recall(Scores::new(&sim, 60, 120), &text_image, &ks);
     assert_eq!(report.image_to_text, i2t);
     assert_eq!(report.text_to_image, t2i);
-    assert!(report.text_to_image[0] > 0.2 && report.text_to_image[0] < 1.0, "{report:?}");
+    assert!(
+        report.text_to_image[0] > 0.2 && report.text_to_image[0] < 1.0,
+        "{report:?}"
+    );
     assert!(retrieval.recall_at_k(&text_image[..5], &ks).is_err());
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Tensor, backend::Backend};
 use mm_core::encoder::l2_normalize;
 use mm_text::{TextBatch, TokenizerError};
-use mm_vision::{ImageError, load_image_with};
+use mm_vision::{ImageError, RgbImage, load_image_with};
 
 use crate::hf::LoadedClip;
 use crate::zeroshot::{ZeroShotClassifier, class_probabilities};
@@ -46,16 +46,33 @@ impl<B: Backend> LoadedClip<B> {
         normalize: bool,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Vec<f32>>, PipelineError> {
-        let device = self.model.logit_scale.value.device();
         let mut out = Vec::with_capacity(paths.len());
         for chunk in paths.chunks(batch.max(1)) {
             let images = chunk
                 .iter()
                 .map(|p| load_image_with(p, self.alpha))
                 .collect::<Result<Vec<_>, _>>()?;
+            let refs: Vec<&RgbImage> = images.iter().collect();
+            out.extend(self.embed_images(&refs, batch, normalize));
+            progress(out.len());
+        }
+        Ok(out)
+    }
+
+    /// Projected image features of decoded images, `batch` at a time (unit-norm with
+    /// `normalize`).
+    pub fn embed_images(
+        &self,
+        images: &[&RgbImage],
+        batch: usize,
+        normalize: bool,
+    ) -> Vec<Vec<f32>> {
+        let device = self.model.logit_scale.value.device();
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(batch.max(1)) {
             let pixels = self
                 .processor
-                .preprocess_batch(&images)
+                .preprocess_batch(chunk.iter().copied())
                 .to_tensor::<B>(&device);
             let features = self.model.image_features(pixels);
             out.extend(rows(if normalize {
@@ -63,9 +80,8 @@ impl<B: Backend> LoadedClip<B> {
             } else {
                 features
             }));
-            progress(out.len());
         }
-        Ok(out)
+        out
     }
 
     /// Projected text features (transformers' `get_text_features`; unit-norm with `normalize`).

@@ -5,6 +5,7 @@
 mod audio;
 mod cca;
 mod clip;
+mod index;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,6 +25,8 @@ enum Target {
     Cca,
     /// Log-mel of 60 s of audio in two settings vs librosa.
     Audio,
+    /// Exact and HNSW search over random 512-d unit vectors vs FAISS.
+    Index,
 }
 
 /// Flags of `bench`.
@@ -41,29 +44,35 @@ pub struct BenchArgs {
     /// cpu | ndarray | wgpu[:N] | cuda[:N]
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// `bench index`: database sizes, comma-separated.
+    #[arg(long, default_value = "100000")]
+    sizes: String,
+    /// `bench index`: HNSW efSearch values to sweep, comma-separated.
+    #[arg(long, default_value = "128,512,1024,2048,4096")]
+    ef_search: String,
 }
 
 /// One measured figure.
 pub struct Figure {
-    key: &'static str,
+    key: String,
     value: f64,
     lower_is_better: bool,
 }
 
 impl Figure {
     /// A rate or other figure where more is better.
-    pub fn higher_is_better(key: &'static str, value: f64) -> Self {
+    pub fn higher_is_better(key: impl Into<String>, value: f64) -> Self {
         Self {
-            key,
+            key: key.into(),
             value,
             lower_is_better: false,
         }
     }
 
     /// A time or memory figure where less is better.
-    pub fn lower_is_better(key: &'static str, value: f64) -> Self {
+    pub fn lower_is_better(key: impl Into<String>, value: f64) -> Self {
         Self {
-            key,
+            key: key.into(),
             value,
             lower_is_better: true,
         }
@@ -129,19 +138,36 @@ pub fn run(args: BenchArgs) -> Result<()> {
             };
             ("audio", dispatch(device, job)?.map_err(anyhow::Error::msg)?)
         }
+        Target::Index => {
+            let job = index::IndexBench::from_flags(&args.sizes, &args.ef_search)?;
+            ("index", dispatch(device, job)??)
+        }
     };
     let reference_path = args
         .reference
         .unwrap_or_else(|| workspace_root().join(format!("xtask/bench/{name}-reference.json")));
     let reference: Option<Value> = std::fs::read_to_string(&reference_path)
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .map(|r| match args.target {
+            Target::Index => index::flatten_reference(r),
+            _ => r,
+        });
     match args.target {
         Target::Clip => println!(
             "clip-vit-base-patch32, random weights, --device {device}, text batch {}",
             clip::BATCH_TEXT
         ),
         Target::Cca => println!("linear CCA, 20,000 x 128 / 96, k = 8, --device {device}"),
+        Target::Index => println!(
+            "{} random unit vectors of dimension {}, {} queries (single: {} one at a time), k = 10, M {}, efConstruction {}, --device {device}",
+            args.sizes,
+            index::DIM,
+            index::QUERIES,
+            index::SINGLE,
+            index::M,
+            index::EF_CONSTRUCTION
+        ),
         Target::Audio => println!(
             "log-mel (dB) of 60 s: whisper = 16 kHz, n_fft 400, hop 160, 80 mels; librosa = 22.05 kHz, n_fft 2048, hop 512, 128 mels; host (one thread) and --device {device}"
         ),
@@ -166,11 +192,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
 /// Prints each figure beside its reference and the ratio (above 1: mm is better).
 fn print_table(figures: &[Figure], reference: Option<&Value>) {
     println!(
-        "{:<24} {:>10} {:>11} {:>8}",
+        "{:<34} {:>10} {:>11} {:>8}",
         "figure", "mm", "reference", "ratio"
     );
     for f in figures {
-        let theirs = reference.and_then(|r| r[f.key].as_f64());
+        let theirs = reference.and_then(|r| r[f.key.as_str()].as_f64());
         let ratio = theirs.map(|t| {
             if f.lower_is_better {
                 t / f.value
@@ -183,7 +209,7 @@ fn print_table(figures: &[Figure], reference: Option<&Value>) {
                 .unwrap_or_else(|| "-".into())
         };
         println!(
-            "{:<24} {:>10.3} {:>11} {:>8}",
+            "{:<34} {:>10.3} {:>11} {:>8}",
             f.key,
             f.value,
             show(theirs, ""),
