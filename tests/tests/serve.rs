@@ -86,6 +86,14 @@ struct Server {
     task: JoinHandle<()>,
 }
 
+impl Server {
+    /// A graceful stop, waited for (the index is saved before the folder goes away).
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.await.unwrap();
+    }
+}
+
 fn test_config() -> ServeConfig {
     ServeConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
@@ -298,7 +306,7 @@ async fn every_endpoint_answers_like_the_library() {
             > 0.0
     );
     assert_eq!(metrics["indexed"], 18);
-    drop(server.stop);
+    server.stop().await;
 }
 
 /// A PNG of `w` x `h` white pixels (small on disk, large decoded).
@@ -414,7 +422,7 @@ async fn every_bad_request_gets_a_json_4xx_naming_the_problem() {
         ),
         (
             "body over the limit",
-            classify(image_form(vec![7u8; 3 << 20]).text("labels", "a")),
+            classify(image_form(vec![7u8; (2 << 20) + (64 << 10)]).text("labels", "a")),
             413,
             "bad_multipart",
         ),
@@ -528,7 +536,7 @@ async fn every_bad_request_gets_a_json_4xx_naming_the_problem() {
     // Nothing bad was indexed, and the service is still up.
     let (status, health) = json_of(c.get(url("/health")).send().await.unwrap()).await;
     assert_eq!((status, health["indexed"].as_u64()), (200, Some(16)));
-    drop(server.stop);
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -575,7 +583,7 @@ async fn concurrent_clients_share_forward_passes_and_a_full_queue_answers_429() 
         forwards < 52,
         "52 texts took {forwards} forward passes: no batching"
     );
-    drop(server.stop);
+    server.stop().await;
 
     // A queue of one job and one item per pass: a burst must be shed with 429s.
     let config = ServeConfig {
@@ -601,7 +609,36 @@ async fn concurrent_clients_share_forward_passes_and_a_full_queue_answers_429() 
         );
     }
     assert!(answers.iter().any(|(s, _)| *s == 200));
-    drop(server.stop);
+    server.stop().await;
+
+    // A request that waits for the model longer than the timeout gets a 503, not a hang.
+    let config = ServeConfig {
+        limits: Limits {
+            request_timeout: Duration::ZERO,
+            ..test_config().limits
+        },
+        ..test_config()
+    };
+    let config = ServeConfig {
+        batch: BatchConfig {
+            queue_capacity: 4,
+            max_batch: 1,
+        },
+        ..config
+    };
+    let server = start(&s, config).await;
+    // 8 labels x 32 templates: 256 forward passes, which no first poll sees finished.
+    let templates: Vec<String> = (0..32).map(|i| format!("{{}} {i}")).collect();
+    let form = image_form(png(&s.data, "red-circle.png"))
+        .text("labels", "a,b,c,d,e,f,g,h")
+        .text("templates", templates.join("\n"));
+    let r = c.post(format!("{}/classify", server.url)).multipart(form);
+    let (status, body) = json_of(r.send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("timeout"))
+    );
+    server.stop().await;
 }
 
 /// Runs futures concurrently on the runtime and returns their outputs in order.
@@ -665,8 +702,7 @@ async fn a_crash_and_restart_keep_what_was_indexed() {
         "added before the crash"
     );
     // A graceful stop folds the log into the snapshot; a third start still has everything.
-    server.stop.unwrap().send(()).unwrap();
-    server.task.await.unwrap();
+    server.stop().await;
     let log = std::fs::metadata(s.index.join(mm_retrieval::durable::LOG_FILE))
         .unwrap()
         .len();
