@@ -28,6 +28,7 @@ parser.add_argument("--single", type=int, default=200, help="queries timed one a
 parser.add_argument("--m", type=int, default=32)
 parser.add_argument("--ef-construction", type=int, default=128)
 parser.add_argument("--ef-search", default="128,512,1024,2048,4096")
+parser.add_argument("--skip-hnsw", action="store_true", help="flat index only (for large sizes)")
 parser.add_argument("--out", default="xtask/bench/index-reference.json")
 args = parser.parse_args()
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -83,6 +84,12 @@ for n in [int(s) for s in args.sizes.split(",")]:
     flat_mib = rss_mib() - before
     flat_batched, truth = batched_qps(flat, queries)
     flat_single = single_qps(flat, queries[: args.single])
+    entry = {"n": n, "flat": {"build_seconds": flat_build, "memory_mib": flat_mib,
+                              "single_qps": flat_single, "batched_qps": flat_batched}}
+    if args.skip_hnsw:
+        results.append(entry)
+        print(json.dumps(entry), flush=True)
+        continue
     before = rss_mib()
     t = time.perf_counter()
     hnsw = faiss.IndexHNSWFlat(args.dim, args.m, faiss.METRIC_INNER_PRODUCT)
@@ -100,12 +107,8 @@ for n in [int(s) for s in args.sizes.split(",")]:
             "single_qps": single_qps(hnsw, queries[: args.single]),
             "batched_qps": batched,
         })
-    results.append({
-        "n": n,
-        "flat": {"build_seconds": flat_build, "memory_mib": flat_mib,
-                 "single_qps": flat_single, "batched_qps": flat_batched},
-        "hnsw": {"build_seconds": hnsw_build, "memory_mib": hnsw_mib, "sweep": sweep},
-    })
+    entry["hnsw"] = {"build_seconds": hnsw_build, "memory_mib": hnsw_mib, "sweep": sweep}
+    results.append(entry)
     del flat, hnsw, data
     print(json.dumps(results[-1]), flush=True)
 
@@ -120,5 +123,12 @@ out = {
     "ef_construction": args.ef_construction,
     "sizes": results,
 }
+# Sizes measured before (other runs, e.g. --skip-hnsw at 1M) are kept unless remeasured.
+try:
+    with open(args.out) as f:
+        kept = [s for s in json.load(f)["sizes"] if s["n"] not in {r["n"] for r in results}]
+except (OSError, ValueError, KeyError):
+    kept = []
+out["sizes"] = sorted(kept + results, key=lambda s: s["n"])
 with open(args.out, "w") as f:
     json.dump(out, f, indent=1)

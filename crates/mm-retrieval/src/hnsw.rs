@@ -56,6 +56,11 @@ impl HnswIndex {
         Ok(this)
     }
 
+    /// The SIMD kernels the distance computations use (`serial` when none).
+    pub fn hardware_acceleration(&self) -> String {
+        self.index.hardware_acceleration()
+    }
+
     /// Changes the search-time candidate list size (`efSearch`).
     pub fn set_ef_search(&mut self, ef: usize) {
         self.params.ef_search = ef.max(1);

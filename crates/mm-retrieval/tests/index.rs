@@ -29,8 +29,8 @@ fn exact_index_matches_brute_force_across_blocks() {
     let dim = 24;
     let data = unit_vectors(3000, dim, 1);
     let queries = unit_vectors(40, dim, 2);
-    let mut index = ExactIndex::<B>::new(dim, &Default::default());
-    // Several adds: several device blocks, merged past the block limit.
+    let mut index = ExactIndex::<B>::new(dim, &Default::default()).with_tile(512);
+    // Several adds: partly filled tiles topped up, then new tiles.
     for chunk in data.chunks(dim * 70) {
         index.add(chunk).unwrap();
     }
@@ -55,6 +55,7 @@ fn hnsw_recall_is_high_and_its_graph_round_trips() {
         ef_search: 64,
     };
     let mut index = HnswIndex::new(dim, params).unwrap();
+    println!("usearch kernels: {}", index.hardware_acceleration());
     index.add(&data).unwrap();
     let found = index.search_batch(&queries, 10).unwrap();
     let mut agree = 0;

@@ -33,6 +33,7 @@ const K: usize = 10;
 pub struct IndexBench {
     sizes: Vec<usize>,
     ef_search: Vec<usize>,
+    skip_hnsw: bool,
 }
 
 fn list(flag: &str, name: &str) -> Result<Vec<usize>> {
@@ -47,10 +48,11 @@ fn list(flag: &str, name: &str) -> Result<Vec<usize>> {
 
 impl IndexBench {
     /// Parses `--sizes` and `--ef-search`.
-    pub fn from_flags(sizes: &str, ef_search: &str) -> Result<Self> {
+    pub fn from_flags(sizes: &str, ef_search: &str, skip_hnsw: bool) -> Result<Self> {
         Ok(Self {
             sizes: list(sizes, "sizes")?,
             ef_search: list(ef_search, "ef-search")?,
+            skip_hnsw,
         })
     }
 }
@@ -121,6 +123,9 @@ impl BackendJob for IndexBench {
                 batched,
             ));
             drop(exact);
+            if self.skip_hnsw {
+                continue;
+            }
             let before = rss_mib();
             let t = Instant::now();
             let params = HnswParams {

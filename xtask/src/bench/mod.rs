@@ -50,6 +50,9 @@ pub struct BenchArgs {
     /// `bench index`: HNSW efSearch values to sweep, comma-separated.
     #[arg(long, default_value = "128,512,1024,2048,4096")]
     ef_search: String,
+    /// `bench index`: the exact index only (for large sizes).
+    #[arg(long)]
+    skip_hnsw: bool,
 }
 
 /// One measured figure.
@@ -139,7 +142,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             ("audio", dispatch(device, job)?.map_err(anyhow::Error::msg)?)
         }
         Target::Index => {
-            let job = index::IndexBench::from_flags(&args.sizes, &args.ef_search)?;
+            let job = index::IndexBench::from_flags(&args.sizes, &args.ef_search, args.skip_hnsw)?;
             ("index", dispatch(device, job)??)
         }
     };
