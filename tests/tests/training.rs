@@ -7,8 +7,9 @@ use std::path::Path;
 
 use burn::backend::{Autodiff, NdArray};
 use mm_core::manifest::Manifest;
+use mm_retrieval::{CrossModalRetrieval, ExactIndex};
 use mm_tests::{shapes_dataset, tiny_clip};
-use mm_text::ClipTokenizer;
+use mm_text::{ClipTokenizer, TextBatch};
 use mm_vision::ClipImageProcessor;
 use mm_vl::checkpoint::{latest_checkpoint, load_model};
 use mm_vl::data::ImageTextSet;
@@ -88,6 +89,34 @@ fn a_few_steps_lower_the_loss_and_write_a_loadable_model() {
     assert_eq!(cfg, tiny_clip());
     let report = evaluate(&model, &ClipTokenizer::bundled(), &data, &["a {}"], 8).unwrap();
     assert_eq!(report.n_test, 16);
+    // The same Recall@K through the guide's CrossModalRetrieval: the two towers as `Encoder`s
+    // filling exact indexes, each modality searched with the other.
+    let device = Default::default();
+    let mut retrieval = CrossModalRetrieval::new(
+        Box::new(ExactIndex::<NdArray>::new(16, &device)),
+        Box::new(ExactIndex::<NdArray>::new(16, &device)),
+    )
+    .unwrap();
+    let all: Vec<usize> = (0..16).collect();
+    let pixels = all
+        .chunks(8)
+        .map(|c| data.pixels(c, None).to_tensor::<NdArray>(&device));
+    retrieval.index_images(&model.vision_model, pixels).unwrap();
+    let (ids, eot_positions) = ClipTokenizer::bundled()
+        .encode_batch(&data.primary_captions(), model.context_length())
+        .unwrap()
+        .to_tensors::<NdArray>(&device);
+    let texts = [TextBatch { ids, eot_positions }];
+    retrieval.index_texts(&model.text_model, texts).unwrap();
+    let recall = retrieval.recall_at_k(&all, &[1, 5, 10]).unwrap();
+    assert_eq!(
+        recall.image_to_text,
+        [report.i2t_r1, report.i2t_r5, report.i2t_r10]
+    );
+    assert_eq!(
+        recall.text_to_image,
+        [report.t2i_r1, report.t2i_r5, report.t2i_r10]
+    );
     // Trained on these very pairs: retrieval must beat chance (10/16 at R@10 is chance).
     assert!(
         report.i2t_r1 > 1.0 / 16.0 && report.t2i_r1 > 1.0 / 16.0,
