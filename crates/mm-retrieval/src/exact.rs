@@ -105,15 +105,23 @@ where
             .chunks(rows_per_slice * self.dim)
             .map(|chunk| self.upload(chunk))
             .collect();
+        // The first id of each tile.
+        let offsets: Vec<u64> = self
+            .tiles
+            .iter()
+            .scan(0u64, |next, tile| {
+                let first = *next;
+                *next += tile.dims()[0] as u64;
+                Some(first)
+            })
+            .collect();
         // Tiles in parallel (a backend's matrix product may use one core), each giving every
         // query its top-k within the tile; the partial lists are then merged.
         let tops = self
             .tiles
             .par_iter()
-            .enumerate()
-            .map(|(t, tile)| {
-                // Every tile but the last is full, so a tile's first id is t * tile.
-                let offset = (t * self.tile) as u64;
+            .zip(offsets)
+            .map(|(tile, offset)| {
                 let n = tile.dims()[0];
                 let columns = tile.clone().transpose(); // [dim, n], a view
                 let mut tops: Vec<TopK> = (0..q).map(|_| TopK::new(k)).collect();
