@@ -79,6 +79,17 @@ pub fn load_config_with_overrides(path: &Path, overrides: &[String]) -> Result<V
     Ok(value)
 }
 
+/// A memory field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, ...) in MiB; `pid` may be
+/// `self`. `None` off Linux or for a process that is gone.
+pub fn proc_status_mib(pid: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,9 +55,7 @@ pub struct LoadtestArgs {
 }
 
 fn rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+    crate::common::proc_status_mib(&pid.to_string(), "VmRSS")
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

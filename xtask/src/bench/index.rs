@@ -58,13 +58,7 @@ impl IndexBench {
 }
 
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+    crate::common::proc_status_mib("self", "VmRSS").unwrap_or(f64::NAN)
 }
 
 /// (single qps, batched qps, batched results)

@@ -113,10 +113,7 @@ pub fn best_seconds(min_seconds: f64, mut f: impl FnMut()) -> f64 {
 
 /// Peak resident memory of this process in MiB (Linux), if known.
 pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    crate::common::proc_status_mib("self", "VmHWM")
 }
 
 /// Runs `bench`.
