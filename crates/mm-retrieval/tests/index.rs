@@ -55,7 +55,6 @@ fn hnsw_recall_is_high_and_its_graph_round_trips() {
         ef_search: 64,
     };
     let mut index = HnswIndex::new(dim, params).unwrap();
-    println!("usearch kernels: {}", index.hardware_acceleration());
     index.add(&data).unwrap();
     let found = index.search_batch(&queries, 10).unwrap();
     let mut agree = 0;
@@ -73,6 +72,38 @@ fn hnsw_recall_is_high_and_its_graph_round_trips() {
         HnswIndex::from_graph(dim, params, &index.graph_bytes().unwrap().unwrap()).unwrap();
     assert_eq!(restored.search_batch(&queries, 10).unwrap(), found);
     assert_eq!(restored.export().unwrap(), data);
+}
+
+#[test]
+fn hnsw_built_a_few_at_a_time_finds_what_a_single_build_finds() {
+    let dim = 32;
+    let data = unit_vectors(3000, dim, 11);
+    let queries = unit_vectors(50, dim, 12);
+    let params = HnswParams {
+        m: 8,
+        ef_construction: 64,
+        ef_search: 128,
+    };
+    let mut index = HnswIndex::new(dim, params).unwrap();
+    assert!(index.search(&queries[..dim], 5).unwrap().is_empty());
+    // One vector, then uneven batches: the path of `DurableIndex::add`.
+    let mut at = 0;
+    for (i, size) in [1, 1, 2, 7, 100, 889, 2000].into_iter().enumerate() {
+        let ids = index.add(&data[at * dim..(at + size) * dim]).unwrap();
+        assert_eq!(ids, at as u64..(at + size) as u64, "batch {i}");
+        at += size;
+    }
+    assert_eq!(index.len(), 3000);
+    let found = index.search_batch(&queries, 10).unwrap();
+    let mut agree = 0;
+    for (q, hits) in queries.chunks(dim).zip(&found) {
+        let truth = brute_force(&data, q, 10);
+        agree += hits.iter().filter(|h| truth.contains(&h.id)).count();
+    }
+    let recall = agree as f64 / 500.0;
+    assert!(recall > 0.9, "recall@10 {recall}");
+    // One query alone (on the calling thread) answers as in a batch.
+    assert_eq!(index.search(&queries[..dim], 10).unwrap(), found[0]);
 }
 
 fn folder_with(dir: &std::path::Path, data: &[f32], dim: usize) -> DurableIndex {
