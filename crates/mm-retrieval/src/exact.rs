@@ -2,10 +2,9 @@
 //!
 //! Vectors live on the device in row tiles of at most [`TILE`] vectors (`[n_i, dim]`), so
 //! adding never copies more than one partly filled tile. A query batch is multiplied with one
-//! tile at a time, all queries at once (up to [`SCORE_SLICE`] scores), so each tile is read
-//! from memory once per batch while it is in cache, as BLAS-backed flat indexes do; the scores
-//! come back to the host where each query keeps its `k` best in a threshold-gated buffer,
-//! queries in parallel.
+//! block of [`BATCH_BLOCK`] rows at a time, up to 1024 queries at once, so each block is read
+//! from memory once per batch and its scores are still in cache when the host scans them;
+//! each query keeps its `k` best in a threshold-gated buffer. Blocks run in parallel.
 
 use std::ops::Range;
 
@@ -17,8 +16,16 @@ use crate::index::{Hit, IndexError, IndexKind, TopK, VectorIndex, check_rows};
 /// Most vectors in one device tile.
 pub const TILE: usize = 16_384;
 
-/// Most scores brought to the host at once (64 MiB of f32): 1024 queries x one tile.
-pub const SCORE_SLICE: usize = 1 << 24;
+/// Rows of a tile multiplied at once when many queries are searched: 1024 queries x 2048
+/// rows of scores (8 MiB) stay in cache until the top-k scan reads them (at 1M vectors this
+/// ran 1.25x faster than whole 16k-row tiles on a 2-core EPYC).
+pub const BATCH_BLOCK: usize = 2048;
+
+/// Up to this many queries search whole tiles (single queries: fewer, larger products).
+pub const FEW_QUERIES: usize = 16;
+
+/// Most scores of one matrix product (8 MiB of f32): 1024 queries x one block.
+pub const SCORE_SLICE: usize = 1 << 21;
 
 /// Exhaustive inner-product search on any Burn backend.
 pub struct ExactIndex<B: Backend> {
@@ -100,31 +107,41 @@ where
             return Err(IndexError::ZeroK);
         }
         let q = check_rows(queries, self.dim)?;
-        let rows_per_slice = (SCORE_SLICE / self.tile).max(1);
+        // A batch multiplies blocks of a tile small enough that its scores stay in cache; a
+        // few queries take whole tiles (fewer, larger products).
+        let block = if q > FEW_QUERIES {
+            BATCH_BLOCK.min(self.tile)
+        } else {
+            self.tile
+        };
+        let rows_per_slice = (SCORE_SLICE / block).max(1);
         let slices: Vec<Tensor<B, 2>> = queries
             .chunks(rows_per_slice * self.dim)
             .map(|chunk| self.upload(chunk))
             .collect();
-        // The first id of each tile.
-        let offsets: Vec<u64> = self
-            .tiles
-            .iter()
-            .scan(0u64, |next, tile| {
-                let first = *next;
-                *next += tile.dims()[0] as u64;
-                Some(first)
-            })
-            .collect();
-        // Tiles in parallel (a backend's matrix product may use one core), each giving every
-        // query its top-k within the tile; the partial lists are then merged.
-        let tops = self
-            .tiles
+        // (tile, first row in it, rows, first id) of every block.
+        let mut blocks = Vec::new();
+        let mut id = 0u64;
+        for tile in &self.tiles {
+            let n = tile.dims()[0];
+            for start in (0..n).step_by(block) {
+                let rows = block.min(n - start);
+                blocks.push((tile, start, rows, id + start as u64));
+            }
+            id += n as u64;
+        }
+        let fresh = || -> Vec<TopK> { (0..q).map(|_| TopK::new(k)).collect() };
+        // Blocks in parallel (a backend's matrix product may use one core); each worker keeps
+        // every query's top-k over the blocks it took, and the workers' lists are merged.
+        let tops = blocks
             .par_iter()
-            .zip(offsets)
-            .map(|(tile, offset)| {
-                let n = tile.dims()[0];
-                let columns = tile.clone().transpose(); // [dim, n], a view
-                let mut tops: Vec<TopK> = (0..q).map(|_| TopK::new(k)).collect();
+            .fold(fresh, |mut tops, &(tile, start, rows, offset)| {
+                let rows_of = if rows == tile.dims()[0] {
+                    tile.clone()
+                } else {
+                    tile.clone().narrow(0, start, rows)
+                };
+                let columns = rows_of.transpose(); // [dim, rows], a view
                 for (s, slice) in slices.iter().enumerate() {
                     let scores = slice
                         .clone()
@@ -132,25 +149,24 @@ where
                         .into_data()
                         .convert::<f32>()
                         .into_vec::<f32>()
-                        .expect("f32 scores"); // [rows, n]
+                        .expect("f32 scores"); // [queries in slice, rows]
                     let first = s * rows_per_slice;
-                    let rows = scores.len() / n;
-                    tops[first..first + rows]
-                        .par_iter_mut()
-                        .zip(scores.par_chunks(n))
-                        .for_each(|(top, row)| scan(top, row, offset));
+                    let count = scores.len() / rows;
+                    for (top, row) in tops[first..first + count]
+                        .iter_mut()
+                        .zip(scores.chunks(rows))
+                    {
+                        scan(top, row, offset);
+                    }
                 }
                 tops
             })
-            .reduce(
-                || (0..q).map(|_| TopK::new(k)).collect(),
-                |mut a, b| {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        y.into_sorted().into_iter().for_each(|h| x.push(h));
-                    }
-                    a
-                },
-            );
+            .reduce(fresh, |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    y.into_sorted().into_iter().for_each(|h| x.push(h));
+                }
+                a
+            });
         Ok(tops.into_iter().map(TopK::into_sorted).collect())
     }
 

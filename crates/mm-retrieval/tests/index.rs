@@ -42,6 +42,20 @@ fn exact_index_matches_brute_force_across_blocks() {
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
     }
     assert_eq!(index.export().unwrap(), data);
+    // One query searches whole tiles; a batch, blocks of `BATCH_BLOCK` rows within a tile.
+    for q in queries.chunks(dim).take(3) {
+        let ids: Vec<u64> = index.search(q, 10).unwrap().iter().map(|h| h.id).collect();
+        assert_eq!(ids, brute_force(&data, q, 10));
+    }
+    let data = unit_vectors(5000, dim, 3);
+    let mut index = ExactIndex::<B>::new(dim, &Default::default());
+    index.add(&data).unwrap();
+    // 5000 rows > BATCH_BLOCK (2048) and 40 queries > FEW_QUERIES (16): partial blocks.
+    let found = index.search_batch(&queries, 10).unwrap();
+    for (q, hits) in queries.chunks(dim).zip(&found) {
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(ids, brute_force(&data, q, 10));
+    }
 }
 
 #[test]
