@@ -106,14 +106,16 @@ pub(crate) fn read(g: &mut Graph, bytes: &[u8]) -> Result<(), IndexError> {
     Ok(())
 }
 
-/// Every list's count within its width and every id a node.
+/// Every list's count within its width, and every id a node that reaches the list's level.
 fn check_lists(lists: &[u32], levels: &[u8], m: usize, n: usize) -> Result<(), IndexError> {
     let mut at = 0;
     for (node, &level) in levels.iter().enumerate() {
-        for width in std::iter::once(2 * m).chain(std::iter::repeat_n(m, level as usize)) {
+        for l in 0..=level {
+            let width = if l == 0 { 2 * m } else { m };
             let list = &lists[at..at + width + 1];
             let count = list[0] as usize;
-            if count > width || list[1..=count].iter().any(|&id| id as usize >= n) {
+            let stray = |&id: &u32| id as usize >= n || levels[id as usize] < l;
+            if count > width || list[1..=count].iter().any(stray) {
                 return Err(bad(format!("node {node} has a damaged neighbour list")));
             }
             at += width + 1;
@@ -189,6 +191,20 @@ mod tests {
                 let mut b = good.clone();
                 b[first_list..first_list + 4].copy_from_slice(&1u32.to_le_bytes());
                 b[first_list + 4..first_list + 8].copy_from_slice(&(N as u32).to_le_bytes());
+                b
+            }),
+            ("damaged neighbour list", {
+                // The entry's level-1 list names a node that has no level 1.
+                let mut b = good.clone();
+                let levels = &good[48..48 + N];
+                let entry = u64::from_le_bytes(good[32..40].try_into().unwrap()) as usize;
+                assert!(levels[entry] >= 1, "the test graph has upper levels");
+                let low = levels.iter().position(|&l| l == 0).unwrap() as u32;
+                let slots = |l: u8| 2 * 4 + 1 + l as usize * (4 + 1);
+                let at = first_list
+                    + 4 * (levels[..entry].iter().map(|&l| slots(l)).sum::<usize>() + 2 * 4 + 1);
+                b[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+                b[at + 4..at + 8].copy_from_slice(&low.to_le_bytes());
                 b
             }),
             ("entry point", {
