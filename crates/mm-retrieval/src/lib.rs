@@ -2,7 +2,8 @@
 //!
 //! - [`VectorIndex`]: the index trait (inner product on unit vectors, dense ids), with
 //!   [`ExactIndex`] (a matrix product on any Burn device) and [`HnswIndex`] (approximate, an
-//!   HNSW graph of our own, on the CPU's vector units). A distributed vector database plugs in by implementing it.
+//!   HNSW graph of our own, on the CPU's vector units). A distributed vector database plugs
+//!   in by implementing it.
 //! - [`DurableIndex`]: an index folder with metadata, an atomically replaced snapshot and a
 //!   write-ahead log, so an acknowledged addition survives a crash.
 //! - [`CrossModalRetrieval`]: images and texts indexed by any [`mm_core::Encoder`] pair,
