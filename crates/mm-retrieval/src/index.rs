@@ -87,7 +87,7 @@ pub enum IndexError {
         #[source]
         source: std::io::Error,
     },
-    /// The approximate index's library reported an error.
+    /// The HNSW graph is unusable (a damaged or foreign graph file).
     #[error("HNSW: {0}")]
     Hnsw(String),
     /// The request does not fit the index (metadata count, dimension of a new index...).
