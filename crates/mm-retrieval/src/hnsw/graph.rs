@@ -14,6 +14,11 @@ pub(crate) struct Entry {
     pub level: u8,
 }
 
+/// A list's count slot holds its length in the low 16 bits and, above them, how many of its
+/// first ids are the selection heuristic's output in order (the rest were appended since; see
+/// `build::link`). Lists are at most `2 * MAX_M` long, well within 16 bits.
+const LENGTH_BITS: u32 = 0xFFFF;
+
 /// Highest level a node may get (levels fall off geometrically; M 2 would need ~40 for 10^12).
 pub(crate) const MAX_LEVEL: u8 = 31;
 
@@ -29,7 +34,8 @@ pub(crate) struct Graph {
     pub vectors: Vec<f32>,
     /// Each node's top level.
     pub levels: Vec<u8>,
-    /// Level 0 lists, `m0 + 1` slots per node: the count, then the ids.
+    /// Level 0 lists, `m0 + 1` slots per node: the count (and selected prefix, see
+    /// [`LENGTH_BITS`]), then the ids.
     links0: Vec<AtomicU32>,
     /// Levels 1.. of each node, `m + 1` slots per level (empty for level-0 nodes).
     upper: Vec<Box<[AtomicU32]>>,
@@ -100,20 +106,30 @@ impl Graph {
     /// Copies `node`'s neighbours at `level` into `out` (cleared first).
     #[inline]
     pub fn neighbours(&self, node: u32, level: u8, out: &mut Vec<u32>) {
-        let (slots, cap) = self.slots(node, level);
-        let count = (slots[0].load(Relaxed) as usize).min(cap);
-        out.clear();
-        out.extend(slots[1..=count].iter().map(|s| s.load(Relaxed)));
+        self.neighbours_selected(node, level, out);
     }
 
-    /// Replaces `node`'s neighbours at `level`; the caller holds `node`'s lock.
-    pub fn set_neighbours(&self, node: u32, level: u8, ids: &[u32]) {
+    /// Copies `node`'s neighbours at `level` into `out` (cleared first) and says how many of
+    /// them, from the first, are the heuristic's output in order ([`Graph::set_neighbours`]).
+    #[inline]
+    pub fn neighbours_selected(&self, node: u32, level: u8, out: &mut Vec<u32>) -> usize {
+        let (slots, cap) = self.slots(node, level);
+        let word = slots[0].load(Relaxed);
+        let count = ((word & LENGTH_BITS) as usize).min(cap);
+        out.clear();
+        out.extend(slots[1..=count].iter().map(|s| s.load(Relaxed)));
+        ((word >> 16) as usize).min(count)
+    }
+
+    /// Replaces `node`'s neighbours at `level`; the caller holds `node`'s lock. The first
+    /// `selected` ids are the selection heuristic's output, best first.
+    pub fn set_neighbours(&self, node: u32, level: u8, ids: &[u32], selected: usize) {
         let (slots, cap) = self.slots(node, level);
         let n = ids.len().min(cap);
         for (slot, &id) in slots[1..=n].iter().zip(ids) {
             slot.store(id, Relaxed);
         }
-        slots[0].store(n as u32, Relaxed);
+        slots[0].store(n as u32 | (selected.min(n) as u32) << 16, Relaxed);
     }
 
     /// The lock guarding `node`'s lists.
@@ -139,12 +155,22 @@ impl Graph {
             + self.locks.capacity() * std::mem::size_of::<Mutex<()>>()
     }
 
-    /// Every list of `node`, level 0 first (for saving).
+    /// Every list of `node`, level 0 first (for saving). Counts are written without the
+    /// selected prefix: a loaded list is treated as unordered until it is next pruned.
     pub fn raw_lists(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
-        let at = node as usize * (self.m0 + 1);
-        let zero = self.links0[at..at + self.m0 + 1].iter();
-        zero.chain(self.upper[node as usize].iter())
-            .map(|s| s.load(Relaxed))
+        let m0 = self.m0 + 1;
+        let at = node as usize * m0;
+        let zero = self.links0[at..at + m0].iter();
+        let upper = self.upper[node as usize].iter();
+        let is_count = move |i: usize| i == 0 || (i >= m0 && (i - m0).is_multiple_of(self.m + 1));
+        zero.chain(upper).enumerate().map(move |(i, s)| {
+            let word = s.load(Relaxed);
+            if is_count(i) {
+                word & LENGTH_BITS
+            } else {
+                word
+            }
+        })
     }
 
     /// Restores lists saved by [`Graph::raw_lists`]; `lists` holds exactly the slots of

@@ -71,6 +71,7 @@ pub(crate) struct Scratch {
     fresh: Vec<u32>,
     pub(crate) list: Vec<Cand>,
     pub(crate) chosen: Vec<Cand>,
+    pub(crate) fresh_kept: Vec<Cand>,
 }
 
 /// Follows improving neighbours at `level` from `start` until none improves.
@@ -179,7 +180,7 @@ pub(crate) fn select(g: &Graph, dot: &Dot, candidates: &[Cand], cap: usize, out:
 
 /// Whether some node of `kept` is more similar to `c` than `c`'s base is (four rows per pass;
 /// on spread-out data most candidates are kept, so the pass rarely stops early).
-fn closer_to_a_kept_one(g: &Graph, dot: &Dot, c: Cand, kept: &[Cand]) -> bool {
+pub(crate) fn closer_to_a_kept_one(g: &Graph, dot: &Dot, c: Cand, kept: &[Cand]) -> bool {
     let v = g.vector(c.id);
     let mut quads = kept.chunks_exact(4);
     for rows in &mut quads {
