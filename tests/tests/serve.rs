@@ -656,6 +656,41 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_metrics_answer_while_an_addition_holds_the_index() {
+    let s = setup();
+    let index = DurableIndex::open::<B>(&s.index, &Default::default()).unwrap();
+    let (router, index) = mm_serve::router(load(&s.model), index, &test_config()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    // A writer (an addition, or the snapshot a long log triggers) holds the index.
+    let (locked, is_locked) = oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        let _held = index.write().unwrap();
+        locked.send(()).unwrap();
+        released.recv().unwrap();
+    });
+    is_locked.await.unwrap();
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for path in ["health", "metrics"] {
+        let reply = c.get(format!("{url}/{path}")).send().await;
+        let (status, body) = json_of(reply.expect("an answer while the index is held")).await;
+        assert_eq!(
+            (status, body["indexed"].as_u64()),
+            (200, Some(16)),
+            "{path}"
+        );
+    }
+    release.send(()).unwrap();
+    writer.join().unwrap();
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_and_restart_keep_what_was_indexed() {
     let s = setup();
     let server = start(&s, test_config()).await;

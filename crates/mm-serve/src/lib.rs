@@ -79,10 +79,12 @@ pub fn router<B: Backend>(
     }
     let tokenizer = model.tokenizer.clone();
     let context_length = model.model.context_length();
+    let index_facts = routes::IndexFacts::of(&index);
     let index = Arc::new(RwLock::new(index));
     let state = Arc::new(AppState {
         model: ModelHandle::start(model, config.batch),
         index: index.clone(),
+        index_facts,
         tokenizer,
         context_length,
         limits: config.limits.clone(),

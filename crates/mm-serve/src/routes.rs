@@ -2,6 +2,7 @@
 //! for embeddings, and reads or writes the index on a blocking thread.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
-use mm_retrieval::{DurableIndex, Found};
+use mm_retrieval::{DurableIndex, Found, IndexKind};
 use mm_text::ClipTokenizer;
 use mm_vision::RgbImage;
 use mm_vl::zeroshot::fill_template;
@@ -31,6 +32,9 @@ pub struct AppState {
     pub model: ModelHandle,
     /// The index, with its metadata and log.
     pub index: Arc<RwLock<DurableIndex>>,
+    /// What `/health` and `/metrics` report of the index, kept outside its lock so they answer
+    /// while an addition (or the snapshot it may trigger) holds it.
+    pub index_facts: IndexFacts,
     /// The model's tokenizer, to check texts before they are queued.
     pub tokenizer: ClipTokenizer,
     /// The model's context length in tokens.
@@ -43,6 +47,27 @@ pub struct AppState {
     pub prompt_cache: Mutex<HashMap<String, Vec<f32>>>,
     /// When the service started.
     pub started: Instant,
+}
+
+/// The index's size, width and kind, readable without its lock.
+pub struct IndexFacts {
+    /// Entries indexed (updated after each acknowledged addition).
+    pub indexed: AtomicU64,
+    /// Embedding width.
+    pub dim: usize,
+    /// Exact or HNSW, with its parameters.
+    pub kind: IndexKind,
+}
+
+impl IndexFacts {
+    /// The facts of `index` now.
+    pub fn of(index: &DurableIndex) -> Self {
+        Self {
+            indexed: AtomicU64::new(index.len() as u64),
+            dim: index.index().dim(),
+            kind: index.index().kind(),
+        }
+    }
 }
 
 type Shared = State<Arc<AppState>>;
@@ -156,18 +181,17 @@ async fn search(state: &Arc<AppState>, query: Vec<f32>, k: usize) -> Result<Vec<
 
 /// `GET /health`
 pub async fn health(State(state): Shared) -> Json<Value> {
-    let index = state.index.read().unwrap_or_else(|e| e.into_inner());
+    let facts = &state.index_facts;
     Json(json!({
         "status": "ok",
-        "indexed": index.len(),
-        "dim": index.index().dim(),
-        "index": index.index().kind(),
+        "indexed": facts.indexed.load(Relaxed),
+        "dim": facts.dim,
+        "index": facts.kind,
     }))
 }
 
 /// `GET /metrics`
 pub async fn metrics(State(state): Shared) -> Json<Value> {
-    use std::sync::atomic::Ordering::Relaxed;
     let s = &state.model.stats;
     let (forwards, items) = (s.forwards.load(Relaxed), s.items.load(Relaxed));
     Json(json!({
@@ -180,7 +204,7 @@ pub async fn metrics(State(state): Shared) -> Json<Value> {
             "queued": s.queued.load(Relaxed),
             "rejected_queue_full": s.rejected.load(Relaxed),
         },
-        "indexed": state.index.read().unwrap_or_else(|e| e.into_inner()).len(),
+        "indexed": state.index_facts.indexed.load(Relaxed),
     }))
 }
 
@@ -353,10 +377,12 @@ pub async fn add_to_index(State(state): Shared, multipart: Multipart) -> Reply {
     timed(&state, async {
         let rows = state.model.embed_images(images).await?;
         let flat: Vec<f32> = rows.into_iter().flatten().collect();
-        let index = state.index.clone();
+        let st = state.clone();
         let ids = blocking(move || {
-            let mut index = index.write().unwrap_or_else(|e| e.into_inner());
-            Ok(index.add(&flat, metadata)?)
+            let mut index = st.index.write().unwrap_or_else(|e| e.into_inner());
+            let ids = index.add(&flat, metadata)?;
+            st.index_facts.indexed.store(index.len() as u64, Relaxed);
+            Ok(ids)
         })
         .await?;
         Ok(Json(json!({"ids": ids.collect::<Vec<u64>>()})))
