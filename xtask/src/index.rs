@@ -12,7 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mm_core::manifest::Manifest;
 use mm_core::{BackendJob, DeviceSpec, dispatch};
-use mm_retrieval::{DurableIndex, ExactIndex, HnswIndex, HnswParams, VectorIndex};
+use mm_retrieval::{DurableIndex, ExactIndex, HnswIndex, HnswParams, UsearchIndex, VectorIndex};
 use mm_vision::load_image_with;
 use mm_vl::hf::load_any_clip;
 use serde_json::{Value, json};
@@ -34,8 +34,10 @@ enum IndexCommand {
 enum Kind {
     /// Exhaustive search on the device.
     Exact,
-    /// Approximate search on an HNSW graph.
+    /// Approximate search on an HNSW graph of our own.
     Hnsw,
+    /// Approximate search on the HNSW graph of the usearch library.
+    Usearch,
 }
 
 #[derive(Args)]
@@ -49,10 +51,10 @@ struct BuildArgs {
     /// The index folder to create.
     #[arg(long)]
     out: PathBuf,
-    /// exact | hnsw
+    /// exact | hnsw | usearch
     #[arg(long, value_enum, default_value = "exact")]
     kind: Kind,
-    /// HNSW neighbours per node.
+    /// HNSW neighbours per node (hnsw, usearch).
     #[arg(long, default_value_t = 32)]
     m: usize,
     /// HNSW build-time candidate list.
@@ -114,16 +116,15 @@ impl BackendJob for BuildJob {
         let BuildJob(a, items) = self;
         let model = load_any_clip::<B::InnerBackend>(&a.model, &device)?;
         let dim = model.config.projection_dim;
+        let params = HnswParams {
+            m: a.m,
+            ef_construction: a.ef_construction,
+            ef_search: a.ef_search,
+        };
         let index: Box<dyn VectorIndex> = match a.kind {
             Kind::Exact => Box::new(ExactIndex::<B::InnerBackend>::new(dim, &device)),
-            Kind::Hnsw => Box::new(HnswIndex::new(
-                dim,
-                HnswParams {
-                    m: a.m,
-                    ef_construction: a.ef_construction,
-                    ef_search: a.ef_search,
-                },
-            )?),
+            Kind::Hnsw => Box::new(HnswIndex::new(dim, params)?),
+            Kind::Usearch => Box::new(UsearchIndex::new(dim, params)?),
         };
         let mut index = DurableIndex::create(&a.out, index)?;
         let model_path = std::fs::canonicalize(&a.model)?;

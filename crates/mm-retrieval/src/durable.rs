@@ -19,6 +19,7 @@ use crate::exact::ExactIndex;
 use crate::hnsw::HnswIndex;
 use crate::index::{IndexError, IndexKind, VectorIndex, check_rows};
 use crate::snapshot::{Snapshot, read_snapshot, sync_dir, write_snapshot};
+use crate::usearch_index::UsearchIndex;
 
 /// The snapshot's file name inside an index folder.
 pub const SNAPSHOT_FILE: &str = "index.mmi";
@@ -56,31 +57,32 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
     }
 }
 
-/// Builds an in-memory index of `kind` holding `vectors` (or the HNSW `graph`).
+/// Builds the in-memory index a snapshot describes (from its vectors or its graph).
 pub fn build_index<B: Backend>(
-    kind: IndexKind,
-    dim: usize,
-    vectors: &[f32],
-    graph: &[u8],
+    snap: &Snapshot,
     device: &B::Device,
 ) -> Result<Box<dyn VectorIndex>, IndexError>
 where
     B::Device: Send + Sync,
 {
-    Ok(match kind {
+    let (dim, graph) = (snap.dim, &snap.graph);
+    Ok(match snap.kind {
         IndexKind::Exact => {
             let mut index = ExactIndex::<B>::new(dim, device);
-            index.add(vectors)?;
+            index.add(&snap.vectors)?;
             Box::new(index)
         }
         IndexKind::Hnsw(params) if !graph.is_empty() => {
             Box::new(HnswIndex::from_graph(dim, params, graph)?)
         }
-        IndexKind::Hnsw(params) => {
-            let mut index = HnswIndex::new(dim, params)?;
-            index.add(vectors)?;
-            Box::new(index)
-        }
+        IndexKind::Hnsw(params) => Box::new(HnswIndex::new(dim, params)?),
+        IndexKind::Usearch(params) if !graph.is_empty() => Box::new(UsearchIndex::from_graph(
+            dim,
+            params,
+            graph,
+            snap.metadata.len(),
+        )?),
+        IndexKind::Usearch(params) => Box::new(UsearchIndex::new(dim, params)?),
     })
 }
 
@@ -95,7 +97,13 @@ impl DurableIndex {
         }
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let log_path = dir.join(LOG_FILE);
-        let log = File::create(&log_path).map_err(io(&log_path))?;
+        // Append mode: after `save` empties the log, the next record must land at its start.
+        let log = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log_path)
+            .map_err(io(&log_path))?;
+        log.set_len(0).map_err(io(&log_path))?;
         let mut this = Self {
             dir: dir.to_path_buf(),
             index,
@@ -113,7 +121,7 @@ impl DurableIndex {
         B::Device: Send + Sync,
     {
         let snap = read_snapshot(&dir.join(SNAPSHOT_FILE))?;
-        let mut index = build_index::<B>(snap.kind, snap.dim, &snap.vectors, &snap.graph, device)?;
+        let mut index = build_index::<B>(&snap, device)?;
         let mut metadata = snap.metadata;
         let log_path = dir.join(LOG_FILE);
         let mut log = OpenOptions::new()

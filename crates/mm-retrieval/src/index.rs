@@ -46,8 +46,10 @@ impl Default for HnswParams {
 pub enum IndexKind {
     /// Exhaustive: a matrix product on the device and a top-k.
     Exact,
-    /// Approximate: a hierarchical navigable small-world graph.
+    /// Approximate: a hierarchical navigable small-world graph of our own ([`crate::HnswIndex`]).
     Hnsw(HnswParams),
+    /// Approximate: the HNSW graph of the usearch library ([`crate::UsearchIndex`]).
+    Usearch(HnswParams),
 }
 
 /// Why an index operation failed.

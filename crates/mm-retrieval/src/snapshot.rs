@@ -2,8 +2,8 @@
 //! the previous file (a temporary file beside it, fsync, rename, fsync of the folder).
 //!
 //! Layout: the magic `MMINDEX1`, a little-endian u64 header length, the JSON [`Header`], then
-//! the body: the vectors (f32 little-endian, row-major; absent for HNSW, whose graph carries
-//! them), the HNSW graph bytes, and the metadata as one JSON value per line. The header records
+//! the body: the vectors (f32 little-endian, row-major; absent for the HNSW kinds, whose graph
+//! carries them), the graph bytes, and the metadata as one JSON value per line. The header records
 //! each section's length and the CRC-32 of the body.
 
 use std::fs::{File, OpenOptions};
@@ -154,7 +154,7 @@ pub fn read_snapshot(path: &Path) -> Result<Snapshot, IndexError> {
     }
     let expected_vectors = match header.kind {
         IndexKind::Exact => (header.count * header.dim * 4) as u64,
-        IndexKind::Hnsw(_) => 0,
+        IndexKind::Hnsw(_) | IndexKind::Usearch(_) => 0,
     };
     if header.vector_bytes != expected_vectors {
         return Err(corrupt(path, "vector section does not match count x dim"));

@@ -5,8 +5,7 @@ use burn::backend::Flex;
 use mm_core::metrics::{Scores, bidirectional_recall};
 use mm_retrieval::durable::{LOG_FILE, SNAPSHOT_FILE};
 use mm_retrieval::{
-    CrossModalRetrieval, DurableIndex, ExactIndex, Hit, HnswIndex, HnswParams, IndexError,
-    VectorIndex,
+    CrossModalRetrieval, DurableIndex, ExactIndex, HnswIndex, HnswParams, IndexError, VectorIndex,
 };
 use serde_json::json;
 
@@ -14,30 +13,8 @@ type B = Flex;
 
 use mm_retrieval::synth::random_unit_vectors as unit_vectors;
 
-fn brute_force(data: &[f32], query: &[f32], k: usize) -> Vec<u64> {
-    let dim = query.len();
-    let mut scored: Vec<(f32, u64)> = data
-        .chunks(dim)
-        .enumerate()
-        .map(|(i, row)| (row.iter().zip(query).map(|(a, b)| a * b).sum(), i as u64))
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored.into_iter().take(k).map(|(_, i)| i).collect()
-}
-
-/// Share of each query's true 10 nearest (by brute force) that `found` holds.
-fn recall_at_10(data: &[f32], queries: &[f32], found: &[Vec<Hit>]) -> f64 {
-    let dim = queries.len() / found.len();
-    let agree: usize = queries
-        .chunks(dim)
-        .zip(found)
-        .map(|(q, hits)| {
-            let truth = brute_force(data, q, 10);
-            hits.iter().filter(|h| truth.contains(&h.id)).count()
-        })
-        .sum();
-    agree as f64 / (10 * found.len()) as f64
-}
+mod common;
+use common::{brute_force, recall_at_10};
 
 #[test]
 fn exact_index_matches_brute_force_across_blocks() {
@@ -162,6 +139,24 @@ fn acknowledged_additions_survive_reopening_and_saving() {
     let top = &index.search_batch(&data[25 * dim..26 * dim], 1).unwrap()[0][0];
     assert_eq!((top.id, &top.metadata), (25, &json!(25)));
     assert_eq!(index.metadata(3), Some(&json!({"name": "item 3"})));
+}
+
+#[test]
+fn additions_after_a_save_in_a_new_folder_reopen() {
+    // The path of `index build` past the compaction size: create, add, save, add.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let dim = 8;
+    let data = unit_vectors(12, dim, 13);
+    let mut index = folder_with(&dir, &data[..6 * dim], dim);
+    index.save().unwrap();
+    index
+        .add(&data[6 * dim..], (6..12).map(|i| json!(i)).collect())
+        .unwrap();
+    drop(index);
+    let index = DurableIndex::open::<B>(&dir, &Default::default()).unwrap();
+    assert_eq!(index.len(), 12);
+    assert_eq!(index.metadata(11), Some(&json!(11)));
 }
 
 #[test]

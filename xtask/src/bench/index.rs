@@ -1,19 +1,20 @@
-//! `cargo xtask bench index`: the exact and HNSW indexes on random unit vectors of dimension
-//! 512, beside FAISS `IndexFlatIP` and `IndexHNSWFlat` (same M, efConstruction, efSearch)
-//! measured on the same machine by `xtask/bench/index_reference.py`.
+//! `cargo xtask bench index`: the exact index and the approximate ones (our HNSW, usearch's)
+//! on random unit vectors of dimension 512, beside FAISS `IndexFlatIP` and `IndexHNSWFlat`
+//! (same M, efConstruction, efSearch) measured on the same machine by
+//! `xtask/bench/index_reference.py`.
 //!
 //! Per size: build time and memory (resident-set growth) of each index; queries per second
 //! one query per call ("single") and all queries in one call ("batched", median of three
 //! calls); and, per efSearch,
-//! recall@10 of HNSW against the exact index.
+//! recall@10 of each approximate index against the exact index.
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use mm_core::BackendJob;
 use mm_retrieval::synth::random_unit_vectors;
-use mm_retrieval::{ExactIndex, Hit, HnswIndex, HnswParams, IndexError, VectorIndex};
+use mm_retrieval::{ExactIndex, Hit, HnswIndex, HnswParams, IndexError, UsearchIndex, VectorIndex};
 use serde_json::{Map, Value};
 
 use super::Figure;
@@ -32,11 +33,87 @@ const K: usize = 10;
 /// Timed calls of the whole batch (the median is reported).
 const BATCH_RUNS: usize = 3;
 
-/// The sizes and efSearch values to measure.
+/// An approximate index the bench can measure.
+#[derive(Clone, Copy)]
+enum Ann {
+    /// Ours ([`HnswIndex`]).
+    Hnsw,
+    /// The usearch library's ([`UsearchIndex`]).
+    Usearch,
+}
+
+/// The sizes, approximate indexes and efSearch values to measure.
 pub struct IndexBench {
     sizes: Vec<usize>,
+    ann: Vec<Ann>,
     ef_search: Vec<usize>,
-    skip_hnsw: bool,
+}
+
+/// An approximate index whose efSearch can change between searches.
+trait Tunable: VectorIndex {
+    fn set_ef(&mut self, ef: usize);
+}
+
+impl Tunable for HnswIndex {
+    fn set_ef(&mut self, ef: usize) {
+        self.set_ef_search(ef);
+    }
+}
+
+impl Tunable for UsearchIndex {
+    fn set_ef(&mut self, ef: usize) {
+        self.set_ef_search(ef);
+    }
+}
+
+/// One database size: its vectors, the queries and their exact answers.
+struct Case<'a> {
+    n: usize,
+    data: &'a [f32],
+    queries: &'a [f32],
+    truth: &'a [Vec<Hit>],
+    ef_search: &'a [usize],
+}
+
+impl Case<'_> {
+    /// Build time and memory of `index` (empty) filled with the data, then recall@10 and
+    /// speeds at each efSearch; figures are named `"{n} {name} ..."`.
+    fn measure(
+        &self,
+        name: &str,
+        mut index: impl Tunable,
+        out: &mut Vec<Figure>,
+    ) -> Result<(), IndexError> {
+        let n = self.n;
+        let before = rss_mib();
+        let t = Instant::now();
+        index.add(self.data)?;
+        out.push(Figure::lower_is_better(
+            format!("{n} {name} build_seconds"),
+            t.elapsed().as_secs_f64(),
+        ));
+        out.push(Figure::lower_is_better(
+            format!("{n} {name} memory_mib"),
+            rss_mib() - before,
+        ));
+        for &ef in self.ef_search {
+            index.set_ef(ef);
+            let (single, batched, found) = speeds(&index, self.queries)?;
+            out.push(Figure::higher_is_better(
+                format!("{n} {name} ef{ef} recall_at_10"),
+                recall(&found, self.truth),
+            ));
+            out.push(Figure::higher_is_better(
+                format!("{n} {name} ef{ef} single_qps"),
+                single,
+            ));
+            out.push(Figure::higher_is_better(
+                format!("{n} {name} ef{ef} batched_qps"),
+                batched,
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn list(flag: &str, name: &str) -> Result<Vec<usize>> {
@@ -50,12 +127,27 @@ fn list(flag: &str, name: &str) -> Result<Vec<usize>> {
 }
 
 impl IndexBench {
-    /// Parses `--sizes` and `--ef-search`.
-    pub fn from_flags(sizes: &str, ef_search: &str, skip_hnsw: bool) -> Result<Self> {
+    /// Parses `--sizes`, `--ann` (`hnsw`, `usearch`, comma-separated; `none` for the exact
+    /// index only) and `--ef-search`.
+    pub fn from_flags(sizes: &str, ann: &str, ef_search: &str) -> Result<Self> {
+        let ann = ann
+            .split(',')
+            .map(str::trim)
+            .filter(|s| *s != "none")
+            .map(|s| match s {
+                "hnsw" => Ok(Ann::Hnsw),
+                "usearch" => Ok(Ann::Usearch),
+                _ => bail!("--ann: `{s}` is not hnsw, usearch or none"),
+            })
+            .collect::<Result<_>>()?;
+        let ef_search = list(ef_search, "ef-search")?;
+        if ef_search.is_empty() {
+            bail!("--ef-search: give at least one value");
+        }
         Ok(Self {
             sizes: list(sizes, "sizes")?,
-            ef_search: list(ef_search, "ef-search")?,
-            skip_hnsw,
+            ann,
+            ef_search,
         })
     }
 }
@@ -127,42 +219,25 @@ impl BackendJob for IndexBench {
                 batched,
             ));
             drop(exact);
-            if self.skip_hnsw {
-                continue;
-            }
-            let before = rss_mib();
-            let t = Instant::now();
             let params = HnswParams {
                 m: M,
                 ef_construction: EF_CONSTRUCTION,
                 ef_search: self.ef_search[0],
             };
-            let mut hnsw = HnswIndex::new(DIM, params)?;
-            hnsw.add(&data)?;
-            out.push(Figure::lower_is_better(
-                format!("{n} hnsw build_seconds"),
-                t.elapsed().as_secs_f64(),
-            ));
-            out.push(Figure::lower_is_better(
-                format!("{n} hnsw memory_mib"),
-                rss_mib() - before,
-            ));
-            drop(data);
-            for &ef in &self.ef_search {
-                hnsw.set_ef_search(ef);
-                let (single, batched, found) = speeds(&hnsw, &queries)?;
-                out.push(Figure::higher_is_better(
-                    format!("{n} hnsw ef{ef} recall_at_10"),
-                    recall(&found, &truth),
-                ));
-                out.push(Figure::higher_is_better(
-                    format!("{n} hnsw ef{ef} single_qps"),
-                    single,
-                ));
-                out.push(Figure::higher_is_better(
-                    format!("{n} hnsw ef{ef} batched_qps"),
-                    batched,
-                ));
+            for ann in &self.ann {
+                let case = Case {
+                    n,
+                    data: &data,
+                    queries: &queries,
+                    truth: &truth,
+                    ef_search: &self.ef_search,
+                };
+                match ann {
+                    Ann::Hnsw => case.measure("hnsw", HnswIndex::new(DIM, params)?, &mut out)?,
+                    Ann::Usearch => {
+                        case.measure("usearch", UsearchIndex::new(DIM, params)?, &mut out)?
+                    }
+                }
             }
         }
         Ok(out)
@@ -182,13 +257,16 @@ pub fn flatten_reference(r: Value) -> Value {
                 flat.insert(format!("{n} flat {k}"), v.clone());
             }
         }
-        for k in ["build_seconds", "memory_mib"] {
-            flat.insert(format!("{n} hnsw {k}"), size["hnsw"][k].clone());
-        }
-        for point in size["hnsw"]["sweep"].as_array().into_iter().flatten() {
-            let ef = point["ef_search"].as_u64().unwrap_or(0);
-            for k in ["recall_at_10", "single_qps", "batched_qps"] {
-                flat.insert(format!("{n} hnsw ef{ef} {k}"), point[k].clone());
+        // Both approximate indexes are compared with FAISS's IndexHNSWFlat.
+        for ann in ["hnsw", "usearch"] {
+            for k in ["build_seconds", "memory_mib"] {
+                flat.insert(format!("{n} {ann} {k}"), size["hnsw"][k].clone());
+            }
+            for point in size["hnsw"]["sweep"].as_array().into_iter().flatten() {
+                let ef = point["ef_search"].as_u64().unwrap_or(0);
+                for k in ["recall_at_10", "single_qps", "batched_qps"] {
+                    flat.insert(format!("{n} {ann} ef{ef} {k}"), point[k].clone());
+                }
             }
         }
     }

@@ -25,7 +25,7 @@ enum Target {
     Cca,
     /// Log-mel of 60 s of audio in two settings vs librosa.
     Audio,
-    /// Exact and HNSW search over random 512-d unit vectors vs FAISS.
+    /// Exact and HNSW (ours, usearch's) search over random 512-d unit vectors vs FAISS.
     Index,
 }
 
@@ -50,7 +50,11 @@ pub struct BenchArgs {
     /// `bench index`: HNSW efSearch values to sweep, comma-separated.
     #[arg(long, default_value = "128,512,1024,2048,4096")]
     ef_search: String,
-    /// `bench index`: the exact index only (for large sizes).
+    /// `bench index`: approximate indexes to measure beside the exact one, comma-separated
+    /// (hnsw = ours, usearch = the usearch library's; none = the exact index only).
+    #[arg(long, default_value = "hnsw,usearch")]
+    ann: String,
+    /// `bench index`: the exact index only (the same as `--ann none`).
     #[arg(long)]
     skip_hnsw: bool,
 }
@@ -139,7 +143,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
             ("audio", dispatch(device, job)?.map_err(anyhow::Error::msg)?)
         }
         Target::Index => {
-            let job = index::IndexBench::from_flags(&args.sizes, &args.ef_search, args.skip_hnsw)?;
+            let job = {
+                let ann = if args.skip_hnsw { "none" } else { &args.ann };
+                index::IndexBench::from_flags(&args.sizes, ann, &args.ef_search)?
+            };
             ("index", dispatch(device, job)??)
         }
     };

@@ -1,0 +1,132 @@
+//! The usearch-backed index: recall against brute force, its graph through an index folder
+//! (snapshot, log replay, reopen), and graphs that do not fit their file refused by name.
+
+use burn::backend::Flex;
+use mm_retrieval::durable::SNAPSHOT_FILE;
+use mm_retrieval::snapshot::{read_snapshot, write_snapshot};
+use mm_retrieval::synth::random_unit_vectors as unit_vectors;
+use mm_retrieval::{
+    DurableIndex, HnswIndex, HnswParams, IndexError, IndexKind, UsearchIndex, VectorIndex,
+};
+use serde_json::json;
+
+mod common;
+use common::recall_at_10;
+
+type B = Flex;
+
+const PARAMS: HnswParams = HnswParams {
+    m: 16,
+    ef_construction: 100,
+    ef_search: 64,
+};
+
+#[test]
+fn usearch_recall_is_high_and_its_graph_round_trips() {
+    let dim = 16;
+    let data = unit_vectors(4000, dim, 3);
+    let queries = unit_vectors(100, dim, 4);
+    let mut index = UsearchIndex::new(dim, PARAMS).unwrap();
+    // Uneven batches, as an index folder adds them.
+    let mut at = 0;
+    for size in [1, 2, 97, 900, 3000] {
+        let ids = index.add(&data[at * dim..(at + size) * dim]).unwrap();
+        assert_eq!(ids, at as u64..(at + size) as u64);
+        at += size;
+    }
+    assert_eq!(index.kind(), IndexKind::Usearch(PARAMS));
+    let found = index.search_batch(&queries, 10).unwrap();
+    for (q, hits) in queries.chunks(dim).zip(&found) {
+        // Scores are inner products, best first.
+        let best = &data[hits[0].id as usize * dim..][..dim];
+        let ip: f32 = best.iter().zip(q).map(|(a, b)| a * b).sum();
+        assert!(
+            (ip - hits[0].score).abs() < 1e-5,
+            "{ip} vs {}",
+            hits[0].score
+        );
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+    let recall = recall_at_10(&data, &queries, &found);
+    assert!(recall > 0.95, "recall@10 {recall}");
+    // One query alone answers as in a batch.
+    assert_eq!(index.search(&queries[..dim], 10).unwrap(), found[0]);
+    let bytes = index.graph_bytes().unwrap().unwrap();
+    let restored = UsearchIndex::from_graph(dim, PARAMS, &bytes, 4000).unwrap();
+    assert_eq!(restored.search_batch(&queries, 10).unwrap(), found);
+    assert_eq!(restored.export().unwrap(), data);
+}
+
+#[test]
+fn a_usearch_index_folder_keeps_snapshot_and_log_across_reopening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let dim = 12;
+    let data = unit_vectors(600, dim, 21);
+    let names = |r: std::ops::Range<usize>| r.map(|i| json!({"n": i})).collect::<Vec<_>>();
+    let index = Box::new(UsearchIndex::new(dim, PARAMS).unwrap());
+    let mut folder = DurableIndex::create(&dir, index).unwrap();
+    folder.add(&data[..400 * dim], names(0..400)).unwrap();
+    folder.save().unwrap(); // 400 in the snapshot's usearch graph
+    folder.add(&data[400 * dim..], names(400..600)).unwrap(); // 200 in the log only
+    let query = &data[450 * dim..451 * dim];
+    let before = folder.search_batch(query, 5).unwrap();
+    drop(folder);
+
+    let folder = DurableIndex::open::<B>(&dir, &Default::default()).unwrap();
+    assert_eq!(folder.len(), 600);
+    assert_eq!(folder.index().kind(), IndexKind::Usearch(PARAMS));
+    let after = folder.search_batch(query, 5).unwrap();
+    assert_eq!(after, before);
+    assert_eq!(
+        (after[0][0].id, &after[0][0].metadata),
+        (450, &json!({"n": 450}))
+    );
+    assert_eq!(folder.index().export().unwrap(), data);
+}
+
+#[test]
+fn a_usearch_graph_that_does_not_fit_its_file_is_refused_by_name() {
+    let dim = 8;
+    let data = unit_vectors(300, dim, 31);
+    let mut index = UsearchIndex::new(dim, PARAMS).unwrap();
+    index.add(&data).unwrap();
+    let bytes = index.graph_bytes().unwrap().unwrap();
+    let refuse = |dim: usize, params: HnswParams, bytes: &[u8], count: usize| {
+        match UsearchIndex::from_graph(dim, params, bytes, count) {
+            Err(e @ IndexError::Hnsw(_)) => e.to_string(),
+            Err(e) => panic!("wrong error kind: {e}"),
+            Ok(_) => panic!("accepted a graph that does not fit"),
+        }
+    };
+    let wrong_dim = refuse(16, PARAMS, &bytes, 300);
+    assert!(
+        wrong_dim.contains("8-d") && wrong_dim.contains("16-d"),
+        "{wrong_dim}"
+    );
+    let wrong_count = refuse(dim, PARAMS, &bytes, 301);
+    assert!(wrong_count.contains("301"), "{wrong_count}");
+    let wrong_m = HnswParams { m: 8, ..PARAMS };
+    let wrong_m = refuse(dim, wrong_m, &bytes, 300);
+    assert!(wrong_m.contains("connectivity"), "{wrong_m}");
+    let cut = refuse(dim, PARAMS, &bytes[..bytes.len() / 2], 300);
+    assert!(cut.contains("usearch"), "{cut}");
+    let text = refuse(dim, PARAMS, b"not a usearch graph at all, only text", 300);
+    assert!(text.contains("usearch"), "{text}");
+    // A graph of our own HNSW under a usearch header (checksum intact): refused on open.
+    let ours = HnswIndex::new(dim, PARAMS).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let mut folder = DurableIndex::create(&dir, Box::new(ours)).unwrap();
+    folder.add(&data, vec![json!(0); 300]).unwrap();
+    folder.save().unwrap();
+    drop(folder);
+    let path = dir.join(SNAPSHOT_FILE);
+    let mut snap = read_snapshot(&path).unwrap();
+    snap.kind = IndexKind::Usearch(PARAMS);
+    write_snapshot(&path, &snap).unwrap();
+    let err = DurableIndex::open::<B>(&dir, &Default::default())
+        .err()
+        .unwrap();
+    assert!(matches!(err, IndexError::Hnsw(_)), "{err}");
+}
