@@ -9,9 +9,10 @@ gets (2 on the CI machine):
 
 For each size: build (add) time and memory (resident-set growth) of each index; queries/s one
 query per call ("single") and 1000 queries in one call ("batched", the median of three
-calls); recall@10 of HNSW against
-the flat index at each efSearch. The vectors are normalized standard normals from numpy's
-PCG64 (mm draws its own from the same distribution).
+calls); recall@10 of HNSW against the flat index at each efSearch. `bench index` sets both of
+mm's approximate indexes (its own HNSW and usearch's) beside the IndexHNSWFlat figures. The
+vectors are normalized standard normals from numpy's PCG64 (mm draws its own from the same
+distribution).
 """
 
 import argparse

@@ -4,9 +4,9 @@
 //!
 //! It sits beside our own [`crate::HnswIndex`] for users who want a graph from a library
 //! maintained outside this project. Its graph section in an index file is usearch's own
-//! serialization (`save_to_buffer`), so the library's other bindings read the same bytes. On
-//! random 512-d vectors it answers at about 0.6x of FAISS's rate at equal parameters, ours at
-//! 1.0-1.7x (`cargo xtask bench index`, docs/serving.md).
+//! serialization (`save_to_buffer`), which the library's other bindings read. On 100k random
+//! 512-d vectors it answers at 0.34-0.54x of FAISS's rate at equal parameters, ours at
+//! 0.93-1.33x (`cargo xtask bench index`, docs/serving.md).
 
 use std::ops::Range;
 

@@ -65,7 +65,9 @@ fn a_usearch_index_folder_keeps_snapshot_and_log_across_reopening() {
     let data = unit_vectors(600, dim, 21);
     let names = |r: std::ops::Range<usize>| r.map(|i| json!({"n": i})).collect::<Vec<_>>();
     let index = Box::new(UsearchIndex::new(dim, PARAMS).unwrap());
-    let mut folder = DurableIndex::create(&dir, index).unwrap();
+    drop(DurableIndex::create(&dir, index).unwrap()); // an empty graph in the snapshot
+    let mut folder = DurableIndex::open::<B>(&dir, &Default::default()).unwrap();
+    assert!(folder.search_batch(&data[..dim], 3).unwrap()[0].is_empty());
     folder.add(&data[..400 * dim], names(0..400)).unwrap();
     folder.save().unwrap(); // 400 in the snapshot's usearch graph
     folder.add(&data[400 * dim..], names(400..600)).unwrap(); // 200 in the log only

@@ -4,7 +4,8 @@
 //! Our own implementation, laid out for speed: vectors in one row-major buffer, level-0 lists
 //! (`2M` neighbours) in one flat array, inner products on the CPU's vector units four rows at a
 //! time, per-thread visited tags. `usearch` and `hnsw_rs` were measured first and ran at 0.6x
-//! and 0.3x of FAISS's queries/s (docs/serving.md).
+//! and 0.3x of FAISS's queries/s (docs/serving.md); usearch's graph stays available as
+//! [`crate::UsearchIndex`].
 
 mod build;
 mod file;
