@@ -5,30 +5,33 @@
 //! written to the log and fsynced before [`DurableIndex::add`] returns, so what was
 //! acknowledged survives a crash; opening replays the log. A record cut short by a crash (never
 //! acknowledged) is dropped; damage before the last record is an error, not silent loss.
+//! Folding the log into a snapshot can run in three steps, the slow one outside any lock
+//! ([`crate::compact`]); `add` does it in line only once the log passes its limit.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::compact::WriterLock;
 use crate::exact::ExactIndex;
 use crate::hnsw::HnswIndex;
 use crate::index::{IndexError, IndexKind, VectorIndex, check_rows};
-use crate::snapshot::{Snapshot, read_snapshot, sync_dir, write_snapshot};
+use crate::snapshot::{Snapshot, read_snapshot};
 use crate::usearch_index::UsearchIndex;
+use crate::wal::{Record, encode_record, parse_record};
 
 /// The snapshot's file name inside an index folder.
 pub const SNAPSHOT_FILE: &str = "index.mmi";
 /// The log's file name inside an index folder.
 pub const LOG_FILE: &str = "log.mmw";
-const RECORD_MAGIC: u32 = 0x4d4d_5752; // "MMWR"
-const RECORD_HEAD: usize = 4 + 8 + 8 + 8 + 8;
-/// The log is folded into the snapshot once it grows past this many bytes.
-const LOG_COMPACT_BYTES: u64 = 256 << 20;
+/// By default `add` folds the log into a new snapshot once it grows past this many bytes.
+pub const LOG_LIMIT_BYTES: u64 = 256 << 20;
 
 /// One search result with the metadata stored for its id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,14 +46,22 @@ pub struct Found {
 
 /// An index with metadata, a snapshot and a write-ahead log.
 pub struct DurableIndex {
-    dir: PathBuf,
-    index: Box<dyn VectorIndex>,
-    metadata: Vec<Value>,
-    log: File,
-    log_bytes: u64,
+    pub(crate) dir: PathBuf,
+    pub(crate) index: Box<dyn VectorIndex>,
+    pub(crate) metadata: Vec<Value>,
+    pub(crate) log: File,
+    /// Bytes in the log now.
+    pub(crate) log_bytes: u64,
+    /// Counts the times the log was emptied or cut (a snapshot's log length is only valid in
+    /// the generation it was taken in).
+    pub(crate) log_generation: u64,
+    /// `add` saves a snapshot itself once the log is longer than this.
+    log_limit: u64,
+    /// Taken by whoever writes a snapshot file.
+    pub(crate) writer: WriterLock,
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
+pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
     move |source| IndexError::Io {
         path: path.to_path_buf(),
         source,
@@ -110,6 +121,9 @@ impl DurableIndex {
             metadata: Vec::new(),
             log,
             log_bytes: 0,
+            log_generation: 0,
+            log_limit: LOG_LIMIT_BYTES,
+            writer: WriterLock::default(),
         };
         this.save()?;
         Ok(this)
@@ -123,6 +137,7 @@ impl DurableIndex {
         let snap = read_snapshot(&dir.join(SNAPSHOT_FILE))?;
         let mut index = build_index::<B>(&snap, device)?;
         let mut metadata = snap.metadata;
+        let in_snapshot = metadata.len();
         let log_path = dir.join(LOG_FILE);
         let mut log = OpenOptions::new()
             .read(true)
@@ -168,9 +183,12 @@ impl DurableIndex {
         Ok(Self {
             dir: dir.to_path_buf(),
             index,
+            writer: WriterLock::new(Mutex::new(Some(in_snapshot))),
             metadata,
             log,
             log_bytes: at as u64,
+            log_generation: 0,
+            log_limit: LOG_LIMIT_BYTES,
         })
     }
 
@@ -191,32 +209,27 @@ impl DurableIndex {
         self.log_bytes += record.len() as u64;
         let ids = self.index.add(vectors)?;
         self.metadata.extend(metadata);
-        if self.log_bytes > LOG_COMPACT_BYTES {
+        if self.log_bytes > self.log_limit {
             self.save()?;
         }
         Ok(ids)
     }
 
-    /// Writes a new snapshot (atomically) and empties the log.
-    pub fn save(&mut self) -> Result<(), IndexError> {
-        let graph = self.index.graph_bytes()?;
-        let snapshot = Snapshot {
-            kind: self.index.kind(),
-            dim: self.index.dim(),
-            vectors: if graph.is_some() {
-                Vec::new()
-            } else {
-                self.index.export()?
-            },
-            graph: graph.unwrap_or_default(),
-            metadata: self.metadata.clone(),
-        };
-        write_snapshot(&self.dir.join(SNAPSHOT_FILE), &snapshot)?;
-        let log_path = self.dir.join(LOG_FILE);
-        self.log.set_len(0).map_err(io(&log_path))?;
-        self.log.sync_all().map_err(io(&log_path))?;
-        self.log_bytes = 0;
-        sync_dir(&self.dir)
+    /// Bytes in the log (additions since the snapshot).
+    pub fn log_bytes(&self) -> u64 {
+        self.log_bytes
+    }
+
+    /// Sets the log length past which [`Self::add`] saves a snapshot before it returns
+    /// ([`LOG_LIMIT_BYTES`] by default).
+    pub fn set_log_limit(&mut self, bytes: u64) {
+        self.log_limit = bytes.max(1);
+    }
+
+    /// Whether the log has grown past half its limit: time to fold it into a snapshot in the
+    /// background ([`Self::begin_snapshot`]), before [`Self::add`] has to do it in line.
+    pub fn wants_compaction(&self) -> bool {
+        self.log_bytes > self.log_limit / 2
     }
 
     /// The `k` best entries for each query, with their metadata.
@@ -264,77 +277,5 @@ impl DurableIndex {
     /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-}
-
-fn encode_record(first_id: u64, vectors: &[f32], metadata: &[Value]) -> Vec<u8> {
-    let meta = serde_json::to_vec(metadata).expect("JSON values serialize");
-    let mut out = Vec::with_capacity(RECORD_HEAD + vectors.len() * 4 + meta.len() + 4);
-    out.extend(RECORD_MAGIC.to_le_bytes());
-    out.extend(first_id.to_le_bytes());
-    out.extend((metadata.len() as u64).to_le_bytes());
-    out.extend(((vectors.len() * 4) as u64).to_le_bytes());
-    out.extend((meta.len() as u64).to_le_bytes());
-    out.extend(vectors.iter().flat_map(|v| v.to_le_bytes()));
-    out.extend(&meta);
-    let crc = crc32fast::hash(&out);
-    out.extend(crc.to_le_bytes());
-    out
-}
-
-enum Record {
-    /// Length in bytes, first id, vectors, metadata.
-    Whole(usize, u64, Vec<f32>, Vec<Value>),
-    /// Cut short at the end of the log.
-    Torn,
-    /// Unreadable with more data after it.
-    Damaged(String),
-}
-
-fn parse_record(bytes: &[u8], dim: usize) -> Record {
-    if bytes.len() < RECORD_HEAD {
-        return Record::Torn;
-    }
-    let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-    let magic = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
-    let (first_id, rows, vec_bytes, meta_bytes) = (u64_at(4), u64_at(12), u64_at(20), u64_at(28));
-    let total = (RECORD_HEAD as u128) + vec_bytes as u128 + meta_bytes as u128 + 4;
-    if total > bytes.len() as u128 {
-        // Lengths pointing past the end: a torn write (or a damaged length, which then also
-        // fails the magic or the checksum of a whole record).
-        return if magic == RECORD_MAGIC {
-            Record::Torn
-        } else {
-            Record::Damaged("bad magic".into())
-        };
-    }
-    let total = total as usize;
-    let crc = u32::from_le_bytes(bytes[total - 4..total].try_into().expect("4 bytes"));
-    let tail = total == bytes.len();
-    let bad = |reason: &str| {
-        if tail {
-            Record::Torn
-        } else {
-            Record::Damaged(reason.into())
-        }
-    };
-    if magic != RECORD_MAGIC {
-        return bad("bad magic");
-    }
-    if crc32fast::hash(&bytes[..total - 4]) != crc {
-        return bad("checksum mismatch");
-    }
-    if vec_bytes != rows * dim as u64 * 4 {
-        return Record::Damaged("vector bytes do not match rows x dim".into());
-    }
-    let v_end = RECORD_HEAD + vec_bytes as usize;
-    let vectors = bytes[RECORD_HEAD..v_end]
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    match serde_json::from_slice::<Vec<Value>>(&bytes[v_end..total - 4]) {
-        Ok(meta) if meta.len() as u64 == rows => Record::Whole(total, first_id, vectors, meta),
-        Ok(_) => Record::Damaged("metadata count differs from rows".into()),
-        Err(e) => Record::Damaged(format!("metadata: {e}")),
     }
 }

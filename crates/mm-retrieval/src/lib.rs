@@ -10,6 +10,7 @@
 //! - [`CrossModalRetrieval`]: images and texts indexed by any [`mm_core::Encoder`] pair,
 //!   searched in both directions, Recall@K.
 
+pub mod compact;
 pub mod cross_modal;
 pub mod durable;
 pub mod exact;
@@ -19,7 +20,9 @@ mod simd;
 pub mod snapshot;
 pub mod synth;
 pub mod usearch_index;
+mod wal;
 
+pub use compact::{PendingSnapshot, WrittenSnapshot};
 pub use cross_modal::{CrossModalRetrieval, RecallReport};
 pub use durable::{DurableIndex, Found};
 pub use exact::ExactIndex;
