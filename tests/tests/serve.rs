@@ -3,156 +3,16 @@
 //! indexed. The model is a tiny random CLIP; what is checked is the service, against the
 //! library answering the same questions directly.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use burn::backend::Flex;
-use mm_retrieval::{DurableIndex, ExactIndex};
+use mm_retrieval::DurableIndex;
 use mm_serve::{BatchConfig, Limits, ServeConfig};
-use mm_tests::{shapes_dataset, tiny_clip};
-use mm_vl::checkpoint::save_model;
-use mm_vl::hf::{LoadedClip, load_any_clip};
 use reqwest::multipart::{Form, Part};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-type B = Flex;
-
-struct Setup {
-    _tmp: tempfile::TempDir,
-    data: PathBuf,
-    model: PathBuf,
-    index: PathBuf,
-}
-
-/// Sixteen shape images, a tiny CLIP saved as a model folder, and an exact index of the images.
-fn setup() -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    shapes_dataset(&data, 32);
-    let model_dir = tmp.path().join("model");
-    let config = tiny_clip();
-    save_model(&config.init::<B>(&Default::default()), &config, &model_dir).unwrap();
-    let loaded = load(&model_dir);
-    let index_dir = tmp.path().join("index");
-    let mut index = DurableIndex::create(
-        &index_dir,
-        Box::new(ExactIndex::<B>::new(
-            config.projection_dim,
-            &Default::default(),
-        )),
-    )
-    .unwrap();
-    let paths = images(&data);
-    let rows: Vec<f32> = loaded
-        .embed_image_files(&paths, 8, true, |_| {})
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .collect();
-    let meta = paths
-        .iter()
-        .map(|p| json!({"path": p.file_name().unwrap().to_str().unwrap()}))
-        .collect();
-    index.add(&rows, meta).unwrap();
-    index.save().unwrap();
-    Setup {
-        _tmp: tmp,
-        data,
-        model: model_dir,
-        index: index_dir,
-    }
-}
-
-fn load(dir: &Path) -> LoadedClip<B> {
-    load_any_clip::<B>(dir, &Default::default()).unwrap()
-}
-
-fn images(data: &Path) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(data)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    paths.sort();
-    paths
-}
-
-struct Server {
-    url: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl Server {
-    /// A graceful stop, waited for (the index is saved before the folder goes away).
-    async fn stop(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.task.await.unwrap();
-    }
-}
-
-fn test_config() -> ServeConfig {
-    ServeConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        limits: Limits {
-            max_body_bytes: 2 << 20,
-            max_image_pixels: 1_000_000,
-            max_labels: 8,
-            max_text_bytes: 200,
-            ..Limits::default()
-        },
-        batch: BatchConfig::default(),
-    }
-}
-
-async fn start(s: &Setup, config: ServeConfig) -> Server {
-    let model = load(&s.model);
-    let index = DurableIndex::open::<B>(&s.index, &Default::default()).unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let (bound, addr) = oneshot::channel();
-    let task = tokio::spawn(async move {
-        mm_serve::serve(
-            model,
-            index,
-            config,
-            async {
-                let _ = stopped.await;
-            },
-            move |a| bound.send(a).unwrap(),
-        )
-        .await
-        .unwrap();
-    });
-    let addr = addr.await.unwrap();
-    Server {
-        url: format!("http://{addr}"),
-        stop: Some(stop),
-        task,
-    }
-}
-
-fn png(data: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(data.join(name)).unwrap()
-}
-
-fn image_form(bytes: Vec<u8>) -> Form {
-    Form::new().part("image", Part::bytes(bytes).file_name("query.png"))
-}
-
-async fn json_of(r: reqwest::Response) -> (u16, Value) {
-    let status = r.status().as_u16();
-    let ct = r
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = r.text().await.unwrap();
-    assert!(ct.starts_with("application/json"), "{status} {ct}: {body}");
-    (status, serde_json::from_str(&body).unwrap())
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_answers_like_the_library() {
@@ -310,17 +170,6 @@ async fn every_endpoint_answers_like_the_library() {
 }
 
 /// A PNG of `w` x `h` white pixels (small on disk, large decoded).
-fn white_png(w: u32, h: u32) -> Vec<u8> {
-    let img = image::GrayImage::from_pixel(w, h, image::Luma([255]));
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .unwrap();
-    bytes
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_request_gets_a_json_4xx_naming_the_problem() {
     let s = setup();

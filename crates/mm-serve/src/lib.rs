@@ -11,8 +11,10 @@
 //!
 //! Model work goes through one worker thread that batches concurrent requests
 //! ([`worker`]); a full queue answers 429. Every error is a JSON body with a 4xx (the
-//! request's fault) or 5xx status ([`error`]); limits are in [`config::Limits`].
+//! request's fault) or 5xx status ([`error`]); limits are in [`config::Limits`]. A growing
+//! index log is folded into a snapshot in the background ([`compaction`]).
 
+pub mod compaction;
 pub mod config;
 pub mod error;
 pub mod input;
@@ -89,6 +91,7 @@ pub fn router<B: Backend>(
         context_length,
         limits: config.limits.clone(),
         metrics: Default::default(),
+        compaction: Default::default(),
         prompt_cache: Mutex::new(HashMap::new()),
         started: Instant::now(),
     });

@@ -17,6 +17,7 @@ use mm_vl::zeroshot::fill_template;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::compaction::Compaction;
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::input::{check_k, check_text, decode_upload, parse_labels, parse_templates};
@@ -43,6 +44,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Request counters.
     pub metrics: Metrics,
+    /// Background folds of the index log into a snapshot.
+    pub compaction: Arc<Compaction>,
     /// Unit-norm embeddings of prompts seen before.
     pub prompt_cache: Mutex<HashMap<String, Vec<f32>>>,
     /// When the service started.
@@ -205,6 +208,7 @@ pub async fn metrics(State(state): Shared) -> Json<Value> {
             "rejected_queue_full": s.rejected.load(Relaxed),
         },
         "indexed": state.index_facts.indexed.load(Relaxed),
+        "index_log": state.compaction.snapshot(),
     }))
 }
 
@@ -378,13 +382,16 @@ pub async fn add_to_index(State(state): Shared, multipart: Multipart) -> Reply {
         let rows = state.model.embed_images(images).await?;
         let flat: Vec<f32> = rows.into_iter().flatten().collect();
         let st = state.clone();
-        let ids = blocking(move || {
+        let (ids, fold) = blocking(move || {
             let mut index = st.index.write().unwrap_or_else(|e| e.into_inner());
             let ids = index.add(&flat, metadata)?;
             st.index_facts.indexed.store(index.len() as u64, Relaxed);
-            Ok(ids)
+            Ok((ids, index.wants_compaction()))
         })
         .await?;
+        if fold {
+            state.compaction.start(&state.index);
+        }
         Ok(Json(json!({"ids": ids.collect::<Vec<u64>>()})))
     })
     .await
