@@ -138,6 +138,12 @@ impl DurableIndex {
         let mut index = build_index::<B>(&snap, device)?;
         let mut metadata = snap.metadata;
         let in_snapshot = metadata.len();
+        if index.len() != in_snapshot {
+            return Err(IndexError::Corrupt {
+                path: dir.join(SNAPSHOT_FILE),
+                reason: format!("{} vectors but {in_snapshot} metadata values", index.len()),
+            });
+        }
         let log_path = dir.join(LOG_FILE);
         let mut log = OpenOptions::new()
             .read(true)

@@ -4,6 +4,7 @@
 use burn::backend::Flex;
 use mm_core::metrics::{Scores, bidirectional_recall};
 use mm_retrieval::durable::{LOG_FILE, SNAPSHOT_FILE};
+use mm_retrieval::snapshot::{read_snapshot, write_snapshot};
 use mm_retrieval::{
     CrossModalRetrieval, DurableIndex, ExactIndex, HnswIndex, HnswParams, IndexError, VectorIndex,
 };
@@ -234,6 +235,34 @@ fn a_crash_during_save_keeps_the_previous_snapshot_and_damage_is_named() {
         Box::new(ExactIndex::<B>::new(dim, &Default::default())),
     );
     assert!(again.is_err());
+}
+
+#[test]
+fn a_snapshot_whose_graph_and_metadata_disagree_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let dim = 8;
+    let params = HnswParams::default();
+    let index = Box::new(HnswIndex::new(dim, params).unwrap());
+    let mut folder = DurableIndex::create(&dir, index).unwrap();
+    folder
+        .add(&unit_vectors(5, dim, 14), vec![json!(0); 5])
+        .unwrap();
+    folder.save().unwrap();
+    drop(folder);
+    // One metadata line too many, written with a valid checksum.
+    let path = dir.join(SNAPSHOT_FILE);
+    let mut snap = read_snapshot(&path).unwrap();
+    snap.metadata.push(json!("extra"));
+    write_snapshot(&path, &snap).unwrap();
+    let err = DurableIndex::open::<B>(&dir, &Default::default())
+        .err()
+        .unwrap();
+    assert!(matches!(err, IndexError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string().contains("5 vectors but 6 metadata"),
+        "{err}"
+    );
 }
 
 #[test]
