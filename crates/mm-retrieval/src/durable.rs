@@ -84,7 +84,14 @@ where
             Box::new(index)
         }
         IndexKind::Hnsw(params) if !graph.is_empty() => {
-            Box::new(HnswIndex::from_graph(dim, params, graph)?)
+            match HnswIndex::from_graph(dim, params, graph) {
+                Ok(index) => Box::new(index),
+                // Folders written before our own graph hold usearch's bytes under "hnsw".
+                Err(_) if UsearchIndex::is_usearch_graph(graph) => Box::new(
+                    UsearchIndex::from_graph(dim, params, graph, snap.metadata.len())?,
+                ),
+                Err(e) => return Err(e),
+            }
         }
         IndexKind::Hnsw(params) => Box::new(HnswIndex::new(dim, params)?),
         IndexKind::Usearch(params) if !graph.is_empty() => Box::new(UsearchIndex::from_graph(

@@ -90,6 +90,11 @@ impl UsearchIndex {
         Ok(this)
     }
 
+    /// Whether `bytes` start with a usearch graph header.
+    pub fn is_usearch_graph(bytes: &[u8]) -> bool {
+        Index::metadata_from_buffer(bytes).is_ok()
+    }
+
     /// Changes the search-time candidate list size (`efSearch`).
     pub fn set_ef_search(&mut self, ef: usize) {
         self.params.ef_search = ef.max(1);

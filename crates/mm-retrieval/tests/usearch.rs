@@ -85,6 +85,26 @@ fn a_usearch_index_folder_keeps_snapshot_and_log_across_reopening() {
         (450, &json!({"n": 450}))
     );
     assert_eq!(folder.index().export().unwrap(), data);
+    drop(folder);
+
+    // Folders from before our own HNSW hold usearch's graph under the kind "hnsw": they open
+    // as usearch indexes, and say so from then on.
+    let path = dir.join(SNAPSHOT_FILE);
+    DurableIndex::open::<B>(&dir, &Default::default())
+        .unwrap()
+        .save()
+        .unwrap();
+    let mut snap = read_snapshot(&path).unwrap();
+    snap.kind = IndexKind::Hnsw(PARAMS);
+    write_snapshot(&path, &snap).unwrap();
+    let mut folder = DurableIndex::open::<B>(&dir, &Default::default()).unwrap();
+    assert_eq!(folder.index().kind(), IndexKind::Usearch(PARAMS));
+    assert_eq!(folder.search_batch(query, 5).unwrap(), before);
+    folder.save().unwrap();
+    assert_eq!(
+        read_snapshot(&path).unwrap().kind,
+        IndexKind::Usearch(PARAMS)
+    );
 }
 
 #[test]
