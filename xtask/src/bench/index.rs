@@ -140,14 +140,10 @@ impl IndexBench {
                 _ => bail!("--ann: `{s}` is not hnsw, usearch or none"),
             })
             .collect::<Result<_>>()?;
-        let ef_search = list(ef_search, "ef-search")?;
-        if ef_search.is_empty() {
-            bail!("--ef-search: give at least one value");
-        }
         Ok(Self {
             sizes: list(sizes, "sizes")?,
             ann,
-            ef_search,
+            ef_search: list(ef_search, "ef-search")?,
         })
     }
 }
