@@ -85,17 +85,9 @@ impl Case<'_> {
         out: &mut Vec<Figure>,
     ) -> Result<(), IndexError> {
         let n = self.n;
-        let before = rss_mib();
-        let t = Instant::now();
-        index.add(self.data)?;
-        out.push(Figure::lower_is_better(
-            format!("{n} {name} build_seconds"),
-            t.elapsed().as_secs_f64(),
-        ));
-        out.push(Figure::lower_is_better(
-            format!("{n} {name} memory_mib"),
-            rss_mib() - before,
-        ));
+        timed_build(&format!("{n} {name}"), out, || {
+            index.add(self.data).map(drop)
+        })?;
         for &ef in self.ef_search {
             index.set_ef(ef);
             let (single, batched, found) = speeds(&index, self.queries)?;
@@ -152,6 +144,27 @@ fn rss_mib() -> f64 {
     crate::common::proc_status_mib("self", "VmRSS").unwrap_or(f64::NAN)
 }
 
+/// Runs `build` and records its time and resident-set growth as `"{prefix} build_seconds"`
+/// and `"{prefix} memory_mib"`.
+fn timed_build(
+    prefix: &str,
+    out: &mut Vec<Figure>,
+    build: impl FnOnce() -> Result<(), IndexError>,
+) -> Result<(), IndexError> {
+    let before = rss_mib();
+    let t = Instant::now();
+    build()?;
+    out.push(Figure::lower_is_better(
+        format!("{prefix} build_seconds"),
+        t.elapsed().as_secs_f64(),
+    ));
+    out.push(Figure::lower_is_better(
+        format!("{prefix} memory_mib"),
+        rss_mib() - before,
+    ));
+    Ok(())
+}
+
 /// (single qps, batched qps, batched results)
 fn speeds(
     index: &dyn VectorIndex,
@@ -193,18 +206,10 @@ impl BackendJob for IndexBench {
         for &n in &self.sizes {
             let data = random_unit_vectors(n, DIM, 2024);
             let queries = random_unit_vectors(QUERIES, DIM, 7);
-            let before = rss_mib();
-            let t = Instant::now();
             let mut exact = ExactIndex::<A::InnerBackend>::new(DIM, &device);
-            exact.add(&data)?;
-            out.push(Figure::lower_is_better(
-                format!("{n} flat build_seconds"),
-                t.elapsed().as_secs_f64(),
-            ));
-            out.push(Figure::lower_is_better(
-                format!("{n} flat memory_mib"),
-                rss_mib() - before,
-            ));
+            timed_build(&format!("{n} flat"), &mut out, || {
+                exact.add(&data).map(drop)
+            })?;
             let (single, batched, truth) = speeds(&exact, &queries)?;
             out.push(Figure::higher_is_better(
                 format!("{n} flat single_qps"),
