@@ -32,14 +32,7 @@ async fn every_endpoint_answers_like_the_library() {
     assert_eq!((status, health["indexed"].as_u64()), (200, Some(16)));
 
     // Text -> images: the ids and scores the library gives.
-    let (status, body) = json_of(
-        c.post(format!("{}/search/text", server.url))
-            .json(&json!({"text": "a red circle", "k": 5}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = search_text(&c, &server.url, "a red circle", 5).await;
     assert_eq!(status, 200, "{body}");
     let q = lib
         .embed_texts(&["a red circle".to_string()], 1, true)
@@ -401,10 +394,7 @@ async fn concurrent_clients_share_forward_passes_and_a_full_queue_answers_429() 
     ];
     let mut alone = Vec::new();
     for t in texts {
-        let r = c
-            .post(format!("{}/search/text", server.url))
-            .json(&json!({"text": t, "k": 3}));
-        alone.push(json_of(r.send().await.unwrap()).await.1);
+        alone.push(search_text(&c, &server.url, t, 3).await.1);
     }
     let requests = (0..48).map(|i| {
         let r = c

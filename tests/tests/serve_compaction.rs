@@ -81,14 +81,7 @@ async fn a_long_log_is_folded_into_a_snapshot_in_the_background() {
     let body = add_white(&c, &server.url, 25).await;
     assert_eq!(body["ids"], json!([22]));
     assert_eq!(std::fs::metadata(&log).unwrap().len(), record);
-    let (status, found) = json_of(
-        c.post(format!("{}/search/text", server.url))
-            .json(&json!({"text": "a white square", "k": 30}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, found) = search_text(&c, &server.url, "a white square", 30).await;
     assert_eq!(
         (status, found["results"].as_array().unwrap().len()),
         (200, 23)

@@ -159,6 +159,14 @@ pub async fn json_of(r: reqwest::Response) -> (u16, Value) {
     (status, serde_json::from_str(&body).unwrap())
 }
 
+/// `POST /search/text` with `text` and `k`; the status and JSON body.
+pub async fn search_text(c: &reqwest::Client, url: &str, text: &str, k: usize) -> (u16, Value) {
+    let request = c
+        .post(format!("{url}/search/text"))
+        .json(&json!({"text": text, "k": k}));
+    json_of(request.send().await.unwrap()).await
+}
+
 pub fn white_png(w: u32, h: u32) -> Vec<u8> {
     let img = image::GrayImage::from_pixel(w, h, image::Luma([255]));
     let mut bytes = Vec::new();

@@ -90,18 +90,11 @@ impl Case<'_> {
         })?;
         for &ef in self.ef_search {
             index.set_ef(ef);
-            let (single, batched, found) = speeds(&index, self.queries)?;
+            let prefix = format!("{n} {name} ef{ef}");
+            let found = speeds(&index, self.queries, &prefix, out)?;
             out.push(Figure::higher_is_better(
-                format!("{n} {name} ef{ef} recall_at_10"),
+                format!("{prefix} recall_at_10"),
                 recall(&found, self.truth),
-            ));
-            out.push(Figure::higher_is_better(
-                format!("{n} {name} ef{ef} single_qps"),
-                single,
-            ));
-            out.push(Figure::higher_is_better(
-                format!("{n} {name} ef{ef} batched_qps"),
-                batched,
             ));
         }
         Ok(())
@@ -165,11 +158,15 @@ fn timed_build(
     Ok(())
 }
 
-/// (single qps, batched qps, batched results)
+/// Times `index` on the queries one per call ("single") and all in one call ("batched", the
+/// median of three calls), records `"{prefix} single_qps"` and `"{prefix} batched_qps"`, and
+/// returns the batched results.
 fn speeds(
     index: &dyn VectorIndex,
     queries: &[f32],
-) -> Result<(f64, f64, Vec<Vec<Hit>>), IndexError> {
+    prefix: &str,
+    out: &mut Vec<Figure>,
+) -> Result<Vec<Vec<Hit>>, IndexError> {
     index.search_batch(&queries[..10 * DIM], K)?; // warm-up
     // The median of three calls: one call of a second or less is at the mercy of the machine.
     let mut times = Vec::new();
@@ -186,7 +183,15 @@ fn speeds(
         index.search(q, K)?;
     }
     let single = SINGLE as f64 / t.elapsed().as_secs_f64();
-    Ok((single, batched, found))
+    out.push(Figure::higher_is_better(
+        format!("{prefix} single_qps"),
+        single,
+    ));
+    out.push(Figure::higher_is_better(
+        format!("{prefix} batched_qps"),
+        batched,
+    ));
+    Ok(found)
 }
 
 fn recall(found: &[Vec<Hit>], truth: &[Vec<Hit>]) -> f64 {
@@ -210,15 +215,7 @@ impl BackendJob for IndexBench {
             timed_build(&format!("{n} flat"), &mut out, || {
                 exact.add(&data).map(drop)
             })?;
-            let (single, batched, truth) = speeds(&exact, &queries)?;
-            out.push(Figure::higher_is_better(
-                format!("{n} flat single_qps"),
-                single,
-            ));
-            out.push(Figure::higher_is_better(
-                format!("{n} flat batched_qps"),
-                batched,
-            ));
+            let truth = speeds(&exact, &queries, &format!("{n} flat"), &mut out)?;
             drop(exact);
             let params = HnswParams {
                 m: M,
