@@ -47,6 +47,17 @@ pub enum ImageError {
         #[source]
         source: image::ImageError,
     },
+    /// The image is not stored as RGB and the caller accepts nothing else.
+    #[error(
+        "image {name} is stored as {color}, not RGB, and this model's preprocessor has \
+         do_convert_rgb false (transformers refuses such images too)"
+    )]
+    NotRgb {
+        /// The file name or a description of the source.
+        name: String,
+        /// The stored colour type.
+        color: String,
+    },
     /// The image decoded to zero pixels.
     #[error("image {name} is empty (0 pixels)")]
     Empty {
@@ -64,6 +75,9 @@ pub enum AlphaMode {
     /// Drop alpha and keep the stored colour, as Pillow's `convert("RGB")` does (and so
     /// transformers' image processors); used for parity with HF pipelines.
     Drop,
+    /// Accept only 8-bit RGB images without alpha, as transformers does for a preprocessor
+    /// with `do_convert_rgb: false`; others are an [`ImageError::NotRgb`].
+    RequireRgb,
 }
 
 /// Reads and decodes an image file, compositing transparency on white.
@@ -110,9 +124,15 @@ pub fn decode_image_with(
             name: name.to_string(),
         });
     }
+    if alpha == AlphaMode::RequireRgb && img.color() != image::ColorType::Rgb8 {
+        return Err(ImageError::NotRgb {
+            name: name.to_string(),
+            color: format!("{:?}", img.color()),
+        });
+    }
     Ok(match alpha {
         AlphaMode::CompositeOnWhite => to_rgb_on_white(img),
-        AlphaMode::Drop => RgbImage {
+        AlphaMode::Drop | AlphaMode::RequireRgb => RgbImage {
             width: img.width(),
             height: img.height(),
             pixels: img.to_rgb8().into_raw(),
@@ -202,6 +222,17 @@ mod tests {
             DynamicImage::ImageRgb16(ImageBuffer::from_pixel(2, 2, Rgb([65535u16, 0, 32896])));
         let out = decode_image(&encode(deep, ImageFormat::Png), "d.png").unwrap();
         assert_eq!(&out.pixels[..3], &[255, 0, 128]);
+    }
+
+    #[test]
+    fn rgb_only_mode_refuses_other_colour_types_by_name() {
+        let gray = DynamicImage::ImageLuma8(ImageBuffer::from_pixel(2, 2, Luma([7u8])));
+        let err = decode_image_with(&encode(gray, ImageFormat::Png), "g.png", AlphaMode::RequireRgb)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("g.png") && err.contains("L8"), "{err}");
+        let ok = decode_image_with(&encode(rgb(3, 2), ImageFormat::Png), "c.png", AlphaMode::RequireRgb);
+        assert_eq!(ok.unwrap().pixels.len(), 18);
     }
 
     #[test]

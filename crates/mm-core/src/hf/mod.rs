@@ -3,7 +3,12 @@
 //! Each model declares its key table once, as an [`HfParams::visit_hf`] implementation that names
 //! every parameter's HF key and layout ([`Layout`]). The same table drives loading
 //! ([`WeightMap`], strict: a missing or unexpected key, or a shape that disagrees with the
-//! config, is an error naming it) and exporting ([`WeightWriter`]).
+//! config, is an error naming it) and exporting ([`WeightWriter`]). [`files`] reads the weight
+//! files of a folder in every form the hub has them (single, sharded, PyTorch `.bin`).
+
+pub mod files;
+
+pub use files::{WEIGHT_FILES, find_weights};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,7 +16,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
 /// How an HF tensor relates to ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +44,16 @@ pub enum HfError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid safetensors.
-    #[error("{path}: not a valid safetensors file: {reason}")]
+    /// A folder holds none of the weight files we read.
+    #[error("no weights in {dir}: looked for {}", looked_for.join(", "))]
+    NoWeights {
+        /// The folder.
+        dir: PathBuf,
+        /// The file names looked for.
+        looked_for: Vec<String>,
+    },
+    /// The file is not a valid weight file of its kind.
+    #[error("{path}: {reason}")]
     Format {
         /// The file.
         path: PathBuf,
@@ -159,69 +172,18 @@ pub struct WeightMap<B: Backend> {
     device: B::Device,
 }
 
-fn to_f32(path: &Path, key: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, HfError> {
-    let conv = |n: usize, f: &dyn Fn(&[u8]) -> f32| bytes.chunks_exact(n).map(f).collect();
-    Ok(match dtype {
-        Dtype::F32 => conv(4, &|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        Dtype::F64 => conv(8, &|b| {
-            f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32
-        }),
-        Dtype::F16 => conv(2, &|b| half_to_f32(u16::from_le_bytes([b[0], b[1]]))),
-        Dtype::BF16 => conv(2, &|b| {
-            f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)
-        }),
-        other => {
-            return Err(HfError::Dtype {
-                path: path.into(),
-                key: key.into(),
-                dtype: format!("{other:?}"),
-            });
-        }
-    })
-}
-
-fn half_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let mant = (h & 0x3ff) as u32;
-    let bits = match exp {
-        0 if mant == 0 => sign,
-        0 => {
-            // Subnormal: renormalize.
-            let mut e = 0;
-            let mut m = mant;
-            while m & 0x400 == 0 {
-                m <<= 1;
-                e -= 1;
-            }
-            sign | (((127 - 15 + 1 + e) as u32) << 23) | ((m & 0x3ff) << 13)
-        }
-        31 => sign | 0x7f80_0000 | (mant << 13),
-        _ => sign | (((exp - 15 + 127) as u32) << 23) | (mant << 13),
-    };
-    f32::from_bits(bits)
-}
-
 impl<B: Backend> WeightMap<B> {
-    /// Reads a `.safetensors` file. `ignore` lists key suffixes that are buffers, not weights
-    /// (e.g. `position_ids`), and may be present or not.
+    /// Reads the weights of the HF folder `dir`, whichever of [`WEIGHT_FILES`] it has (the first
+    /// in that order). `ignore` as for [`Self::open`].
+    pub fn open_folder(dir: &Path, ignore: &[&str], device: &B::Device) -> Result<Self, HfError> {
+        Self::open(&find_weights(dir)?, ignore, device)
+    }
+
+    /// Reads a weight file: `.safetensors`, a shard index (`*.index.json`) or a PyTorch
+    /// checkpoint (`.bin`). `ignore` lists key suffixes that are buffers, not weights (e.g.
+    /// `position_ids`), and may be present or not.
     pub fn open(path: &Path, ignore: &[&str], device: &B::Device) -> Result<Self, HfError> {
-        let bytes = std::fs::read(path).map_err(|source| HfError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| HfError::Format {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-        let mut tensors = BTreeMap::new();
-        for (key, view) in st.iter() {
-            if ignore.iter().any(|s| key.ends_with(s)) {
-                continue;
-            }
-            let data = to_f32(path, key, view.dtype(), view.data())?;
-            tensors.insert(key.to_string(), (view.shape().to_vec(), data));
-        }
+        let tensors = files::read_weights(path, ignore)?;
         Ok(Self {
             path: path.into(),
             tensors,
@@ -405,18 +367,5 @@ impl<B: Backend> ParamVisitor<B> for Collector<'_> {
 
     fn visit2(&mut self, key: &str, layout: Layout, param: &mut Param<Tensor<B, 2>>) {
         self.put(key, layout, param.val());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn half_precision_converts() {
-        assert_eq!(half_to_f32(0x3c00), 1.0);
-        assert_eq!(half_to_f32(0xc000), -2.0);
-        assert_eq!(half_to_f32(0x0001), 2f32.powi(-24));
-        assert_eq!(half_to_f32(0x7bff), 65504.0);
     }
 }
