@@ -38,12 +38,11 @@ impl BackendJob for ExportJob {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
         let loaded = load_any_clip::<B::InnerBackend>(&self.checkpoint, &device)?;
-        let tokenizer = loaded.tokenizer.to_json();
         export_hf_clip(
             &loaded.model,
             &loaded.config,
             &loaded.processor,
-            tokenizer.as_bytes(),
+            &loaded.tokenizer,
             &self.out,
         )?;
         Ok(())

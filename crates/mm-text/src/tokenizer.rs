@@ -4,13 +4,17 @@
 //! vocabulary OpenAI CLIP and open_clip use (see `assets/build_clip_tokenizer.py`). Texts are
 //! wrapped in `<|startoftext|>` / `<|endoftext|>`, truncated to the context length keeping the
 //! end-of-text token last (as open_clip and `CLIPTokenizerFast(truncation=True)` do), and
-//! padded with the end-of-text id.
+//! padded with the end-of-text id. [`ClipTokenizer::from_folder`] reads an HF folder's
+//! tokenizer in any of its forms (see [`crate::tokenizer_folder`]), with its own special tokens,
+//! padding token and `model_max_length`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use tokenizers::Tokenizer;
+
+use crate::tokenizer_folder::{TokenizerSettings, clip_json_from_vocab};
 
 /// The gzipped `tokenizer.json` built by `assets/build_clip_tokenizer.py`.
 const BUNDLED: &[u8] = include_bytes!("../assets/clip-tokenizer.json.gz");
@@ -41,13 +45,13 @@ pub enum TokenizerError {
         /// The parser's message.
         reason: String,
     },
-    /// The tokenizer lacks CLIP's special tokens.
+    /// The tokenizer lacks a special token it needs.
     #[error("tokenizer {name} has no `{token}` token; is it a CLIP tokenizer?")]
     MissingSpecial {
         /// The file or source.
         name: String,
         /// The missing token.
-        token: &'static str,
+        token: String,
     },
     /// The text is longer than [`MAX_TEXT_BYTES`].
     #[error("text of {len} bytes is longer than the {MAX_TEXT_BYTES}-byte limit")]
@@ -69,6 +73,8 @@ pub struct ClipTokenizer {
     inner: Tokenizer,
     bos: u32,
     eot: u32,
+    pad: u32,
+    model_max_length: Option<usize>,
 }
 
 /// Token ids of a batch, padded to one context length.
@@ -122,23 +128,87 @@ impl ClipTokenizer {
         Self::from_bytes(&bytes, &path.display().to_string())
     }
 
-    /// Parses `tokenizer.json` bytes; `name` identifies them in errors.
+    /// Parses `tokenizer.json` bytes with CLIP's special tokens; `name` identifies them in
+    /// errors.
     pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self, TokenizerError> {
+        Self::with_settings(bytes, name, &TokenizerSettings::default())
+    }
+
+    /// Parses `tokenizer.json` bytes with the special tokens and length limit of `settings`
+    /// (CLIP's where it names none).
+    pub fn with_settings(
+        bytes: &[u8],
+        name: &str,
+        settings: &TokenizerSettings,
+    ) -> Result<Self, TokenizerError> {
         let inner = Tokenizer::from_bytes(bytes).map_err(|e| TokenizerError::Invalid {
             name: name.to_string(),
             reason: e.to_string(),
         })?;
-        let special = |token: &'static str| {
+        let special = |key: &str, default: &str| {
+            let token = settings.special(key, default);
             inner
-                .token_to_id(token)
+                .token_to_id(&token)
                 .ok_or(TokenizerError::MissingSpecial {
                     name: name.to_string(),
                     token,
                 })
         };
-        let bos = special("<|startoftext|>")?;
-        let eot = special("<|endoftext|>")?;
-        Ok(Self { inner, bos, eot })
+        Ok(Self {
+            bos: special("bos_token", "<|startoftext|>")?,
+            eot: special("eos_token", "<|endoftext|>")?,
+            pad: special("pad_token", "<|endoftext|>")?,
+            model_max_length: settings.model_max_length,
+            inner,
+        })
+    }
+
+    /// The tokenizer of the HF folder `dir`: `tokenizer.json`, else `vocab.json` +
+    /// `merges.txt`, each with `tokenizer_config.json`'s settings; `None` if the folder has
+    /// neither form.
+    pub fn from_folder(dir: &Path) -> Result<Option<Self>, TokenizerError> {
+        let settings = TokenizerSettings::load(dir)?;
+        let fast = dir.join("tokenizer.json");
+        if fast.is_file() {
+            let bytes = crate::tokenizer_folder::read(&fast)?;
+            return Self::with_settings(&bytes, &fast.display().to_string(), &settings).map(Some);
+        }
+        match clip_json_from_vocab(dir, &settings)? {
+            Some(bytes) => {
+                let name = format!("{} (vocab.json + merges.txt)", dir.display());
+                Self::with_settings(&bytes, &name, &settings).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The most tokens a text keeps (`model_max_length`), if the tokenizer sets a limit.
+    pub fn model_max_length(&self) -> Option<usize> {
+        self.model_max_length
+    }
+
+    /// The start-of-text id.
+    pub fn bos_id(&self) -> u32 {
+        self.bos
+    }
+
+    /// The `tokenizer_config.json` that gives this tokenizer's special tokens and length limit
+    /// (its own, capped at the model's `context_length`) back to transformers.
+    pub fn config_json(&self, context_length: usize) -> serde_json::Value {
+        let token = |id: u32| self.inner.id_to_token(id).unwrap_or_default();
+        serde_json::json!({
+            "tokenizer_class": "CLIPTokenizer",
+            "bos_token": token(self.bos),
+            "eos_token": token(self.eot),
+            "unk_token": token(self.eot),
+            "pad_token": token(self.pad),
+            "model_max_length": context_length.min(self.model_max_length.unwrap_or(usize::MAX)),
+        })
+    }
+
+    /// The padding id (`pad_token`; the end-of-text id for OpenAI's CLIP).
+    pub fn pad_id(&self) -> u32 {
+        self.pad
     }
 
     /// The tokenizer as `tokenizer.json` text (for exporting HF folders).
@@ -158,8 +228,10 @@ impl ClipTokenizer {
         self.eot
     }
 
-    /// Token ids of one text, with start and end tokens, truncated to `context_length`.
+    /// Token ids of one text, with start and end tokens, truncated to `context_length` (or to
+    /// the tokenizer's `model_max_length` where that is shorter).
     pub fn encode(&self, text: &str, context_length: usize) -> Result<Vec<u32>, TokenizerError> {
+        let context_length = context_length.min(self.model_max_length.unwrap_or(usize::MAX));
         if context_length < 2 {
             return Err(TokenizerError::ContextTooShort(context_length));
         }
@@ -179,7 +251,7 @@ impl ClipTokenizer {
         Ok(ids)
     }
 
-    /// Tokenizes and pads a batch to `context_length`.
+    /// Tokenizes and pads a batch to `context_length` with the padding id.
     pub fn encode_batch<S: AsRef<str>>(
         &self,
         texts: &[S],
@@ -192,7 +264,7 @@ impl ClipTokenizer {
             eot_positions.push(row.len() as i64 - 1);
             ids.extend(row.iter().map(|&id| id as i64));
             ids.extend(std::iter::repeat_n(
-                self.eot as i64,
+                self.pad as i64,
                 context_length - row.len(),
             ));
         }

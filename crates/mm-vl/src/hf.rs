@@ -1,9 +1,14 @@
 //! HuggingFace `CLIPModel` folders in and out.
 //!
-//! A folder holds `config.json` (HF `CLIPConfig`), `model.safetensors`, and optionally
-//! `tokenizer.json` and `preprocessor_config.json` (the bundled CLIP tokenizer and OpenAI's
-//! preprocessing are used where absent). Keys map through the towers' key tables
-//! (`HfParams` impls in `mm-vision` and `mm-text`) plus `logit_scale`; loading is strict.
+//! A folder holds `config.json` (HF `CLIPConfig`) and weights in any form the hub has them
+//! (`model.safetensors`, safetensors shards with their index, or `pytorch_model.bin`; f32, f16
+//! or bf16: [`mm_core::hf::files`]). Optionally: a tokenizer (`tokenizer.json`, or the slow
+//! tokenizer's `vocab.json` + `merges.txt`, with `tokenizer_config.json`) and preprocessing
+//! settings (`preprocessor_config.json` or the nested `processor_config.json`, every size
+//! form: [`mm_vision::processor_config`]); the bundled CLIP tokenizer and OpenAI's
+//! preprocessing at the model's image size are used where absent. Keys map through the towers'
+//! key tables (`HfParams` impls in `mm-vision` and `mm-text`) plus `logit_scale`; loading is
+//! strict.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +16,9 @@ use burn::tensor::backend::Backend;
 use mm_core::hf::{HfError, HfParams, Layout, ParamVisitor, WeightMap, WeightWriter};
 use mm_core::nn::Activation;
 use mm_text::{ClipTextConfig, ClipTokenizer, TokenizerError};
-use mm_vision::{AlphaMode, ClipImageProcessor, ClipVisionConfig};
+use mm_vision::{
+    AlphaMode, ClipImageProcessor, ClipVisionConfig, ProcessorConfigError, load_processor_config,
+};
 use serde_json::{Value, json};
 
 use crate::checkpoint::CheckpointError;
@@ -43,6 +50,9 @@ pub enum HfFolderError {
     /// The tokenizer could not be loaded.
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    /// The preprocessing settings could not be read or do not fit the model.
+    #[error(transparent)]
+    Processor(#[from] ProcessorConfigError),
     /// A folder of ours could not be read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -203,9 +213,9 @@ fn read_json(path: &Path) -> Result<Value, HfFolderError> {
     })
 }
 
-/// Whether `dir` is an HF folder (has `model.safetensors`) rather than one of ours.
+/// Whether `dir` is an HF folder (has weights in one of the HF forms) rather than one of ours.
 pub fn is_hf_folder(dir: &Path) -> bool {
-    dir.join("model.safetensors").is_file()
+    mm_core::hf::find_weights(dir).is_ok()
 }
 
 /// Loads an HF `CLIPModel` folder.
@@ -216,39 +226,47 @@ pub fn load_hf_clip<B: Backend>(
     let config_path = dir.join("config.json");
     let config = clip_config_from_hf(&read_json(&config_path)?, &config_path)?;
     let mut model = config.init::<B>(device);
-    WeightMap::<B>::open(&dir.join("model.safetensors"), &["position_ids"], device)?
+    WeightMap::<B>::open_folder(dir, &["position_ids"], device)?
         .with_conv_channels(config.vision_config.num_channels)
         .load_into(&mut model, "")?;
-    let tokenizer_path = dir.join("tokenizer.json");
-    let tokenizer = if tokenizer_path.is_file() {
-        ClipTokenizer::from_file(&tokenizer_path)?
-    } else {
-        ClipTokenizer::bundled()
-    };
-    let processor_path = dir.join("preprocessor_config.json");
-    let processor = if processor_path.is_file() {
-        let value = read_json(&processor_path)?;
-        if let Some(r) = field(&value, "resample").and_then(Value::as_u64)
-            && r != 3
-        {
-            return Err(HfFolderError::Config {
-                path: processor_path,
-                reason: format!("resample {r} is not supported (only 3, bicubic)"),
-            });
+    let tokenizer = ClipTokenizer::from_folder(dir)?.unwrap_or_else(ClipTokenizer::bundled);
+    let image_size = config.vision_config.image_size as u32;
+    let processor = match load_processor_config(dir)? {
+        Some((processor, path)) => {
+            check_output_size(&processor, image_size, &path)?;
+            processor
         }
-        serde_json::from_value(value).map_err(|e| HfFolderError::Config {
-            path: processor_path.clone(),
-            reason: e.to_string(),
-        })?
-    } else {
-        ClipImageProcessor::clip(config.vision_config.image_size as u32)
+        None => ClipImageProcessor::clip(image_size),
     };
     Ok(LoadedClip {
         model,
         config,
         tokenizer,
+        alpha: processor.alpha_mode(),
         processor,
-        alpha: AlphaMode::Drop,
+    })
+}
+
+/// The preprocessing must give every image the model's `image_size` square.
+fn check_output_size(
+    processor: &ClipImageProcessor,
+    image_size: u32,
+    path: &Path,
+) -> Result<(), ProcessorConfigError> {
+    let reason = match processor.fixed_output_size() {
+        Some(size) if size == (image_size, image_size) => return Ok(()),
+        Some((h, w)) => format!(
+            "the preprocessing gives {h}x{w} images but the model's vision tower takes \
+             {image_size}x{image_size}"
+        ),
+        None => format!(
+            "the preprocessing gives images of each input's own size (no center crop and no \
+             fixed resize) but the model's vision tower takes {image_size}x{image_size}"
+        ),
+    };
+    Err(ProcessorConfigError::Invalid {
+        path: path.into(),
+        reason,
     })
 }
 
@@ -272,12 +290,13 @@ pub fn load_any_clip<B: Backend>(
 }
 
 /// Writes `model` as an HF `CLIPModel` folder that `CLIPModel.from_pretrained` loads:
-/// `config.json`, `model.safetensors`, `tokenizer.json`, `preprocessor_config.json`.
+/// `config.json` (with the tokenizer's special ids), `model.safetensors`, `tokenizer.json`,
+/// `tokenizer_config.json` and `preprocessor_config.json`.
 pub fn export_hf_clip<B: Backend>(
     model: &Clip<B>,
     config: &ClipConfig,
     processor: &ClipImageProcessor,
-    tokenizer_json: &[u8],
+    tokenizer: &ClipTokenizer,
     dir: &Path,
 ) -> Result<(), HfFolderError> {
     std::fs::create_dir_all(dir).map_err(|source| HfFolderError::Io {
@@ -293,23 +312,28 @@ pub fn export_hf_clip<B: Backend>(
     let mut pre = serde_json::to_value(processor).expect("processor serializes");
     pre["image_processor_type"] = json!("CLIPImageProcessor");
     pre["processor_class"] = json!("CLIPProcessor");
-    pre["resample"] = json!(3);
-    pre["do_resize"] = json!(true);
-    pre["do_center_crop"] = json!(true);
-    pre["do_normalize"] = json!(true);
-    pre["do_rescale"] = json!(true);
-    pre["rescale_factor"] = json!(1.0 / 255.0);
-    pre["do_convert_rgb"] = json!(true);
-    let files: [(&str, Vec<u8>); 3] = [
+    let mut hf_config = clip_config_to_hf(config);
+    let text = &mut hf_config["text_config"];
+    text["bos_token_id"] = json!(tokenizer.bos_id());
+    text["eos_token_id"] = json!(tokenizer.eot_id());
+    text["pad_token_id"] = json!(tokenizer.pad_id());
+    let files: [(&str, Vec<u8>); 4] = [
         (
             "config.json",
-            serde_json::to_vec_pretty(&clip_config_to_hf(config)).expect("json"),
+            serde_json::to_vec_pretty(&hf_config).expect("json"),
         ),
         (
             "preprocessor_config.json",
             serde_json::to_vec_pretty(&pre).expect("json"),
         ),
-        ("tokenizer.json", tokenizer_json.to_vec()),
+        ("tokenizer.json", tokenizer.to_json().into_bytes()),
+        (
+            "tokenizer_config.json",
+            serde_json::to_vec_pretty(
+                &tokenizer.config_json(config.text_config.max_position_embeddings),
+            )
+            .expect("json"),
+        ),
     ];
     for (name, bytes) in files {
         let path = dir.join(name);
