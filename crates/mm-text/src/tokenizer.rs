@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
-use tokenizers::Tokenizer;
+use tokenizers::{AddedToken, Tokenizer};
 
 use crate::tokenizer_folder::{TokenizerSettings, clip_json_from_vocab};
 
@@ -171,7 +171,10 @@ impl ClipTokenizer {
         let fast = dir.join("tokenizer.json");
         if fast.is_file() {
             let bytes = crate::tokenizer_folder::read(&fast)?;
-            return Self::with_settings(&bytes, &fast.display().to_string(), &settings).map(Some);
+            let name = fast.display().to_string();
+            let mut tokenizer = Self::with_settings(&bytes, &name, &settings)?;
+            tokenizer.add_configured_tokens(&settings, &name)?;
+            return Ok(Some(tokenizer));
         }
         match clip_json_from_vocab(dir, &settings)? {
             Some(bytes) => {
@@ -180,6 +183,47 @@ impl ClipTokenizer {
             }
             None => Ok(None),
         }
+    }
+
+    /// Adds `tokenizer_config.json`'s `added_tokens_decoder` entries that `tokenizer.json`
+    /// lacks, as transformers does when it loads a fast tokenizer; an entry whose id the
+    /// tokenizer would not give it is an error naming it.
+    fn add_configured_tokens(
+        &mut self,
+        settings: &TokenizerSettings,
+        name: &str,
+    ) -> Result<(), TokenizerError> {
+        for entry in settings.added_tokens() {
+            let (Some(content), Some(id)) = (entry["content"].as_str(), entry["id"].as_u64())
+            else {
+                continue;
+            };
+            let present = self
+                .inner
+                .get_added_tokens_decoder()
+                .get(&(id as u32))
+                .is_some_and(|t| t.content == content);
+            if present {
+                continue;
+            }
+            let flag = |k: &str| entry[k].as_bool().unwrap_or(false);
+            let token = AddedToken::from(content.to_string(), flag("special"))
+                .single_word(flag("single_word"))
+                .lstrip(flag("lstrip"))
+                .rstrip(flag("rstrip"))
+                .normalized(entry["normalized"].as_bool().unwrap_or(true));
+            self.inner.add_special_tokens(&[token]);
+            if self.inner.token_to_id(content) != Some(id as u32) {
+                return Err(TokenizerError::Invalid {
+                    name: name.to_string(),
+                    reason: format!(
+                        "tokenizer_config.json adds `{content}` as id {id}, which the \
+                         vocabulary does not give it"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The most tokens a text keeps (`model_max_length`), if the tokenizer sets a limit.

@@ -60,6 +60,28 @@ impl TokenizerSettings {
         }
     }
 
+    /// The `added_tokens_decoder` entries (tokens transformers adds on top of the vocabulary,
+    /// such as a pad token `!` matched whole), in `tokenizer.json`'s `added_tokens` form.
+    pub fn added_tokens(&self) -> Vec<Value> {
+        let Some(Value::Object(decoder)) = self.raw.get("added_tokens_decoder") else {
+            return Vec::new();
+        };
+        let mut out: Vec<Value> = decoder
+            .iter()
+            .filter_map(|(id, entry)| {
+                let id: u64 = id.parse().ok()?;
+                let content = entry.get("content")?.as_str()?;
+                let flag = |k: &str, d: bool| entry.get(k).and_then(Value::as_bool).unwrap_or(d);
+                Some(json!({"id": id, "content": content,
+                    "single_word": flag("single_word", false), "lstrip": flag("lstrip", false),
+                    "rstrip": flag("rstrip", false), "normalized": flag("normalized", true),
+                    "special": flag("special", false)}))
+            })
+            .collect();
+        out.sort_by_key(|t| t["id"].as_u64());
+        out
+    }
+
     /// A boolean setting, else `default`.
     pub fn flag(&self, key: &str, default: bool) -> bool {
         self.raw.get(key).and_then(Value::as_bool).unwrap_or(default)
@@ -85,15 +107,17 @@ fn added_token(id: u64, content: &str, normalized: bool) -> Value {
         "rstrip": false, "normalized": normalized, "special": true})
 }
 
-/// The added-token entries for `tokens`, each looked up in `vocab`; a token the vocabulary lacks
-/// is an error naming it.
+/// The added-token entries for `tokens`, each looked up in `vocab` (a token the vocabulary lacks
+/// is an error naming it), with the settings' own `added_tokens_decoder` entries taking
+/// precedence, as transformers builds them.
 fn specials(
     vocab: &Map<String, Value>,
     tokens: &[String],
     normalized: bool,
+    settings: &TokenizerSettings,
     path: &Path,
 ) -> Result<Vec<Value>, TokenizerError> {
-    let mut out: Vec<Value> = Vec::new();
+    let mut out: Vec<Value> = settings.added_tokens();
     for token in tokens {
         let id = vocab
             .get(token)
@@ -139,7 +163,8 @@ pub fn clip_json_from_vocab(
     let bos = settings.special("bos_token", "<|startoftext|>");
     let eos = settings.special("eos_token", "<|endoftext|>");
     let pad = settings.special("pad_token", "<|endoftext|>");
-    let added = specials(&vocab, &[bos.clone(), eos.clone(), unk.clone(), pad], true, &vocab_path)?;
+    let tokens = [bos.clone(), eos.clone(), unk.clone(), pad];
+    let added = specials(&vocab, &tokens, true, settings, &vocab_path)?;
     let id = |t: &str| vocab[t].clone();
     // transformers `convert_slow_tokenizer.py` `CLIPConverter.converted`.
     let tokenizer = json!({
@@ -191,7 +216,7 @@ pub fn bert_json_from_vocab(
         .zip(defaults)
         .map(|(k, d)| settings.special(k, d))
         .collect();
-    let added = specials(&vocab, &tokens, false, &vocab_path)?;
+    let added = specials(&vocab, &tokens, false, settings, &vocab_path)?;
     let (unk, sep, cls) = (&tokens[0], &tokens[1], &tokens[3]);
     let lowercase = settings.flag("do_lower_case", true);
     let strip_accents = settings.raw.get("strip_accents").cloned().unwrap_or(Value::Null);

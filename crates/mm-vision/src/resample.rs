@@ -75,7 +75,7 @@ impl Filter {
     fn weight(self, x: f64) -> f64 {
         match self {
             Self::Nearest | Self::Box => {
-                if (-0.5..0.5).contains(&x) {
+                if x > -0.5 && x <= 0.5 {
                     1.0
                 } else {
                     0.0

@@ -12,6 +12,9 @@ use mm_vision::{AlphaMode, load_image_with};
 use mm_vl::hf::{LoadedClip, export_hf_clip, load_any_clip, load_hf_clip};
 use serde_json::Value;
 
+mod common;
+use common::floats;
+
 type B = NdArray;
 const TOLERANCE: f32 = 1e-4;
 
@@ -20,29 +23,11 @@ fn fixtures() -> PathBuf {
 }
 
 fn expected() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
-        .unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    match v {
-        Value::Array(items) => items.iter().flat_map(floats).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap() as f32],
-        _ => panic!("not a number array"),
-    }
+    common::read_json(&fixtures().join("expected.json"))
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let worst = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    assert!(
-        worst <= TOLERANCE,
-        "{what}: max abs difference {worst} > {TOLERANCE}"
-    );
+    common::assert_close(what, got, want, TOLERANCE);
 }
 
 fn host(t: Tensor<B, 2>) -> Vec<f32> {
