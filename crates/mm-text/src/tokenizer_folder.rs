@@ -205,9 +205,10 @@ pub fn bert_json_from_vocab(
     }
     let text = String::from_utf8(read(&vocab_path)?).map_err(|e| invalid(&vocab_path, e))?;
     let mut vocab = Map::new();
-    // transformers `load_vocab`: each line, its trailing newline removed, is the next id.
+    // transformers `load_vocab`: each line, its trailing newline removed, is the next id (a
+    // repeated token keeps its last).
     for (i, token) in text.lines().enumerate() {
-        vocab.entry(token.to_string()).or_insert(json!(i));
+        vocab.insert(token.to_string(), json!(i));
     }
     let names = ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token"];
     let defaults = ["[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"];

@@ -1,0 +1,84 @@
+//! A sentence-transformers BERT folder in the older form (a lone `pytorch_model.bin`, the slow
+//! tokenizer's `vocab.txt` + `tokenizer_config.json`, no `sentence_bert_config.json`) gives
+//! sentence-transformers' embeddings within 1e-4, with its length limit taken from the
+//! tokenizer's `model_max_length` (lower-casing, accents, CJK, unknown words and truncation on
+//! the way). Reference: `tests/fixtures/bert_forms/generate.py`. Also: a folder without a
+//! tokenizer or weights is a named error.
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::NdArray;
+use mm_text::bert::SentenceEncoder;
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert_forms")
+}
+
+#[test]
+fn bin_and_vocab_txt_folder_matches_sentence_transformers() {
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("expected.json")).unwrap(),
+    )
+    .unwrap();
+    let encoder =
+        SentenceEncoder::<NdArray>::load(&fixtures().join("bin_vocab_txt"), &Default::default())
+            .unwrap();
+    assert!(encoder.normalize);
+    assert_eq!(
+        encoder.max_seq_length as u64,
+        expected["max_seq_length"].as_u64().unwrap()
+    );
+    let sentences: Vec<&str> = expected["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let got = encoder
+        .encode(&sentences)
+        .unwrap()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let rows = expected["embeddings"].as_array().unwrap();
+    let dim = got.len() / rows.len();
+    for (i, (row, want)) in got.chunks(dim).zip(rows).enumerate() {
+        let want: Vec<f32> = want
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let worst = row
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= 1e-4, "sentence {i} ({:?}): {worst}", sentences[i]);
+    }
+}
+
+#[test]
+fn a_folder_without_tokenizer_or_weights_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let from = fixtures().join("bin_vocab_txt");
+    for (skip, needle) in [
+        ("vocab.txt", "looked for tokenizer.json and vocab.txt"),
+        ("pytorch_model.bin", "model.safetensors.index.json"),
+    ] {
+        let dir = tmp.path().join(skip);
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() && entry.file_name() != skip {
+                std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+            }
+        }
+        let err = SentenceEncoder::<NdArray>::load(&dir, &Default::default())
+            .err()
+            .expect("loading should fail")
+            .to_string();
+        assert!(err.contains(needle), "without {skip}: {err}");
+    }
+}
