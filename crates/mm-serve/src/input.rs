@@ -10,8 +10,14 @@ use mm_vision::{AlphaMode, RgbImage, decode::decode_image_with};
 use crate::config::Limits;
 use crate::error::ApiError;
 
-/// Decodes an uploaded image, refusing more than `limits.max_image_pixels` before decoding.
-pub fn decode_upload(bytes: &[u8], name: &str, limits: &Limits) -> Result<RgbImage, ApiError> {
+/// Decodes an uploaded image with the model's `alpha` handling, refusing more than
+/// `limits.max_image_pixels` before decoding.
+pub fn decode_upload(
+    bytes: &[u8],
+    name: &str,
+    alpha: AlphaMode,
+    limits: &Limits,
+) -> Result<RgbImage, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::unprocessable(
             "bad_image",
@@ -37,7 +43,7 @@ pub fn decode_upload(bytes: &[u8], name: &str, limits: &Limits) -> Result<RgbIma
             ),
         ));
     }
-    decode_image_with(bytes, name, AlphaMode::CompositeOnWhite)
+    decode_image_with(bytes, name, alpha)
         .map_err(|e| ApiError::unprocessable("bad_image", e.to_string()))
 }
 

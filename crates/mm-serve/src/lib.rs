@@ -80,6 +80,7 @@ pub fn router<B: Backend>(
         });
     }
     let tokenizer = model.tokenizer.clone();
+    let alpha = model.alpha;
     let context_length = model.model.context_length();
     let index_facts = routes::IndexFacts::of(&index);
     let index = Arc::new(RwLock::new(index));
@@ -88,6 +89,7 @@ pub fn router<B: Backend>(
         index: index.clone(),
         index_facts,
         tokenizer,
+        alpha,
         context_length,
         limits: config.limits.clone(),
         metrics: Default::default(),

@@ -12,7 +12,7 @@ use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use mm_retrieval::{DurableIndex, Found, IndexKind};
 use mm_text::ClipTokenizer;
-use mm_vision::RgbImage;
+use mm_vision::{AlphaMode, RgbImage};
 use mm_vl::zeroshot::fill_template;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -38,6 +38,9 @@ pub struct AppState {
     pub index_facts: IndexFacts,
     /// The model's tokenizer, to check texts before they are queued.
     pub tokenizer: ClipTokenizer,
+    /// How uploads are decoded for the model (transformers' `convert("RGB")` for HF folders,
+    /// composited on white for ours, RGB-only where the preprocessor says so).
+    pub alpha: AlphaMode,
     /// The model's context length in tokens.
     pub context_length: usize,
     /// Request limits.
@@ -161,7 +164,7 @@ async fn one_image(state: &Arc<AppState>, fields: &[Field]) -> Result<RgbImage, 
         image.file_name.clone().unwrap_or("image".into()),
     );
     let st = state.clone();
-    blocking(move || decode_upload(&bytes, &name, &st.limits)).await
+    blocking(move || decode_upload(&bytes, &name, st.alpha, &st.limits)).await
 }
 
 fn found_json(found: Vec<Found>) -> Value {
@@ -374,7 +377,7 @@ pub async fn add_to_index(State(state): Shared, multipart: Multipart) -> Reply {
             .clone()
             .unwrap_or_else(|| format!("image {}", i + 1));
         let (bytes, st, n) = (upload.bytes.clone(), state.clone(), name.clone());
-        images.push(blocking(move || decode_upload(&bytes, &n, &st.limits)).await?);
+        images.push(blocking(move || decode_upload(&bytes, &n, st.alpha, &st.limits)).await?);
         meta.entry("file_name").or_insert(Value::String(name));
         metadata.push(Value::Object(meta));
     }

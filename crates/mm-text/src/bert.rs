@@ -374,7 +374,8 @@ fn load_bert_tokenizer(dir: &Path) -> Result<Tokenizer, SentenceError> {
     if fast.is_file() {
         return Tokenizer::from_file(&fast).map_err(|e| file_error(fast, e.to_string()));
     }
-    let settings = TokenizerSettings::load(dir).map_err(|e| file_error(dir.into(), e.to_string()))?;
+    let settings =
+        TokenizerSettings::load(dir).map_err(|e| file_error(dir.into(), e.to_string()))?;
     let bytes = bert_json_from_vocab(dir, &settings)
         .map_err(|e| file_error(dir.join("vocab.txt"), e.to_string()))?
         .ok_or_else(|| {

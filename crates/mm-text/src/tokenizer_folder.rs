@@ -84,7 +84,10 @@ impl TokenizerSettings {
 
     /// A boolean setting, else `default`.
     pub fn flag(&self, key: &str, default: bool) -> bool {
-        self.raw.get(key).and_then(Value::as_bool).unwrap_or(default)
+        self.raw
+            .get(key)
+            .and_then(Value::as_bool)
+            .unwrap_or(default)
     }
 }
 
@@ -119,10 +122,12 @@ fn specials(
 ) -> Result<Vec<Value>, TokenizerError> {
     let mut out: Vec<Value> = settings.added_tokens();
     for token in tokens {
-        let id = vocab
-            .get(token)
-            .and_then(Value::as_u64)
-            .ok_or_else(|| invalid(path, format!("special token `{token}` is not in the vocabulary")))?;
+        let id = vocab.get(token).and_then(Value::as_u64).ok_or_else(|| {
+            invalid(
+                path,
+                format!("special token `{token}` is not in the vocabulary"),
+            )
+        })?;
         if !out.iter().any(|t| t["content"] == json!(token)) {
             out.push(added_token(id, token, normalized));
         }
@@ -144,7 +149,8 @@ pub fn clip_json_from_vocab(
     }
     let vocab: Map<String, Value> =
         serde_json::from_slice(&read(&vocab_path)?).map_err(|e| invalid(&vocab_path, e))?;
-    let merges_text = String::from_utf8(read(&merges_path)?).map_err(|e| invalid(&merges_path, e))?;
+    let merges_text =
+        String::from_utf8(read(&merges_path)?).map_err(|e| invalid(&merges_path, e))?;
     // transformers `CLIPTokenizer.__init__`: `read().strip().split("\n")[1 : 49152 - 256 - 2 + 1]`.
     let merges: Vec<Value> = merges_text
         .trim()
@@ -155,7 +161,10 @@ pub fn clip_json_from_vocab(
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
                 [a, b] => Ok(json!([a, b])),
-                _ => Err(invalid(&merges_path, format!("merge line `{line}` is not two symbols"))),
+                _ => Err(invalid(
+                    &merges_path,
+                    format!("merge line `{line}` is not two symbols"),
+                )),
             }
         })
         .collect::<Result<_, _>>()?;
@@ -210,7 +219,13 @@ pub fn bert_json_from_vocab(
     for (i, token) in text.lines().enumerate() {
         vocab.insert(token.to_string(), json!(i));
     }
-    let names = ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token"];
+    let names = [
+        "unk_token",
+        "sep_token",
+        "pad_token",
+        "cls_token",
+        "mask_token",
+    ];
     let defaults = ["[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"];
     let tokens: Vec<String> = names
         .iter()
@@ -220,7 +235,11 @@ pub fn bert_json_from_vocab(
     let added = specials(&vocab, &tokens, false, settings, &vocab_path)?;
     let (unk, sep, cls) = (&tokens[0], &tokens[1], &tokens[3]);
     let lowercase = settings.flag("do_lower_case", true);
-    let strip_accents = settings.raw.get("strip_accents").cloned().unwrap_or(Value::Null);
+    let strip_accents = settings
+        .raw
+        .get("strip_accents")
+        .cloned()
+        .unwrap_or(Value::Null);
     let chinese = settings.flag("tokenize_chinese_chars", true);
     let special = |t: &str, type_id: u32| json!({"SpecialToken": {"id": t, "type_id": type_id}});
     let seq = |s: &str, type_id: u32| json!({"Sequence": {"id": s, "type_id": type_id}});

@@ -17,10 +17,9 @@ fn fixtures() -> PathBuf {
 
 #[test]
 fn bin_and_vocab_txt_folder_matches_sentence_transformers() {
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("expected.json")).unwrap(),
-    )
-    .unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
+            .unwrap();
     let encoder =
         SentenceEncoder::<NdArray>::load(&fixtures().join("bin_vocab_txt"), &Default::default())
             .unwrap();

@@ -227,11 +227,19 @@ mod tests {
     #[test]
     fn rgb_only_mode_refuses_other_colour_types_by_name() {
         let gray = DynamicImage::ImageLuma8(ImageBuffer::from_pixel(2, 2, Luma([7u8])));
-        let err = decode_image_with(&encode(gray, ImageFormat::Png), "g.png", AlphaMode::RequireRgb)
-            .unwrap_err()
-            .to_string();
+        let err = decode_image_with(
+            &encode(gray, ImageFormat::Png),
+            "g.png",
+            AlphaMode::RequireRgb,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("g.png") && err.contains("L8"), "{err}");
-        let ok = decode_image_with(&encode(rgb(3, 2), ImageFormat::Png), "c.png", AlphaMode::RequireRgb);
+        let ok = decode_image_with(
+            &encode(rgb(3, 2), ImageFormat::Png),
+            "c.png",
+            AlphaMode::RequireRgb,
+        );
         assert_eq!(ok.unwrap().pixels.len(), 18);
     }
 

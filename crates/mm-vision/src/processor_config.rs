@@ -113,7 +113,9 @@ pub fn processor_from_hf(value: &Value) -> Result<ClipImageProcessor, String> {
     let field = |key: &str| obj.get(key).filter(|v| !v.is_null());
     let flag = |key: &str| match field(key) {
         None => Ok(true),
-        Some(v) => v.as_bool().ok_or_else(|| format!("`{key}` is {v}, not true or false")),
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| format!("`{key}` is {v}, not true or false")),
     };
     let size = match field("size") {
         None => SizeSpec::ShortestEdge { shortest_edge: 224 },
@@ -173,7 +175,9 @@ fn check_keys(obj: &Map<String, Value>) -> Result<(), String> {
     }
     // The fast processor saves the rule it reads bare sizes by; CLIP's is `false`.
     if obj.get("default_to_square").and_then(Value::as_bool) == Some(true) {
-        return Err("option `default_to_square: true` is not CLIP's rule and is not supported".into());
+        return Err(
+            "option `default_to_square: true` is not CLIP's rule and is not supported".into(),
+        );
     }
     const HANDLED: &[&str] = &[
         "do_resize",
@@ -195,8 +199,7 @@ fn check_keys(obj: &Map<String, Value>) -> Result<(), String> {
             continue;
         }
         let inert = INERT_KEYS.iter().any(|(k, allowed)| {
-            k == key
-                && (value.is_null() || value.as_str().is_some_and(|s| allowed.contains(&s)))
+            k == key && (value.is_null() || value.as_str().is_some_and(|s| allowed.contains(&s)))
         });
         if !inert {
             return Err(format!(
@@ -335,7 +338,10 @@ mod tests {
 
     #[test]
     fn absent_fields_take_transformers_defaults() {
-        assert_eq!(processor_from_hf(&json!({})).unwrap(), ClipImageProcessor::clip(224));
+        assert_eq!(
+            processor_from_hf(&json!({})).unwrap(),
+            ClipImageProcessor::clip(224)
+        );
         let gray = processor_from_hf(&json!({"image_mean": 0.5, "image_std": null})).unwrap();
         assert_eq!((gray.image_mean, gray.image_std), ([0.5; 3], CLIP_STD));
     }
@@ -352,7 +358,10 @@ mod tests {
             (json!({"do_pad": true}), "option `do_pad`"),
             (json!({"use_square_size": true}), "use_square_size"),
             (json!({"default_to_square": true}), "default_to_square"),
-            (json!({"image_processor_type": "SiglipImageProcessor"}), "SiglipImageProcessor"),
+            (
+                json!({"image_processor_type": "SiglipImageProcessor"}),
+                "SiglipImageProcessor",
+            ),
             (json!({"do_resize": "yes"}), "`do_resize`"),
             (json!([1]), "JSON object"),
         ] {

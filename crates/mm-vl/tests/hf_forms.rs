@@ -146,9 +146,17 @@ fn what_is_missing_or_unsupported_is_named() {
     let tmp = tempfile::tempdir().unwrap();
 
     let bare = tmp.path().join("no_weights");
-    copy_folder(&fixtures().join("single_f32"), &bare, &["model.safetensors"]);
+    copy_folder(
+        &fixtures().join("single_f32"),
+        &bare,
+        &["model.safetensors"],
+    );
     let err = load_error(&bare);
-    for file in ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"] {
+    for file in [
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+    ] {
         assert!(err.contains(file), "{err}");
     }
 
@@ -169,10 +177,19 @@ fn what_is_missing_or_unsupported_is_named() {
     assert!(err.contains("pytorch_model.bin"), "{err}");
 
     for (settings, needle) in [
-        (r#"{"size": 16, "crop_size": 16, "resample": 7}"#, "unknown resample mode 7"),
+        (
+            r#"{"size": 16, "crop_size": 16, "resample": 7}"#,
+            "unknown resample mode 7",
+        ),
         (r#"{"size": 16, "crop_size": 12}"#, "gives 12x12 images"),
-        (r#"{"size": 16, "do_center_crop": false}"#, "each input's own size"),
-        (r#"{"size": 16, "crop_size": 16, "do_pad": true}"#, "option `do_pad`"),
+        (
+            r#"{"size": 16, "do_center_crop": false}"#,
+            "each input's own size",
+        ),
+        (
+            r#"{"size": 16, "crop_size": 16, "do_pad": true}"#,
+            "option `do_pad`",
+        ),
         ("{not json", "preprocessor_config.json"),
     ] {
         let dir = tmp.path().join("processor");
@@ -185,9 +202,16 @@ fn what_is_missing_or_unsupported_is_named() {
 
     let slow = tmp.path().join("bad_merges");
     copy_folder(&fixtures().join("sharded_bf16"), &slow, &[]);
-    std::fs::write(slow.join("merges.txt"), "#version: 0.2\ni n\nthree parts here\n").unwrap();
+    std::fs::write(
+        slow.join("merges.txt"),
+        "#version: 0.2\ni n\nthree parts here\n",
+    )
+    .unwrap();
     let err = load_error(&slow);
-    assert!(err.contains("merges.txt") && err.contains("three parts here"), "{err}");
+    assert!(
+        err.contains("merges.txt") && err.contains("three parts here"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -44,7 +44,10 @@ pub(crate) fn read_weights(path: &Path, ignore: &[&str]) -> Result<Tensors, HfEr
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let mut tensors = if name.ends_with(".index.json") {
         read_sharded(path)?
-    } else if [".bin", ".pt", ".pth"].iter().any(|ext| name.ends_with(ext)) {
+    } else if [".bin", ".pt", ".pth"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+    {
         read_pytorch(path)?
     } else {
         read_safetensors(path)?
@@ -217,8 +220,14 @@ mod tests {
         for (text, needle) in [
             ("not json", "not a valid shard index"),
             ("{}", "no `weight_map`"),
-            (r#"{"weight_map": {"a": "../x.safetensors"}}"#, "names shard"),
-            (r#"{"weight_map": {"a": "gone.safetensors"}}"#, "gone.safetensors"),
+            (
+                r#"{"weight_map": {"a": "../x.safetensors"}}"#,
+                "names shard",
+            ),
+            (
+                r#"{"weight_map": {"a": "gone.safetensors"}}"#,
+                "gone.safetensors",
+            ),
         ] {
             std::fs::write(&index, text).unwrap();
             let err = read_weights(&index, &[]).unwrap_err().to_string();
