@@ -10,7 +10,8 @@ use clap::Args;
 use mm_core::cca::covariance::to_device;
 use mm_core::cca::{Cca, CcaError, LinearCcaConfig};
 use mm_core::matrix::{HostMatrix, read_matrix};
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
+use crate::common::DeviceArg;
 
 /// Flags of `cca`.
 #[derive(Args)]
@@ -30,9 +31,8 @@ pub struct CcaArgs {
     /// Also write wx.npy, wy.npy, mean_x.npy, mean_y.npy and correlations.json here.
     #[arg(long)]
     save_projections: Option<PathBuf>,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 struct CcaJob {
@@ -55,7 +55,7 @@ impl BackendJob for CcaJob {
 pub fn run(args: CcaArgs) -> Result<()> {
     let x = read_matrix(&args.x)?;
     let y = read_matrix(&args.y)?;
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let config = LinearCcaConfig::new(args.k).with_ridge(args.ridge);
     let cca = dispatch(device, CcaJob { x, y, config })?
         .with_context(|| format!("CCA of {} and {}", args.x.display(), args.y.display()))?;

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
 use mm_vl::hf::load_any_clip;
 use mm_vl::zeroshot::SINGLE_TEMPLATE;
+use crate::common::DeviceArg;
 
 /// Flags of `classify`.
 #[derive(Args)]
@@ -25,9 +26,8 @@ pub struct ClassifyArgs {
     /// A file of prompt templates, one per line, each with `{}` for the label (an ensemble).
     #[arg(long)]
     templates: Option<PathBuf>,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 struct ClassifyJob {
@@ -58,7 +58,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             .collect(),
         None => SINGLE_TEMPLATE.iter().map(|t| t.to_string()).collect(),
     };
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let ranked = dispatch(device, ClassifyJob { args, templates })??;
     for (label, p) in ranked {
         println!("{label:<24} {:6.2}%", 100.0 * p);

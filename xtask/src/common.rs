@@ -3,7 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use mm_core::DeviceSpec;
 use serde_json::Value;
+
+/// The `--device` flag every command that runs a model shares.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct DeviceArg {
+    /// cpu | ndarray | wgpu[:N] | cuda[:N]
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+}
 
 /// The workspace root (the folder holding `configs/` and `datasets/`).
 pub fn workspace_root() -> PathBuf {

@@ -7,9 +7,10 @@ use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
 use mm_vl::hf::load_any_clip;
 use serde_json::json;
+use crate::common::DeviceArg;
 
 /// Flags of `embed`.
 #[derive(Args)]
@@ -32,9 +33,8 @@ pub struct EmbedArgs {
     /// Images or texts per forward pass.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 struct EmbedJob(EmbedArgs);
@@ -70,7 +70,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if args.images.is_empty() && args.texts.is_empty() {
         bail!("nothing to embed: give --image PATH and/or --text TEXT");
     }
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let as_json = args.json;
     let out = dispatch(device, EmbedJob(args))??;
     if as_json {

@@ -11,11 +11,12 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mm_core::manifest::Manifest;
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
 use mm_retrieval::{DurableIndex, ExactIndex, HnswIndex, HnswParams, UsearchIndex, VectorIndex};
 use mm_vision::load_image_with;
 use mm_vl::hf::load_any_clip;
 use serde_json::{Value, json};
+use crate::common::DeviceArg;
 
 /// Flags of `index`.
 #[derive(Args)]
@@ -66,9 +67,8 @@ struct BuildArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 /// The images to index and their metadata.
@@ -195,7 +195,7 @@ pub fn run(args: IndexArgs) -> Result<()> {
             if items.is_empty() {
                 bail!("no images (png, jpg, gif, webp) in {}", a.images.display());
             }
-            let device: DeviceSpec = a.device.parse()?;
+            let device = a.device.device;
             let out = a.out.clone();
             let (n, skipped) = dispatch(device, BuildJob(a, items))??;
             for s in &skipped {
@@ -232,9 +232,8 @@ pub struct SearchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 struct SearchJob(SearchArgs, PathBuf);
@@ -262,7 +261,7 @@ impl BackendJob for SearchJob {
 /// Runs `search`.
 pub fn run_search(args: SearchArgs) -> Result<()> {
     let model = index_model(&args.index, args.model.clone())?;
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let as_json = args.json;
     let found = dispatch(device, SearchJob(args, model))??;
     if as_json {

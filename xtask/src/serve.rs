@@ -9,12 +9,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
 use mm_retrieval::DurableIndex;
 use mm_serve::{BatchConfig, Limits, ServeConfig};
 use mm_vl::hf::load_any_clip;
 
 use crate::index::index_model;
+use crate::common::DeviceArg;
 
 /// Flags of `serve`.
 #[derive(Args)]
@@ -28,9 +29,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
     /// Largest request body in bytes.
     #[arg(long, default_value_t = Limits::default().max_body_bytes)]
     max_body_bytes: usize,
@@ -98,6 +98,6 @@ impl BackendJob for ServeJob {
 /// Runs `serve`.
 pub fn run(args: ServeArgs) -> Result<()> {
     let model = index_model(&args.index, args.model.clone())?;
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     dispatch(device, ServeJob(args, model))?
 }

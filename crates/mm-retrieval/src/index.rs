@@ -2,7 +2,7 @@
 //!
 //! Embeddings are unit-normalized before they reach an index, so the inner product is the
 //! cosine similarity. An index assigns dense ids (`0, 1, 2, ...` in insertion order); the
-//! metadata of each id is kept beside it by [`crate::store::DurableIndex`]. A distributed vector
+//! metadata of each id is kept beside it by [`crate::durable::DurableIndex`]. A distributed vector
 //! database plugs in by implementing this trait.
 
 use std::cmp::Ordering;

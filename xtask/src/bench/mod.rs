@@ -12,10 +12,11 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use mm_core::{DeviceSpec, dispatch};
+use mm_core::dispatch;
 use serde_json::Value;
 
 use crate::common::workspace_root;
+use crate::common::DeviceArg;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Target {
@@ -41,9 +42,8 @@ pub struct BenchArgs {
     /// Reference figures (JSON); defaults to xtask/bench/<target>-reference.json.
     #[arg(long)]
     reference: Option<PathBuf>,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
     /// `bench index`: database sizes, comma-separated.
     #[arg(long, default_value = "100000")]
     sizes: String,
@@ -122,7 +122,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 /// Runs `bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let (name, figures) = match args.target {
         Target::Clip => {
             let job = clip::ClipBench {

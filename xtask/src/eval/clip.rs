@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
 use mm_text::ClipTokenizer;
 use mm_vl::datasets::EMOJI_TEMPLATES;
 use mm_vl::eval::{EvalReport, evaluate};
 
 use super::trained_untrained_and_data;
 use crate::common::{Role, resolve_data};
+use crate::common::DeviceArg;
 
 /// Flags of `eval clip`.
 #[derive(Args)]
@@ -29,9 +30,8 @@ pub struct ClipEvalArgs {
     /// Seed of the untrained baseline's initialization.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 struct EvalJob {
@@ -56,7 +56,7 @@ impl BackendJob for EvalJob {
 /// Runs `eval clip`.
 pub fn run(args: ClipEvalArgs) -> Result<()> {
     let manifest = resolve_data(&args.data, Role::Test)?;
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let job = EvalJob {
         checkpoint: args.checkpoint.clone(),
         manifest: manifest.clone(),

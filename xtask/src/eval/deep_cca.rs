@@ -6,7 +6,8 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::cca::CcaError;
 use mm_core::cca::experiment::{DeepCcaExperimentConfig, DeepCcaReport, run_deep_cca_experiment};
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
+use crate::common::DeviceArg;
 
 /// Flags of `eval deep-cca`.
 #[derive(Args)]
@@ -20,9 +21,8 @@ pub struct DeepCcaEvalArgs {
     /// Seed of data, batches and initialization.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 struct DeepCcaJob(DeepCcaExperimentConfig);
@@ -41,7 +41,7 @@ pub fn run(args: DeepCcaEvalArgs) -> Result<()> {
         .with_steps(args.steps)
         .with_noise(args.noise)
         .with_seed(args.seed);
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let report = dispatch(device, DeepCcaJob(cfg.clone()))??;
     let sum = |v: &[f64]| v.iter().sum::<f64>();
     println!(

@@ -10,7 +10,8 @@ use mm_core::fusion::FusionError;
 use mm_core::fusion::benchmark::{
     FusionBenchmarkConfig, FusionResult, FusionTask, run_fusion_benchmark,
 };
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
+use crate::common::DeviceArg;
 
 /// Flags of `eval fusion`.
 #[derive(Args)]
@@ -24,9 +25,8 @@ pub struct FusionEvalArgs {
     /// Also write the rows as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 struct FusionJob(FusionBenchmarkConfig);
@@ -44,7 +44,7 @@ pub fn run(args: FusionEvalArgs) -> Result<()> {
     let cfg = FusionBenchmarkConfig::new()
         .with_steps(args.steps)
         .with_seed(args.seed);
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let results = dispatch(device, FusionJob(cfg.clone()))??;
     println!(
         "two modalities of width {}, fused width {}, {} train / {} test samples, {} Adam steps",

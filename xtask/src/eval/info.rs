@@ -8,12 +8,13 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::info::infonce::InfoNceBound;
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
 use mm_text::ClipTokenizer;
 use mm_vl::info::clip_infonce_bound;
 
 use super::trained_untrained_and_data;
 use crate::common::{Role, resolve_data};
+use crate::common::DeviceArg;
 
 /// Flags of `eval info`.
 #[derive(Args)]
@@ -33,9 +34,8 @@ pub struct InfoEvalArgs {
     /// Also write the figures as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 struct InfoJob {
@@ -61,7 +61,7 @@ impl BackendJob for InfoJob {
 /// Runs `eval info`.
 pub fn run(args: InfoEvalArgs) -> Result<()> {
     let manifest = resolve_data(&args.data, Role::Test)?;
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let job = InfoJob {
         checkpoint: args.checkpoint.clone(),
         manifest: manifest.clone(),

@@ -13,9 +13,10 @@ use mm_audio::classifier::{
     train_classifier,
 };
 use mm_audio::datasets::read_manifest;
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
 
 use crate::common::datasets_dir;
+use crate::common::DeviceArg;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Encoder {
@@ -41,9 +42,8 @@ pub struct AudioTrainArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 struct AudioJob {
@@ -110,7 +110,7 @@ pub fn run(args: AudioTrainArgs) -> Result<()> {
     );
     let train = load_clips(&train, &classes, &cfg).context("training clips")?;
     let test = load_clips(&test, &classes, &cfg).context("test clips")?;
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let report = dispatch(
         device,
         AudioJob {

@@ -8,13 +8,14 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mm_core::manifest::Manifest;
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, dispatch};
 use mm_text::ClipTokenizer;
 use mm_vision::ClipImageProcessor;
 use mm_vl::data::ImageTextSet;
 use mm_vl::train::{ClipTrainConfig, StepReport, TrainObserver, train};
 
 use crate::common::{Role, load_config_with_overrides, resolve_data, workspace_root};
+use crate::common::DeviceArg;
 
 /// Flags of `train clip`.
 #[derive(Args)]
@@ -34,9 +35,8 @@ pub struct ClipTrainArgs {
     /// Continue from the run folder's latest checkpoint.
     #[arg(long)]
     resume: bool,
-    /// cpu | ndarray | wgpu[:N] | cuda[:N]
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 struct Progress {
@@ -145,7 +145,7 @@ pub fn run(args: ClipTrainArgs) -> Result<()> {
         bail!("config {}: {e}", config_path.display());
     }
     let manifest = resolve_data(&args.data, Role::Train)?;
-    let device: DeviceSpec = args.device.parse()?;
+    let device = args.device.device;
     let job = TrainJob {
         config,
         manifest,

@@ -9,5 +9,6 @@ pub use activation::Activation;
 pub use attention::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use transformer::{
-    EncoderLayer, EncoderLayerConfig, TransformerEncoder, TransformerEncoderConfig,
+    EncoderLayer, EncoderLayerConfig, FeedForward, FeedForwardConfig, TransformerEncoder,
+    TransformerEncoderConfig,
 };

@@ -27,9 +27,32 @@ pub struct EncoderLayerConfig {
     pub layer_norm_eps: f64,
 }
 
-/// The two-layer MLP of a transformer block.
+/// Configuration of a [`FeedForward`] block.
+#[derive(Config, Debug)]
+pub struct FeedForwardConfig {
+    /// Model width.
+    pub hidden_size: usize,
+    /// Inner width.
+    pub intermediate_size: usize,
+    /// Activation between the two layers.
+    #[config(default = "Activation::QuickGelu")]
+    pub hidden_act: Activation,
+}
+
+impl FeedForwardConfig {
+    /// Builds the block on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> FeedForward<B> {
+        FeedForward {
+            fc1: LinearConfig::new(self.hidden_size, self.intermediate_size).init(device),
+            fc2: LinearConfig::new(self.intermediate_size, self.hidden_size).init(device),
+            act: self.hidden_act,
+        }
+    }
+}
+
+/// The two-layer feed-forward block of a transformer layer (HF `mlp.fc1` / `mlp.fc2`).
 #[derive(Module, Debug)]
-pub struct Mlp<B: Backend> {
+pub struct FeedForward<B: Backend> {
     /// Expansion.
     pub fc1: Linear<B>,
     /// Contraction.
@@ -49,7 +72,7 @@ pub struct EncoderLayer<B: Backend> {
     /// Norm before the MLP.
     pub layer_norm2: LayerNorm<B>,
     /// The MLP.
-    pub mlp: Mlp<B>,
+    pub mlp: FeedForward<B>,
 }
 
 impl EncoderLayerConfig {
@@ -68,11 +91,9 @@ impl EncoderLayerConfig {
             )
             .init(device),
             layer_norm2: norm(),
-            mlp: Mlp {
-                fc1: LinearConfig::new(self.hidden_size, self.intermediate_size).init(device),
-                fc2: LinearConfig::new(self.intermediate_size, self.hidden_size).init(device),
-                act: self.hidden_act,
-            },
+            mlp: FeedForwardConfig::new(self.hidden_size, self.intermediate_size)
+                .with_hidden_act(self.hidden_act)
+                .init(device),
         }
     }
 }
