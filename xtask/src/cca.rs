@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::common::DeviceArg;
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
@@ -11,7 +12,6 @@ use mm_core::cca::covariance::to_device;
 use mm_core::cca::{Cca, CcaError, LinearCcaConfig};
 use mm_core::matrix::{HostMatrix, read_matrix};
 use mm_core::{BackendJob, dispatch};
-use crate::common::DeviceArg;
 
 /// Flags of `cca`.
 #[derive(Args)]

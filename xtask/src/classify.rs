@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
+use crate::common::DeviceArg;
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::{BackendJob, dispatch};
 use mm_vl::hf::load_any_clip;
 use mm_vl::zeroshot::SINGLE_TEMPLATE;
-use crate::common::DeviceArg;
 
 /// Flags of `classify`.
 #[derive(Args)]

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::common::DeviceArg;
 use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
@@ -10,7 +11,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mm_core::{BackendJob, dispatch};
 use mm_vl::hf::load_any_clip;
 use serde_json::json;
-use crate::common::DeviceArg;
 
 /// Flags of `embed`.
 #[derive(Args)]

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::DeviceArg;
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Subcommand, ValueEnum};
@@ -16,7 +17,6 @@ use mm_retrieval::{DurableIndex, ExactIndex, HnswIndex, HnswParams, UsearchIndex
 use mm_vision::load_image_with;
 use mm_vl::hf::load_any_clip;
 use serde_json::{Value, json};
-use crate::common::DeviceArg;
 
 /// Flags of `index`.
 #[derive(Args)]

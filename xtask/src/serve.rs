@@ -14,8 +14,8 @@ use mm_retrieval::DurableIndex;
 use mm_serve::{BatchConfig, Limits, ServeConfig};
 use mm_vl::hf::load_any_clip;
 
-use crate::index::index_model;
 use crate::common::DeviceArg;
+use crate::index::index_model;
 
 /// Flags of `serve`.
 #[derive(Args)]

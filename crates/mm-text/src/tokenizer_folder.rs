@@ -38,7 +38,7 @@ impl TokenizerSettings {
         let model_max_length = raw
             .get("model_max_length")
             .and_then(Value::as_f64)
-            .filter(|&n| n >= 1.0 && n < 1e12)
+            .filter(|n| (1.0..1e12).contains(n))
             .map(|n| n as usize);
         Ok(Self {
             model_max_length,

@@ -16,6 +16,8 @@ pub mod vit;
 
 pub use decode::{AlphaMode, ImageError, RgbImage, load_image, load_image_with};
 pub use preprocess::{ClipImageProcessor, CropSize, PixelBatch, SizeSpec};
-pub use processor_config::{ProcessorConfigError, load_processor_config, processor_from_hf};
+pub use processor_config::{
+    InvalidSetting, ProcessorConfigError, load_processor_config, processor_from_hf,
+};
 pub use resample::Filter;
 pub use vit::{ClipVisionConfig, ClipVisionTransformer};

@@ -75,6 +75,11 @@ pub enum ProcessorConfigError {
     },
 }
 
+/// A setting that cannot be honoured, with what is wrong with it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSetting(pub String);
+
 /// Reads the preprocessing settings of the HF folder `dir`: `preprocessor_config.json`, else
 /// `processor_config.json`, else `None` (the caller falls back to the model's image size).
 /// Returns the settings and the file they came from.
@@ -97,7 +102,7 @@ pub fn load_processor_config(
         let value: Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         // transformers `get_image_processor_dict`: `dict.get("image_processor", dict)`.
         let settings = value.get("image_processor").unwrap_or(&value);
-        let processor = processor_from_hf(settings).map_err(invalid)?;
+        let processor = processor_from_hf(settings).map_err(|e| invalid(e.0))?;
         return Ok(Some((processor, path)));
     }
     Ok(None)
@@ -105,7 +110,11 @@ pub fn load_processor_config(
 
 /// Reads `CLIPImageProcessor` settings from their JSON object (transformers
 /// `CLIPImageProcessor.__init__` defaults for absent fields); the error says what is wrong.
-pub fn processor_from_hf(value: &Value) -> Result<ClipImageProcessor, String> {
+pub fn processor_from_hf(value: &Value) -> Result<ClipImageProcessor, InvalidSetting> {
+    settings_from_hf(value).map_err(InvalidSetting)
+}
+
+fn settings_from_hf(value: &Value) -> Result<ClipImageProcessor, String> {
     let obj = value
         .as_object()
         .ok_or_else(|| format!("expected a JSON object of settings, found {value}"))?;
@@ -365,7 +374,7 @@ mod tests {
             (json!({"do_resize": "yes"}), "`do_resize`"),
             (json!([1]), "JSON object"),
         ] {
-            let err = processor_from_hf(&value).unwrap_err();
+            let err = processor_from_hf(&value).unwrap_err().to_string();
             assert!(err.contains(needle), "{value}: {err}");
         }
         let fast = json!({"image_processor_type": "CLIPImageProcessorFast",

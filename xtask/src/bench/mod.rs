@@ -15,8 +15,8 @@ use clap::{Args, ValueEnum};
 use mm_core::dispatch;
 use serde_json::Value;
 
-use crate::common::workspace_root;
 use crate::common::DeviceArg;
+use crate::common::workspace_root;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Target {

@@ -12,8 +12,8 @@ use mm_vl::datasets::EMOJI_TEMPLATES;
 use mm_vl::eval::{EvalReport, evaluate};
 
 use super::trained_untrained_and_data;
-use crate::common::{Role, resolve_data};
 use crate::common::DeviceArg;
+use crate::common::{Role, resolve_data};
 
 /// Flags of `eval clip`.
 #[derive(Args)]

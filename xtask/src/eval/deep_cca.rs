@@ -1,13 +1,13 @@
 //! `cargo xtask eval deep-cca`: two MLPs trained with the deep CCA loss against linear CCA on
 //! the same held-out two-view data (views of an angle; see `mm_core::cca::synth::circle_views`).
 
+use crate::common::DeviceArg;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::cca::CcaError;
 use mm_core::cca::experiment::{DeepCcaExperimentConfig, DeepCcaReport, run_deep_cca_experiment};
 use mm_core::{BackendJob, dispatch};
-use crate::common::DeviceArg;
 
 /// Flags of `eval deep-cca`.
 #[derive(Args)]

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::common::DeviceArg;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
@@ -11,7 +12,6 @@ use mm_core::fusion::benchmark::{
     FusionBenchmarkConfig, FusionResult, FusionTask, run_fusion_benchmark,
 };
 use mm_core::{BackendJob, dispatch};
-use crate::common::DeviceArg;
 
 /// Flags of `eval fusion`.
 #[derive(Args)]

@@ -13,8 +13,8 @@ use mm_text::ClipTokenizer;
 use mm_vl::info::clip_infonce_bound;
 
 use super::trained_untrained_and_data;
-use crate::common::{Role, resolve_data};
 use crate::common::DeviceArg;
+use crate::common::{Role, resolve_data};
 
 /// Flags of `eval info`.
 #[derive(Args)]

@@ -15,8 +15,8 @@ use mm_audio::classifier::{
 use mm_audio::datasets::read_manifest;
 use mm_core::{BackendJob, dispatch};
 
-use crate::common::datasets_dir;
 use crate::common::DeviceArg;
+use crate::common::datasets_dir;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Encoder {

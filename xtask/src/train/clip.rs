@@ -14,8 +14,8 @@ use mm_vision::ClipImageProcessor;
 use mm_vl::data::ImageTextSet;
 use mm_vl::train::{ClipTrainConfig, StepReport, TrainObserver, train};
 
-use crate::common::{Role, load_config_with_overrides, resolve_data, workspace_root};
 use crate::common::DeviceArg;
+use crate::common::{Role, load_config_with_overrides, resolve_data, workspace_root};
 
 /// Flags of `train clip`.
 #[derive(Args)]

@@ -42,18 +42,22 @@ pub fn find_weights(dir: &Path) -> Result<PathBuf, HfError> {
 /// with one of `ignore`.
 pub(crate) fn read_weights(path: &Path, ignore: &[&str]) -> Result<Tensors, HfError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let mut tensors = if name.ends_with(".index.json") {
-        read_sharded(path)?
+    if name.ends_with(".index.json") {
+        read_sharded(path, ignore)
     } else if [".bin", ".pt", ".pth"]
         .iter()
         .any(|ext| name.ends_with(ext))
     {
-        read_pytorch(path)?
+        read_pytorch(path, ignore)
     } else {
-        read_safetensors(path)?
-    };
-    tensors.retain(|key, _| !ignore.iter().any(|s| key.ends_with(s)));
-    Ok(tensors)
+        read_safetensors(path, ignore)
+    }
+}
+
+/// Whether `key` is a buffer to skip (ignored keys are never converted: they may be integers,
+/// such as `position_ids`).
+fn ignored(key: &str, ignore: &[&str]) -> bool {
+    ignore.iter().any(|s| key.ends_with(s))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HfError + '_ {
@@ -70,12 +74,15 @@ fn format_error(path: &Path, reason: impl ToString) -> HfError {
     }
 }
 
-fn read_safetensors(path: &Path) -> Result<Tensors, HfError> {
+fn read_safetensors(path: &Path, ignore: &[&str]) -> Result<Tensors, HfError> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| format_error(path, format!("not a valid safetensors file: {e}")))?;
     let mut tensors = Tensors::new();
     for (key, view) in st.iter() {
+        if ignored(key, ignore) {
+            continue;
+        }
         let data = to_f32(path, key, view.dtype(), view.data())?;
         tensors.insert(key.to_string(), (view.shape().to_vec(), data));
     }
@@ -84,7 +91,7 @@ fn read_safetensors(path: &Path) -> Result<Tensors, HfError> {
 
 /// A shard index: `{"weight_map": {key: shard file}}`; every shard is read, and every key the
 /// index names must be in the shard it names.
-fn read_sharded(index: &Path) -> Result<Tensors, HfError> {
+fn read_sharded(index: &Path, ignore: &[&str]) -> Result<Tensors, HfError> {
     let text = std::fs::read_to_string(index).map_err(io(index))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format_error(index, format!("not a valid shard index: {e}")))?;
@@ -104,10 +111,10 @@ fn read_sharded(index: &Path) -> Result<Tensors, HfError> {
     let mut tensors = Tensors::new();
     for (file, keys) in by_shard {
         let shard_path = dir.join(file);
-        let shard = read_weights(&shard_path, &[])?;
+        let shard = read_weights(&shard_path, ignore)?;
         let absent: Vec<String> = keys
             .iter()
-            .filter(|k| !shard.contains_key(**k))
+            .filter(|k| !ignored(k, ignore) && !shard.contains_key(**k))
             .map(|k| k.to_string())
             .collect();
         if !absent.is_empty() {
@@ -122,11 +129,15 @@ fn read_sharded(index: &Path) -> Result<Tensors, HfError> {
 }
 
 /// A PyTorch checkpoint (zip or legacy pickle), through burn-store's reader.
-fn read_pytorch(path: &Path) -> Result<Tensors, HfError> {
+fn read_pytorch(path: &Path, ignore: &[&str]) -> Result<Tensors, HfError> {
     let reader = PytorchReader::new(path)
         .map_err(|e| format_error(path, format!("not a readable PyTorch checkpoint: {e}")))?;
     let mut tensors = Tensors::new();
-    let keys: BTreeSet<String> = reader.keys().into_iter().collect();
+    let keys: BTreeSet<String> = reader
+        .keys()
+        .into_iter()
+        .filter(|k| !ignored(k, ignore))
+        .collect();
     for key in keys {
         let snapshot = reader.get(&key).expect("listed key");
         let data = snapshot
@@ -211,6 +222,33 @@ mod tests {
         for name in WEIGHT_FILES {
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn ignored_integer_buffers_are_skipped_not_converted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        let ids: Vec<u8> = [0i64, 1, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let w: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let views = [
+            (
+                "embeddings.position_ids",
+                safetensors::tensor::TensorView::new(Dtype::I64, vec![3], &ids).unwrap(),
+            ),
+            (
+                "w",
+                safetensors::tensor::TensorView::new(Dtype::F32, vec![2], &w).unwrap(),
+            ),
+        ];
+        std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+        let tensors = read_weights(&path, &["position_ids"]).unwrap();
+        assert_eq!(tensors.keys().collect::<Vec<_>>(), ["w"]);
+        assert_eq!(tensors["w"].1, vec![1.5, -2.0]);
+        let err = read_weights(&path, &[]).unwrap_err().to_string();
+        assert!(err.contains("position_ids") && err.contains("I64"), "{err}");
     }
 
     #[test]
