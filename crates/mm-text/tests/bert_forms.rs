@@ -11,6 +11,8 @@ use burn::backend::NdArray;
 use mm_text::bert::SentenceEncoder;
 use serde_json::Value;
 
+mod common;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert_forms")
 }
@@ -28,34 +30,7 @@ fn bin_and_vocab_txt_folder_matches_sentence_transformers() {
         encoder.max_seq_length as u64,
         expected["max_seq_length"].as_u64().unwrap()
     );
-    let sentences: Vec<&str> = expected["sentences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
-    let got = encoder
-        .encode(&sentences)
-        .unwrap()
-        .into_data()
-        .to_vec::<f32>()
-        .unwrap();
-    let rows = expected["embeddings"].as_array().unwrap();
-    let dim = got.len() / rows.len();
-    for (i, (row, want)) in got.chunks(dim).zip(rows).enumerate() {
-        let want: Vec<f32> = want
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        let worst = row
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst <= 1e-4, "sentence {i} ({:?}): {worst}", sentences[i]);
-    }
+    common::assert_matches_reference(&encoder, &expected, 1e-4);
 }
 
 #[test]

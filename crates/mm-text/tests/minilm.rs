@@ -8,6 +8,8 @@ use burn::backend::NdArray;
 use mm_text::bert::{SentenceEncoder, prepare_minilm};
 use serde_json::Value;
 
+mod common;
+
 #[test]
 fn sentence_embeddings_match_sentence_transformers() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
@@ -21,40 +23,5 @@ fn sentence_embeddings_match_sentence_transformers() {
 
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm/expected.json");
     let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
-    let sentences: Vec<&str> = expected["sentences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
-    let got = encoder
-        .encode(&sentences)
-        .unwrap()
-        .into_data()
-        .to_vec::<f32>()
-        .unwrap();
-    let want: Vec<f32> = expected["embeddings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|row| {
-            row.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap() as f32)
-        })
-        .collect();
-    assert_eq!(got.len(), want.len());
-    for (i, (g, w)) in got.chunks(384).zip(want.chunks(384)).enumerate() {
-        let worst = g
-            .iter()
-            .zip(w)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(
-            worst <= 1e-4,
-            "sentence {i} ({:?}): max abs difference {worst}",
-            &sentences[i]
-        );
-    }
+    common::assert_matches_reference(&encoder, &expected, 1e-4);
 }
