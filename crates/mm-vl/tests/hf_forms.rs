@@ -1,5 +1,6 @@
 //! HF CLIP folders in every form users meet them load with transformers' numbers: weights as one
-//! f32 safetensors file, bf16 shards with their index, or a lone f16 `pytorch_model.bin`;
+//! f32 safetensors file, bf16 shards with their index, f32 PyTorch shards with theirs, or a lone
+//! f16 `pytorch_model.bin`;
 //! preprocessing from the hub's older `preprocessor_config.json` (bare integer sizes), the
 //! nested `processor_config.json`, or none; tokenizers from `tokenizer.json` or the slow
 //! tokenizer's `vocab.json` + `merges.txt`, with `tokenizer_config.json`'s pad token and
