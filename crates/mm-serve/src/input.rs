@@ -74,13 +74,14 @@ pub fn check_text(
         ));
     }
     let tokens = tokenizer
-        .encode(text, usize::MAX / 2)
-        .map_err(|e| ApiError::unprocessable("bad_text", format!("{what}: {e}")))?
-        .len();
-    if tokens > context_length {
+        .count_tokens(text)
+        .map_err(|e| ApiError::unprocessable("bad_text", format!("{what}: {e}")))?;
+    // The tokenizer's own `model_max_length` may cut sooner than the model's positions.
+    let limit = tokenizer.max_tokens(context_length);
+    if tokens > limit {
         return Err(ApiError::too_large(
             "text_too_long",
-            format!("{what} is {tokens} tokens; the model reads at most {context_length}"),
+            format!("{what} is {tokens} tokens; the model reads at most {limit}"),
         ));
     }
     Ok(text.to_string())

@@ -74,6 +74,7 @@ pub struct ClipTokenizer {
     bos: u32,
     eot: u32,
     pad: u32,
+    unk: String,
     model_max_length: Option<usize>,
 }
 
@@ -158,6 +159,7 @@ impl ClipTokenizer {
             bos: special("bos_token", "<|startoftext|>")?,
             eot: special("eos_token", "<|endoftext|>")?,
             pad: special("pad_token", "<|endoftext|>")?,
+            unk: settings.special("unk_token", "<|endoftext|>"),
             model_max_length: settings.model_max_length,
             inner,
         })
@@ -226,6 +228,25 @@ impl ClipTokenizer {
         Ok(())
     }
 
+    /// The most tokens a text keeps for a model of `context_length` positions: the smaller of
+    /// that and `model_max_length`.
+    pub fn max_tokens(&self, context_length: usize) -> usize {
+        context_length.min(self.model_max_length.unwrap_or(usize::MAX))
+    }
+
+    /// How many tokens `text` has whole, start and end tokens included, before any truncation
+    /// (to tell a caller that a text would be cut).
+    pub fn count_tokens(&self, text: &str) -> Result<usize, TokenizerError> {
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(TokenizerError::TooLong { len: text.len() });
+        }
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))?;
+        Ok(encoding.get_ids().len() + 2)
+    }
+
     /// The most tokens a text keeps (`model_max_length`), if the tokenizer sets a limit.
     pub fn model_max_length(&self) -> Option<usize> {
         self.model_max_length
@@ -244,9 +265,9 @@ impl ClipTokenizer {
             "tokenizer_class": "CLIPTokenizer",
             "bos_token": token(self.bos),
             "eos_token": token(self.eot),
-            "unk_token": token(self.eot),
+            "unk_token": self.unk,
             "pad_token": token(self.pad),
-            "model_max_length": context_length.min(self.model_max_length.unwrap_or(usize::MAX)),
+            "model_max_length": self.max_tokens(context_length),
         })
     }
 
@@ -275,7 +296,7 @@ impl ClipTokenizer {
     /// Token ids of one text, with start and end tokens, truncated to `context_length` (or to
     /// the tokenizer's `model_max_length` where that is shorter).
     pub fn encode(&self, text: &str, context_length: usize) -> Result<Vec<u32>, TokenizerError> {
-        let context_length = context_length.min(self.model_max_length.unwrap_or(usize::MAX));
+        let context_length = self.max_tokens(context_length);
         if context_length < 2 {
             return Err(TokenizerError::ContextTooShort(context_length));
         }
@@ -339,6 +360,24 @@ mod tests {
         let long = tok.encode(&"cat ".repeat(50), 8).unwrap();
         assert_eq!(long.len(), 8);
         assert_eq!(long[7], 49407);
+    }
+
+    #[test]
+    fn model_max_length_cuts_sooner_and_whole_counts_say_so() {
+        let json = ClipTokenizer::bundled().to_json();
+        let settings = TokenizerSettings {
+            model_max_length: Some(5),
+            raw: Default::default(),
+        };
+        let tok = ClipTokenizer::with_settings(json.as_bytes(), "t", &settings).unwrap();
+        assert_eq!(tok.max_tokens(77), 5);
+        assert_eq!(tok.max_tokens(3), 3);
+        let ids = tok.encode("a photo of a cat", 77).unwrap();
+        assert_eq!(ids, vec![49406, 320, 1125, 539, 49407]);
+        assert_eq!(tok.count_tokens("a photo of a cat").unwrap(), 7);
+        let batch = tok.encode_batch(&["a photo of a cat"], 8).unwrap();
+        assert_eq!(batch.ids.len(), 8, "padded to the model's context");
+        assert_eq!(batch.eot_positions, vec![4]);
     }
 
     #[test]

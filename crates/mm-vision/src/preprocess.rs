@@ -7,7 +7,7 @@
 //! [`crate::processor_config`].
 
 use burn::tensor::{Tensor, TensorData, backend::Backend};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::decode::{AlphaMode, RgbImage};
 use crate::resample::{Filter, resize};
@@ -19,7 +19,7 @@ pub const CLIP_STD: [f32; 3] = [0.268_629_55, 0.261_302_6, 0.275_777_1];
 
 /// The resize target of a [`ClipImageProcessor`], as transformers holds it after
 /// `get_size_dict`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum SizeSpec {
     /// Resize so the shorter side has this length, keeping the aspect ratio.
@@ -37,7 +37,7 @@ pub enum SizeSpec {
 }
 
 /// A center-crop size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CropSize {
     /// Height in pixels.
     pub height: u32,
@@ -48,14 +48,17 @@ pub struct CropSize {
 /// CLIP preprocessing settings (HF `CLIPImageProcessor`), applied in transformers' order:
 /// resize, center crop, rescale, normalize. [`crate::processor_config`] reads them from every
 /// form of `preprocessor_config.json` / `processor_config.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized (for export) in HF's dict form; read only through [`crate::processor_config`], so
+/// there is one reading of the file's forms, not two.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClipImageProcessor {
     /// Whether to resize.
     pub do_resize: bool,
     /// Target of the resize.
     pub size: SizeSpec,
     /// Resampling filter of the resize (serialized as Pillow's number).
-    #[serde(with = "filter_code")]
+    #[serde(serialize_with = "filter_code::serialize")]
     pub resample: Filter,
     /// Whether to center-crop.
     pub do_center_crop: bool,
@@ -79,15 +82,10 @@ pub struct ClipImageProcessor {
 
 mod filter_code {
     use super::Filter;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use serde::Serializer;
 
     pub fn serialize<S: Serializer>(f: &Filter, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(f.pillow_code())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Filter, D::Error> {
-        let code = u64::deserialize(d)?;
-        Filter::from_pillow(code).ok_or_else(|| D::Error::custom(format!("resample {code}")))
     }
 }
 
