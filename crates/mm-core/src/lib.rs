@@ -11,6 +11,7 @@
 //! - [`cca`]: linear CCA (device covariances, host eigenproblem) and the deep CCA loss.
 //! - [`fusion`]: the [`Fusion`](fusion::Fusion) trait and six fusion strategies.
 //! - [`info`]: entropy, (conditional) mutual information, PID, the InfoNCE bound.
+//! - [`train`]: the one training loop (burn-train's `Learner`, fed by step, resumable, logged).
 //! - [`fetch`]: packages from registries by name (`npm pack`), checksummed and cached.
 #![warn(missing_docs)]
 
@@ -27,6 +28,7 @@ pub mod manifest;
 pub mod matrix;
 pub mod metrics;
 pub mod nn;
+pub mod train;
 
 pub use device::{BackendJob, DeviceError, DeviceSpec, dispatch};
 pub use encoder::Encoder;
