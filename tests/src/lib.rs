@@ -1,6 +1,6 @@
 //! Shared helpers of the cross-crate integration tests in `tests/tests/`.
 //!
-//! - [`tiny_clip`]: a CLIP small enough to train in a test.
+//! - [`tiny_clip`]: a CLIP small enough to train in a test; [`tiny_clip_run`] its training.
 //! - [`shapes_dataset`]: a generated image-caption set of coloured shapes, written as PNG files
 //!   plus a manifest, so tests exercise the same loaders as real data.
 //! - [`copy_module`]: moves a model's weights between backends for parity checks.
@@ -14,6 +14,7 @@ use burn::tensor::backend::Backend;
 use mm_text::ClipTextConfig;
 use mm_vision::ClipVisionConfig;
 use mm_vl::ClipConfig;
+use mm_vl::train::{ClipTrainConfig, TrainSettings};
 
 /// A CLIP with two-layer towers of width 32 over 16 px images and 12-token texts.
 pub fn tiny_clip() -> ClipConfig {
@@ -22,6 +23,19 @@ pub fn tiny_clip() -> ClipConfig {
         ClipVisionConfig::new(32, 64, 16, 2, 4, 16, 4),
         16,
     )
+}
+
+/// Training [`tiny_clip`] on the 16 pairs of [`shapes_dataset`] (one batch holds them all),
+/// `steps` steps with a checkpoint every 2.
+pub fn tiny_clip_run(steps: usize) -> ClipTrainConfig {
+    let train = TrainSettings::new()
+        .with_batch_size(16)
+        .with_steps(steps)
+        .with_lr(3e-3)
+        .with_warmup_steps(2)
+        .with_checkpoint_every(2)
+        .with_max_shift(0);
+    ClipTrainConfig::new(tiny_clip(), train)
 }
 
 /// Colours and shapes of [`shapes_dataset`].

@@ -1,40 +1,25 @@
-//! End-to-end training on a generated shapes dataset: a few steps lower the loss, checkpoints
-//! are written atomically, and a run resumed from a checkpoint takes exactly the steps the
-//! uninterrupted run takes.
+//! End-to-end training on a generated shapes dataset through the house loop: a few steps lower
+//! the loss, a resumed run takes exactly the steps of an uninterrupted one, and a training
+//! process killed mid-run (SIGKILL) resumes and finishes with a final model.
 
-use std::ops::ControlFlow;
 use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use burn::backend::{Autodiff, NdArray};
 use mm_core::manifest::Manifest;
+use mm_core::train::{complete_checkpoints, read_losses};
 use mm_retrieval::{CrossModalRetrieval, ExactIndex};
-use mm_tests::{shapes_dataset, tiny_clip};
+use mm_tests::{shapes_dataset, tiny_clip, tiny_clip_run};
 use mm_text::{ClipTokenizer, TextBatch};
 use mm_vision::ClipImageProcessor;
-use mm_vl::checkpoint::{latest_checkpoint, load_model};
+use mm_vl::checkpoint::load_model;
 use mm_vl::data::ImageTextSet;
 use mm_vl::eval::evaluate;
 use mm_vl::info::clip_infonce_bound;
-use mm_vl::train::{ClipTrainConfig, StepReport, TrainError, TrainObserver, TrainSettings, train};
+use mm_vl::train::{ClipTrainConfig, RunOptions, TrainError, train};
 
 type B = Autodiff<NdArray>;
-
-/// Records losses; stops the run after `stop_after` steps when set.
-struct Recorder {
-    losses: Vec<(usize, f64)>,
-    stop_after: Option<usize>,
-}
-
-impl TrainObserver for Recorder {
-    fn on_step(&mut self, r: &StepReport) -> ControlFlow<()> {
-        self.losses.push((r.step, r.loss));
-        if self.stop_after == Some(r.step) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    }
-}
 
 fn setup(dir: &Path) -> ImageTextSet {
     let manifest = Manifest::read(shapes_dataset(dir, 16)).unwrap();
@@ -42,38 +27,36 @@ fn setup(dir: &Path) -> ImageTextSet {
 }
 
 fn config(steps: usize) -> ClipTrainConfig {
-    let train = TrainSettings::new()
-        .with_batch_size(16)
-        .with_steps(steps)
-        .with_lr(3e-3)
-        .with_warmup_steps(2)
-        .with_checkpoint_every(2)
-        .with_max_shift(0);
-    ClipTrainConfig::new(tiny_clip(), train)
+    tiny_clip_run(steps)
 }
 
-fn run(
+fn train_run(
     cfg: &ClipTrainConfig,
     data: &ImageTextSet,
-    dir: &Path,
-    resume: bool,
-    stop: Option<usize>,
-) -> Vec<(usize, f64)> {
-    let mut rec = Recorder {
-        losses: Vec::new(),
-        stop_after: stop,
-    };
+    run: &RunOptions,
+) -> Result<Vec<(usize, f64)>, TrainError> {
     train::<B>(
         cfg,
         data,
         &ClipTokenizer::bundled(),
-        dir,
-        resume,
-        &Default::default(),
-        &mut rec,
-    )
-    .unwrap();
-    rec.losses
+        run,
+        &[Default::default()],
+    )?;
+    Ok(read_losses(&run.run_dir.join("metrics.jsonl")).unwrap())
+}
+
+fn run(cfg: &ClipTrainConfig, data: &ImageTextSet, dir: &Path, resume: bool) -> Vec<(usize, f64)> {
+    let mut options = RunOptions::new(dir);
+    options.resume = resume;
+    train_run(cfg, data, &options).unwrap()
+}
+
+fn assert_same_losses(a: &[(usize, f64)], b: &[(usize, f64)]) {
+    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+    for ((sa, la), (sb, lb)) in a.iter().zip(b) {
+        assert_eq!(sa, sb);
+        assert!((la - lb).abs() <= 1e-5, "step {sa}: {la} vs {lb}");
+    }
 }
 
 #[test]
@@ -82,7 +65,9 @@ fn a_few_steps_lower_the_loss_and_write_a_loadable_model() {
     let data = setup(tmp.path());
     let run_dir = tmp.path().join("run");
     // One batch holds the whole set, so every step's loss is over the same 16 pairs.
-    let losses = run(&config(40), &data, &run_dir, false, None);
+    let losses = run(&config(40), &data, &run_dir, false);
+    assert_eq!(losses.len(), 40);
+    assert!(run_dir.join("loss.png").is_file());
     let (first, last) = (losses[0].1, losses.last().unwrap().1);
     assert!(last < 0.8 * first, "loss did not drop: {losses:?}");
     let (model, cfg) = load_model::<NdArray>(&run_dir.join("final"), &Default::default()).unwrap();
@@ -136,26 +121,78 @@ fn a_few_steps_lower_the_loss_and_write_a_loadable_model() {
 fn resume_takes_the_same_steps_as_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let data = setup(tmp.path());
-    let cfg = config(4);
-    let whole = run(&cfg, &data, &tmp.path().join("whole"), false, None);
-
-    let split_dir = tmp.path().join("split");
-    let before = run(&cfg, &data, &split_dir, false, Some(2));
-    assert_eq!(before.len(), 2);
-    let ckpt = latest_checkpoint(&split_dir).unwrap().unwrap();
-    assert!(ckpt.ends_with("step-00000002"), "{}", ckpt.display());
-    assert!(
-        !split_dir.join("final").exists(),
-        "an interrupted run must not write final/"
+    let cfg = config(6);
+    let whole = run(&cfg, &data, &tmp.path().join("whole"), false);
+    assert_eq!(
+        whole.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6]
     );
-    let after = run(&cfg, &data, &split_dir, true, None);
-    assert_eq!(after.iter().map(|s| s.0).collect::<Vec<_>>(), vec![3, 4]);
-    for ((step, a), (_, b)) in whole[2..].iter().zip(&after) {
-        assert!(
-            (a - b).abs() <= 1e-6,
-            "step {step}: uninterrupted {a} vs resumed {b}"
-        );
+
+    // Lose the last checkpoint and the final model, as a crash after step 4 would.
+    let split_dir = tmp.path().join("split");
+    run(&cfg, &data, &split_dir, false);
+    let ckpt = split_dir.join("checkpoint");
+    assert_eq!(complete_checkpoints(&ckpt), vec![3, 2]);
+    for part in ["model", "optim", "scheduler"] {
+        std::fs::remove_file(ckpt.join(format!("{part}-3.mpk"))).unwrap();
     }
+    std::fs::remove_dir_all(split_dir.join("final")).unwrap();
+    let resumed = run(&cfg, &data, &split_dir, true);
+    assert_same_losses(&whole, &resumed);
+    assert!(split_dir.join("final/model.mpk").is_file());
+}
+
+#[test]
+fn a_killed_training_process_resumes_and_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = shapes_dataset(tmp.path(), 16);
+    let steps = 60;
+    let exe = env!("CARGO_BIN_EXE_train-tiny-clip");
+    let spawn = |run_dir: &Path, extra: &[&str]| {
+        Command::new(exe)
+            .arg(&manifest)
+            .arg(run_dir)
+            .arg(steps.to_string())
+            .args(extra)
+            .spawn()
+            .unwrap()
+    };
+    // The uninterrupted run, in a process of its own like the killed one (same seeded start).
+    let whole_dir = tmp.path().join("whole");
+    assert!(spawn(&whole_dir, &[]).wait().unwrap().success());
+    let whole = read_losses(&whole_dir.join("metrics.jsonl")).unwrap();
+
+    // Kill mid-chunk: after step 7 is logged (checkpoints hold steps 2, 4, 6).
+    let run_dir = tmp.path().join("killed");
+    let mut child = spawn(&run_dir, &[]);
+    let began = Instant::now();
+    let metrics = run_dir.join("metrics.jsonl");
+    while read_losses(&metrics).map_or(0, |l| l.len()) < 7 {
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "training made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child exited early"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!run_dir.join("final").exists(), "killed before the end");
+    let saved = complete_checkpoints(&run_dir.join("checkpoint"));
+    assert!(
+        !saved.is_empty(),
+        "a checkpoint was written before the kill"
+    );
+
+    let status = spawn(&run_dir, &["--resume"]).wait().unwrap();
+    assert!(status.success());
+    let resumed = read_losses(&metrics).unwrap();
+    assert_same_losses(&whole, &resumed);
+    let (_, cfg) = load_model::<NdArray>(&run_dir.join("final"), &Default::default()).unwrap();
+    assert_eq!(cfg, tiny_clip());
 }
 
 #[test]
@@ -163,7 +200,7 @@ fn a_model_folder_whose_weights_disagree_with_its_config_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let data = setup(tmp.path());
     let dir = tmp.path().join("run");
-    run(&config(2), &data, &dir, false, None);
+    run(&config(2), &data, &dir, false);
     let path = dir.join("final/config.json");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -184,34 +221,17 @@ fn resume_refuses_missing_or_mismatched_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
     let data = setup(tmp.path());
     let dir = tmp.path().join("run");
-    let mut rec = Recorder {
-        losses: Vec::new(),
-        stop_after: None,
-    };
-    let tok = ClipTokenizer::bundled();
-    let err = train::<B>(
-        &config(2),
-        &data,
-        &tok,
-        &dir,
-        true,
-        &Default::default(),
-        &mut rec,
-    )
-    .unwrap_err();
+    let err = train_run(&config(2), &data, &RunOptions::new(&dir).resumed()).unwrap_err();
     assert!(err.to_string().contains("no checkpoint"), "{err}");
-    run(&config(2), &data, &dir, false, None);
+    run(&config(2), &data, &dir, false);
     let mut other = config(4);
     other.model.text_config.num_hidden_layers = 1;
-    let err = train::<B>(
-        &other,
-        &data,
-        &tok,
-        &dir,
-        true,
-        &Default::default(),
-        &mut rec,
-    )
-    .unwrap_err();
-    assert!(matches!(err, TrainError::ConfigMismatch { .. }), "{err}");
+    let err = train_run(&other, &data, &RunOptions::new(&dir).resumed()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrainError::Run(mm_core::train::TrainError::ConfigMismatch { .. })
+        ),
+        "{err}"
+    );
 }

@@ -14,6 +14,15 @@ pub struct DeviceArg {
     pub device: DeviceSpec,
 }
 
+/// `--devices N` of the training commands: data-parallel over N devices of `--device`'s kind.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct DevicesArg {
+    /// Train data-parallel on N devices counted from --device (cuda:0 --devices 2: cuda:0 and
+    /// cuda:1; cpu: N worker threads on the CPU). Each takes 1/N of every batch.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub devices: u16,
+}
+
 /// The workspace root (the folder holding `configs/` and `datasets/`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

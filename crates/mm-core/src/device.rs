@@ -9,6 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{DeviceId, DeviceOps};
 
 /// A parsed `--device` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +173,22 @@ pub fn dispatch<J: BackendJob>(spec: DeviceSpec, job: J) -> Result<J::Output, De
     }
 }
 
+/// `count` devices of `first`'s kind from `first`'s index on (`cuda:0` and 2: `cuda:0`,
+/// `cuda:1`), for data-parallel training. CPU backends have one device: their replicas are the
+/// same device, trained on by one worker thread each.
+pub fn replicas<D: DeviceOps>(first: &D, count: usize) -> Vec<D> {
+    let id = first.to_id();
+    (0..count.max(1))
+        .map(|i| match i {
+            0 => first.clone(),
+            _ => D::from_id(DeviceId {
+                type_id: id.type_id,
+                index_id: id.index_id + i as u16,
+            }),
+        })
+        .collect()
+}
+
 /// Opens `device` by running one tiny op on it, turning the backend's panic into an error.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 fn probe<B: AutodiffBackend>(spec: DeviceSpec, device: &B::Device) -> Result<(), DeviceError> {
@@ -237,6 +254,16 @@ mod tests {
                 .into_scalar()
                 .elem()
         }
+    }
+
+    #[test]
+    fn replicas_count_up_from_the_first_device() {
+        use burn::backend::ndarray::NdArrayDevice;
+        assert_eq!(
+            replicas(&NdArrayDevice::Cpu, 2),
+            vec![NdArrayDevice::Cpu; 2]
+        );
+        assert_eq!(replicas(&NdArrayDevice::Cpu, 0).len(), 1);
     }
 
     #[test]

@@ -30,5 +30,5 @@ pub mod metrics;
 pub mod nn;
 pub mod train;
 
-pub use device::{BackendJob, DeviceError, DeviceSpec, dispatch};
+pub use device::{BackendJob, DeviceError, DeviceSpec, dispatch, replicas};
 pub use encoder::Encoder;

@@ -1,9 +1,9 @@
 //! Saving and loading CLIP models and training checkpoints.
 //!
 //! A model folder holds `config.json` (a [`ClipConfig`]) and `model.mpk` (Burn's named
-//! MessagePack record, full precision). A training checkpoint adds `optim.mpk` (the optimizer
-//! state) and `state.json` (the step). Folders are written under a temporary name, synced and
-//! renamed into place, so a crash mid-save leaves the previous checkpoint intact.
+//! MessagePack record, full precision). Folders are written under a temporary name, synced and
+//! renamed into place, so a crash mid-save leaves the previous one intact. Training checkpoints
+//! are the house loop's (`mm_core::train`).
 
 use std::fs;
 use std::io;
@@ -14,7 +14,7 @@ use burn::module::Param;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError};
 use burn::tensor::{Tensor, backend::Backend};
 use mm_core::hf::{HfParams, Layout, ParamVisitor};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::clip::{Clip, ClipConfig};
 
@@ -59,16 +59,6 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: String,
     },
-    /// There is no checkpoint to resume from.
-    #[error("no checkpoint to resume from in {0}")]
-    NoCheckpoint(PathBuf),
-}
-
-/// The training position stored beside a checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    /// Optimizer steps completed.
-    pub step: usize,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
@@ -209,37 +199,4 @@ fn shapes<B: Backend>(model: &mut Clip<B>) -> Vec<(String, Vec<usize>)> {
     let mut s = Shapes(Vec::new());
     model.visit_hf("", &mut s);
     s.0
-}
-
-/// The folder of the most recent checkpoint under `run_dir/checkpoints`, if any.
-pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<PathBuf>, CheckpointError> {
-    let pointer = run_dir.join("checkpoints").join("latest");
-    match fs::read_to_string(&pointer) {
-        Ok(name) => Ok(Some(run_dir.join("checkpoints").join(name.trim()))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(CheckpointError::Io {
-            path: pointer,
-            source,
-        }),
-    }
-}
-
-/// Points `checkpoints/latest` at `name` (atomically) and deletes all but the `keep` newest.
-pub fn publish_checkpoint(run_dir: &Path, name: &str, keep: usize) -> Result<(), CheckpointError> {
-    let dir = run_dir.join("checkpoints");
-    let pointer = dir.join("latest");
-    mm_core::checkpoint::atomic_write(&pointer, name.as_bytes()).map_err(io_err(&pointer))?;
-    let mut steps: Vec<String> = fs::read_dir(&dir)
-        .map_err(io_err(&dir))?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("step-"))
-        .collect();
-    steps.sort();
-    let excess = steps.len().saturating_sub(keep.max(1));
-    for old in &steps[..excess] {
-        if old != name {
-            let _ = fs::remove_dir_all(dir.join(old));
-        }
-    }
-    Ok(())
 }

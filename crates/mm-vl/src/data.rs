@@ -140,36 +140,52 @@ impl ImageTextSet {
     pub fn pixels(
         &self,
         indices: &[usize],
-        mut augment: Option<(&mut dyn rand::RngCore, u32)>,
+        augment: Option<(&mut dyn rand::RngCore, u32)>,
     ) -> PixelBatch {
-        let images: Vec<RgbImage> = indices
-            .iter()
-            .map(|&i| match augment.as_mut() {
-                Some((rng, max_shift)) if *max_shift > 0 => {
-                    shift(&self.images[i], *rng, *max_shift)
-                }
-                _ => self.images[i].clone(),
-            })
-            .collect();
+        let shifts = match augment {
+            Some((rng, max_shift)) => draw_shifts(rng, max_shift, indices.len()),
+            None => vec![(0, 0); indices.len()],
+        };
+        self.pixels_shifted(indices, &shifts)
+    }
+
+    /// Normalized pixels of `indices`, image `k` translated by `shifts[k]` (x, y) pixels.
+    pub fn pixels_shifted(&self, indices: &[usize], shifts: &[(i64, i64)]) -> PixelBatch {
         let (h, w) = self.processor.output_size();
-        let mut data = Vec::with_capacity(images.len() * 3 * (h * w) as usize);
-        for img in &images {
-            data.extend(self.processor.normalize(img));
+        let mut data = Vec::with_capacity(indices.len() * 3 * (h * w) as usize);
+        for (&i, &(dx, dy)) in indices.iter().zip(shifts) {
+            if (dx, dy) == (0, 0) {
+                data.extend(self.processor.normalize(&self.images[i]));
+            } else {
+                data.extend(self.processor.normalize(&shift(&self.images[i], dx, dy)));
+            }
         }
         PixelBatch {
             data,
-            batch: images.len(),
+            batch: indices.len(),
             height: h as usize,
             width: w as usize,
         }
     }
 }
 
-/// Translates `img` by a random offset in `[-max, max]` on each axis, filling with white.
-fn shift(img: &RgbImage, rng: &mut dyn rand::RngCore, max: u32) -> RgbImage {
+/// `n` random offsets in `[-max, max]` on each axis (none drawn when `max` is 0).
+pub fn draw_shifts(rng: &mut dyn rand::RngCore, max: u32, n: usize) -> Vec<(i64, i64)> {
+    if max == 0 {
+        return vec![(0, 0); n];
+    }
     let m = max as i64;
-    let dx = rng.random_range(-m..=m);
-    let dy = rng.random_range(-m..=m);
+    (0..n)
+        .map(|_| {
+            let dx = rng.random_range(-m..=m);
+            let dy = rng.random_range(-m..=m);
+            (dx, dy)
+        })
+        .collect()
+}
+
+/// Translates `img` by `(dx, dy)`, filling with white.
+fn shift(img: &RgbImage, dx: i64, dy: i64) -> RgbImage {
     let (w, h) = (img.width as i64, img.height as i64);
     let mut pixels = vec![255u8; img.pixels.len()];
     for y in 0..h {
@@ -238,9 +254,12 @@ mod tests {
             height: 1,
             pixels: vec![1, 2, 3, 4, 5, 6],
         };
+        assert_eq!(shift(&img, 1, 0).pixels, vec![255, 255, 255, 1, 2, 3]);
+        assert_eq!(shift(&img, -1, 0).pixels, vec![4, 5, 6, 255, 255, 255]);
+        assert_eq!(shift(&img, 0, 1).pixels, vec![255; 6]);
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
-        let out = shift(&img, &mut rng, 1);
-        assert_eq!(out.pixels.len(), 6);
-        assert!(out.pixels.iter().all(|&p| p <= 6 || p == 255));
+        let shifts = draw_shifts(&mut rng, 1, 50);
+        assert!(shifts.iter().all(|&(x, y)| x.abs() <= 1 && y.abs() <= 1));
+        assert!(shifts.iter().any(|&s| s != (0, 0)));
     }
 }

