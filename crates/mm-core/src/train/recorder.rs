@@ -95,7 +95,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let device = Default::default();
         let layer: Linear<NdArray> = LinearConfig::new(3, 2).init(&device);
-        let weight = layer.weight.val().into_data(); // Parameters are initialized lazily.
+        // Parameters are initialized lazily; records hold f32 ("full precision" in Burn).
+        let weight = layer.weight.val().into_data().convert::<f32>();
         let rec = AtomicMpkRecorder;
         for epoch in [1, 2] {
             for part in CHECKPOINT_PARTS {
@@ -127,6 +128,6 @@ mod tests {
         let back: <Linear<NdArray> as Module<NdArray>>::Record =
             Recorder::<NdArray>::load(&rec, part_path(dir.path(), "model", 2), &device).unwrap();
         let reloaded = layer.clone().load_record(back);
-        assert_eq!(reloaded.weight.val().into_data(), weight);
+        assert_eq!(reloaded.weight.val().into_data().convert::<f32>(), weight);
     }
 }
