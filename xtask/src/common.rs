@@ -80,21 +80,27 @@ pub fn load_config_with_overrides(path: &Path, overrides: &[String]) -> Result<V
         .with_context(|| format!("cannot read config {}", path.display()))?;
     let mut value: Value = serde_json::from_str(&text)
         .with_context(|| format!("config {} is not valid JSON", path.display()))?;
+    apply_overrides(&mut value, overrides, &path.display().to_string())?;
+    Ok(value)
+}
+
+/// Applies `--set KEY=VALUE` overrides to a config `value` (`source` names it in errors).
+pub fn apply_overrides(value: &mut Value, overrides: &[String], source: &str) -> Result<()> {
     for item in overrides {
         let (key, raw) = item
             .split_once('=')
             .with_context(|| format!("--set {item}: expected KEY=VALUE, e.g. train.steps=200"))?;
         let new: Value =
             serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-        let mut slot = &mut value;
+        let mut slot = &mut *value;
         for part in key.split('.') {
-            slot = slot.get_mut(part).with_context(|| {
-                format!("--set {item}: `{key}` is not a field of {}", path.display())
-            })?;
+            slot = slot
+                .get_mut(part)
+                .with_context(|| format!("--set {item}: `{key}` is not a field of {source}"))?;
         }
         *slot = new;
     }
-    Ok(value)
+    Ok(())
 }
 
 /// A memory field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, ...) in MiB; `pid` may be

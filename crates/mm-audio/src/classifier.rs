@@ -1,17 +1,14 @@
-//! Sound classification: an audio encoder and a linear head trained on log-mel crops of
-//! labelled clips (`cargo xtask train audio-classifier`), evaluated on held-out clips against
-//! the majority-class baseline.
+//! Sound classification: an audio encoder and a linear head over log-mel crops of labelled
+//! clips. Training and evaluation (`cargo xtask train|eval audio-classifier`) are in
+//! [`crate::classifier_train`].
 
 use std::path::{Path, PathBuf};
 
 use burn::config::Config;
-use burn::module::{AutodiffModule, Module};
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use mm_core::cca::synth::SplitMix64;
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
 use mm_core::encoder::Encoder;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +59,12 @@ pub struct AudioClassifierConfig {
     /// Seed of initialization and crops.
     #[config(default = 0)]
     pub seed: u64,
+    /// Steps between checkpoints (0: only at the end).
+    #[config(default = 100)]
+    pub checkpoint_every: usize,
+    /// Checkpoints kept on disk.
+    #[config(default = 2)]
+    pub keep_checkpoints: usize,
 }
 
 /// Clips as normalized log-mel matrices with their class indices.
@@ -82,6 +85,9 @@ pub enum ClassifierError {
     /// Features or model settings are invalid.
     #[error("{0}")]
     Invalid(String),
+    /// The training loop or a model folder failed.
+    #[error(transparent)]
+    Run(#[from] mm_core::train::TrainError),
 }
 
 /// Loads, downmixes, resamples and featurizes `records` (classes indexed by `classes`).
@@ -132,7 +138,7 @@ pub fn load_signal(path: &Path, rate: u32) -> Result<Vec<f32>, AudioError> {
 }
 
 /// `crop_frames` columns of `f` starting at `start`, zero-padded past its end, row-major.
-fn crop(f: &Features, start: usize, frames: usize) -> Vec<f32> {
+pub fn crop(f: &Features, start: usize, frames: usize) -> Vec<f32> {
     let mut out = vec![0.0; f.rows * frames];
     for r in 0..f.rows {
         for t in 0..frames.min(f.frames.saturating_sub(start)) {
@@ -197,93 +203,4 @@ impl<B: Backend> AudioClassifier<B> {
         };
         self.head.forward(embedding)
     }
-}
-
-/// Held-out figures of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct ClassifierReport {
-    /// Class names.
-    pub classes: Vec<String>,
-    /// Training and test clips.
-    pub n_train: usize,
-    /// Held-out clips.
-    pub n_test: usize,
-    /// Held-out accuracy (logits averaged over each clip's crops).
-    pub test_accuracy: f64,
-    /// Accuracy of always answering the most frequent training class.
-    pub majority_baseline: f64,
-    /// Mean training loss over the first and the last 20 steps.
-    pub loss_first_last: (f64, f64),
-}
-
-/// Trains on `train` and evaluates on `test`.
-pub fn train_classifier<B: AutodiffBackend>(
-    cfg: &AudioClassifierConfig,
-    classes: &[String],
-    train: &ClipSet,
-    test: &ClipSet,
-    device: &B::Device,
-    mut on_step: impl FnMut(usize, f64),
-) -> Result<ClassifierReport, ClassifierError> {
-    if train.features.is_empty() || test.features.is_empty() {
-        return Err(ClassifierError::Invalid(
-            "both splits need at least one clip".into(),
-        ));
-    }
-    <B as Backend>::seed(device, cfg.seed);
-    let mut model = AudioClassifier::<B>::new(cfg, classes.len(), device)?;
-    let mut optim = AdamConfig::new().init();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut rng = SplitMix64::new(cfg.seed);
-    let (rows, frames) = (cfg.n_mels, cfg.crop_frames);
-    let mut losses = Vec::with_capacity(cfg.steps);
-    for step in 0..cfg.steps {
-        let mut x = Vec::with_capacity(cfg.batch * rows * frames);
-        let mut y = Vec::with_capacity(cfg.batch);
-        for _ in 0..cfg.batch {
-            let i = (rng.next_u64() % train.features.len() as u64) as usize;
-            let f = &train.features[i];
-            let start = (rng.next_u64() % (f.frames.saturating_sub(frames) as u64 + 1)) as usize;
-            x.extend(crop(f, start, frames));
-            y.push(train.labels[i] as i64);
-        }
-        let x = Tensor::<B, 4>::from_data(TensorData::new(x, [cfg.batch, 1, rows, frames]), device);
-        let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [cfg.batch]), device);
-        let loss = loss_fn.forward(model.forward(x), y);
-        let value = loss.clone().into_scalar().elem::<f64>();
-        losses.push(value);
-        on_step(step, value);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(cfg.lr, model, grads);
-    }
-    let valid = model.valid();
-    let mut correct = 0;
-    for (f, &label) in test.features.iter().zip(&test.labels) {
-        let starts: Vec<usize> = (0..f.frames.saturating_sub(frames) + 1)
-            .step_by(frames)
-            .collect();
-        let x: Vec<f32> = starts.iter().flat_map(|&s| crop(f, s, frames)).collect();
-        let x = Tensor::<B::InnerBackend, 4>::from_data(
-            TensorData::new(x, [starts.len(), 1, rows, frames]),
-            device,
-        );
-        let logits = valid.forward(x).mean_dim(0); // [1, classes]
-        let predicted = logits.argmax(1).into_scalar().elem::<i64>() as usize;
-        correct += (predicted == label) as usize;
-    }
-    let mut counts = vec![0usize; classes.len()];
-    train.labels.iter().for_each(|&l| counts[l] += 1);
-    let majority = (0..classes.len()).max_by_key(|&c| counts[c]).unwrap_or(0);
-    let baseline =
-        test.labels.iter().filter(|&&l| l == majority).count() as f64 / test.labels.len() as f64;
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let k = losses.len().min(20);
-    Ok(ClassifierReport {
-        classes: classes.to_vec(),
-        n_train: train.features.len(),
-        n_test: test.features.len(),
-        test_accuracy: correct as f64 / test.features.len() as f64,
-        majority_baseline: baseline,
-        loss_first_last: (mean(&losses[..k]), mean(&losses[losses.len() - k..])),
-    })
 }

@@ -8,13 +8,15 @@
 //! - [`features`]: mel spectrograms, log-mel (dB) and MFCCs matching librosa, batched.
 //! - [`batch`]: parallel extraction for data loaders and stacking into tensors.
 //! - [`device`]: the same features as Burn tensors on any device.
-//! - [`classifier`]: training and evaluating a sound classifier on log-mel crops.
+//! - [`classifier`]: a sound classifier over log-mel crops (model, settings, clips).
+//! - [`classifier_train`]: training it through the house loop and evaluating it.
 //! - [`datasets`]: audio manifests and the sonic-pi-samples sound groups.
 //! - [`encoder`]: the spectrogram CNN and the audio transformer ([`Encoder`](mm_core::Encoder)s).
 #![warn(missing_docs)]
 
 pub mod batch;
 pub mod classifier;
+pub mod classifier_train;
 pub mod datasets;
 pub mod decode;
 pub mod device;

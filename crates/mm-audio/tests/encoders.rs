@@ -4,12 +4,12 @@
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Distribution, Tensor};
 use mm_audio::batch::{FeatureKind, to_tensor};
-use mm_audio::classifier::{
-    AudioClassifierConfig, ClipSet, EncoderKind, normalize_log_mel, train_classifier,
-};
+use mm_audio::classifier::{AudioClassifierConfig, ClipSet, EncoderKind, normalize_log_mel};
+use mm_audio::classifier_train::{evaluate_classifier, load_classifier, train_and_evaluate};
 use mm_audio::encoder::{AudioTransformerConfig, SpectrogramCnnConfig};
 use mm_audio::{MelConfig, MelExtractor};
 use mm_core::encoder::Encoder;
+use mm_core::train::RunOptions;
 
 type B = Flex;
 
@@ -110,15 +110,24 @@ fn a_few_steps_lower_the_loss_for_both_encoders() {
             .with_steps(40)
             .with_batch(8)
             .with_lr(3e-3);
-        let report = train_classifier::<Autodiff<B>>(
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunOptions::new(tmp.path().join("run"));
+        let report = train_and_evaluate::<Autodiff<B>>(
             &cfg,
             &classes,
             &train,
             &test,
-            &Default::default(),
-            |_, _| {},
+            &run,
+            &[Default::default()],
         )
         .unwrap();
+        // The final model folder evaluates to the same accuracy.
+        let (model, folder) =
+            load_classifier::<B>(&tmp.path().join("run/final"), &Default::default()).unwrap();
+        assert_eq!(folder.classes, classes);
+        let (accuracy, _) =
+            evaluate_classifier(&model, &cfg, 2, &train, &test, &Default::default()).unwrap();
+        assert_eq!(accuracy, report.test_accuracy);
         let (first, last) = report.loss_first_last;
         assert!(last < 0.7 * first, "{encoder:?}: loss {first} -> {last}");
         assert!(

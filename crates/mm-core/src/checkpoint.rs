@@ -45,6 +45,49 @@ pub fn atomic_write(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     atomic_save(dest, |tmp| fs::write(tmp, bytes))
 }
 
+/// Writes `files` (name, bytes) as folder `dest`, atomically replacing any previous one: the
+/// files go to a temporary folder, are synced, and the folder is renamed into place. An error
+/// names the path that failed.
+pub fn write_folder_atomically(
+    dest: &Path,
+    files: &[(&str, Vec<u8>)],
+) -> Result<(), (PathBuf, io::Error)> {
+    let at = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| (p, e)
+    };
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(at(parent))?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.tmp"));
+    let old = parent.join(format!(".{name}.old"));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(at(&tmp))?;
+    for (file, bytes) in files {
+        let path = tmp.join(file);
+        fs::write(&path, bytes).map_err(at(&path))?;
+        File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(at(&path))?;
+    }
+    let _ = fs::remove_dir_all(&old);
+    if dest.exists() {
+        fs::rename(dest, &old).map_err(at(dest))?;
+    }
+    fs::rename(&tmp, dest).map_err(at(dest))?;
+    if let Ok(d) = File::open(parent) {
+        let _ = d.sync_all();
+    }
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

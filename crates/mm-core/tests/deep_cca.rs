@@ -7,6 +7,7 @@ use mm_core::cca::LinearCcaConfig;
 use mm_core::cca::deep::DeepCcaLossConfig;
 use mm_core::cca::experiment::{DeepCcaExperimentConfig, run_deep_cca_experiment};
 use mm_core::cca::synth::{SplitMix64, correlated_views};
+use mm_core::train::RunOptions;
 
 /// f64 throughout, so central differences are accurate to ~1e-9.
 type Exact = NdArray<f64>;
@@ -94,7 +95,11 @@ fn value_equals_linear_cca() {
 #[test]
 fn deep_cca_beats_linear_cca_on_a_nonlinear_problem() {
     let cfg = DeepCcaExperimentConfig::new().with_steps(250);
-    let report = run_deep_cca_experiment::<Autodiff<Flex>>(&cfg, &Default::default()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = RunOptions::new(tmp.path().join("run"));
+    let report =
+        run_deep_cca_experiment::<Autodiff<Flex>>(&cfg, &run, &[Default::default()]).unwrap();
+    assert!(tmp.path().join("run/final/model.mpk").is_file());
     let linear: f64 = report.linear.iter().sum();
     let deep: f64 = report.deep.iter().sum();
     eprintln!("held-out total correlation: linear {linear:.3}, deep {deep:.3} ({report:?})");

@@ -207,7 +207,18 @@ fn bad_inputs_are_named_errors() {
 #[test]
 fn interaction_capable_fusion_beats_late_fusion_on_synergy() {
     let cfg = FusionBenchmarkConfig::new().with_steps(200);
-    let results = run_fusion_benchmark::<Autodiff<B>>(&cfg, &Default::default()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let results =
+        run_fusion_benchmark::<Autodiff<B>>(&cfg, tmp.path(), &[Default::default()]).unwrap();
+    for run in ["synergy/late-sum", "redundancy/low-rank-tensor"] {
+        let losses =
+            mm_core::train::read_losses(&tmp.path().join(run).join("metrics.jsonl")).unwrap();
+        assert_eq!(losses.len(), 200, "{run}");
+        assert!(
+            tmp.path().join(run).join("final/model.mpk").is_file(),
+            "{run}"
+        );
+    }
     let acc = |name: &str, task| {
         results
             .iter()

@@ -101,33 +101,8 @@ pub fn write_folder_atomically(
     dest: &Path,
     files: &[(&str, Vec<u8>)],
 ) -> Result<(), CheckpointError> {
-    let parent = dest.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.tmp"));
-    let old = parent.join(format!(".{name}.old"));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-    for (file, bytes) in files {
-        let path = tmp.join(file);
-        fs::write(&path, bytes).map_err(io_err(&path))?;
-        fs::File::open(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(io_err(&path))?;
-    }
-    let _ = fs::remove_dir_all(&old);
-    if dest.exists() {
-        fs::rename(dest, &old).map_err(io_err(dest))?;
-    }
-    fs::rename(&tmp, dest).map_err(io_err(dest))?;
-    if let Ok(d) = fs::File::open(parent) {
-        let _ = d.sync_all();
-    }
-    let _ = fs::remove_dir_all(&old);
-    Ok(())
+    mm_core::checkpoint::write_folder_atomically(dest, files)
+        .map_err(|(path, source)| CheckpointError::Io { path, source })
 }
 
 /// Saves a model folder (`config.json`, `model.mpk`).

@@ -7,8 +7,6 @@
 //! devices each device takes its share of every batch; the contrastive loss then sees the
 //! negatives of its own share only (no cross-device gather), and the gradients are summed.
 
-use std::path::PathBuf;
-
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
@@ -16,7 +14,8 @@ use burn::optim::{AdamWConfig, GradientsParams, MultiGradientsParams, Optimizer}
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
-use mm_core::train::{BatchSource, RunSpec, Share, StepOutput, WarmupCosine, fit};
+pub use mm_core::train::RunOptions;
+use mm_core::train::{BatchSource, Share, StepOutput, WarmupCosine, fit};
 use mm_text::{ClipTokenizer, TextBatch, TokenizerError};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -86,34 +85,6 @@ pub enum TrainError {
     /// The settings cannot work with this data.
     #[error("invalid training settings: {0}")]
     Settings(String),
-}
-
-/// Where a run goes and how it reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOptions {
-    /// The run folder (`config.json`, `checkpoint/`, `metrics.jsonl`, `loss.png`, `final/`).
-    pub run_dir: PathBuf,
-    /// Continue from the run folder's newest checkpoint.
-    pub resume: bool,
-    /// Steps between plain progress lines when stderr is not a terminal.
-    pub log_every: usize,
-}
-
-impl RunOptions {
-    /// A fresh run in `run_dir`, logging every 50 steps.
-    pub fn new(run_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            run_dir: run_dir.into(),
-            resume: false,
-            log_every: 50,
-        }
-    }
-
-    /// The same run, resumed.
-    pub fn resumed(mut self) -> Self {
-        self.resume = true;
-        self
-    }
 }
 
 /// Learning rate at `step` (0-based): linear warm-up, then cosine decay to zero.
@@ -338,14 +309,7 @@ pub fn train<B: AutodiffBackend>(
         .with_weight_decay(s.weight_decay as f32)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(s.grad_clip_norm as f32)))
         .init::<B, Clip<B>>();
-    let spec = RunSpec {
-        run_dir: run.run_dir.clone(),
-        total_steps: s.steps,
-        checkpoint_every: s.checkpoint_every,
-        keep_checkpoints: s.keep_checkpoints,
-        resume: run.resume,
-        log_every: run.log_every,
-    };
+    let spec = run.spec(s.steps, s.checkpoint_every, s.keep_checkpoints);
     let json = serde_json::to_value(config).expect("configs serialize");
     let model = fit(&spec, &json, model, optim, schedule(s), source, devices)?;
     save_model(&model, &config.model, &run.run_dir.join("final"))?;

@@ -1,12 +1,15 @@
 //! `cargo xtask eval deep-cca`: two MLPs trained with the deep CCA loss against linear CCA on
 //! the same held-out two-view data (views of an angle; see `mm_core::cca::synth::circle_views`).
 
+use std::path::PathBuf;
+
 use crate::common::DeviceArg;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::cca::CcaError;
 use mm_core::cca::experiment::{DeepCcaExperimentConfig, DeepCcaReport, run_deep_cca_experiment};
+use mm_core::train::RunOptions;
 use mm_core::{BackendJob, dispatch};
 
 /// Flags of `eval deep-cca`.
@@ -21,17 +24,20 @@ pub struct DeepCcaEvalArgs {
     /// Seed of data, batches and initialization.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Folder for the encoders' training run (checkpoints, metrics.jsonl, final/).
+    #[arg(long, default_value = "runs/deep-cca")]
+    run_dir: PathBuf,
     #[command(flatten)]
     device: DeviceArg,
 }
 
-struct DeepCcaJob(DeepCcaExperimentConfig);
+struct DeepCcaJob(DeepCcaExperimentConfig, RunOptions);
 
 impl BackendJob for DeepCcaJob {
     type Output = Result<DeepCcaReport, CcaError>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        run_deep_cca_experiment::<B>(&self.0, &device)
+        run_deep_cca_experiment::<B>(&self.0, &self.1, &[device])
     }
 }
 
@@ -42,7 +48,8 @@ pub fn run(args: DeepCcaEvalArgs) -> Result<()> {
         .with_noise(args.noise)
         .with_seed(args.seed);
     let device = args.device.device;
-    let report = dispatch(device, DeepCcaJob(cfg.clone()))??;
+    let run = RunOptions::new(&args.run_dir);
+    let report = dispatch(device, DeepCcaJob(cfg.clone(), run))??;
     let sum = |v: &[f64]| v.iter().sum::<f64>();
     println!(
         "X = (cos t, sin t), Y = (cos 2t, sin 2t), noise {}, {} held-out pairs, k = {}",

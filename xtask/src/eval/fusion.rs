@@ -25,17 +25,20 @@ pub struct FusionEvalArgs {
     /// Also write the rows as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Folder of the training runs, one per task and strategy (`synergy/late-sum/`...).
+    #[arg(long, default_value = "runs/fusion")]
+    run_dir: PathBuf,
     #[command(flatten)]
     device: DeviceArg,
 }
 
-struct FusionJob(FusionBenchmarkConfig);
+struct FusionJob(FusionBenchmarkConfig, PathBuf);
 
 impl BackendJob for FusionJob {
     type Output = Result<Vec<FusionResult>, FusionError>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        run_fusion_benchmark::<B>(&self.0, &device)
+        run_fusion_benchmark::<B>(&self.0, &self.1, &[device])
     }
 }
 
@@ -45,7 +48,7 @@ pub fn run(args: FusionEvalArgs) -> Result<()> {
         .with_steps(args.steps)
         .with_seed(args.seed);
     let device = args.device.device;
-    let results = dispatch(device, FusionJob(cfg.clone()))??;
+    let results = dispatch(device, FusionJob(cfg.clone(), args.run_dir.clone()))??;
     println!(
         "two modalities of width {}, fused width {}, {} train / {} test samples, {} Adam steps",
         cfg.d_modality, cfg.hidden, cfg.n_train, cfg.n_test, cfg.steps

@@ -1,5 +1,7 @@
-//! `cargo xtask eval clip|fusion|deep-cca|info`: evaluation commands, one file each.
+//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info`: evaluation commands, one
+//! file each.
 
+mod audio;
 mod clip;
 mod deep_cca;
 mod fusion;
@@ -30,6 +32,8 @@ pub struct EvalArgs {
 enum Target {
     /// Retrieval Recall@K and zero-shot accuracy of a trained CLIP on its test set.
     Clip(clip::ClipEvalArgs),
+    /// Held-out accuracy of a trained sound classifier beside the majority class.
+    AudioClassifier(audio::AudioEvalArgs),
     /// Train every fusion strategy on a synergy task and a redundancy task; print a table.
     Fusion(fusion::FusionEvalArgs),
     /// Deep CCA against linear CCA on a nonlinear two-view problem.
@@ -42,6 +46,7 @@ enum Target {
 pub fn run(args: EvalArgs) -> Result<()> {
     match args.target {
         Target::Clip(a) => clip::run(a),
+        Target::AudioClassifier(a) => audio::run(a),
         Target::Fusion(a) => fusion::run(a),
         Target::DeepCca(a) => deep_cca::run(a),
         Target::Info(a) => info::run(a),

@@ -1,22 +1,22 @@
 //! `cargo xtask train audio-classifier`: a spectrogram CNN (or audio transformer) trained on
-//! the sonic-pi-samples sound groups, reporting held-out accuracy beside the majority class.
+//! the sonic-pi-samples sound groups through the house loop, reporting held-out accuracy
+//! beside the majority class.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
-use mm_audio::classifier::{
-    AudioClassifierConfig, ClassifierError, ClassifierReport, ClipSet, EncoderKind, load_clips,
-    train_classifier,
-};
+use mm_audio::classifier::{AudioClassifierConfig, ClipSet, EncoderKind, load_clips};
+use mm_audio::classifier_train::{ClassifierReport, train_and_evaluate};
 use mm_audio::datasets::read_manifest;
-use mm_core::{BackendJob, dispatch};
+use mm_core::train::RunOptions;
+use mm_core::{BackendJob, dispatch, replicas};
 
-use crate::common::DeviceArg;
-use crate::common::datasets_dir;
+use crate::common::{
+    DeviceArg, DevicesArg, apply_overrides, datasets_dir, load_config_with_overrides,
+};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Encoder {
@@ -30,58 +30,42 @@ pub struct AudioTrainArgs {
     /// An audio manifest (.jsonl with audio, label, split); defaults to datasets/sounds/sounds.jsonl.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Settings (JSON, an `AudioClassifierConfig`); flags and --set apply on top.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override a setting, e.g. `--set batch=64`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
     /// Encoder.
-    #[arg(long, value_enum, default_value = "cnn")]
-    encoder: Encoder,
-    /// Optimizer steps (1000: about 7 minutes on 2 CPU cores).
-    #[arg(long, default_value_t = 1000)]
-    steps: usize,
+    #[arg(long, value_enum)]
+    encoder: Option<Encoder>,
+    /// Optimizer steps (default 1000: about 7 minutes on 2 CPU cores).
+    #[arg(long)]
+    steps: Option<usize>,
     /// Seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Folder for checkpoints, metrics and the final model.
+    #[arg(long, default_value = "runs/audio-classifier")]
+    run_dir: PathBuf,
+    /// Continue from the run folder's latest checkpoint.
+    #[arg(long)]
+    resume: bool,
     /// Also write the report as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArg,
+    #[command(flatten)]
+    devices: DevicesArg,
 }
 
-struct AudioJob {
-    cfg: AudioClassifierConfig,
-    classes: Vec<String>,
-    train: ClipSet,
-    test: ClipSet,
-}
-
-impl BackendJob for AudioJob {
-    type Output = Result<ClassifierReport, ClassifierError>;
-
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let bar = ProgressBar::new(self.cfg.steps as u64).with_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} loss {msg} [{elapsed} < {eta}]")
-                .expect("valid template"),
-        );
-        let report = train_classifier::<B>(
-            &self.cfg,
-            &self.classes,
-            &self.train,
-            &self.test,
-            &device,
-            |_, loss| {
-                bar.set_message(format!("{loss:.3}"));
-                bar.inc(1);
-            },
-        );
-        bar.finish();
-        report
-    }
-}
-
-/// Runs `train audio-classifier`.
-pub fn run(args: AudioTrainArgs) -> Result<()> {
-    let manifest = args
-        .data
-        .unwrap_or_else(|| datasets_dir().join("sounds/sounds.jsonl"));
+/// Reads a sound manifest and splits it: class names, training clips, held-out clips.
+pub fn load_sound_data(
+    manifest: Option<PathBuf>,
+    cfg: &AudioClassifierConfig,
+) -> Result<(Vec<String>, ClipSet, ClipSet)> {
+    let manifest = manifest.unwrap_or_else(|| datasets_dir().join("sounds/sounds.jsonl"));
     if !manifest.exists() {
         bail!(
             "{} not found: run `cargo xtask data fetch sounds` first",
@@ -96,30 +80,66 @@ pub fn run(args: AudioTrainArgs) -> Result<()> {
         .into_iter()
         .collect();
     let (train, test): (Vec<_>, Vec<_>) = records.into_iter().partition(|(_, r)| r.split != "test");
-    let cfg = AudioClassifierConfig::new()
-        .with_encoder(match args.encoder {
-            Encoder::Cnn => EncoderKind::Cnn,
-            Encoder::Transformer => EncoderKind::Transformer,
-        })
-        .with_steps(args.steps)
-        .with_seed(args.seed);
     eprintln!(
         "decoding and featurizing {} + {} clips...",
         train.len(),
         test.len()
     );
-    let train = load_clips(&train, &classes, &cfg).context("training clips")?;
-    let test = load_clips(&test, &classes, &cfg).context("test clips")?;
-    let device = args.device.device;
-    let report = dispatch(
-        device,
-        AudioJob {
-            cfg,
-            classes,
-            train,
-            test,
-        },
-    )??;
+    let train = load_clips(&train, &classes, cfg).context("training clips")?;
+    let test = load_clips(&test, &classes, cfg).context("test clips")?;
+    Ok((classes, train, test))
+}
+
+struct AudioJob {
+    cfg: AudioClassifierConfig,
+    classes: Vec<String>,
+    train: ClipSet,
+    test: ClipSet,
+    run: RunOptions,
+    devices: usize,
+}
+
+impl BackendJob for AudioJob {
+    type Output = Result<ClassifierReport>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let devices = replicas(&device, self.devices);
+        Ok(train_and_evaluate::<B>(
+            &self.cfg,
+            &self.classes,
+            &self.train,
+            &self.test,
+            &self.run,
+            &devices,
+        )?)
+    }
+}
+
+fn settings(args: &AudioTrainArgs) -> Result<AudioClassifierConfig> {
+    let mut value = match &args.config {
+        Some(path) => load_config_with_overrides(path, &[])?,
+        None => serde_json::to_value(AudioClassifierConfig::new())?,
+    };
+    apply_overrides(&mut value, &args.overrides, "the audio classifier settings")?;
+    let mut cfg: AudioClassifierConfig = serde_json::from_value(value)
+        .context("the settings do not describe an audio classifier")?;
+    if let Some(e) = args.encoder {
+        cfg.encoder = match e {
+            Encoder::Cnn => EncoderKind::Cnn,
+            Encoder::Transformer => EncoderKind::Transformer,
+        };
+    }
+    if let Some(steps) = args.steps {
+        cfg.steps = steps;
+    }
+    if let Some(seed) = args.seed {
+        cfg.seed = seed;
+    }
+    Ok(cfg)
+}
+
+/// Prints a report and writes it to `out`.
+pub fn print_report(report: &ClassifierReport, out: Option<&Path>) -> Result<()> {
     println!(
         "{} classes ({}), {} training clips, {} held-out clips",
         report.classes.len(),
@@ -136,9 +156,30 @@ pub fn run(args: AudioTrainArgs) -> Result<()> {
         100.0 * report.test_accuracy,
         100.0 * report.majority_baseline
     );
-    if let Some(out) = args.out {
-        mm_core::checkpoint::atomic_write(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    if let Some(out) = out {
+        mm_core::checkpoint::atomic_write(out, serde_json::to_string_pretty(report)?.as_bytes())?;
         println!("wrote {}", out.display());
     }
     Ok(())
+}
+
+/// Runs `train audio-classifier`.
+pub fn run(args: AudioTrainArgs) -> Result<()> {
+    let cfg = settings(&args)?;
+    let (classes, train, test) = load_sound_data(args.data.clone(), &cfg)?;
+    let run = RunOptions {
+        resume: args.resume,
+        ..RunOptions::new(&args.run_dir)
+    };
+    let job = AudioJob {
+        cfg,
+        classes,
+        train,
+        test,
+        run,
+        devices: args.devices.devices as usize,
+    };
+    let report = dispatch(args.device.device, job)??;
+    println!("final model: {}", args.run_dir.join("final").display());
+    print_report(&report, args.out.as_deref())
 }

@@ -6,6 +6,7 @@ mod clip;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
+pub use audio::{load_sound_data, print_report};
 pub use clip::report_skipped;
 
 /// Flags of `train`.

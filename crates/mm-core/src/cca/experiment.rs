@@ -1,17 +1,26 @@
 //! The deep-versus-linear CCA experiment: two small MLPs trained with the deep CCA loss on
-//! [`circle_views`], compared with linear CCA on the same held-out data.
+//! [`circle_views`] through the house loop ([`crate::train::fit`]), compared with linear CCA
+//! on the same held-out data.
+//!
+//! Each step's pairs are drawn from an RNG seeded by `(seed, step)`. On several devices each
+//! device estimates the covariances from its own share of the batch.
 
 use burn::config::Config;
-use burn::module::{AutodiffModule, Module};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor};
+use burn::tensor::{ElementConversion, Tensor};
+use burn_train::{InferenceStep, TrainOutput, TrainStep};
 
 use super::covariance::to_device;
-use super::deep::DeepCcaLossConfig;
+use super::deep::{DeepCcaLoss, DeepCcaLossConfig};
 use super::synth::{SplitMix64, circle_views};
 use super::{CcaError, LinearCcaConfig};
+use crate::matrix::HostMatrix;
 use crate::nn::{Mlp, MlpConfig};
+use crate::train::{
+    BatchSource, RunOptions, Share, StepOutput, TrainError, fit, read_losses, save_model_dir,
+};
 
 /// Settings of the experiment.
 #[derive(Config, Debug)]
@@ -46,6 +55,9 @@ pub struct DeepCcaExperimentConfig {
     /// Seed of the data and the batches.
     #[config(default = 0)]
     pub seed: u64,
+    /// Steps between checkpoints (0: only at the end).
+    #[config(default = 100)]
+    pub checkpoint_every: usize,
 }
 
 /// Held-out canonical correlations of both methods.
@@ -55,7 +67,7 @@ pub struct DeepCcaReport {
     pub linear: Vec<f64>,
     /// Linear CCA of the trained encoders' outputs, top-k.
     pub deep: Vec<f64>,
-    /// Training loss at the first and the last step.
+    /// Training loss at the first and the last step (from `metrics.jsonl`).
     pub loss_first_last: (f64, f64),
 }
 
@@ -68,52 +80,164 @@ pub struct TwoViewEncoders<B: Backend> {
     pub fy: Mlp<B>,
 }
 
-/// Trains the encoders and reports both methods' held-out correlations.
+/// One device's share of a step's pairs.
+#[derive(Debug, Clone)]
+pub struct CcaBatch<B: Backend> {
+    /// View X rows, `[rows, 2]`.
+    pub x: Tensor<B, 2>,
+    /// View Y rows, `[rows, 2]`.
+    pub y: Tensor<B, 2>,
+    /// The loss to train with.
+    pub loss: DeepCcaLoss,
+    /// The step (0-based).
+    pub step: usize,
+    /// This device's share.
+    pub share: Share,
+    /// Pairs in the whole step.
+    pub batch_size: usize,
+}
+
+/// Draws any step's pairs from the training views.
+pub struct CcaBatches {
+    x: HostMatrix,
+    y: HostMatrix,
+    cfg: DeepCcaExperimentConfig,
+}
+
+fn gather(m: &HostMatrix, rows: &[usize]) -> HostMatrix {
+    HostMatrix {
+        rows: rows.len(),
+        cols: m.cols,
+        data: rows
+            .iter()
+            .flat_map(|&r| m.data[r * m.cols..(r + 1) * m.cols].iter().copied())
+            .collect(),
+    }
+}
+
+impl<B: Backend> BatchSource<B> for CcaBatches {
+    type Batch = CcaBatch<B>;
+
+    fn batch_size(&self) -> usize {
+        self.cfg.batch
+    }
+
+    fn batch(&self, step: usize, share: Share, device: &B::Device) -> CcaBatch<B> {
+        let mut rng = SplitMix64::new(
+            self.cfg.seed ^ 0x5EED ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let idx: Vec<usize> = (0..self.cfg.batch)
+            .map(|_| (rng.next_u64() % self.x.rows as u64) as usize)
+            .collect();
+        let mine = &idx[share.rows(self.cfg.batch)];
+        CcaBatch {
+            x: to_device(&gather(&self.x, mine), device),
+            y: to_device(&gather(&self.y, mine), device),
+            loss: DeepCcaLossConfig::new(self.cfg.k)
+                .with_ridge(self.cfg.ridge)
+                .init(),
+            step,
+            share,
+            batch_size: self.cfg.batch,
+        }
+    }
+}
+
+impl<B: Backend> TwoViewEncoders<B> {
+    fn output(&self, batch: &CcaBatch<B>) -> (Option<Tensor<B, 1>>, StepOutput) {
+        let hx = self.fx.forward(batch.x.clone()); // [rows, k]
+        let hy = self.fy.forward(batch.y.clone()); // [rows, k]
+        let loss = batch.loss.forward(hx, hy).ok();
+        let value = loss
+            .as_ref()
+            .map_or(f64::NAN, |l| l.clone().into_scalar().elem::<f64>());
+        let out = StepOutput {
+            step: batch.step,
+            share: batch.share,
+            samples: batch.share.rows(batch.batch_size).len(),
+            loss: value,
+            extras: Vec::new(),
+        };
+        (loss, out)
+    }
+}
+
+impl<B: AutodiffBackend> TrainStep for TwoViewEncoders<B> {
+    type Input = CcaBatch<B>;
+    type Output = StepOutput;
+
+    /// A batch whose canonical pairs cannot be solved (non-finite activations after a
+    /// divergence) is logged with a NaN loss and changes nothing; the experiment then reports
+    /// the step as an error.
+    fn step(&self, batch: CcaBatch<B>) -> TrainOutput<StepOutput> {
+        match self.output(&batch) {
+            (Some(loss), out) => {
+                let weight = out.samples as f64 / batch.batch_size as f64;
+                TrainOutput::new(self, (loss * weight).backward(), out)
+            }
+            (None, out) => TrainOutput {
+                grads: GradientsParams::new(),
+                item: out,
+            },
+        }
+    }
+}
+
+impl<B: Backend> InferenceStep for TwoViewEncoders<B> {
+    type Input = CcaBatch<B>;
+    type Output = StepOutput;
+
+    fn step(&self, batch: CcaBatch<B>) -> StepOutput {
+        self.output(&batch).1
+    }
+}
+
+/// Trains the encoders in `run`'s folder and reports both methods' held-out correlations.
 pub fn run_deep_cca_experiment<B: AutodiffBackend>(
     cfg: &DeepCcaExperimentConfig,
-    device: &B::Device,
+    run: &RunOptions,
+    devices: &[B::Device],
 ) -> Result<DeepCcaReport, CcaError> {
+    let device = devices
+        .first()
+        .ok_or_else(|| TrainError::Settings("no device to train on".into()))?;
     <B as Backend>::seed(device, cfg.seed);
     let (x_train, y_train) = circle_views(cfg.n_train, cfg.noise, cfg.seed);
     let (x_test, y_test) = circle_views(cfg.n_test, cfg.noise, cfg.seed + 1);
     let mlp = MlpConfig::new(2, cfg.hidden, cfg.k);
-    let mut model = TwoViewEncoders::<B> {
+    let model = TwoViewEncoders::<B> {
         fx: mlp.init(device),
         fy: mlp.init(device),
     };
-    let loss_fn = DeepCcaLossConfig::new(cfg.k).with_ridge(cfg.ridge).init();
-    let mut optim = AdamConfig::new().init();
-    let (xt, yt) = (
-        to_device::<B>(&x_train, device),
-        to_device::<B>(&y_train, device),
-    );
-    let mut rng = SplitMix64::new(cfg.seed ^ 0x5EED);
-    let mut losses = Vec::with_capacity(cfg.steps);
-    for _ in 0..cfg.steps {
-        let idx: Vec<i64> = (0..cfg.batch)
-            .map(|_| (rng.next_u64() % cfg.n_train as u64) as i64)
-            .collect();
-        let idx = Tensor::<B, 1, Int>::from_data(idx.as_slice(), device);
-        let hx = model.fx.forward(xt.clone().select(0, idx.clone())); // [batch, k]
-        let hy = model.fy.forward(yt.clone().select(0, idx)); // [batch, k]
-        let loss = loss_fn.forward(hx, hy)?;
-        losses.push(loss.clone().into_scalar().elem::<f64>());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(cfg.lr, model, grads);
+    let source = CcaBatches {
+        x: x_train,
+        y: y_train,
+        cfg: cfg.clone(),
+    };
+    let spec = run.spec(cfg.steps, cfg.checkpoint_every, 2);
+    let json = serde_json::to_value(cfg).expect("configs serialize");
+    let optim = AdamConfig::new().init::<B, TwoViewEncoders<B>>();
+    let valid = fit(&spec, &json, model, optim, cfg.lr, source, devices)?;
+    let metrics = spec.metrics_path();
+    let losses = read_losses(&metrics).map_err(|source| TrainError::Io {
+        path: metrics.clone(),
+        source,
+    })?;
+    if let Some(&(step, _)) = losses.iter().find(|(_, l)| !l.is_finite()) {
+        return Err(CcaError::Diverged { step });
     }
+    save_model_dir(&run.run_dir.join("final"), &json, &valid)?;
     let linear = LinearCcaConfig::new(cfg.k)
         .fit(
             to_device::<B>(&x_test, device),
             to_device::<B>(&y_test, device),
         )?
         .correlations;
-    let valid = model.valid();
-    let inner = device;
-    let hx = valid.fx.forward(to_device(&x_test, inner));
-    let hy = valid.fy.forward(to_device(&y_test, inner));
+    let hx = valid.fx.forward(to_device(&x_test, device));
+    let hy = valid.fy.forward(to_device(&y_test, device));
     let deep = LinearCcaConfig::new(cfg.k).fit(hx, hy)?.correlations;
-    let first = losses.first().copied().unwrap_or(f64::NAN);
-    let last = losses.last().copied().unwrap_or(f64::NAN);
+    let first = losses.first().map_or(f64::NAN, |l| l.1);
+    let last = losses.last().map_or(f64::NAN, |l| l.1);
     Ok(DeepCcaReport {
         linear,
         deep,

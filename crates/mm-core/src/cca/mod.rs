@@ -106,6 +106,18 @@ pub enum CcaError {
     /// Writing the projections failed.
     #[error(transparent)]
     Io(#[from] MatrixError),
+    /// The deep CCA run could not start or finish (run folder, settings).
+    #[error(transparent)]
+    Training(#[from] crate::train::TrainError),
+    /// The deep CCA loss could not be computed at a step (non-finite or degenerate encoder
+    /// outputs after a divergence).
+    #[error(
+        "training diverged: the deep CCA loss could not be computed at step {step}; lower the learning rate"
+    )]
+    Diverged {
+        /// The step (1-based).
+        step: usize,
+    },
 }
 
 /// Linear CCA: `k` canonical pairs, `ridge` added to the diagonals of `Cov(X,X)` and `Cov(Y,Y)`.

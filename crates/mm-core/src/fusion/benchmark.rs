@@ -1,14 +1,16 @@
 //! `cargo xtask eval fusion`: every strategy trained on two synthetic two-modality tasks, one
 //! whose label is an interaction of the modalities (XOR-like synergy) and one whose label both
-//! modalities carry (redundancy).
+//! modalities carry (redundancy). Each strategy trains through the house loop
+//! ([`crate::train::fit`]), full-batch, in a run folder of its own.
 
+use std::path::Path;
 use std::time::Instant;
 
 use burn::config::Config;
-use burn::module::{AutodiffModule, Module};
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::AdamConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use serde::Serialize;
@@ -19,6 +21,8 @@ use super::{
     LowRankFusion, LowRankFusionConfig, TensorFusion, TensorFusionConfig,
 };
 use crate::cca::synth::SplitMix64;
+use crate::train::{BatchSource, RunOptions, Share, StepOutput, fit, save_model_dir};
+use burn_train::{InferenceStep, TrainOutput, TrainStep};
 
 /// The two tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -192,15 +196,124 @@ pub fn task_data(
     (x, y, labels)
 }
 
-/// Trains every strategy on both tasks and reports held-out accuracy.
+/// One device's share of the (full) training batch.
+#[derive(Debug, Clone)]
+pub struct FusionBatch<B: Backend> {
+    /// Modality X rows.
+    pub x: Tensor<B, 2>,
+    /// Modality Y rows.
+    pub y: Tensor<B, 2>,
+    /// Labels.
+    pub labels: Tensor<B, 1, Int>,
+    /// The step (0-based).
+    pub step: usize,
+    /// This device's share.
+    pub share: Share,
+    /// Samples in the whole step.
+    pub batch_size: usize,
+}
+
+/// Every step is the whole training set (full-batch Adam, as the benchmark specifies).
+pub struct FusionBatches {
+    x: Vec<f32>,
+    y: Vec<f32>,
+    labels: Vec<i64>,
+    d: usize,
+}
+
+impl<B: Backend> BatchSource<B> for FusionBatches {
+    type Batch = FusionBatch<B>;
+
+    fn batch_size(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn batch(&self, step: usize, share: Share, device: &B::Device) -> FusionBatch<B> {
+        let n = self.labels.len();
+        let rows = share.rows(n);
+        let d = self.d;
+        let m = rows.len();
+        FusionBatch {
+            x: Tensor::from_data(
+                TensorData::new(self.x[rows.start * d..rows.end * d].to_vec(), [m, d]),
+                device,
+            ),
+            y: Tensor::from_data(
+                TensorData::new(self.y[rows.start * d..rows.end * d].to_vec(), [m, d]),
+                device,
+            ),
+            labels: Tensor::from_data(
+                TensorData::new(self.labels[rows.clone()].to_vec(), [m]),
+                device,
+            ),
+            step,
+            share,
+            batch_size: n,
+        }
+    }
+}
+
+impl<B: Backend> FusionClassifier<B> {
+    fn loss_and_output(&self, batch: &FusionBatch<B>) -> (Tensor<B, 1>, StepOutput) {
+        let logits = self
+            .forward(batch.x.clone(), batch.y.clone())
+            .expect("input widths are checked before training");
+        let loss = CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, batch.labels.clone());
+        let out = StepOutput {
+            step: batch.step,
+            share: batch.share,
+            samples: batch.share.rows(batch.batch_size).len(),
+            loss: loss.clone().into_scalar().elem(),
+            extras: Vec::new(),
+        };
+        (loss, out)
+    }
+}
+
+impl<B: AutodiffBackend> TrainStep for FusionClassifier<B> {
+    type Input = FusionBatch<B>;
+    type Output = StepOutput;
+
+    fn step(&self, batch: FusionBatch<B>) -> TrainOutput<StepOutput> {
+        let (loss, out) = self.loss_and_output(&batch);
+        let weight = out.samples as f64 / batch.batch_size as f64;
+        TrainOutput::new(self, (loss * weight).backward(), out)
+    }
+}
+
+impl<B: Backend> InferenceStep for FusionClassifier<B> {
+    type Input = FusionBatch<B>;
+    type Output = StepOutput;
+
+    fn step(&self, batch: FusionBatch<B>) -> StepOutput {
+        self.loss_and_output(&batch).1
+    }
+}
+
+/// A folder name for a strategy: `late (sum)` -> `late-sum`.
+pub fn slug(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Trains every strategy on both tasks, each in `run_root/<task>/<strategy>/`, and reports
+/// held-out accuracy.
 pub fn run_fusion_benchmark<B: AutodiffBackend>(
     cfg: &FusionBenchmarkConfig,
-    device: &B::Device,
+    run_root: &Path,
+    devices: &[B::Device],
 ) -> Result<Vec<FusionResult>, FusionError> {
     let mut results = Vec::new();
     for task in [FusionTask::Synergy, FusionTask::Redundancy] {
         for name in STRATEGIES {
-            results.push(train_one::<B>(name, task, cfg, device)?);
+            let dir = run_root
+                .join(format!("{task:?}").to_lowercase())
+                .join(slug(name));
+            results.push(train_one::<B>(name, task, cfg, &dir, devices)?);
         }
     }
     Ok(results)
@@ -210,45 +323,50 @@ fn train_one<B: AutodiffBackend>(
     name: &'static str,
     task: FusionTask,
     cfg: &FusionBenchmarkConfig,
-    device: &B::Device,
+    run_dir: &Path,
+    devices: &[B::Device],
 ) -> Result<FusionResult, FusionError> {
+    let device = devices
+        .first()
+        .ok_or_else(|| FusionError::Config("no device to train on".into()))?;
     let d = cfg.d_modality;
-    let tensors = |n: usize, seed: u64| {
-        let (x, y, l) = task_data(task, n, d, seed);
-        (
-            Tensor::<B, 2>::from_data(TensorData::new(x, [n, d]), device),
-            Tensor::<B, 2>::from_data(TensorData::new(y, [n, d]), device),
-            Tensor::<B, 1, Int>::from_data(TensorData::new(l, [n]), device),
-        )
-    };
-    let (x, y, labels) = tensors(cfg.n_train, cfg.seed);
-    let (xt, yt, lt) = tensors(cfg.n_test, cfg.seed + 1);
+    let (x, y, labels) = task_data(task, cfg.n_train, d, cfg.seed);
+    let (xt, yt, lt) = task_data(task, cfg.n_test, d, cfg.seed + 1);
     <B as Backend>::seed(device, cfg.seed);
     let fusion = build::<B>(name, cfg, device)?;
     let fusion_params = fusion.num_params();
     let out = fusion.as_fusion().output_dim();
-    let mut model = FusionClassifier {
+    let model = FusionClassifier {
         fusion,
         head: LinearConfig::new(out, 2).init(device),
     };
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut optim = AdamConfig::new().init();
+    // One forward pass checks the widths before the loop relies on them.
+    model.forward(Tensor::zeros([1, d], device), Tensor::zeros([1, d], device))?;
+    let source = FusionBatches { x, y, labels, d };
+    let spec = RunOptions::new(run_dir).spec(cfg.steps, 0, 1);
+    let json = serde_json::json!({ "strategy": name, "task": task, "benchmark": cfg });
+    let optim = AdamConfig::new().init::<B, FusionClassifier<B>>();
     let start = Instant::now();
-    for _ in 0..cfg.steps {
-        let logits = model.forward(x.clone(), y.clone())?;
-        let loss = loss_fn.forward(logits, labels.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(cfg.lr, model, grads);
-    }
+    let valid = fit(&spec, &json, model, optim, cfg.lr, source, devices)
+        .map_err(|e| FusionError::Config(e.to_string()))?;
     let train_seconds = start.elapsed().as_secs_f64();
-    let valid = model.valid();
-    let logits = valid.forward(xt.inner(), yt.inner())?;
-    let predicted = logits.argmax(1).reshape([cfg.n_test]);
-    let correct = predicted.equal(lt.inner()).int().sum().into_scalar();
+    save_model_dir(&run_dir.join("final"), &json, &valid)
+        .map_err(|e| FusionError::Config(e.to_string()))?;
+    let n = cfg.n_test;
+    let logits = valid.forward(
+        Tensor::from_data(TensorData::new(xt, [n, d]), device),
+        Tensor::from_data(TensorData::new(yt, [n, d]), device),
+    )?;
+    let predicted = logits.argmax(1).reshape([n]);
+    let correct = predicted
+        .equal(Tensor::from_data(TensorData::new(lt, [n]), device))
+        .int()
+        .sum()
+        .into_scalar();
     Ok(FusionResult {
         strategy: name,
         task,
-        accuracy: correct.elem::<f64>() / cfg.n_test as f64,
+        accuracy: correct.elem::<f64>() / n as f64,
         fusion_params,
         train_seconds,
     })

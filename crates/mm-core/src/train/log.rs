@@ -223,6 +223,13 @@ pub fn truncate_log(path: &Path, last_step: usize) -> std::io::Result<()> {
     crate::checkpoint::atomic_write(path, kept.as_bytes())
 }
 
+/// Appends `{"eval": figures}` to a `metrics.jsonl` (evaluation figures beside the steps).
+pub fn append_eval(path: &Path, figures: &Value) -> std::io::Result<()> {
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    writeln!(f, "{}", serde_json::json!({ "eval": figures }))?;
+    f.sync_all()
+}
+
 /// Reads `(step, loss)` pairs from a `metrics.jsonl`.
 pub fn read_losses(path: &Path) -> std::io::Result<Vec<(usize, f64)>> {
     let text = std::fs::read_to_string(path)?;

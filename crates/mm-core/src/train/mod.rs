@@ -15,10 +15,12 @@
 //!   device builds its [`Share`] of every batch, gradients are summed on the first device.
 //!
 //! A run folder holds `config.json` (what the caller passes: the full training config),
-//! `checkpoint/`, `metrics.jsonl` and `loss.png`; the caller saves `final/`.
+//! `checkpoint/`, `metrics.jsonl` and `loss.png`; the caller saves `final/`
+//! ([`save_model_dir`]) and may append its evaluation to `metrics.jsonl` ([`append_eval`]).
 
 mod loader;
 mod log;
+mod model_dir;
 mod plot;
 mod recorder;
 mod schedule;
@@ -39,11 +41,53 @@ use burn_train::{
 
 pub use loader::{BatchSource, EmptyLoader, Share, StepLoader};
 pub use log::{
-    NoEpochLogs, ProgressRenderer, RunLog, StepOutput, StepRecord, read_losses, truncate_log,
+    NoEpochLogs, ProgressRenderer, RunLog, StepOutput, StepRecord, append_eval, read_losses,
+    truncate_log,
 };
+pub use model_dir::{load_weights, read_model_config, save_model_dir};
 pub use plot::{PlotError, loss_curve};
 pub use recorder::{AtomicMpkRecorder, CHECKPOINT_PARTS, complete_checkpoints, part_path};
 pub use schedule::WarmupCosine;
+
+/// Where a run goes and how it reports: what a user chooses per run, beside the model's config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// The run folder (`config.json`, `checkpoint/`, `metrics.jsonl`, `loss.png`, `final/`).
+    pub run_dir: PathBuf,
+    /// Continue from the run folder's newest checkpoint.
+    pub resume: bool,
+    /// Steps between plain progress lines when stderr is not a terminal.
+    pub log_every: usize,
+}
+
+impl RunOptions {
+    /// A fresh run in `run_dir`, logging every 50 steps.
+    pub fn new(run_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            run_dir: run_dir.into(),
+            resume: false,
+            log_every: 50,
+        }
+    }
+
+    /// The same run, resumed.
+    pub fn resumed(mut self) -> Self {
+        self.resume = true;
+        self
+    }
+
+    /// The [`RunSpec`] of a run of `total_steps` with a checkpoint every `checkpoint_every`.
+    pub fn spec(&self, total_steps: usize, checkpoint_every: usize, keep: usize) -> RunSpec {
+        RunSpec {
+            run_dir: self.run_dir.clone(),
+            total_steps,
+            checkpoint_every,
+            keep_checkpoints: keep,
+            resume: self.resume,
+            log_every: self.log_every,
+        }
+    }
+}
 
 /// Where and how long a run goes.
 #[derive(Debug, Clone, PartialEq)]
