@@ -110,13 +110,9 @@ fn loss_and_output<B: Backend>(
     let loss = CrossEntropyLossConfig::new()
         .init(&logits.device())
         .forward(logits, batch.y.clone());
-    let out = StepOutput {
-        step: batch.step,
-        share: batch.share,
-        samples: rows,
-        loss: loss.clone().into_scalar().elem(),
-        extras: vec![("accuracy", correct as f64 / rows.max(1) as f64)],
-    };
+    let value = loss.clone().into_scalar().elem();
+    let out = StepOutput::new(batch.step, batch.share, rows, value)
+        .with("accuracy", correct as f64 / rows.max(1) as f64);
     (loss, out)
 }
 

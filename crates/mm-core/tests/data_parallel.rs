@@ -36,13 +36,7 @@ impl<B: Backend> Regressor<B> {
     }
 
     fn output(&self, batch: &Batch<B>, loss: f64) -> StepOutput {
-        StepOutput {
-            step: batch.step,
-            share: batch.share,
-            samples: batch.share.rows(BATCH).len(),
-            loss,
-            extras: Vec::new(),
-        }
+        StepOutput::new(batch.step, batch.share, batch.share.rows(BATCH).len(), loss)
     }
 }
 

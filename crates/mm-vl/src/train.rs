@@ -208,16 +208,16 @@ impl<B: Backend> BatchSource<B> for ClipBatches {
 }
 
 fn step_output<B: Backend>(model: &Clip<B>, batch: &ClipBatch<B>, loss: f64) -> StepOutput {
-    StepOutput {
-        step: batch.step,
-        share: batch.share,
-        samples: batch.share.rows(batch.batch_size).len(),
+    StepOutput::new(
+        batch.step,
+        batch.share,
+        batch.share.rows(batch.batch_size).len(),
         loss,
-        extras: vec![(
-            "logit_scale",
-            model.logit_scale.scale().into_scalar().elem::<f64>(),
-        )],
-    }
+    )
+    .with(
+        "logit_scale",
+        model.logit_scale.scale().into_scalar().elem::<f64>(),
+    )
 }
 
 impl<B: AutodiffBackend> TrainStep for Clip<B> {

@@ -151,13 +151,12 @@ impl<B: Backend> TwoViewEncoders<B> {
         let value = loss
             .as_ref()
             .map_or(f64::NAN, |l| l.clone().into_scalar().elem::<f64>());
-        let out = StepOutput {
-            step: batch.step,
-            share: batch.share,
-            samples: batch.share.rows(batch.batch_size).len(),
-            loss: value,
-            extras: Vec::new(),
-        };
+        let out = StepOutput::new(
+            batch.step,
+            batch.share,
+            batch.share.rows(batch.batch_size).len(),
+            value,
+        );
         (loss, out)
     }
 }

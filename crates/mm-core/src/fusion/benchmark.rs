@@ -261,13 +261,12 @@ impl<B: Backend> FusionClassifier<B> {
         let loss = CrossEntropyLossConfig::new()
             .init(&logits.device())
             .forward(logits, batch.labels.clone());
-        let out = StepOutput {
-            step: batch.step,
-            share: batch.share,
-            samples: batch.share.rows(batch.batch_size).len(),
-            loss: loss.clone().into_scalar().elem(),
-            extras: Vec::new(),
-        };
+        let out = StepOutput::new(
+            batch.step,
+            batch.share,
+            batch.share.rows(batch.batch_size).len(),
+            loss.clone().into_scalar().elem(),
+        );
         (loss, out)
     }
 }

@@ -40,6 +40,29 @@ pub struct StepOutput {
     pub loss: f64,
     /// Other figures of the step (e.g. `logit_scale`), averaged over shares like the loss.
     pub extras: Vec<(&'static str, f64)>,
+    /// When the step finished on its device (throughput is measured between these, not when
+    /// burn-train's event thread gets to the output).
+    pub finished: Instant,
+}
+
+impl StepOutput {
+    /// The output of `share` of step `step`, finished now.
+    pub fn new(step: usize, share: Share, samples: usize, loss: f64) -> Self {
+        Self {
+            step,
+            share,
+            samples,
+            loss,
+            extras: Vec::new(),
+            finished: Instant::now(),
+        }
+    }
+
+    /// With another figure of the step.
+    pub fn with(mut self, name: &'static str, value: f64) -> Self {
+        self.extras.push((name, value));
+        self
+    }
 }
 
 impl ItemLazy for StepOutput {
@@ -96,6 +119,7 @@ impl StepRecord {
 }
 
 struct Pending {
+    finished: Instant,
     step: usize,
     parts: usize,
     samples: usize,
@@ -141,9 +165,12 @@ impl RunLog {
     }
 
     fn finish(state: &mut RunLogState, p: Pending, lr: f64) -> StepRecord {
-        let now = Instant::now();
-        let secs = now.duration_since(state.last).as_secs_f64().max(1e-9);
-        state.last = now;
+        let secs = p
+            .finished
+            .saturating_duration_since(state.last)
+            .as_secs_f64()
+            .max(1e-9);
+        state.last = p.finished;
         let w = p.samples.max(1) as f64;
         let record = StepRecord {
             step: p.step + 1,
@@ -181,6 +208,7 @@ impl Metric for RunLog {
         };
         let w = item.samples as f64;
         let p = state.pending.get_or_insert_with(|| Pending {
+            finished: item.finished,
             step: item.step,
             parts: 0,
             samples: 0,
@@ -188,6 +216,7 @@ impl Metric for RunLog {
             extras: item.extras.iter().map(|(k, _)| (*k, 0.0)).collect(),
         });
         p.parts += 1;
+        p.finished = p.finished.max(item.finished);
         p.samples += item.samples;
         p.loss += item.loss * w;
         for ((_, acc), (_, v)) in p.extras.iter_mut().zip(&item.extras) {
@@ -348,13 +377,7 @@ mod tests {
     }
 
     fn out(step: usize, index: usize, count: usize, samples: usize, loss: f64) -> StepOutput {
-        StepOutput {
-            step,
-            share: Share { index, count },
-            samples,
-            loss,
-            extras: vec![("scale", loss * 2.0)],
-        }
+        StepOutput::new(step, Share { index, count }, samples, loss).with("scale", loss * 2.0)
     }
 
     #[test]
