@@ -66,15 +66,12 @@ pub fn run(args: AudioArgs) -> Result<()> {
     if a.htk {
         cfg.scale = MelScale::Htk;
     }
-    let extractor = MelExtractor::new(cfg)
-        .map_err(anyhow::Error::msg)
-        .context("mel settings")?;
+    let extractor = MelExtractor::new(cfg).context("mel settings")?;
     let features = if a.db {
         extractor.log_mel(&mono, Some(80.0))
     } else {
         extractor.mel(&mono)
     }
-    .map_err(anyhow::Error::msg)
     .with_context(|| format!("features of {}", a.input.display()))?;
     write_npy_f32(
         &a.out,

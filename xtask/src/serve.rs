@@ -91,7 +91,7 @@ impl BackendJob for ServeJob {
                 },
                 |addr| eprintln!("serving {indexed} indexed items on http://{addr}"),
             ))
-            .map_err(|e| anyhow::anyhow!(e))
+            .map_err(anyhow::Error::from)
     }
 }
 

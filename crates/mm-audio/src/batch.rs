@@ -1,6 +1,7 @@
 //! Batched feature extraction for a data loader: many clips at once on every core, then one
 //! `[batch, rows, frames]` tensor on any device.
 
+use crate::error::FeatureError;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 use crate::features::{Features, MelExtractor};
@@ -18,7 +19,11 @@ pub enum FeatureKind {
 
 impl MelExtractor {
     /// Features of every clip, computed in parallel across the machine's cores, in order.
-    pub fn batch(&self, clips: &[&[f32]], kind: FeatureKind) -> Result<Vec<Features>, String> {
+    pub fn batch(
+        &self,
+        clips: &[&[f32]],
+        kind: FeatureKind,
+    ) -> Result<Vec<Features>, FeatureError> {
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(clips.len().max(1));
@@ -28,7 +33,7 @@ impl MelExtractor {
             FeatureKind::LogMel(top_db) => self.log_mel(clip, top_db),
             FeatureKind::Mfcc(n) => self.mfcc(clip, n),
         };
-        let results: Vec<Result<Vec<Features>, String>> = std::thread::scope(|scope| {
+        let results: Vec<Result<Vec<Features>, FeatureError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = clips
                 .chunks(per)
                 .map(|chunk| {
@@ -38,8 +43,9 @@ impl MelExtractor {
             handles
                 .into_iter()
                 .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("a feature worker panicked".into()))
+                    h.join().unwrap_or_else(|_| {
+                        Err(FeatureError::Signal("a feature worker panicked".into()))
+                    })
                 })
                 .collect()
         });
@@ -59,10 +65,16 @@ pub fn to_tensor<B: Backend>(
     features: &[Features],
     pad: f32,
     device: &B::Device,
-) -> Result<Tensor<B, 3>, String> {
-    let rows = features.first().ok_or("no features to stack")?.rows;
+) -> Result<Tensor<B, 3>, FeatureError> {
+    let rows = features
+        .first()
+        .ok_or_else(|| FeatureError::Shape("no features to stack".into()))?
+        .rows;
     if let Some(f) = features.iter().find(|f| f.rows != rows) {
-        return Err(format!("feature rows differ: {} and {}", rows, f.rows));
+        return Err(FeatureError::Shape(format!(
+            "feature rows differ: {} and {}",
+            rows, f.rows
+        )));
     }
     let frames = features.iter().map(|f| f.frames).max().unwrap_or(0);
     let mut data = vec![pad; features.len() * rows * frames];

@@ -85,6 +85,9 @@ pub enum ClassifierError {
     /// Features or model settings are invalid.
     #[error("{0}")]
     Invalid(String),
+    /// Features could not be computed or the encoder built.
+    #[error(transparent)]
+    Features(#[from] crate::error::FeatureError),
     /// The training loop or a model folder failed.
     #[error(transparent)]
     Run(#[from] mm_core::train::TrainError),
@@ -112,12 +115,9 @@ pub fn load_clips(
             })?;
         labels.push(label);
     }
-    let extractor = MelExtractor::new(MelConfig::new(cfg.sample_rate, 400, 160, cfg.n_mels))
-        .map_err(ClassifierError::Invalid)?;
+    let extractor = MelExtractor::new(MelConfig::new(cfg.sample_rate, 400, 160, cfg.n_mels))?;
     let refs: Vec<&[f32]> = signals.iter().map(|s| s.as_slice()).collect();
-    let mut features = extractor
-        .batch(&refs, FeatureKind::LogMel(Some(80.0)))
-        .map_err(ClassifierError::Invalid)?;
+    let mut features = extractor.batch(&refs, FeatureKind::LogMel(Some(80.0)))?;
     features.iter_mut().for_each(normalize_log_mel);
     Ok(ClipSet { features, labels })
 }
@@ -182,8 +182,7 @@ impl<B: Backend> AudioClassifier<B> {
             EncoderKind::Transformer => AudioEncoder::Transformer(
                 AudioTransformerConfig::new(cfg.n_mels, cfg.crop_frames)
                     .with_d_output(cfg.d_embed)
-                    .init(device)
-                    .map_err(ClassifierError::Invalid)?,
+                    .init(device)?,
             ),
         };
         Ok(Self {

@@ -3,6 +3,7 @@
 //! `n_fft` is a power of two and a matrix product with a cosine/sine basis otherwise (Burn
 //! 0.21's FFT only takes powers of two; Whisper's `n_fft` is 400).
 
+use crate::error::FeatureError;
 use burn::tensor::ops::PadMode as BurnPad;
 use burn::tensor::signal::rfft;
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
@@ -35,7 +36,7 @@ fn matrix<B: Backend>(
 
 impl<B: Backend> DeviceMel<B> {
     /// Validates the settings and moves the constants to `device`.
-    pub fn new(config: MelConfig, device: &B::Device) -> Result<Self, String> {
+    pub fn new(config: MelConfig, device: &B::Device) -> Result<Self, FeatureError> {
         config.validate()?;
         let n_fft = config.stft.n_fft;
         let n_freqs = config.stft.n_freqs();
@@ -76,22 +77,22 @@ impl<B: Backend> DeviceMel<B> {
     ///
     /// # Shapes
     /// - `signals`: `[batch, samples]` -> `[batch, n_mels, frames]`
-    pub fn mel(&self, signals: Tensor<B, 2>) -> Result<Tensor<B, 3>, String> {
+    pub fn mel(&self, signals: Tensor<B, 2>) -> Result<Tensor<B, 3>, FeatureError> {
         let stft = &self.config.stft;
         let [batch, samples] = signals.dims();
         let (n_fft, hop, p) = (stft.n_fft, stft.hop_length, stft.n_fft / 2);
         let padded = match (stft.center, stft.pad_mode) {
             (false, _) if samples < n_fft => {
-                return Err(format!(
+                return Err(FeatureError::Signal(format!(
                     "signal of {samples} samples is shorter than n_fft {n_fft}"
-                ));
+                )));
             }
             (false, _) => signals,
             (true, PadMode::Constant) => signals.pad([(0, 0), (p, p)], BurnPad::Constant(0.0)),
             (true, PadMode::Reflect) if samples <= p => {
-                return Err(format!(
+                return Err(FeatureError::Signal(format!(
                     "reflect padding by {p} needs more than {p} samples, got {samples}"
-                ));
+                )));
             }
             (true, PadMode::Reflect) => signals.pad([(0, 0), (p, p)], BurnPad::Reflect),
         };
@@ -137,7 +138,7 @@ impl<B: Backend> DeviceMel<B> {
         &self,
         signals: Tensor<B, 2>,
         top_db: Option<f64>,
-    ) -> Result<Tensor<B, 3>, String> {
+    ) -> Result<Tensor<B, 3>, FeatureError> {
         let db = self
             .mel(signals)?
             .clamp_min(1e-10)

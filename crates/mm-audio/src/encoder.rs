@@ -2,6 +2,7 @@
 //! [`Encoder`](mm_core::Encoder): the guide's spectrogram CNN (`AudioVisualSync.audio_encoder`)
 //! and a small audio transformer over patches of the log-mel (in the manner of AST).
 
+use crate::error::FeatureError;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -99,13 +100,17 @@ pub struct AudioTransformerConfig {
 
 impl AudioTransformerConfig {
     /// Builds the encoder; errors when the sizes do not fit together.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<AudioTransformer<B>, String> {
-        mm_core::nn::attention::validate_heads(self.hidden_size, self.num_attention_heads)?;
+    pub fn init<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<AudioTransformer<B>, FeatureError> {
+        mm_core::nn::attention::validate_heads(self.hidden_size, self.num_attention_heads)
+            .map_err(FeatureError::Setting)?;
         if self.patch == 0 || self.n_mels < self.patch || self.max_frames < self.patch {
-            return Err(format!(
+            return Err(FeatureError::Setting(format!(
                 "patch {} must be at least 1 and fit in {} mels x {} frames",
                 self.patch, self.n_mels, self.max_frames
-            ));
+            )));
         }
         let (rows, cols) = (self.n_mels / self.patch, self.max_frames / self.patch);
         let h = self.hidden_size;
@@ -148,28 +153,28 @@ pub struct AudioTransformer<B: Backend> {
 impl<B: Backend> AudioTransformer<B> {
     /// Checks that `dims` (`[batch, 1, mels, frames]`) fits the encoder: one channel, the
     /// configured mels, at most `max_frames` frames and at least one patch of them.
-    pub fn check_input(&self, dims: [usize; 4]) -> Result<(), String> {
+    pub fn check_input(&self, dims: [usize; 4]) -> Result<(), FeatureError> {
         let [_, channels, mels, frames] = dims;
         let patch = self.patch_embed.weight.dims()[2];
         let [rows, cols, _] = self.positions.dims();
         if channels != 1 || mels / patch != rows || mels < patch {
-            return Err(format!(
+            return Err(FeatureError::Shape(format!(
                 "audio transformer expects [batch, 1, {} mels, frames], got {dims:?}",
                 rows * patch
-            ));
+            )));
         }
         if frames < patch || frames / patch > cols {
-            return Err(format!(
+            return Err(FeatureError::Shape(format!(
                 "audio transformer takes {patch} to {} frames, got {frames}",
                 cols * patch
-            ));
+            )));
         }
         Ok(())
     }
 
     /// [`Encoder::encode_full`] after [`Self::check_input`]: an error, not a panic, for input
     /// of the wrong shape or too many frames.
-    pub fn try_encode_full(&self, input: Tensor<B, 4>) -> Result<EncoderOutput<B>, String> {
+    pub fn try_encode_full(&self, input: Tensor<B, 4>) -> Result<EncoderOutput<B>, FeatureError> {
         self.check_input(input.dims())?;
         Ok(self.encode_full(input))
     }

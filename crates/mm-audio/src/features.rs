@@ -2,6 +2,7 @@
 //! `librosa.feature.melspectrogram`, `librosa.power_to_db` and `librosa.feature.mfcc`
 //! (librosa 0.11).
 
+use crate::error::FeatureError;
 use serde::{Deserialize, Serialize};
 
 use crate::mel::{MelNorm, MelScale, mel_filterbank};
@@ -56,23 +57,26 @@ impl MelConfig {
     }
 
     /// Checks every field; the error names the bad one.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FeatureError> {
         self.stft.validate()?;
         if self.sample_rate == 0 {
-            return Err("sample rate must be positive".into());
+            return Err(FeatureError::Setting("sample rate must be positive".into()));
         }
         if self.n_mels == 0 {
-            return Err("n_mels must be at least 1".into());
+            return Err(FeatureError::Setting("n_mels must be at least 1".into()));
         }
         let fmax = self.fmax();
         if !(self.fmin >= 0.0 && self.fmin < fmax && fmax <= self.sample_rate as f64 / 2.0 + 1e-9) {
-            return Err(format!(
+            return Err(FeatureError::Setting(format!(
                 "mel band edges fmin {} and fmax {fmax} must satisfy 0 <= fmin < fmax <= sr / 2",
                 self.fmin
-            ));
+            )));
         }
         if !(self.power > 0.0 && self.power.is_finite()) {
-            return Err(format!("power {} must be positive", self.power));
+            return Err(FeatureError::Setting(format!(
+                "power {} must be positive",
+                self.power
+            )));
         }
         Ok(())
     }
@@ -123,7 +127,7 @@ pub struct MelExtractor {
 
 impl MelExtractor {
     /// Validates the settings and precomputes the FFT plan and the filterbank.
-    pub fn new(config: MelConfig) -> Result<Self, String> {
+    pub fn new(config: MelConfig) -> Result<Self, FeatureError> {
         config.validate()?;
         Ok(Self {
             stft: Stft::new(config.stft)?,
@@ -138,7 +142,7 @@ impl MelExtractor {
     }
 
     /// Mel spectrogram `[n_mels][frames]`: the filterbank times `|STFT|^power`.
-    pub fn mel(&self, signal: &[f32]) -> Result<Features, String> {
+    pub fn mel(&self, signal: &[f32]) -> Result<Features, FeatureError> {
         let (spec, frames) = self.stft.spectrogram(signal, self.config.power)?;
         let n_freqs = self.config.stft.n_freqs();
         let n_mels = self.config.n_mels;
@@ -163,7 +167,7 @@ impl MelExtractor {
     }
 
     /// Log-mel in decibels: `power_to_db(mel, ref=1, amin=1e-10, top_db)`.
-    pub fn log_mel(&self, signal: &[f32], top_db: Option<f64>) -> Result<Features, String> {
+    pub fn log_mel(&self, signal: &[f32], top_db: Option<f64>) -> Result<Features, FeatureError> {
         let mut f = self.mel(signal)?;
         power_to_db(&mut f.data, top_db);
         Ok(f)
@@ -171,12 +175,12 @@ impl MelExtractor {
 
     /// MFCCs `[n_mfcc][frames]`: DCT-II (orthonormal) of the log-mel with `top_db = 80`, as
     /// `librosa.feature.mfcc`.
-    pub fn mfcc(&self, signal: &[f32], n_mfcc: usize) -> Result<Features, String> {
+    pub fn mfcc(&self, signal: &[f32], n_mfcc: usize) -> Result<Features, FeatureError> {
         if n_mfcc == 0 || n_mfcc > self.config.n_mels {
-            return Err(format!(
+            return Err(FeatureError::Setting(format!(
                 "n_mfcc {n_mfcc} must be in 1..=n_mels ({})",
                 self.config.n_mels
-            ));
+            )));
         }
         let log_mel = self.log_mel(signal, Some(80.0))?;
         Ok(dct_ortho(&log_mel, n_mfcc))

@@ -11,6 +11,7 @@
 //! - [`classifier`]: a sound classifier over log-mel crops (model, settings, clips).
 //! - [`classifier_train`]: training it through the house loop and evaluating it.
 //! - [`datasets`]: audio manifests and the sonic-pi-samples sound groups.
+//! - [`error`]: [`FeatureError`], the front-end's and encoders' error type.
 //! - [`encoder`]: the spectrogram CNN and the audio transformer ([`Encoder`](mm_core::Encoder)s).
 #![warn(missing_docs)]
 
@@ -21,10 +22,12 @@ pub mod datasets;
 pub mod decode;
 pub mod device;
 pub mod encoder;
+pub mod error;
 pub mod features;
 pub mod mel;
 pub mod resample;
 pub mod stft;
 
 pub use decode::{Audio, AudioError, decode_audio, load_audio};
+pub use error::FeatureError;
 pub use features::{Features, MelConfig, MelExtractor};

@@ -1,6 +1,7 @@
 //! Short-time Fourier transform on the host with `rustfft`, laid out and padded like
 //! `librosa.stft` (librosa 0.11 `core/spectrum.py`, `stft`).
 
+use crate::error::FeatureError;
 use std::sync::Arc;
 
 use rustfft::num_complex::Complex;
@@ -69,18 +70,23 @@ impl StftConfig {
     }
 
     /// Checks sizes; the error names the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FeatureError> {
         if self.n_fft < 2 {
-            return Err(format!("n_fft {} must be at least 2", self.n_fft));
+            return Err(FeatureError::Setting(format!(
+                "n_fft {} must be at least 2",
+                self.n_fft
+            )));
         }
         if self.hop_length == 0 {
-            return Err("hop_length must be at least 1".into());
+            return Err(FeatureError::Setting(
+                "hop_length must be at least 1".into(),
+            ));
         }
         if self.win_length == 0 || self.win_length > self.n_fft {
-            return Err(format!(
+            return Err(FeatureError::Setting(format!(
                 "win_length {} must be in 1..=n_fft ({})",
                 self.win_length, self.n_fft
-            ));
+            )));
         }
         Ok(())
     }
@@ -100,14 +106,14 @@ impl StftConfig {
     }
 
     /// The signal as framed: padded when centred.
-    pub fn pad(&self, signal: &[f32]) -> Result<Vec<f32>, String> {
+    pub fn pad(&self, signal: &[f32]) -> Result<Vec<f32>, FeatureError> {
         if !self.center {
             if signal.len() < self.n_fft {
-                return Err(format!(
+                return Err(FeatureError::Signal(format!(
                     "signal of {} samples is shorter than n_fft {} (and center is off)",
                     signal.len(),
                     self.n_fft
-                ));
+                )));
             }
             return Ok(signal.to_vec());
         }
@@ -121,10 +127,10 @@ impl StftConfig {
             }
             PadMode::Reflect => {
                 if signal.len() <= p {
-                    return Err(format!(
+                    return Err(FeatureError::Signal(format!(
                         "reflect padding by {p} needs more than {p} samples, the signal has {}",
                         signal.len()
-                    ));
+                    )));
                 }
                 let mut out: Vec<f32> = (1..=p).rev().map(|i| signal[i]).collect();
                 out.extend_from_slice(signal);
@@ -159,7 +165,7 @@ pub struct Stft {
 
 impl Stft {
     /// Plans the transform.
-    pub fn new(config: StftConfig) -> Result<Self, String> {
+    pub fn new(config: StftConfig) -> Result<Self, FeatureError> {
         config.validate()?;
         Ok(Self {
             window: config.padded_window(),
@@ -175,7 +181,11 @@ impl Stft {
 
     /// Power (`|X|^power`) spectrogram, `[n_freqs][frames]` row-major (librosa's layout), in
     /// `f64`.
-    pub fn spectrogram(&self, signal: &[f32], power: f64) -> Result<(Vec<f64>, usize), String> {
+    pub fn spectrogram(
+        &self,
+        signal: &[f32],
+        power: f64,
+    ) -> Result<(Vec<f64>, usize), FeatureError> {
         let padded = self.config.pad(signal)?;
         let (n_fft, hop) = (self.config.n_fft, self.config.hop_length);
         let frames = self.config.n_frames(signal.len());

@@ -64,6 +64,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The index could not be saved at shutdown (its log still holds every addition).
+    #[error("saving the index at shutdown failed")]
+    Save(#[from] mm_retrieval::IndexError),
 }
 
 /// Builds the service's router around a model and an index.
@@ -169,7 +172,7 @@ pub async fn serve<B: Backend>(
     config: ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr),
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), ServeError> {
     let (router, index) = router(model, index, &config)?;
     let io = |source| ServeError::Io {
         addr: config.addr,

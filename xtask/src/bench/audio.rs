@@ -29,7 +29,7 @@ pub struct AudioBench {
 }
 
 impl BackendJob for AudioBench {
-    type Output = Result<Vec<Figure>, String>;
+    type Output = Result<Vec<Figure>, mm_audio::FeatureError>;
 
     fn run<A: AutodiffBackend>(self, device: A::Device) -> Self::Output {
         type B<A> = <A as AutodiffBackend>::InnerBackend;

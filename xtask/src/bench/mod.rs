@@ -140,7 +140,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let job = audio::AudioBench {
                 min_seconds: args.min_seconds,
             };
-            ("audio", dispatch(device, job)?.map_err(anyhow::Error::msg)?)
+            ("audio", dispatch(device, job)??)
         }
         Target::Index => {
             let job = {
