@@ -66,7 +66,7 @@ fn assert_close(name: &str, a: &[Vec<f32>], b: &[Vec<f32>]) {
 fn reference() -> (Clip<NdArray>, Vec<Vec<f32>>) {
     let device = Default::default();
     <NdArray as Backend>::seed(&device, 7);
-    let model = tiny_clip().init::<NdArray>(&device);
+    let model = tiny_clip().init::<NdArray>(&device).unwrap();
     let out = outputs(&model, &device);
     (model, out)
 }
@@ -75,7 +75,7 @@ fn reference() -> (Clip<NdArray>, Vec<Vec<f32>>) {
 fn flex_matches_ndarray() {
     let (model, expected) = reference();
     let device = Default::default();
-    let flex = copy_module(model, tiny_clip().init::<Flex>(&device), &device);
+    let flex = copy_module(model, tiny_clip().init::<Flex>(&device).unwrap(), &device);
     assert_close("flex", &outputs(&flex, &device), &expected);
 }
 
@@ -86,6 +86,6 @@ fn wgpu_matches_ndarray() {
     use burn::backend::wgpu::WgpuDevice;
     let (model, expected) = reference();
     let device = WgpuDevice::DefaultDevice;
-    let wgpu = copy_module(model, tiny_clip().init::<Wgpu>(&device), &device);
+    let wgpu = copy_module(model, tiny_clip().init::<Wgpu>(&device).unwrap(), &device);
     assert_close("wgpu", &outputs(&wgpu, &device), &expected);
 }

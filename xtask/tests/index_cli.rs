@@ -62,7 +62,12 @@ fn build_then_search_by_text_and_image() {
         ClipVisionConfig::new(32, 64, 16, 2, 4, 16, 4),
         16,
     );
-    save_model(&config.init::<Flex>(&Default::default()), &config, &model).unwrap();
+    save_model(
+        &config.init::<Flex>(&Default::default()).unwrap(),
+        &config,
+        &model,
+    )
+    .unwrap();
     let data = tmp.path().join("images");
     images(&data);
     for kind in ["exact", "hnsw"] {

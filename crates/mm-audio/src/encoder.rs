@@ -105,7 +105,7 @@ impl AudioTransformerConfig {
         device: &B::Device,
     ) -> Result<AudioTransformer<B>, FeatureError> {
         mm_core::nn::attention::validate_heads(self.hidden_size, self.num_attention_heads)
-            .map_err(FeatureError::Setting)?;
+            .map_err(|e| FeatureError::Setting(e.to_string()))?;
         if self.patch == 0 || self.n_mels < self.patch || self.max_frames < self.patch {
             return Err(FeatureError::Setting(format!(
                 "patch {} must be at least 1 and fit in {} mels x {} frames",
@@ -129,7 +129,8 @@ impl AudioTransformerConfig {
                 Activation::Gelu,
                 1e-5,
             )
-            .init(device),
+            .init(device)
+            .map_err(|e| FeatureError::Setting(e.to_string()))?,
             norm: LayerNormConfig::new(h).init(device),
             proj: LinearConfig::new(h, self.d_output).init(device),
         })

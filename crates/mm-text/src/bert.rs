@@ -12,7 +12,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 use mm_core::encoder::l2_normalize;
 use mm_core::hf::{HfError, HfParams, Layout, ParamVisitor, WeightMap};
-use mm_core::nn::{Activation, MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
+use mm_core::nn::{Activation, ConfigError, MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
 use tokenizers::Tokenizer;
 
 use crate::tokenizer_folder::{TokenizerSettings, bert_json_from_vocab};
@@ -78,8 +78,14 @@ pub struct BertModel<B: Backend> {
 }
 
 impl BertConfig {
-    /// Builds the model on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> BertModel<B> {
+    /// Checks that the sizes fit together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        mm_core::nn::attention::validate_heads(self.hidden_size, self.num_attention_heads)
+    }
+
+    /// Validates, then builds the model on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<BertModel<B>, ConfigError> {
+        self.validate()?;
         let normal = Initializer::Normal {
             mean: 0.0,
             std: 0.02,
@@ -89,29 +95,31 @@ impl BertConfig {
                 .with_epsilon(self.layer_norm_eps)
                 .init(device)
         };
-        BertModel {
+        Ok(BertModel {
             word_embeddings: normal.init([self.vocab_size, self.hidden_size], device),
             position_embeddings: normal
                 .init([self.max_position_embeddings, self.hidden_size], device),
             token_type_embeddings: normal.init([self.type_vocab_size, self.hidden_size], device),
             embeddings_norm: norm(),
             layers: (0..self.num_hidden_layers)
-                .map(|_| BertLayer {
-                    attention: MultiHeadSelfAttentionConfig::new(
-                        self.hidden_size,
-                        self.num_attention_heads,
-                    )
-                    .init(device),
-                    attention_norm: norm(),
-                    intermediate: LinearConfig::new(self.hidden_size, self.intermediate_size)
-                        .init(device),
-                    output: LinearConfig::new(self.intermediate_size, self.hidden_size)
-                        .init(device),
-                    output_norm: norm(),
-                    act: self.hidden_act,
+                .map(|_| -> Result<_, ConfigError> {
+                    Ok(BertLayer {
+                        attention: MultiHeadSelfAttentionConfig::new(
+                            self.hidden_size,
+                            self.num_attention_heads,
+                        )
+                        .init(device)?,
+                        attention_norm: norm(),
+                        intermediate: LinearConfig::new(self.hidden_size, self.intermediate_size)
+                            .init(device),
+                        output: LinearConfig::new(self.intermediate_size, self.hidden_size)
+                            .init(device),
+                        output_norm: norm(),
+                        act: self.hidden_act,
+                    })
                 })
-                .collect(),
-        }
+                .collect::<Result<_, _>>()?,
+        })
     }
 }
 
@@ -272,7 +280,10 @@ impl<B: Backend> SentenceEncoder<B> {
                 path: config_path.clone(),
                 reason: e.to_string(),
             })?;
-        let mut model = config.init::<B>(device);
+        let mut model = config.init::<B>(device).map_err(|e| SentenceError::File {
+            path: config_path.clone(),
+            reason: e.to_string(),
+        })?;
         // The pooler is not used by mean pooling; position_ids is a buffer.
         WeightMap::<B>::open_folder(
             dir,

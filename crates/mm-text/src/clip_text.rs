@@ -12,7 +12,7 @@ use mm_core::encoder::{Encoder, EncoderOutput};
 use mm_core::hf::{HfParams, Layout, ParamVisitor};
 use mm_core::nn::attention::causal_mask;
 use mm_core::nn::attention::validate_heads;
-use mm_core::nn::{Activation, TransformerEncoder, TransformerEncoderConfig};
+use mm_core::nn::{Activation, ConfigError, TransformerEncoder, TransformerEncoderConfig};
 
 /// Configuration of the text tower; field names are HF `CLIPTextConfig`'s.
 #[derive(Config, Debug, PartialEq)]
@@ -51,27 +51,27 @@ impl ClipTextConfig {
     }
 
     /// Checks that the sizes fit together.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         validate_heads(self.hidden_size, self.num_attention_heads)?;
         if self.max_position_embeddings < 2 {
-            return Err("max_position_embeddings must be at least 2".into());
+            return Err(ConfigError(
+                "max_position_embeddings must be at least 2".into(),
+            ));
         }
         Ok(())
     }
 
-    /// Builds the tower on `device`.
-    ///
-    /// # Panics
-    /// If [`Self::validate`] fails; call it first on configs from users.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ClipTextTransformer<B> {
-        if let Err(e) = self.validate() {
-            panic!("invalid ClipTextConfig: {e}");
-        }
+    /// Validates, then builds the tower on `device`.
+    pub fn init<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<ClipTextTransformer<B>, ConfigError> {
+        self.validate()?;
         let normal = Initializer::Normal {
             mean: 0.0,
             std: self.initializer_range,
         };
-        ClipTextTransformer {
+        Ok(ClipTextTransformer {
             token_embedding: normal.init([self.vocab_size, self.hidden_size], device),
             position_embedding: normal
                 .init([self.max_position_embeddings, self.hidden_size], device),
@@ -83,14 +83,14 @@ impl ClipTextConfig {
                 self.hidden_act,
                 self.layer_norm_eps,
             )
-            .init(device),
+            .init(device)?,
             final_layer_norm: LayerNormConfig::new(self.hidden_size)
                 .with_epsilon(self.layer_norm_eps)
                 .init(device),
             text_projection: LinearConfig::new(self.hidden_size, self.projection_dim)
                 .with_bias(false)
                 .init(device),
-        }
+        })
     }
 }
 
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn shapes_follow_the_config() {
         let device = Default::default();
-        let model = tiny().init::<B>(&device);
+        let model = tiny().init::<B>(&device).unwrap();
         let (ids, eot) = ClipTokenizer::bundled()
             .encode_batch(&["a cat", "a very small dog"], 12)
             .unwrap()
@@ -227,7 +227,7 @@ mod tests {
     fn tokens_after_end_of_text_do_not_change_the_embedding() {
         // The causal mask means padding after the pooled position cannot leak into it.
         let device = Default::default();
-        let model = tiny().init::<B>(&device);
+        let model = tiny().init::<B>(&device).unwrap();
         let tok = ClipTokenizer::bundled();
         let batch = tok.encode_batch(&["a red heart"], 12).unwrap();
         let (ids, eot) = batch.to_tensors::<B>(&device);

@@ -11,7 +11,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use mm_core::encoder::{Encoder, EncoderOutput};
 use mm_core::hf::{HfParams, Layout, ParamVisitor};
 use mm_core::nn::attention::validate_heads;
-use mm_core::nn::{Activation, TransformerEncoder, TransformerEncoderConfig};
+use mm_core::nn::{Activation, ConfigError, TransformerEncoder, TransformerEncoderConfig};
 
 /// Configuration of the vision tower; field names are HF `CLIPVisionConfig`'s.
 #[derive(Config, Debug, PartialEq)]
@@ -56,25 +56,23 @@ impl ClipVisionConfig {
     }
 
     /// Checks that the sizes fit together.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "image_size {} is not a multiple of patch_size {}",
                 self.image_size, self.patch_size
-            ));
+            )));
         }
         validate_heads(self.hidden_size, self.num_attention_heads)?;
         Ok(())
     }
 
-    /// Builds the tower on `device`.
-    ///
-    /// # Panics
-    /// If [`Self::validate`] fails; call it first on configs from users.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ClipVisionTransformer<B> {
-        if let Err(e) = self.validate() {
-            panic!("invalid ClipVisionConfig: {e}");
-        }
+    /// Validates, then builds the tower on `device`.
+    pub fn init<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<ClipVisionTransformer<B>, ConfigError> {
+        self.validate()?;
         let std = self.initializer_range;
         let normal = Initializer::Normal { mean: 0.0, std };
         let patch_dim = self.num_channels * self.patch_size * self.patch_size;
@@ -83,7 +81,7 @@ impl ClipVisionConfig {
                 .with_epsilon(self.layer_norm_eps)
                 .init(device)
         };
-        ClipVisionTransformer {
+        Ok(ClipVisionTransformer {
             patch_embedding: LinearConfig::new(patch_dim, self.hidden_size)
                 .with_bias(false)
                 .init(device),
@@ -98,13 +96,13 @@ impl ClipVisionConfig {
                 self.hidden_act,
                 self.layer_norm_eps,
             )
-            .init(device),
+            .init(device)?,
             post_layernorm: norm(),
             visual_projection: LinearConfig::new(self.hidden_size, self.projection_dim)
                 .with_bias(false)
                 .init(device),
             patch_size: self.patch_size,
-        }
+        })
     }
 }
 
@@ -227,7 +225,7 @@ mod tests {
     fn shapes_follow_the_config() {
         let device = Default::default();
         let cfg = ClipVisionConfig::new(32, 64, 16, 2, 4, 16, 4);
-        let model = cfg.init::<B>(&device);
+        let model = cfg.init::<B>(&device).unwrap();
         let pixels = Tensor::<B, 4>::ones([3, 3, 16, 16], &device);
         let out = model.forward(pixels);
         assert_eq!(out.pooled.dims(), [3, 16]);
@@ -238,7 +236,9 @@ mod tests {
     #[test]
     fn patchify_orders_channel_row_column() {
         let device = Default::default();
-        let model = ClipVisionConfig::new(8, 8, 8, 1, 1, 4, 2).init::<B>(&device);
+        let model = ClipVisionConfig::new(8, 8, 8, 1, 1, 4, 2)
+            .init::<B>(&device)
+            .unwrap();
         // One image, 3 channels, 4x4; value = c*100 + y*10 + x.
         let data: Vec<f32> = (0..3)
             .flat_map(|c| {

@@ -128,9 +128,10 @@ pub fn save_model<B: Backend>(
 pub fn load_config(dir: &Path) -> Result<ClipConfig, CheckpointError> {
     let path = dir.join("config.json");
     let config: ClipConfig = read_json(&path)?;
-    config
-        .validate()
-        .map_err(|reason| CheckpointError::Config { path, reason })?;
+    config.validate().map_err(|e| CheckpointError::Config {
+        path,
+        reason: e.to_string(),
+    })?;
     Ok(config)
 }
 
@@ -144,7 +145,12 @@ pub fn load_model<B: Backend>(
     let config = load_config(dir)?;
     let weights = dir.join("model.mpk");
     let record = load_record::<B, _>(&weights, device)?;
-    let mut fresh = config.init::<B>(device);
+    let mut fresh = config
+        .init::<B>(device)
+        .map_err(|e| CheckpointError::Config {
+            path: dir.join("config.json"),
+            reason: e.to_string(),
+        })?;
     let expected = shapes(&mut fresh);
     let mut model = fresh.load_record(record);
     for ((key, want), (_, got)) in expected.iter().zip(shapes(&mut model)) {

@@ -9,6 +9,7 @@ use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 use mm_core::encoder::{Encoder, l2_normalize};
 use mm_core::loss::{LogitScale, LogitScaleConfig, contrastive_loss};
+use mm_core::nn::ConfigError;
 use mm_text::{ClipTextConfig, ClipTextTransformer, TextBatch};
 use mm_vision::{ClipVisionConfig, ClipVisionTransformer};
 
@@ -37,41 +38,36 @@ impl ClipConfig {
     }
 
     /// Checks that both towers are valid and project to `projection_dim`.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.text_config
             .validate()
-            .map_err(|e| format!("text_config: {e}"))?;
+            .map_err(|e| ConfigError(format!("text_config: {e}")))?;
         self.vision_config
             .validate()
-            .map_err(|e| format!("vision_config: {e}"))?;
+            .map_err(|e| ConfigError(format!("vision_config: {e}")))?;
         if self.text_config.projection_dim != self.projection_dim
             || self.vision_config.projection_dim != self.projection_dim
         {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "projection_dim {} must equal text_config.projection_dim {} and vision_config.projection_dim {}",
                 self.projection_dim,
                 self.text_config.projection_dim,
                 self.vision_config.projection_dim
-            ));
+            )));
         }
         Ok(())
     }
 
-    /// Builds the model on `device`.
-    ///
-    /// # Panics
-    /// If [`Self::validate`] fails; call it first on configs from users.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Clip<B> {
-        if let Err(e) = self.validate() {
-            panic!("invalid ClipConfig: {e}");
-        }
-        Clip {
-            text_model: self.text_config.init(device),
-            vision_model: self.vision_config.init(device),
+    /// Validates, then builds the model on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Clip<B>, ConfigError> {
+        self.validate()?;
+        Ok(Clip {
+            text_model: self.text_config.init(device)?,
+            vision_model: self.vision_config.init(device)?,
             logit_scale: LogitScaleConfig::new()
                 .with_logit_scale_init_value(self.logit_scale_init_value)
                 .init(device),
-        }
+        })
     }
 }
 

@@ -153,9 +153,9 @@ pub fn clip_config_from_hf(value: &Value, path: &Path) -> Result<ClipConfig, HfF
         .and_then(Value::as_f64)
         .unwrap_or(2.6592);
     let config = ClipConfig::new(text, vision, projection_dim).with_logit_scale_init_value(logit);
-    config.validate().map_err(|reason| HfFolderError::Config {
+    config.validate().map_err(|e| HfFolderError::Config {
         path: path.into(),
-        reason,
+        reason: e.to_string(),
     })?;
     Ok(config)
 }
@@ -225,7 +225,12 @@ pub fn load_hf_clip<B: Backend>(
 ) -> Result<LoadedClip<B>, HfFolderError> {
     let config_path = dir.join("config.json");
     let config = clip_config_from_hf(&read_json(&config_path)?, &config_path)?;
-    let mut model = config.init::<B>(device);
+    let mut model = config
+        .init::<B>(device)
+        .map_err(|e| HfFolderError::Config {
+            path: config_path.clone(),
+            reason: e.to_string(),
+        })?;
     WeightMap::<B>::open_folder(dir, &["position_ids"], device)?
         .with_conv_channels(config.vision_config.num_channels)
         .load_into(&mut model, "")?;

@@ -85,6 +85,9 @@ pub enum TrainError {
     /// The settings cannot work with this data.
     #[error("invalid training settings: {0}")]
     Settings(String),
+    /// The model configuration cannot be built.
+    #[error("invalid model config: {0}")]
+    Config(#[from] mm_core::nn::ConfigError),
 }
 
 /// Learning rate at `step` (0-based): linear warm-up, then cosine decay to zero.
@@ -266,7 +269,7 @@ impl<B: Backend> InferenceStep for Clip<B> {
 /// Checks `config` against `data` before anything is written.
 pub fn check_settings(config: &ClipTrainConfig, data: &ImageTextSet) -> Result<(), TrainError> {
     let s = &config.train;
-    config.model.validate().map_err(TrainError::Settings)?;
+    config.model.validate()?;
     if s.batch_size < 2 || s.batch_size > data.len() {
         return Err(TrainError::Settings(format!(
             "batch_size {} must be between 2 and the number of samples ({})",
@@ -304,7 +307,7 @@ pub fn train<B: AutodiffBackend>(
     let context = config.model.text_config.max_position_embeddings;
     let source = ClipBatches::new(data, tokenizer, context, s)?;
     B::seed(main, s.seed);
-    let model = config.model.init::<B>(main);
+    let model = config.model.init::<B>(main)?;
     let optim = AdamWConfig::new()
         .with_weight_decay(s.weight_decay as f32)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(s.grad_clip_norm as f32)))

@@ -33,7 +33,12 @@ pub fn setup() -> Setup {
     shapes_dataset(&data, 32);
     let model_dir = tmp.path().join("model");
     let config = tiny_clip();
-    save_model(&config.init::<B>(&Default::default()), &config, &model_dir).unwrap();
+    save_model(
+        &config.init::<B>(&Default::default()).unwrap(),
+        &config,
+        &model_dir,
+    )
+    .unwrap();
     let loaded = load(&model_dir);
     let index_dir = tmp.path().join("index");
     let mut index = DurableIndex::create(

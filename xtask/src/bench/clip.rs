@@ -25,7 +25,9 @@ impl BackendJob for ClipBench {
     fn run<A: AutodiffBackend>(self, device: A::Device) -> Self::Output {
         type B<A> = <A as AutodiffBackend>::InnerBackend;
         B::<A>::seed(&device, 0);
-        let model = ClipConfig::vit_base_patch32().init::<B<A>>(&device);
+        let model = ClipConfig::vit_base_patch32()
+            .init::<B<A>>(&device)
+            .expect("ViT-B/32 is a valid config");
         let mut out = Vec::new();
         for (key, batch) in [("images_per_s_b1", 1), ("images_per_s_b32", 32)] {
             let px = Tensor::<B<A>, 4>::random(

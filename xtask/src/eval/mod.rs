@@ -70,6 +70,6 @@ pub(crate) fn trained_untrained_and_data<B: AutodiffBackend>(
     let data = ImageTextSet::load(&manifest, &processor, None)?;
     report_skipped(&data);
     B::InnerBackend::seed(device, seed);
-    let untrained = config.init::<B>(device).valid();
+    let untrained = config.init::<B>(device)?.valid();
     Ok((model, untrained, data))
 }

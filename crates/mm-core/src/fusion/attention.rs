@@ -36,7 +36,8 @@ impl CrossModalAttentionConfig {
         &self,
         device: &B::Device,
     ) -> Result<CrossModalAttention<B>, FusionError> {
-        validate_heads(self.d_model, self.n_heads).map_err(FusionError::Config)?;
+        validate_heads(self.d_model, self.n_heads)
+            .map_err(|e| FusionError::Config(e.to_string()))?;
         if self.query_tokens == 0 || self.context_tokens == 0 {
             return Err(FusionError::Config(
                 "token counts must be at least 1".into(),

@@ -5,6 +5,8 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Bool, Tensor, activation::softmax, backend::Backend};
 
+use super::ConfigError;
+
 /// Configuration of [`MultiHeadSelfAttention`].
 #[derive(Config, Debug)]
 pub struct MultiHeadSelfAttentionConfig {
@@ -30,34 +32,30 @@ pub struct MultiHeadSelfAttention<B: Backend> {
 }
 
 /// Checks that `heads` is positive and divides `hidden_size`.
-pub fn validate_heads(hidden_size: usize, heads: usize) -> Result<(), String> {
+pub fn validate_heads(hidden_size: usize, heads: usize) -> Result<(), ConfigError> {
     if heads == 0 || !hidden_size.is_multiple_of(heads) {
-        return Err(format!(
+        return Err(ConfigError(format!(
             "num_attention_heads {heads} does not divide hidden_size {hidden_size}"
-        ));
+        )));
     }
     Ok(())
 }
 
 impl MultiHeadSelfAttentionConfig {
-    /// Builds the layer on `device`.
-    ///
-    /// # Panics
-    /// If the heads do not divide the width (configs are validated before this is called).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> MultiHeadSelfAttention<B> {
-        assert!(
-            self.num_attention_heads > 0
-                && self.hidden_size.is_multiple_of(self.num_attention_heads),
-            "num_attention_heads must divide hidden_size"
-        );
+    /// Builds the layer on `device`; an error when the heads do not divide the width.
+    pub fn init<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<MultiHeadSelfAttention<B>, ConfigError> {
+        validate_heads(self.hidden_size, self.num_attention_heads)?;
         let linear = || LinearConfig::new(self.hidden_size, self.hidden_size).init(device);
-        MultiHeadSelfAttention {
+        Ok(MultiHeadSelfAttention {
             q_proj: linear(),
             k_proj: linear(),
             v_proj: linear(),
             out_proj: linear(),
             num_heads: self.num_attention_heads,
-        }
+        })
     }
 }
 

@@ -6,6 +6,14 @@ pub mod mlp;
 pub mod transformer;
 
 pub use activation::Activation;
+
+/// A model configuration that cannot be built; the message names the setting and its value.
+///
+/// Every `*Config::init` in the workspace that can meet a bad setting validates first and
+/// returns this instead of panicking.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
 pub use attention::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use transformer::{

@@ -7,6 +7,7 @@ use burn::tensor::{Bool, Tensor, backend::Backend};
 
 use crate::hf::HfParams;
 
+use super::ConfigError;
 use super::activation::Activation;
 use super::attention::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
 
@@ -76,25 +77,25 @@ pub struct EncoderLayer<B: Backend> {
 }
 
 impl EncoderLayerConfig {
-    /// Builds the layer on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> EncoderLayer<B> {
+    /// Builds the layer on `device`; an error when the heads do not divide the width.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<EncoderLayer<B>, ConfigError> {
         let norm = || {
             LayerNormConfig::new(self.hidden_size)
                 .with_epsilon(self.layer_norm_eps)
                 .init(device)
         };
-        EncoderLayer {
+        Ok(EncoderLayer {
             layer_norm1: norm(),
             self_attn: MultiHeadSelfAttentionConfig::new(
                 self.hidden_size,
                 self.num_attention_heads,
             )
-            .init(device),
+            .init(device)?,
             layer_norm2: norm(),
             mlp: FeedForwardConfig::new(self.hidden_size, self.intermediate_size)
                 .with_hidden_act(self.hidden_act)
                 .init(device),
-        }
+        })
     }
 }
 
@@ -141,13 +142,16 @@ impl TransformerEncoderConfig {
         Self::new(layer, layers)
     }
 
-    /// Builds the stack on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> TransformerEncoder<B> {
-        TransformerEncoder {
+    /// Builds the stack on `device`; an error when the heads do not divide the width.
+    pub fn init<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<TransformerEncoder<B>, ConfigError> {
+        Ok(TransformerEncoder {
             layers: (0..self.num_hidden_layers)
                 .map(|_| self.layer.init(device))
-                .collect(),
-        }
+                .collect::<Result<_, _>>()?,
+        })
     }
 }
 
