@@ -13,7 +13,7 @@ use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use mm_core::cca::synth::SplitMix64;
 use mm_core::train::{
-    BatchSource, RunOptions, Share, StepOutput, append_eval, fit, load_weights, read_losses,
+    BatchSource, RunOptions, StepInfo, StepOutput, append_eval, fit, load_weights, read_losses,
     read_model_config, save_model_dir,
 };
 use serde::{Deserialize, Serialize};
@@ -27,12 +27,8 @@ pub struct AudioBatch<B: Backend> {
     pub x: Tensor<B, 4>,
     /// Class index per crop.
     pub y: Tensor<B, 1, Int>,
-    /// The step (0-based).
-    pub step: usize,
-    /// This device's share of the step's batch.
-    pub share: Share,
-    /// Crops in the whole step.
-    pub batch_size: usize,
+    /// The step, this device's share of it, and the step's size.
+    pub at: StepInfo,
 }
 
 /// Builds any step's crops from the step number.
@@ -58,7 +54,8 @@ impl<B: Backend> BatchSource<B> for AudioBatches {
         self.cfg.batch
     }
 
-    fn batch(&self, step: usize, share: Share, device: &B::Device) -> AudioBatch<B> {
+    fn batch(&self, at: StepInfo, device: &B::Device) -> AudioBatch<B> {
+        let (step, share) = (at.step, at.share);
         let (rows, frames, n) = (self.cfg.n_mels, self.cfg.crop_frames, self.cfg.batch);
         let mut rng =
             SplitMix64::new(self.cfg.seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -85,9 +82,7 @@ impl<B: Backend> BatchSource<B> for AudioBatches {
         AudioBatch {
             x: Tensor::from_data(TensorData::new(x, [m, 1, rows, frames]), device),
             y: Tensor::from_data(TensorData::new(y, [m]), device),
-            step,
-            share,
-            batch_size: n,
+            at,
         }
     }
 }
@@ -97,7 +92,7 @@ fn loss_and_output<B: Backend>(
     batch: &AudioBatch<B>,
 ) -> (Tensor<B, 1>, StepOutput) {
     let logits = model.forward(batch.x.clone());
-    let rows = batch.share.rows(batch.batch_size).len();
+    let rows = batch.at.rows();
     let correct: i64 = logits
         .clone()
         .argmax(1)
@@ -111,7 +106,9 @@ fn loss_and_output<B: Backend>(
         .init(&logits.device())
         .forward(logits, batch.y.clone());
     let value = loss.clone().into_scalar().elem();
-    let out = StepOutput::new(batch.step, batch.share, rows, value)
+    let out = batch
+        .at
+        .output(value)
         .with("accuracy", correct as f64 / rows.max(1) as f64);
     (loss, out)
 }
@@ -123,8 +120,7 @@ impl<B: AutodiffBackend> TrainStep for AudioClassifier<B> {
     fn step(&self, batch: AudioBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = loss_and_output(self, &batch);
         // Each device's gradient is weighted by its share, so their sum is the batch's.
-        let weight = out.samples as f64 / batch.batch_size as f64;
-        TrainOutput::new(self, (loss * weight).backward(), out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 

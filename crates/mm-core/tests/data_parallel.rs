@@ -9,7 +9,7 @@ use burn::optim::SgdConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
-use mm_core::train::{BatchSource, RunSpec, Share, StepOutput, fit};
+use mm_core::train::{BatchSource, RunSpec, StepInfo, StepOutput, fit};
 
 type B = Autodiff<NdArray>;
 
@@ -25,8 +25,7 @@ struct Regressor<B: Backend> {
 struct Batch<B: Backend> {
     x: Tensor<B, 2>,
     y: Tensor<B, 2>,
-    step: usize,
-    share: Share,
+    at: StepInfo,
 }
 
 impl<B: Backend> Regressor<B> {
@@ -36,7 +35,7 @@ impl<B: Backend> Regressor<B> {
     }
 
     fn output(&self, batch: &Batch<B>, loss: f64) -> StepOutput {
-        StepOutput::new(batch.step, batch.share, batch.share.rows(BATCH).len(), loss)
+        batch.at.output(loss)
     }
 }
 
@@ -47,8 +46,7 @@ impl<B: AutodiffBackend> TrainStep for Regressor<B> {
     fn step(&self, batch: Batch<B>) -> TrainOutput<StepOutput> {
         let loss = self.loss(&batch);
         let value: f64 = loss.clone().into_scalar().elem();
-        let weight = batch.share.rows(BATCH).len() as f64 / BATCH as f64;
-        let grads = (loss * weight).backward();
+        let grads = (loss * batch.at.weight()).backward();
         TrainOutput::new(self, grads, self.output(&batch, value))
     }
 }
@@ -72,8 +70,8 @@ impl<B: Backend> BatchSource<B> for Points {
         BATCH
     }
 
-    fn batch(&self, step: usize, share: Share, device: &B::Device) -> Batch<B> {
-        let rows = share.rows(BATCH);
+    fn batch(&self, at: StepInfo, device: &B::Device) -> Batch<B> {
+        let (step, rows) = (at.step, at.share.rows(BATCH));
         let x: Vec<f32> = rows
             .clone()
             .flat_map(|r| [(r + step) as f32 * 0.3 - 1.0, (r * r) as f32 * 0.05])
@@ -83,8 +81,7 @@ impl<B: Backend> BatchSource<B> for Points {
         Batch {
             x: Tensor::from_data(TensorData::new(x, [n, 2]), device),
             y: Tensor::from_data(TensorData::new(y, [n, 1]), device),
-            step,
-            share,
+            at,
         }
     }
 }

@@ -15,7 +15,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 pub use mm_core::train::RunOptions;
-use mm_core::train::{BatchSource, Share, StepOutput, WarmupCosine, fit};
+use mm_core::train::{BatchSource, StepInfo, StepOutput, WarmupCosine, fit};
 use mm_text::{ClipTokenizer, TextBatch, TokenizerError};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -121,12 +121,8 @@ pub struct ClipBatch<B: Backend> {
     pub pixels: Tensor<B, 4>,
     /// The matching captions.
     pub text: TextBatch<B>,
-    /// The step (0-based).
-    pub step: usize,
-    /// This device's share of the step's batch.
-    pub share: Share,
-    /// Pairs in the whole step (all shares).
-    pub batch_size: usize,
+    /// The step, this device's share of it, and the step's size.
+    pub at: StepInfo,
 }
 
 /// Builds the batch of any step from the step number (the house loop's [`BatchSource`]).
@@ -169,7 +165,8 @@ impl<B: Backend> BatchSource<B> for ClipBatches {
         self.settings.batch_size
     }
 
-    fn batch(&self, step: usize, share: Share, device: &B::Device) -> ClipBatch<B> {
+    fn batch(&self, at: StepInfo, device: &B::Device) -> ClipBatch<B> {
+        let (step, share) = (at.step, at.share);
         let s = &self.settings;
         let mut rng = StdRng::seed_from_u64(s.seed.wrapping_add(1 + step as u64));
         let indices = batch_indices(self.data.len(), s.batch_size, s.seed, step);
@@ -200,24 +197,12 @@ impl<B: Backend> BatchSource<B> for ClipBatches {
             ids: Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, self.context]), device),
             eot_positions: Tensor::<B, 1, Int>::from_data(TensorData::new(eot, [n]), device),
         };
-        ClipBatch {
-            pixels,
-            text,
-            step,
-            share,
-            batch_size: s.batch_size,
-        }
+        ClipBatch { pixels, text, at }
     }
 }
 
 fn step_output<B: Backend>(model: &Clip<B>, batch: &ClipBatch<B>, loss: f64) -> StepOutput {
-    StepOutput::new(
-        batch.step,
-        batch.share,
-        batch.share.rows(batch.batch_size).len(),
-        loss,
-    )
-    .with(
+    batch.at.output(loss).with(
         "logit_scale",
         model.logit_scale.scale().into_scalar().elem::<f64>(),
     )
@@ -231,8 +216,7 @@ impl<B: AutodiffBackend> TrainStep for Clip<B> {
         let loss = self.loss(batch.pixels.clone(), batch.text.clone());
         let value: f64 = loss.clone().into_scalar().elem();
         // Each device's gradient is weighted by its share, so their sum is the batch's.
-        let weight = batch.share.rows(batch.batch_size).len() as f64 / batch.batch_size as f64;
-        let grads = (loss * weight).backward();
+        let grads = (loss * batch.at.weight()).backward();
         let out = step_output(self, &batch, value);
         TrainOutput::new(self, grads, out)
     }

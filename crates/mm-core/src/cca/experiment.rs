@@ -19,7 +19,7 @@ use super::{CcaError, LinearCcaConfig};
 use crate::matrix::HostMatrix;
 use crate::nn::{Mlp, MlpConfig};
 use crate::train::{
-    BatchSource, RunOptions, Share, StepOutput, TrainError, fit, read_losses, save_model_dir,
+    BatchSource, RunOptions, StepInfo, StepOutput, TrainError, fit, read_losses, save_model_dir,
 };
 
 /// Settings of the experiment.
@@ -89,12 +89,8 @@ pub struct CcaBatch<B: Backend> {
     pub y: Tensor<B, 2>,
     /// The loss to train with.
     pub loss: DeepCcaLoss,
-    /// The step (0-based).
-    pub step: usize,
-    /// This device's share.
-    pub share: Share,
-    /// Pairs in the whole step.
-    pub batch_size: usize,
+    /// The step, this device's share of it, and the step's size.
+    pub at: StepInfo,
 }
 
 /// Draws any step's pairs from the training views.
@@ -122,23 +118,21 @@ impl<B: Backend> BatchSource<B> for CcaBatches {
         self.cfg.batch
     }
 
-    fn batch(&self, step: usize, share: Share, device: &B::Device) -> CcaBatch<B> {
+    fn batch(&self, at: StepInfo, device: &B::Device) -> CcaBatch<B> {
         let mut rng = SplitMix64::new(
-            self.cfg.seed ^ 0x5EED ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            self.cfg.seed ^ 0x5EED ^ (at.step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         let idx: Vec<usize> = (0..self.cfg.batch)
             .map(|_| (rng.next_u64() % self.x.rows as u64) as usize)
             .collect();
-        let mine = &idx[share.rows(self.cfg.batch)];
+        let mine = &idx[at.share.rows(self.cfg.batch)];
         CcaBatch {
             x: to_device(&gather(&self.x, mine), device),
             y: to_device(&gather(&self.y, mine), device),
             loss: DeepCcaLossConfig::new(self.cfg.k)
                 .with_ridge(self.cfg.ridge)
                 .init(),
-            step,
-            share,
-            batch_size: self.cfg.batch,
+            at,
         }
     }
 }
@@ -151,12 +145,7 @@ impl<B: Backend> TwoViewEncoders<B> {
         let value = loss
             .as_ref()
             .map_or(f64::NAN, |l| l.clone().into_scalar().elem::<f64>());
-        let out = StepOutput::new(
-            batch.step,
-            batch.share,
-            batch.share.rows(batch.batch_size).len(),
-            value,
-        );
+        let out = batch.at.output(value);
         (loss, out)
     }
 }
@@ -170,10 +159,7 @@ impl<B: AutodiffBackend> TrainStep for TwoViewEncoders<B> {
     /// the step as an error.
     fn step(&self, batch: CcaBatch<B>) -> TrainOutput<StepOutput> {
         match self.output(&batch) {
-            (Some(loss), out) => {
-                let weight = out.samples as f64 / batch.batch_size as f64;
-                TrainOutput::new(self, (loss * weight).backward(), out)
-            }
+            (Some(loss), out) => TrainOutput::new(self, (loss * batch.at.weight()).backward(), out),
             (None, out) => TrainOutput {
                 grads: GradientsParams::new(),
                 item: out,

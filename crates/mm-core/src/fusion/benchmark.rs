@@ -21,7 +21,7 @@ use super::{
     LowRankFusion, LowRankFusionConfig, TensorFusion, TensorFusionConfig,
 };
 use crate::cca::synth::SplitMix64;
-use crate::train::{BatchSource, RunOptions, Share, StepOutput, fit, save_model_dir};
+use crate::train::{BatchSource, RunOptions, StepInfo, StepOutput, fit, save_model_dir};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 
 /// The two tasks.
@@ -205,12 +205,8 @@ pub struct FusionBatch<B: Backend> {
     pub y: Tensor<B, 2>,
     /// Labels.
     pub labels: Tensor<B, 1, Int>,
-    /// The step (0-based).
-    pub step: usize,
-    /// This device's share.
-    pub share: Share,
-    /// Samples in the whole step.
-    pub batch_size: usize,
+    /// The step, this device's share of it, and the step's size.
+    pub at: StepInfo,
 }
 
 /// Every step is the whole training set (full-batch Adam, as the benchmark specifies).
@@ -228,9 +224,8 @@ impl<B: Backend> BatchSource<B> for FusionBatches {
         self.labels.len()
     }
 
-    fn batch(&self, step: usize, share: Share, device: &B::Device) -> FusionBatch<B> {
-        let n = self.labels.len();
-        let rows = share.rows(n);
+    fn batch(&self, at: StepInfo, device: &B::Device) -> FusionBatch<B> {
+        let rows = at.share.rows(self.labels.len());
         let d = self.d;
         let m = rows.len();
         FusionBatch {
@@ -246,9 +241,7 @@ impl<B: Backend> BatchSource<B> for FusionBatches {
                 TensorData::new(self.labels[rows.clone()].to_vec(), [m]),
                 device,
             ),
-            step,
-            share,
-            batch_size: n,
+            at,
         }
     }
 }
@@ -261,12 +254,7 @@ impl<B: Backend> FusionClassifier<B> {
         let loss = CrossEntropyLossConfig::new()
             .init(&logits.device())
             .forward(logits, batch.labels.clone());
-        let out = StepOutput::new(
-            batch.step,
-            batch.share,
-            batch.share.rows(batch.batch_size).len(),
-            loss.clone().into_scalar().elem(),
-        );
+        let out = batch.at.output(loss.clone().into_scalar().elem());
         (loss, out)
     }
 }
@@ -277,8 +265,7 @@ impl<B: AutodiffBackend> TrainStep for FusionClassifier<B> {
 
     fn step(&self, batch: FusionBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = self.loss_and_output(&batch);
-        let weight = out.samples as f64 / batch.batch_size as f64;
-        TrainOutput::new(self, (loss * weight).backward(), out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 

@@ -38,15 +38,45 @@ impl Share {
     }
 }
 
+/// Where a batch sits in the run: its step, this device's share, the whole step's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepInfo {
+    /// The step (0-based).
+    pub step: usize,
+    /// This device's share of the step's batch.
+    pub share: Share,
+    /// Samples in the whole step (all shares).
+    pub batch_size: usize,
+}
+
+impl StepInfo {
+    /// Samples in this share.
+    pub fn rows(&self) -> usize {
+        self.share.rows(self.batch_size).len()
+    }
+
+    /// This share's fraction of the step's batch: the weight of its mean loss, so that the
+    /// gradients of all shares sum to the whole batch's.
+    pub fn weight(&self) -> f64 {
+        self.rows() as f64 / self.batch_size.max(1) as f64
+    }
+
+    /// The [`StepOutput`](super::StepOutput) of this share with mean loss `loss`.
+    pub fn output(&self, loss: f64) -> super::StepOutput {
+        super::StepOutput::new(self.step, self.share, self.rows(), loss)
+    }
+}
+
 /// Builds the batch of any step; the one thing a model supplies to feed the training loop.
 pub trait BatchSource<B: Backend>: Send + Sync + 'static {
     /// What the model's train step takes.
     type Batch: Send + 'static;
     /// Samples per step (all devices together).
     fn batch_size(&self) -> usize;
-    /// The `share` of the batch of step `step` (0-based), on `device`. Must depend only on its
-    /// arguments (seed everything from `step`), so a resumed run repeats the same batches.
-    fn batch(&self, step: usize, share: Share, device: &B::Device) -> Self::Batch;
+    /// This device's share of the batch of step `at.step` (0-based), on `device`. Must depend
+    /// only on its arguments (seed everything from the step), so a resumed run repeats the
+    /// same batches.
+    fn batch(&self, at: StepInfo, device: &B::Device) -> Self::Batch;
 }
 
 /// A burn-train [`DataLoader`] that yields one chunk of steps per epoch.
@@ -112,7 +142,12 @@ impl<B: Backend, S: BatchSource<B>> Iterator for StepIter<'_, B, S> {
         }
         self.done += 1;
         let l = self.loader;
-        Some(l.source.batch(step, l.share, &l.device))
+        let at = StepInfo {
+            step,
+            share: l.share,
+            batch_size: l.source.batch_size(),
+        };
+        Some(l.source.batch(at, &l.device))
     }
 }
 
@@ -217,8 +252,8 @@ mod tests {
         fn batch_size(&self) -> usize {
             4
         }
-        fn batch(&self, step: usize, share: Share, _device: &NdArrayDevice) -> Self::Batch {
-            (step, share.rows(4))
+        fn batch(&self, at: StepInfo, _device: &NdArrayDevice) -> Self::Batch {
+            (at.step, at.share.rows(4))
         }
     }
 

@@ -39,7 +39,7 @@ use burn_train::{
     TrainingStrategy,
 };
 
-pub use loader::{BatchSource, EmptyLoader, Share, StepLoader};
+pub use loader::{BatchSource, EmptyLoader, Share, StepInfo, StepLoader};
 pub use log::{
     NoEpochLogs, ProgressRenderer, RunLog, StepOutput, StepRecord, append_eval, read_losses,
     truncate_log,
