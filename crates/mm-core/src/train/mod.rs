@@ -208,10 +208,10 @@ fn prepare(spec: &RunSpec, config: &serde_json::Value) -> Result<usize, TrainErr
             .map_err(io(&metrics))?;
         return Ok(chunk);
     }
-    for stale in [&checkpoint_dir, &spec.run_dir.join("final")] {
-        if stale.exists() {
-            std::fs::remove_dir_all(stale).map_err(io(stale))?;
-        }
+    // A fresh run starts its checkpoints over; an earlier `final/` stays until the new one
+    // replaces it (atomically, at the end), so a run killed early loses no saved model.
+    if checkpoint_dir.exists() {
+        std::fs::remove_dir_all(&checkpoint_dir).map_err(io(&checkpoint_dir))?;
     }
     if metrics.exists() {
         std::fs::remove_file(&metrics).map_err(io(&metrics))?;
