@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig};
 use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 use mm_core::encoder::l2_normalize;
 use mm_core::hf::{HfError, HfParams, Layout, ParamVisitor, WeightMap};
-use mm_core::nn::{Activation, ConfigError, MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
+use mm_core::nn::{
+    Activation, ConfigError, EncoderKeys, EncoderLayerConfig, TransformerEncoder,
+    TransformerEncoderConfig,
+};
 use tokenizers::Tokenizer;
 
 use crate::tokenizer_folder::{TokenizerSettings, bert_json_from_vocab};
@@ -44,24 +47,6 @@ pub struct BertConfig {
     pub layer_norm_eps: f64,
 }
 
-/// One post-norm BERT layer.
-#[derive(Module, Debug)]
-pub struct BertLayer<B: Backend> {
-    /// Self-attention (`attention.self.{query,key,value}`, `attention.output.dense`).
-    pub attention: MultiHeadSelfAttention<B>,
-    /// Norm after attention (`attention.output.LayerNorm`).
-    pub attention_norm: LayerNorm<B>,
-    /// Expansion (`intermediate.dense`).
-    pub intermediate: Linear<B>,
-    /// Contraction (`output.dense`).
-    pub output: Linear<B>,
-    /// Norm after the MLP (`output.LayerNorm`).
-    pub output_norm: LayerNorm<B>,
-    /// MLP activation.
-    #[module(skip)]
-    pub act: Activation,
-}
-
 /// A BERT encoder.
 #[derive(Module, Debug)]
 pub struct BertModel<B: Backend> {
@@ -73,8 +58,8 @@ pub struct BertModel<B: Backend> {
     pub token_type_embeddings: Param<Tensor<B, 2>>,
     /// Norm of the summed embeddings.
     pub embeddings_norm: LayerNorm<B>,
-    /// The layers.
-    pub layers: Vec<BertLayer<B>>,
+    /// The post-norm layers (the house's transformer, keys [`EncoderKeys::BERT`]).
+    pub encoder: TransformerEncoder<B>,
 }
 
 impl BertConfig {
@@ -90,35 +75,23 @@ impl BertConfig {
             mean: 0.0,
             std: 0.02,
         };
-        let norm = || {
-            LayerNormConfig::new(self.hidden_size)
-                .with_epsilon(self.layer_norm_eps)
-                .init(device)
-        };
+        let layer = EncoderLayerConfig::new(
+            self.hidden_size,
+            self.intermediate_size,
+            self.num_attention_heads,
+        )
+        .with_hidden_act(self.hidden_act)
+        .with_layer_norm_eps(self.layer_norm_eps)
+        .with_norm_first(false);
         Ok(BertModel {
             word_embeddings: normal.init([self.vocab_size, self.hidden_size], device),
             position_embeddings: normal
                 .init([self.max_position_embeddings, self.hidden_size], device),
             token_type_embeddings: normal.init([self.type_vocab_size, self.hidden_size], device),
-            embeddings_norm: norm(),
-            layers: (0..self.num_hidden_layers)
-                .map(|_| -> Result<_, ConfigError> {
-                    Ok(BertLayer {
-                        attention: MultiHeadSelfAttentionConfig::new(
-                            self.hidden_size,
-                            self.num_attention_heads,
-                        )
-                        .init(device)?,
-                        attention_norm: norm(),
-                        intermediate: LinearConfig::new(self.hidden_size, self.intermediate_size)
-                            .init(device),
-                        output: LinearConfig::new(self.intermediate_size, self.hidden_size)
-                            .init(device),
-                        output_norm: norm(),
-                        act: self.hidden_act,
-                    })
-                })
-                .collect::<Result<_, _>>()?,
+            embeddings_norm: LayerNormConfig::new(self.hidden_size)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device),
+            encoder: TransformerEncoderConfig::new(layer, self.num_hidden_layers).init(device)?,
         })
     }
 }
@@ -127,51 +100,24 @@ impl BertConfig {
 impl<B: Backend> HfParams<B> for BertModel<B> {
     fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
         let e = format!("{prefix}embeddings.");
-        v.visit2(
+        v.visit(
             &format!("{e}word_embeddings.weight"),
             Layout::Same,
             &mut self.word_embeddings,
         );
-        v.visit2(
+        v.visit(
             &format!("{e}position_embeddings.weight"),
             Layout::Same,
             &mut self.position_embeddings,
         );
-        v.visit2(
+        v.visit(
             &format!("{e}token_type_embeddings.weight"),
             Layout::Same,
             &mut self.token_type_embeddings,
         );
         self.embeddings_norm.visit_hf(&format!("{e}LayerNorm."), v);
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            let p = format!("{prefix}encoder.layer.{i}.");
-            layer
-                .attention
-                .q_proj
-                .visit_hf(&format!("{p}attention.self.query."), v);
-            layer
-                .attention
-                .k_proj
-                .visit_hf(&format!("{p}attention.self.key."), v);
-            layer
-                .attention
-                .v_proj
-                .visit_hf(&format!("{p}attention.self.value."), v);
-            layer
-                .attention
-                .out_proj
-                .visit_hf(&format!("{p}attention.output.dense."), v);
-            layer
-                .attention_norm
-                .visit_hf(&format!("{p}attention.output.LayerNorm."), v);
-            layer
-                .intermediate
-                .visit_hf(&format!("{p}intermediate.dense."), v);
-            layer.output.visit_hf(&format!("{p}output.dense."), v);
-            layer
-                .output_norm
-                .visit_hf(&format!("{p}output.LayerNorm."), v);
-        }
+        self.encoder
+            .visit_keys(&format!("{prefix}encoder."), &EncoderKeys::BERT, v);
     }
 }
 
@@ -199,20 +145,10 @@ impl<B: Backend> BertModel<B> {
             .val()
             .narrow(0, 0, 1)
             .unsqueeze_dim::<3>(0); // [1, 1, hidden]
-        let mut x = self.embeddings_norm.forward(words + positions + types);
+        let x = self.embeddings_norm.forward(words + positions + types);
         let key_padding: Tensor<B, 3, Bool> =
             mask.equal_elem(0).reshape([b, 1, t]).expand([b, t, t]); // [batch, query, key]
-        for layer in &self.layers {
-            let attended = layer
-                .attention
-                .forward(x.clone(), Some(key_padding.clone()));
-            x = layer.attention_norm.forward(x + attended);
-            let h = layer
-                .output
-                .forward(layer.act.forward(layer.intermediate.forward(x.clone())));
-            x = layer.output_norm.forward(x + h);
-        }
-        x
+        self.encoder.forward(x, Some(key_padding))
     }
 
     /// sentence-transformers `Pooling(pooling_mode_mean_tokens=True)`: the mean of the hidden

@@ -165,12 +165,12 @@ impl<B: Backend> ClipTextTransformer<B> {
 impl<B: Backend> HfParams<B> for ClipTextTransformer<B> {
     fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
         let p = format!("{prefix}text_model.");
-        v.visit2(
+        v.visit(
             &format!("{p}embeddings.token_embedding.weight"),
             Layout::Same,
             &mut self.token_embedding,
         );
-        v.visit2(
+        v.visit(
             &format!("{p}embeddings.position_embedding.weight"),
             Layout::Same,
             &mut self.position_embedding,

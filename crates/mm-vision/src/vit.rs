@@ -178,17 +178,17 @@ impl<B: Backend> ClipVisionTransformer<B> {
 impl<B: Backend> HfParams<B> for ClipVisionTransformer<B> {
     fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
         let p = format!("{prefix}vision_model.");
-        v.visit1(
+        v.visit(
             &format!("{p}embeddings.class_embedding"),
             Layout::Same,
             &mut self.class_embedding,
         );
-        v.visit2(
+        v.visit(
             &format!("{p}embeddings.patch_embedding.weight"),
             Layout::ConvAsLinear,
             &mut self.patch_embedding.weight,
         );
-        v.visit2(
+        v.visit(
             &format!("{p}embeddings.position_embedding.weight"),
             Layout::Same,
             &mut self.position_embedding,

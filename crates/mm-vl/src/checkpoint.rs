@@ -10,10 +10,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::module::Param;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError};
-use burn::tensor::{Tensor, backend::Backend};
-use mm_core::hf::{HfParams, Layout, ParamVisitor};
+use burn::tensor::backend::Backend;
+use mm_core::hf::{HfParams, Layout, ParamSlot, ParamVisitor};
 use serde::Deserialize;
 
 use crate::clip::{Clip, ClipConfig};
@@ -168,11 +167,8 @@ pub fn load_model<B: Backend>(
 struct Shapes(Vec<(String, Vec<usize>)>);
 
 impl<B: Backend> ParamVisitor<B> for Shapes {
-    fn visit1(&mut self, key: &str, _: Layout, param: &mut Param<Tensor<B, 1>>) {
-        self.0.push((key.to_string(), param.dims().to_vec()));
-    }
-    fn visit2(&mut self, key: &str, _: Layout, param: &mut Param<Tensor<B, 2>>) {
-        self.0.push((key.to_string(), param.dims().to_vec()));
+    fn visit(&mut self, key: &str, _: Layout, param: &mut dyn ParamSlot<B>) {
+        self.0.push((key.to_string(), param.shape()));
     }
 }
 

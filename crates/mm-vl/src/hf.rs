@@ -78,7 +78,7 @@ impl<B: Backend> HfParams<B> for Clip<B> {
     fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
         self.text_model.visit_hf(prefix, v);
         self.vision_model.visit_hf(prefix, v);
-        v.visit1(
+        v.visit(
             &format!("{prefix}logit_scale"),
             Layout::Scalar,
             &mut self.logit_scale.value,

@@ -17,6 +17,6 @@ pub struct ConfigError(pub String);
 pub use attention::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use transformer::{
-    EncoderLayer, EncoderLayerConfig, FeedForward, FeedForwardConfig, TransformerEncoder,
-    TransformerEncoderConfig,
+    EncoderKeys, EncoderLayer, EncoderLayerConfig, FeedForward, FeedForwardConfig,
+    TransformerEncoder, TransformerEncoderConfig,
 };

@@ -1,11 +1,14 @@
-//! The pre-norm transformer encoder of CLIP: `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
+//! The transformer encoder shared by every tower: pre-norm as in CLIP (`x + attn(ln1(x))`,
+//! then `x + mlp(ln2(x))`) or post-norm as in BERT (`ln1(x + attn(x))`, then
+//! `ln2(x + mlp(x))`). Where its weights sit in a checkpoint is data ([`EncoderKeys`]): one
+//! table per model family, so the same layer loads CLIP's and BERT's files.
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Tensor, backend::Backend};
 
-use crate::hf::HfParams;
+use crate::hf::{HfParams, ParamVisitor};
 
 use super::ConfigError;
 use super::activation::Activation;
@@ -26,6 +29,10 @@ pub struct EncoderLayerConfig {
     /// LayerNorm epsilon.
     #[config(default = 1e-5)]
     pub layer_norm_eps: f64,
+    /// Whether each sub-block normalizes its input (pre-norm, CLIP) rather than its residual
+    /// sum (post-norm, BERT).
+    #[config(default = true)]
+    pub norm_first: bool,
 }
 
 /// Configuration of a [`FeedForward`] block.
@@ -63,17 +70,22 @@ pub struct FeedForward<B: Backend> {
     pub act: Activation,
 }
 
-/// One pre-norm transformer block (transformers `modeling_clip.py` `CLIPEncoderLayer`).
+/// One transformer block (transformers `CLIPEncoderLayer` when pre-norm, `BertLayer` when
+/// post-norm).
 #[derive(Module, Debug)]
 pub struct EncoderLayer<B: Backend> {
-    /// Norm before attention.
+    /// Norm of the attention sub-block (before it when pre-norm, after the residual sum when
+    /// post-norm).
     pub layer_norm1: LayerNorm<B>,
     /// Self-attention.
     pub self_attn: MultiHeadSelfAttention<B>,
-    /// Norm before the MLP.
+    /// Norm of the MLP sub-block.
     pub layer_norm2: LayerNorm<B>,
     /// The MLP.
     pub mlp: FeedForward<B>,
+    /// Pre-norm (true) or post-norm (false); from the config, not stored in records.
+    #[module(skip)]
+    pub norm_first: bool,
 }
 
 impl EncoderLayerConfig {
@@ -95,6 +107,7 @@ impl EncoderLayerConfig {
             mlp: FeedForwardConfig::new(self.hidden_size, self.intermediate_size)
                 .with_hidden_act(self.hidden_act)
                 .init(device),
+            norm_first: self.norm_first,
         })
     }
 }
@@ -104,9 +117,23 @@ impl<B: Backend> EncoderLayer<B> {
     /// - `x`: `[batch, tokens, hidden]`; `mask`: `[batch or 1, tokens, tokens]`
     /// - output: `[batch, tokens, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 3, Bool>>) -> Tensor<B, 3> {
-        let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), mask);
-        let h = self.mlp.fc1.forward(self.layer_norm2.forward(x.clone()));
-        x + self.mlp.fc2.forward(self.mlp.act.forward(h))
+        if self.norm_first {
+            let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), mask);
+            x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
+        } else {
+            let x = self
+                .layer_norm1
+                .forward(x.clone() + self.self_attn.forward(x, mask));
+            self.layer_norm2.forward(x.clone() + self.mlp.forward(x))
+        }
+    }
+}
+
+impl<B: Backend> FeedForward<B> {
+    /// # Shapes
+    /// - `x`: `[..., hidden]`; output the same shape
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        self.fc2.forward(self.act.forward(self.fc1.forward(x)))
     }
 }
 
@@ -167,34 +194,84 @@ impl<B: Backend> TransformerEncoder<B> {
     }
 }
 
-// HF key table of the transformer: transformers `modeling_clip.py` `CLIPEncoder` names.
-impl<B: Backend> HfParams<B> for EncoderLayer<B> {
-    fn visit_hf(&mut self, prefix: &str, v: &mut dyn crate::hf::ParamVisitor<B>) {
-        self.layer_norm1
-            .visit_hf(&format!("{prefix}layer_norm1."), v);
-        self.self_attn
-            .q_proj
-            .visit_hf(&format!("{prefix}self_attn.q_proj."), v);
-        self.self_attn
-            .k_proj
-            .visit_hf(&format!("{prefix}self_attn.k_proj."), v);
-        self.self_attn
-            .v_proj
-            .visit_hf(&format!("{prefix}self_attn.v_proj."), v);
-        self.self_attn
-            .out_proj
-            .visit_hf(&format!("{prefix}self_attn.out_proj."), v);
-        self.layer_norm2
-            .visit_hf(&format!("{prefix}layer_norm2."), v);
-        self.mlp.fc1.visit_hf(&format!("{prefix}mlp.fc1."), v);
-        self.mlp.fc2.visit_hf(&format!("{prefix}mlp.fc2."), v);
+/// Where a transformer stack's weights sit in a checkpoint: the data of its key table.
+#[derive(Debug, Clone, Copy)]
+pub struct EncoderKeys {
+    /// The prefix of layer `i`, before `i` (e.g. `layers.`).
+    pub layers: &'static str,
+    /// Each sub-module's name within a layer.
+    pub layer_norm1: &'static str,
+    /// Query projection.
+    pub q_proj: &'static str,
+    /// Key projection.
+    pub k_proj: &'static str,
+    /// Value projection.
+    pub v_proj: &'static str,
+    /// Attention output projection.
+    pub out_proj: &'static str,
+    /// Norm of the MLP sub-block.
+    pub layer_norm2: &'static str,
+    /// MLP expansion.
+    pub fc1: &'static str,
+    /// MLP contraction.
+    pub fc2: &'static str,
+}
+
+impl EncoderKeys {
+    /// transformers `modeling_clip.py` `CLIPEncoder` (also our audio encoder's names).
+    pub const CLIP: Self = Self {
+        layers: "layers.",
+        layer_norm1: "layer_norm1.",
+        q_proj: "self_attn.q_proj.",
+        k_proj: "self_attn.k_proj.",
+        v_proj: "self_attn.v_proj.",
+        out_proj: "self_attn.out_proj.",
+        layer_norm2: "layer_norm2.",
+        fc1: "mlp.fc1.",
+        fc2: "mlp.fc2.",
+    };
+
+    /// transformers `modeling_bert.py` `BertEncoder`.
+    pub const BERT: Self = Self {
+        layers: "layer.",
+        layer_norm1: "attention.output.LayerNorm.",
+        q_proj: "attention.self.query.",
+        k_proj: "attention.self.key.",
+        v_proj: "attention.self.value.",
+        out_proj: "attention.output.dense.",
+        layer_norm2: "output.LayerNorm.",
+        fc1: "intermediate.dense.",
+        fc2: "output.dense.",
+    };
+}
+
+impl<B: Backend> EncoderLayer<B> {
+    /// Visits the layer's parameters under `prefix` and the names of `keys`.
+    pub fn visit_keys(&mut self, prefix: &str, keys: &EncoderKeys, v: &mut dyn ParamVisitor<B>) {
+        let p = |name: &str| format!("{prefix}{name}");
+        self.layer_norm1.visit_hf(&p(keys.layer_norm1), v);
+        self.self_attn.q_proj.visit_hf(&p(keys.q_proj), v);
+        self.self_attn.k_proj.visit_hf(&p(keys.k_proj), v);
+        self.self_attn.v_proj.visit_hf(&p(keys.v_proj), v);
+        self.self_attn.out_proj.visit_hf(&p(keys.out_proj), v);
+        self.layer_norm2.visit_hf(&p(keys.layer_norm2), v);
+        self.mlp.fc1.visit_hf(&p(keys.fc1), v);
+        self.mlp.fc2.visit_hf(&p(keys.fc2), v);
     }
 }
 
-impl<B: Backend> HfParams<B> for TransformerEncoder<B> {
-    fn visit_hf(&mut self, prefix: &str, v: &mut dyn crate::hf::ParamVisitor<B>) {
+impl<B: Backend> TransformerEncoder<B> {
+    /// Visits every layer's parameters: layer `i` under `{prefix}{keys.layers}{i}.`.
+    pub fn visit_keys(&mut self, prefix: &str, keys: &EncoderKeys, v: &mut dyn ParamVisitor<B>) {
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            layer.visit_hf(&format!("{prefix}layers.{i}."), v);
+            layer.visit_keys(&format!("{prefix}{}{i}.", keys.layers), keys, v);
         }
+    }
+}
+
+/// CLIP's names ([`EncoderKeys::CLIP`]), the default for the towers that use them.
+impl<B: Backend> HfParams<B> for TransformerEncoder<B> {
+    fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
+        self.visit_keys(prefix, &EncoderKeys::CLIP, v);
     }
 }
