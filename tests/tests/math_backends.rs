@@ -7,8 +7,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use mm_core::cca::LinearCcaConfig;
 use mm_core::cca::covariance::{to_device, to_host};
 use mm_core::cca::deep::DeepCcaLossConfig;
-use mm_core::cca::synth::correlated_views;
 use mm_core::fusion::{Fusion, LowRankFusionConfig};
+use mm_data::synth::cca::correlated_views;
 use mm_tests::copy_module;
 
 /// Canonical correlations, transformed X, deep CCA loss, its gradient in X, a fusion output.

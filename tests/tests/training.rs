@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use burn::backend::{Autodiff, NdArray};
-use mm_core::manifest::Manifest;
 use mm_core::train::{complete_checkpoints, read_losses};
+use mm_data::manifest::{ImageCaption, Manifest};
 use mm_retrieval::{CrossModalRetrieval, ExactIndex};
 use mm_tests::{shapes_dataset, tiny_clip, tiny_clip_run};
 use mm_text::{ClipTokenizer, TextBatch};
@@ -22,7 +22,7 @@ use mm_vl::train::{ClipTrainConfig, RunOptions, TrainError, train};
 type B = Autodiff<NdArray>;
 
 fn setup(dir: &Path) -> ImageTextSet {
-    let manifest = Manifest::read(shapes_dataset(dir, 16)).unwrap();
+    let manifest = Manifest::<ImageCaption>::read(shapes_dataset(dir, 16)).unwrap();
     ImageTextSet::load(&manifest, &ClipImageProcessor::clip(16), None).unwrap()
 }
 

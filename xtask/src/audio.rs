@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use mm_audio::mel::MelScale;
 use mm_audio::resample::resample;
 use mm_audio::{MelConfig, MelExtractor, load_audio};
-use mm_core::matrix::write_npy_f32;
+use mm_data::matrix::write_npy_f32;
 
 /// Flags of `audio`.
 #[derive(Args)]

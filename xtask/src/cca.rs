@@ -10,8 +10,8 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::cca::covariance::to_device;
 use mm_core::cca::{Cca, CcaError, LinearCcaConfig};
-use mm_core::matrix::{HostMatrix, read_matrix};
 use mm_core::{BackendJob, dispatch};
+use mm_data::matrix::{HostMatrix, read_matrix};
 
 /// Flags of `cca`.
 #[derive(Args)]

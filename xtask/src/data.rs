@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
-use mm_core::matrix::write_npy_f32;
+use mm_data::matrix::write_npy_f32;
 
 use crate::common::datasets_dir;
 
@@ -73,7 +73,7 @@ pub fn run(args: DataArgs) -> Result<()> {
         DataCommand::Synth { name } => match name.as_str() {
             "cca" => {
                 let dir = datasets_dir().join("synth").join("cca");
-                let (x, y) = mm_core::cca::synth::benchmark_views();
+                let (x, y) = mm_data::synth::cca::benchmark_views();
                 for (file, m) in [("x.npy", &x), ("y.npy", &y)] {
                     let path = dir.join(file);
                     write_npy_f32(&path, &[m.rows, m.cols], &m.to_f32())?;

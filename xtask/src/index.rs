@@ -11,8 +11,8 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use mm_core::manifest::Manifest;
 use mm_core::{BackendJob, dispatch};
+use mm_data::manifest::{ImageCaption, Manifest};
 use mm_retrieval::{DurableIndex, ExactIndex, HnswIndex, HnswParams, UsearchIndex, VectorIndex};
 use mm_vision::load_image_with;
 use mm_vl::hf::load_any_clip;
@@ -74,7 +74,7 @@ struct BuildArgs {
 /// The images to index and their metadata.
 fn sources(images: &Path) -> Result<Vec<(PathBuf, Value)>> {
     if images.is_file() {
-        let manifest = Manifest::read(images)?;
+        let manifest = Manifest::<ImageCaption>::read(images)?;
         return Ok(manifest
             .records
             .iter()

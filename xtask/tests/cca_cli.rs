@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use mm_core::cca::synth::correlated_views;
-use mm_core::matrix::{HostMatrix, read_matrix, write_npy_f32, write_npy_f64};
+use mm_data::matrix::{HostMatrix, read_matrix, write_npy_f32, write_npy_f64};
+use mm_data::synth::cca::correlated_views;
 
 fn xtask(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))

@@ -13,12 +13,12 @@ use mm_core::encoder::Encoder;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::FeatureKind;
-use crate::datasets::AudioRecord;
 use crate::encoder::{
     AudioTransformer, AudioTransformerConfig, SpectrogramCnn, SpectrogramCnnConfig,
 };
 use crate::features::{Features, MelConfig, MelExtractor};
 use crate::{AudioError, load_audio, resample::resample};
+use mm_data::manifest::AudioLabel;
 
 /// Which encoder the classifier uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +95,7 @@ pub enum ClassifierError {
 
 /// Loads, downmixes, resamples and featurizes `records` (classes indexed by `classes`).
 pub fn load_clips(
-    records: &[(PathBuf, AudioRecord)],
+    records: &[(PathBuf, AudioLabel)],
     classes: &[String],
     cfg: &AudioClassifierConfig,
 ) -> Result<ClipSet, ClassifierError> {

@@ -11,11 +11,11 @@ use burn::optim::AdamConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
-use mm_core::cca::synth::SplitMix64;
 use mm_core::train::{
     BatchSource, RunOptions, StepInfo, StepOutput, append_eval, fit, load_weights, read_losses,
     read_model_config, save_model_dir,
 };
+use mm_data::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::{AudioClassifier, AudioClassifierConfig, ClassifierError, ClipSet, crop};

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mm_core::fetch::{DebPackage, FetchError, apt_download, extract_deb};
-use serde::{Deserialize, Serialize};
+use mm_data::fetch::{DebPackage, FetchError, apt_download, extract_deb};
+use mm_data::manifest::{AudioLabel, Manifest, ManifestError};
 
 /// The Debian package the sounds come from (CC0 samples), pinned.
 pub const SONIC_PI_SAMPLES: DebPackage = DebPackage {
@@ -20,17 +20,6 @@ pub const SONIC_PI_SAMPLES: DebPackage = DebPackage {
 
 /// Groups with at least this many samples become classes.
 pub const MIN_GROUP: usize = 8;
-
-/// One labelled clip.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AudioRecord {
-    /// Path relative to the manifest's folder.
-    pub audio: String,
-    /// Class.
-    pub label: String,
-    /// `train` or `test`.
-    pub split: String,
-}
 
 /// Why a dataset could not be prepared or read.
 #[derive(Debug, thiserror::Error)]
@@ -47,46 +36,20 @@ pub enum DatasetError {
         #[source]
         source: std::io::Error,
     },
-    /// A manifest line is not a valid record.
-    #[error("{path}:{line}: {message}")]
-    Manifest {
-        /// The manifest.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
+    /// The manifest is missing, malformed or empty.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
 }
 
-/// Reads an audio manifest; paths are resolved against its folder.
-pub fn read_manifest(path: &Path) -> Result<Vec<(PathBuf, AudioRecord)>, DatasetError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let root = path.parent().unwrap_or(Path::new("."));
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record: AudioRecord =
-            serde_json::from_str(line).map_err(|e| DatasetError::Manifest {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: e.to_string(),
-            })?;
-        if record.label.trim().is_empty() {
-            return Err(DatasetError::Manifest {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: "empty label".into(),
-            });
-        }
-        out.push((root.join(&record.audio), record));
-    }
-    Ok(out)
+/// Reads an audio manifest (the house's generic reader, [`AudioLabel`] records); paths are
+/// resolved against its folder.
+pub fn read_manifest(path: &Path) -> Result<Vec<(PathBuf, AudioLabel)>, DatasetError> {
+    let manifest = Manifest::<AudioLabel>::read(path)?;
+    Ok(manifest
+        .records
+        .iter()
+        .map(|r| (manifest.resolve(&r.audio), r.clone()))
+        .collect())
 }
 
 /// Fetches `sonic-pi-samples` into `cache`, unpacks it under `dest/unpacked`, and writes
@@ -115,20 +78,18 @@ pub fn prepare_sounds(cache: &Path, dest: &Path) -> Result<PathBuf, DatasetError
             groups.entry(group).or_default().push(name);
         }
     }
-    let mut lines = String::new();
+    let mut records = Vec::new();
     for (group, mut files) in groups.into_iter().filter(|(_, f)| f.len() >= MIN_GROUP) {
         files.sort();
         for (i, file) in files.iter().enumerate() {
-            let record = AudioRecord {
+            records.push(AudioLabel {
                 audio: format!("unpacked/usr/share/sonic-pi/samples/{file}"),
                 label: group.clone(),
                 split: if i % 4 == 3 { "test" } else { "train" }.into(),
-            };
-            lines += &serde_json::to_string(&record).expect("record serializes");
-            lines.push('\n');
+            });
         }
     }
     let manifest = dest.join("sounds.jsonl");
-    mm_core::checkpoint::atomic_write(&manifest, lines.as_bytes()).map_err(io(&manifest))?;
+    Manifest::write(&manifest, &records)?;
     Ok(manifest)
 }

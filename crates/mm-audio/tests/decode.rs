@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use mm_audio::decode::{AudioError, MAX_SAMPLE_RATE};
 use mm_audio::resample::resample;
 use mm_audio::{decode_audio, load_audio};
-use mm_core::matrix::read_matrix;
+use mm_data::matrix::read_matrix;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/librosa")

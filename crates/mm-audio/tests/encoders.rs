@@ -72,7 +72,7 @@ fn encoders_produce_pooled_embeddings() {
 /// tells textures apart, not where a tone sits on the mel axis, so the classes differ in texture.
 fn tone_clips(n: usize, seed: u64) -> ClipSet {
     let extractor = MelExtractor::new(MelConfig::new(16_000, 400, 160, 32)).unwrap();
-    let mut rng = mm_core::cca::synth::SplitMix64::new(seed);
+    let mut rng = mm_data::rng::SplitMix64::new(seed);
     let signals: Vec<Vec<f32>> = (0..n)
         .map(|i| {
             let f = 200.0 + 300.0 * (i as f64 + seed as f64);

@@ -10,7 +10,7 @@ use mm_audio::device::DeviceMel;
 use mm_audio::mel::MelScale;
 use mm_audio::stft::{PadMode, Window};
 use mm_audio::{MelConfig, MelExtractor, load_audio};
-use mm_core::matrix::read_matrix;
+use mm_data::matrix::read_matrix;
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {

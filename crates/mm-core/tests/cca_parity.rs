@@ -3,9 +3,9 @@
 
 use burn::backend::Flex;
 use burn::tensor::Tensor;
-use mm_core::cca::synth::{BENCHMARK_RHOS, benchmark_views};
 use mm_core::cca::{CcaError, LinearCcaConfig};
-use mm_core::matrix::HostMatrix;
+use mm_data::matrix::HostMatrix;
+use mm_data::synth::cca::{BENCHMARK_RHOS, benchmark_views};
 use serde_json::Value;
 
 type B = Flex;
@@ -98,7 +98,7 @@ fn matches_scipy_closed_form_and_sklearn() {
 
 #[test]
 fn transform_gives_unit_variance_variates_with_the_canonical_correlations() {
-    let (x, y) = mm_core::cca::synth::correlated_views(3000, 6, 5, &[0.8, 0.5], 3);
+    let (x, y) = mm_data::synth::cca::correlated_views(3000, 6, 5, &[0.8, 0.5], 3);
     let cca = LinearCcaConfig::new(2).fit(tensor(&x), tensor(&y)).unwrap();
     let u = mm_core::cca::covariance::to_host(cca.transform_x(tensor(&x)).unwrap());
     let v = mm_core::cca::covariance::to_host(cca.transform_y(tensor(&y)).unwrap());
@@ -126,18 +126,18 @@ fn transform_gives_unit_variance_variates_with_the_canonical_correlations() {
 
 #[test]
 fn degenerate_data_is_a_named_error_or_a_regularized_answer() {
-    let (x, y) = mm_core::cca::synth::correlated_views(50, 4, 3, &[0.9], 1);
+    let (x, y) = mm_data::synth::cca::correlated_views(50, 4, 3, &[0.9], 1);
     let fit = |x: &HostMatrix, y: &HostMatrix, ridge: f64| {
         LinearCcaConfig::new(1)
             .with_ridge(ridge)
             .fit(tensor(x), tensor(y))
     };
     // Mismatched rows.
-    let (short, _) = mm_core::cca::synth::correlated_views(40, 4, 3, &[0.9], 1);
+    let (short, _) = mm_data::synth::cca::correlated_views(40, 4, 3, &[0.9], 1);
     let err = fit(&short, &y, 0.0).unwrap_err();
     assert!(err.to_string().contains("40 rows and Y has 50"), "{err}");
     // Fewer samples than dimensions.
-    let (wide_x, wide_y) = mm_core::cca::synth::correlated_views(8, 10, 3, &[0.9], 1);
+    let (wide_x, wide_y) = mm_data::synth::cca::correlated_views(8, 10, 3, &[0.9], 1);
     let err = fit(&wide_x, &wide_y, 0.0).unwrap_err();
     assert!(
         matches!(err, CcaError::TooFewSamples { n: 8, d: 10, .. }),

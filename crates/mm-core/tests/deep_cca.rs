@@ -6,8 +6,8 @@ use burn::tensor::{Tensor, TensorData};
 use mm_core::cca::LinearCcaConfig;
 use mm_core::cca::deep::DeepCcaLossConfig;
 use mm_core::cca::experiment::{DeepCcaExperimentConfig, run_deep_cca_experiment};
-use mm_core::cca::synth::{SplitMix64, correlated_views};
 use mm_core::train::RunOptions;
+use mm_data::{rng::SplitMix64, synth::cca::correlated_views};
 
 /// f64 throughout, so central differences are accurate to ~1e-9.
 type Exact = NdArray<f64>;
@@ -74,7 +74,7 @@ fn value_equals_linear_cca() {
     let (x, y) = correlated_views(500, 5, 4, &[0.9, 0.6, 0.3], 5);
     let device = Default::default();
     let t =
-        |m: &mm_core::matrix::HostMatrix| mm_core::cca::covariance::to_device::<Flex>(m, &device);
+        |m: &mm_data::matrix::HostMatrix| mm_core::cca::covariance::to_device::<Flex>(m, &device);
     let ridge = 1e-3;
     let deep = DeepCcaLossConfig::new(3).with_ridge(ridge).init();
     let rho = deep

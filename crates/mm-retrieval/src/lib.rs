@@ -18,7 +18,6 @@ pub mod hnsw;
 pub mod index;
 mod simd;
 pub mod snapshot;
-pub mod synth;
 pub mod usearch_index;
 mod wal;
 

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use burn::backend::Flex;
+use mm_data::synth::vectors::random_unit_vectors as unit_vectors;
 use mm_retrieval::durable::SNAPSHOT_FILE;
 use mm_retrieval::snapshot::read_snapshot;
-use mm_retrieval::synth::random_unit_vectors as unit_vectors;
 use mm_retrieval::{DurableIndex, ExactIndex};
 use serde_json::json;
 

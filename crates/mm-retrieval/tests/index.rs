@@ -12,7 +12,7 @@ use serde_json::json;
 
 type B = Flex;
 
-use mm_retrieval::synth::random_unit_vectors as unit_vectors;
+use mm_data::synth::vectors::random_unit_vectors as unit_vectors;
 
 mod common;
 use common::{brute_force, recall_at_10};
@@ -311,7 +311,7 @@ fn recall_through_the_indexes_matches_the_score_matrix_metric() {
     let dim = 12;
     let images = unit_vectors(60, dim, 9);
     // Two noisy captions per image.
-    let mut rng = mm_core::cca::synth::SplitMix64::new(10);
+    let mut rng = mm_data::rng::SplitMix64::new(10);
     let text_image: Vec<usize> = (0..120).map(|t| t / 2).collect();
     let mut texts: Vec<f32> = text_image
         .iter()

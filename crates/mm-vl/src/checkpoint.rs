@@ -100,7 +100,7 @@ pub fn write_folder_atomically(
     dest: &Path,
     files: &[(&str, Vec<u8>)],
 ) -> Result<(), CheckpointError> {
-    mm_core::checkpoint::write_folder_atomically(dest, files)
+    mm_data::fs::write_folder_atomically(dest, files)
         .map_err(|(path, source)| CheckpointError::Io { path, source })
 }
 

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use mm_core::manifest::{Manifest, ManifestError};
+use mm_data::manifest::{ImageCaption, Manifest, ManifestError};
 use mm_vision::decode::{RgbImage, load_image};
 use mm_vision::preprocess::{ClipImageProcessor, PixelBatch, center_crop};
 use rand::Rng;
@@ -66,7 +66,7 @@ pub struct ImageTextSet {
 impl ImageTextSet {
     /// Loads every record of `manifest` (or those of `split`) through `processor`.
     pub fn load(
-        manifest: &Manifest,
+        manifest: &Manifest<ImageCaption>,
         processor: &ClipImageProcessor,
         split: Option<&str>,
     ) -> Result<Self, DataError> {
@@ -231,7 +231,7 @@ mod tests {
 {"image": "a.png", "captions": ["red again"], "split": "test"}"#;
         let path = dir.path().join("m.jsonl");
         std::fs::write(&path, text).unwrap();
-        let manifest = Manifest::read(&path).unwrap();
+        let manifest = Manifest::<ImageCaption>::read(&path).unwrap();
         let processor = ClipImageProcessor::clip(8);
         let set = ImageTextSet::load(&manifest, &processor, Some("train")).unwrap();
         assert_eq!(set.len(), 1);

@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use mm_core::fetch::{FetchError, NpmPackage, extract_tgz, npm_pack};
-use mm_core::manifest::{Manifest, Record};
+use mm_data::fetch::{FetchError, NpmPackage, extract_tgz, npm_pack};
+use mm_data::manifest::{ImageCaption, Manifest};
 use serde::Deserialize;
 
 /// The Google-style emoji images, pinned.
@@ -114,7 +114,7 @@ fn captions(entry: &EmojiEntry) -> Vec<String> {
 pub fn emoji_records(
     metadata: &str,
     path: &Path,
-) -> Result<(Vec<Record>, Vec<Record>), DatasetError> {
+) -> Result<(Vec<ImageCaption>, Vec<ImageCaption>), DatasetError> {
     let entries: Vec<EmojiEntry> =
         serde_json::from_str(metadata).map_err(|e| DatasetError::Metadata {
             path: path.to_path_buf(),
@@ -129,7 +129,7 @@ pub fn emoji_records(
         if caps.is_empty() {
             continue;
         }
-        let record = |style: &str, split: &str| Record {
+        let record = |style: &str, split: &str| ImageCaption {
             image: format!("img/{style}/64/{}", e.image),
             captions: caps.clone(),
             label: Some(words(&e.subcategory)),
@@ -158,17 +158,17 @@ pub fn prepare_emoji(cache: &Path, dest: &Path) -> Result<EmojiManifests, Datase
         reason: e.to_string(),
     })?;
     let (google, twitter) = emoji_records(&metadata, &meta_path)?;
-    let write = |name: &str, records: &[Record]| -> Result<PathBuf, DatasetError> {
+    let write = |name: &str, records: &[ImageCaption]| -> Result<PathBuf, DatasetError> {
         let path = dest.join(name);
         // Paths in the manifest are relative to its folder: point them into `unpacked/package`.
-        let rebased: Vec<Record> = records
+        let rebased: Vec<ImageCaption> = records
             .iter()
-            .map(|r| Record {
+            .map(|r| ImageCaption {
                 image: format!("unpacked/package/{}", r.image),
                 ..r.clone()
             })
             .collect();
-        mm_core::checkpoint::atomic_write(&path, Manifest::to_jsonl(&rebased).as_bytes()).map_err(
+        mm_data::fs::atomic_write(&path, Manifest::to_jsonl(&rebased).as_bytes()).map_err(
             |source| DatasetError::Io {
                 path: path.clone(),
                 source,

@@ -342,7 +342,7 @@ pub fn export_hf_clip<B: Backend>(
     ];
     for (name, bytes) in files {
         let path = dir.join(name);
-        mm_core::checkpoint::atomic_write(&path, &bytes)
+        mm_data::fs::atomic_write(&path, &bytes)
             .map_err(|source| HfFolderError::Io { path, source })?;
     }
     Ok(())

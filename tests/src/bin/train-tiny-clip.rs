@@ -3,7 +3,7 @@
 //! `train-tiny-clip MANIFEST RUN_DIR STEPS [--resume]`
 
 use burn::backend::{Autodiff, NdArray};
-use mm_core::manifest::Manifest;
+use mm_data::manifest::{ImageCaption, Manifest};
 use mm_tests::tiny_clip_run;
 use mm_text::ClipTokenizer;
 use mm_vision::ClipImageProcessor;
@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: train-tiny-clip MANIFEST RUN_DIR STEPS [--resume]".into());
     };
     let data = ImageTextSet::load(
-        &Manifest::read(manifest)?,
+        &Manifest::<ImageCaption>::read(manifest)?,
         &ClipImageProcessor::clip(16),
         None,
     )?;

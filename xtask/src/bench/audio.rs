@@ -7,7 +7,7 @@ use burn::tensor::{Tensor, TensorData};
 use mm_audio::device::DeviceMel;
 use mm_audio::{MelConfig, MelExtractor};
 use mm_core::BackendJob;
-use mm_core::cca::synth::SplitMix64;
+use mm_data::rng::SplitMix64;
 
 use super::{Figure, best_seconds};
 

@@ -6,8 +6,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use mm_core::BackendJob;
 use mm_core::cca::covariance::to_device;
-use mm_core::cca::synth::benchmark_views;
 use mm_core::cca::{CcaError, LinearCcaConfig};
+use mm_data::synth::cca::benchmark_views;
 
 use super::{Figure, best_seconds, peak_rss_mib};
 

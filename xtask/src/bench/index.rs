@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use mm_core::BackendJob;
-use mm_retrieval::synth::random_unit_vectors;
+use mm_data::synth::vectors::random_unit_vectors;
 use mm_retrieval::{ExactIndex, Hit, HnswIndex, HnswParams, IndexError, UsearchIndex, VectorIndex};
 use serde_json::{Map, Value};
 

@@ -120,7 +120,7 @@ pub fn run(args: ClipEvalArgs) -> Result<()> {
     if let Some(out) = args.out {
         let mut json = serde_json::to_value(&trained)?;
         json["untrained"] = serde_json::to_value(&baseline)?;
-        mm_core::checkpoint::atomic_write(&out, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        mm_data::fs::atomic_write(&out, serde_json::to_string_pretty(&json)?.as_bytes())?;
         println!("wrote {}", out.display());
     }
     Ok(())

@@ -1,5 +1,5 @@
 //! `cargo xtask eval deep-cca`: two MLPs trained with the deep CCA loss against linear CCA on
-//! the same held-out two-view data (views of an angle; see `mm_core::cca::synth::circle_views`).
+//! the same held-out two-view data (views of an angle; see `mm_data::synth::cca::circle_views`).
 
 use std::path::PathBuf;
 

@@ -72,10 +72,7 @@ pub fn run(args: FusionEvalArgs) -> Result<()> {
         );
     }
     if let Some(out) = args.out {
-        mm_core::checkpoint::atomic_write(
-            &out,
-            serde_json::to_string_pretty(&results)?.as_bytes(),
-        )?;
+        mm_data::fs::atomic_write(&out, serde_json::to_string_pretty(&results)?.as_bytes())?;
         println!("wrote {}", out.display());
     }
     Ok(())

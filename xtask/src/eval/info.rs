@@ -112,7 +112,7 @@ pub fn run(args: InfoEvalArgs) -> Result<()> {
     );
     if let Some(out) = args.out {
         let json = serde_json::json!({ "trained": trained, "untrained": baseline, "pairs": n });
-        mm_core::checkpoint::atomic_write(&out, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        mm_data::fs::atomic_write(&out, serde_json::to_string_pretty(&json)?.as_bytes())?;
         println!("wrote {}", out.display());
     }
     Ok(())

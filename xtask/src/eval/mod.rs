@@ -13,7 +13,7 @@ use anyhow::Result;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::{Args, Subcommand};
-use mm_core::manifest::Manifest;
+use mm_data::manifest::{ImageCaption, Manifest};
 use mm_vision::ClipImageProcessor;
 use mm_vl::Clip;
 use mm_vl::checkpoint::load_model;
@@ -65,7 +65,7 @@ pub(crate) fn trained_untrained_and_data<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<EvalInputs<B::InnerBackend>> {
     let (model, config) = load_model::<B::InnerBackend>(checkpoint, device)?;
-    let manifest = Manifest::read(manifest)?;
+    let manifest = Manifest::<ImageCaption>::read(manifest)?;
     let processor = ClipImageProcessor::clip(config.vision_config.image_size as u32);
     let data = ImageTextSet::load(&manifest, &processor, None)?;
     report_skipped(&data);

@@ -157,7 +157,7 @@ pub fn print_report(report: &ClassifierReport, out: Option<&Path>) -> Result<()>
         100.0 * report.majority_baseline
     );
     if let Some(out) = out {
-        mm_core::checkpoint::atomic_write(out, serde_json::to_string_pretty(report)?.as_bytes())?;
+        mm_data::fs::atomic_write(out, serde_json::to_string_pretty(report)?.as_bytes())?;
         println!("wrote {}", out.display());
     }
     Ok(())

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::manifest::Manifest;
 use mm_core::{BackendJob, dispatch, replicas};
+use mm_data::manifest::{ImageCaption, Manifest};
 use mm_text::ClipTokenizer;
 use mm_vision::ClipImageProcessor;
 use mm_vl::data::ImageTextSet;
@@ -51,7 +51,7 @@ impl BackendJob for TrainJob {
     type Output = Result<()>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
-        let manifest = Manifest::read(&self.manifest)?;
+        let manifest = Manifest::<ImageCaption>::read(&self.manifest)?;
         let processor = ClipImageProcessor::clip(self.config.model.vision_config.image_size as u32);
         let data = ImageTextSet::load(&manifest, &processor, None)?;
         report_skipped(&data);

@@ -3,7 +3,7 @@
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 use super::CcaError;
-use crate::matrix::HostMatrix;
+use mm_data::matrix::HostMatrix;
 
 /// The second-order statistics CCA needs, copied to the host in `f64`.
 ///

@@ -14,13 +14,14 @@ use burn_train::{InferenceStep, TrainOutput, TrainStep};
 
 use super::covariance::to_device;
 use super::deep::{DeepCcaLoss, DeepCcaLossConfig};
-use super::synth::{SplitMix64, circle_views};
 use super::{CcaError, LinearCcaConfig};
-use crate::matrix::HostMatrix;
 use crate::nn::{Mlp, MlpConfig};
 use crate::train::{
     BatchSource, RunOptions, StepInfo, StepOutput, TrainError, fit, read_losses, save_model_dir,
 };
+use mm_data::matrix::HostMatrix;
+use mm_data::rng::SplitMix64;
+use mm_data::synth::cca::circle_views;
 
 /// Settings of the experiment.
 #[derive(Config, Debug)]

@@ -4,7 +4,6 @@
 //! - [`covariance`]: the views' covariances, computed on the device.
 //! - [`solve`]: the guide's generalized eigenproblem, solved on the host with `nalgebra`.
 //! - [`deep`]: the deep CCA loss, differentiable under `Autodiff<B>` on every backend.
-//! - [`synth`]: seeded two-view data with known population canonical correlations.
 //!
 //! ```text
 //! x [n, d_x], y [n, d_y] --(device)--> Cxx, Cyy, Cxy --(host, f64)--> rho, W_x, W_y
@@ -15,15 +14,14 @@ pub mod covariance;
 pub mod deep;
 pub mod experiment;
 pub mod solve;
-pub mod synth;
 
 use std::path::Path;
 
 use burn::config::Config;
 use burn::tensor::{Tensor, backend::Backend};
 
-use crate::matrix::{HostMatrix, MatrixError, write_npy_f64};
 use covariance::{covariances, to_device};
+use mm_data::matrix::{HostMatrix, MatrixError, write_npy_f64};
 
 /// Why CCA could not be computed.
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +198,7 @@ impl Cca {
         write_npy_f64(&dir.join("mean_x.npy"), &row(&self.mean_x))?;
         write_npy_f64(&dir.join("mean_y.npy"), &row(&self.mean_y))?;
         let json = serde_json::json!({ "correlations": self.correlations });
-        crate::checkpoint::atomic_write(&dir.join("correlations.json"), json.to_string().as_bytes())
+        mm_data::fs::atomic_write(&dir.join("correlations.json"), json.to_string().as_bytes())
             .map_err(io)
     }
 }

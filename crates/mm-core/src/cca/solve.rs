@@ -12,7 +12,7 @@ use nalgebra::{Cholesky, DMatrix, SVD};
 
 use super::CcaError;
 use super::covariance::Covariances;
-use crate::matrix::HostMatrix;
+use mm_data::matrix::HostMatrix;
 
 /// Top-k canonical correlations and both direction matrices.
 #[derive(Debug, Clone)]

@@ -20,9 +20,9 @@ use super::{
     EarlyFusion, EarlyFusionConfig, Fusion, FusionError, LateFusion, LateFusionConfig, LateMode,
     LowRankFusion, LowRankFusionConfig, TensorFusion, TensorFusionConfig,
 };
-use crate::cca::synth::SplitMix64;
 use crate::train::{BatchSource, RunOptions, StepInfo, StepOutput, fit, save_model_dir};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
+use mm_data::rng::SplitMix64;
 
 /// The two tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

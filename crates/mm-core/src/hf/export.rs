@@ -85,7 +85,7 @@ impl WeightWriter {
             path: path.into(),
             reason: e.to_string(),
         })?;
-        crate::checkpoint::atomic_write(path, &out).map_err(|source| HfError::Io {
+        mm_data::fs::atomic_write(path, &out).map_err(|source| HfError::Io {
             path: path.into(),
             source,
         })

@@ -6,8 +6,8 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData, backend::Backend};
 
-use crate::cca::synth::SplitMix64;
 use crate::encoder::l2_normalize;
+use mm_data::rng::SplitMix64;
 
 /// The bound, averaged over random batches of one size.
 #[derive(Debug, Clone, serde::Serialize)]

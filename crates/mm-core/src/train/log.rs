@@ -249,7 +249,7 @@ pub fn truncate_log(path: &Path, last_step: usize) -> std::io::Result<()> {
         })
         .flat_map(|l| [l, "\n"])
         .collect();
-    crate::checkpoint::atomic_write(path, kept.as_bytes())
+    mm_data::fs::atomic_write(path, kept.as_bytes())
 }
 
 /// Appends `{"eval": figures}` to a `metrics.jsonl` (evaluation figures beside the steps).

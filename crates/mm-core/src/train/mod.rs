@@ -217,7 +217,7 @@ fn prepare(spec: &RunSpec, config: &serde_json::Value) -> Result<usize, TrainErr
         std::fs::remove_file(&metrics).map_err(io(&metrics))?;
     }
     let bytes = serde_json::to_vec_pretty(config).expect("JSON values serialize");
-    crate::checkpoint::atomic_write(&config_path, &bytes).map_err(io(&config_path))?;
+    mm_data::fs::atomic_write(&config_path, &bytes).map_err(io(&config_path))?;
     Ok(0)
 }
 

@@ -24,11 +24,8 @@ pub fn save_model_dir<B: Backend, M: Module<B>>(
             reason: e.to_string(),
         })?;
     let json = serde_json::to_vec_pretty(config).expect("JSON values serialize");
-    crate::checkpoint::write_folder_atomically(
-        dir,
-        &[("config.json", json), ("model.mpk", weights)],
-    )
-    .map_err(|(path, source)| TrainError::Io { path, source })
+    mm_data::fs::write_folder_atomically(dir, &[("config.json", json), ("model.mpk", weights)])
+        .map_err(|(path, source)| TrainError::Io { path, source })
 }
 
 /// `dir/config.json`.

@@ -32,7 +32,7 @@ impl<B: Backend> Recorder<B> for AtomicMpkRecorder {
             (),
         )?;
         file.set_extension(<Self as FileRecorder<B>>::file_extension());
-        crate::checkpoint::atomic_write(&file, &bytes)
+        mm_data::fs::atomic_write(&file, &bytes)
             .map_err(|e| RecorderError::Unknown(format!("{}: {e}", file.display())))
     }
 

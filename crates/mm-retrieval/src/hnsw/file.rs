@@ -150,7 +150,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use crate::HnswIndex;
     use crate::index::{HnswParams, IndexError, VectorIndex};
-    use crate::synth::random_unit_vectors;
+    use mm_data::synth::vectors::random_unit_vectors;
 
     const DIM: usize = 8;
     const N: usize = 300;

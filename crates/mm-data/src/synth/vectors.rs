@@ -1,6 +1,6 @@
 //! Seeded random unit vectors (uniform on the sphere), for tests and `bench index`.
 
-use mm_core::cca::synth::SplitMix64;
+use crate::rng::SplitMix64;
 use rayon::prelude::*;
 
 /// `n` unit vectors of width `dim`, row-major: normalized standard normals, generated in

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::atomic_write;
+use crate::fs::atomic_write;
 
 /// A dense row-major matrix of `f64` on the host.
 #[derive(Debug, Clone, PartialEq)]

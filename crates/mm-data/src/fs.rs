@@ -1,4 +1,4 @@
-//! Atomic file writes: a crash mid-save never leaves a half-written checkpoint behind.
+//! Atomic file writes: a crash mid-save never leaves a half-written file or folder behind.
 //!
 //! The new content goes to a temporary file in the destination's folder, is flushed to disk,
 //! and is renamed over the destination; the folder is then synced so the rename survives.

@@ -1,0 +1,7 @@
+//! Seeded synthetic data: the same seed gives the same set on every platform.
+//!
+//! - [`cca`]: two views with known population canonical correlations (`data synth cca`).
+//! - [`vectors`]: random unit vectors for index tests and benchmarks.
+
+pub mod cca;
+pub mod vectors;
