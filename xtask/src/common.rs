@@ -131,3 +131,19 @@ mod tests {
         assert!(load_config_with_overrides(&path, &["train.steps".into()]).is_err());
     }
 }
+
+/// A model's settings: `default`, or the JSON file `config`, with `--set` overrides on top;
+/// `what` names the settings in errors.
+pub fn settings_from<T: serde::Serialize + serde::de::DeserializeOwned>(
+    config: Option<&Path>,
+    overrides: &[String],
+    default: T,
+    what: &str,
+) -> Result<T> {
+    let mut value = match config {
+        Some(path) => load_config_with_overrides(path, &[])?,
+        None => serde_json::to_value(default)?,
+    };
+    apply_overrides(&mut value, overrides, what)?;
+    serde_json::from_value(value).with_context(|| format!("the settings do not describe {what}"))
+}

@@ -5,7 +5,9 @@ use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::{Tensor, TensorData};
 use mm_core::cca::LinearCcaConfig;
 use mm_core::cca::deep::DeepCcaLossConfig;
-use mm_core::cca::experiment::{DeepCcaExperimentConfig, run_deep_cca_experiment};
+use mm_core::cca::experiment::{
+    DeepCcaExperimentConfig, evaluate_deep_cca, load_deep_cca, run_deep_cca_experiment,
+};
 use mm_core::train::RunOptions;
 use mm_data::{rng::SplitMix64, synth::cca::correlated_views};
 
@@ -111,5 +113,20 @@ fn deep_cca_beats_linear_cca_on_a_nonlinear_problem() {
         deep > 1.5,
         "deep CCA should find most of the 2 possible: {deep}"
     );
-    assert!(report.loss_first_last.1 < report.loss_first_last.0);
+    let (first, last) = report.loss_first_last.expect("the run logged its losses");
+    assert!(last < first);
+    // The saved model, loaded on its own, gives the same held-out figures.
+    let final_dir = tmp.path().join("run/final");
+    let (model, saved) = load_deep_cca::<Flex>(&final_dir, &Default::default()).unwrap();
+    assert_eq!(saved.steps, cfg.steps);
+    let again = evaluate_deep_cca(
+        &saved,
+        &model,
+        &tmp.path().join("run/metrics.jsonl"),
+        &Default::default(),
+    )
+    .unwrap();
+    for (a, b) in again.deep.iter().zip(&report.deep) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
 }

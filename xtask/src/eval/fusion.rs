@@ -1,5 +1,6 @@
 //! `cargo xtask eval fusion`: every fusion strategy trained on a synergy (XOR) task and a
-//! redundancy task; prints accuracy, parameters and training time.
+//! redundancy task; prints accuracy, parameters and training time. `--checkpoint DIR` scores
+//! the strategies `train fusion` saved under DIR; without it the command trains them first.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::fusion::FusionError;
 use mm_core::fusion::benchmark::{
-    FusionBenchmarkConfig, FusionResult, FusionTask, run_fusion_benchmark,
+    FusionBenchmarkConfig, FusionResult, FusionTask, evaluate_fusion, run_fusion_benchmark,
 };
 use mm_core::{BackendJob, dispatch};
 
@@ -28,6 +29,9 @@ pub struct FusionEvalArgs {
     /// Folder of the training runs, one per task and strategy (`synergy/late-sum/`...).
     #[arg(long, default_value = "runs/fusion")]
     run_dir: PathBuf,
+    /// Score the strategies saved under this folder (by `train fusion`) instead of training.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArg,
 }
@@ -42,17 +46,32 @@ impl BackendJob for FusionJob {
     }
 }
 
+struct ScoreJob(PathBuf);
+
+impl BackendJob for ScoreJob {
+    type Output = Result<Vec<FusionResult>, FusionError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        evaluate_fusion::<B::InnerBackend>(&self.0, &device)
+    }
+}
+
 /// Runs `eval fusion`.
 pub fn run(args: FusionEvalArgs) -> Result<()> {
-    let cfg = FusionBenchmarkConfig::new()
-        .with_steps(args.steps)
-        .with_seed(args.seed);
     let device = args.device.device;
-    let results = dispatch(device, FusionJob(cfg.clone(), args.run_dir.clone()))??;
-    println!(
-        "two modalities of width {}, fused width {}, {} train / {} test samples, {} Adam steps",
-        cfg.d_modality, cfg.hidden, cfg.n_train, cfg.n_test, cfg.steps
-    );
+    let results = match &args.checkpoint {
+        Some(dir) => dispatch(device, ScoreJob(dir.clone()))??,
+        None => {
+            let cfg = FusionBenchmarkConfig::new()
+                .with_steps(args.steps)
+                .with_seed(args.seed);
+            println!(
+                "two modalities of width {}, fused width {}, {} train / {} test samples, {} Adam steps",
+                cfg.d_modality, cfg.hidden, cfg.n_train, cfg.n_test, cfg.steps
+            );
+            dispatch(device, FusionJob(cfg, args.run_dir.clone()))??
+        }
+    };
     println!(
         "{:<17} {:>9} {:>11} {:>12} {:>9}",
         "strategy", "synergy", "redundancy", "fusion params", "train s"

@@ -14,9 +14,7 @@ use mm_audio::datasets::read_manifest;
 use mm_core::train::RunOptions;
 use mm_core::{BackendJob, dispatch, replicas};
 
-use crate::common::{
-    DeviceArg, DevicesArg, apply_overrides, datasets_dir, load_config_with_overrides,
-};
+use crate::common::{DeviceArg, DevicesArg, datasets_dir, settings_from};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Encoder {
@@ -116,13 +114,12 @@ impl BackendJob for AudioJob {
 }
 
 fn settings(args: &AudioTrainArgs) -> Result<AudioClassifierConfig> {
-    let mut value = match &args.config {
-        Some(path) => load_config_with_overrides(path, &[])?,
-        None => serde_json::to_value(AudioClassifierConfig::new())?,
-    };
-    apply_overrides(&mut value, &args.overrides, "the audio classifier settings")?;
-    let mut cfg: AudioClassifierConfig = serde_json::from_value(value)
-        .context("the settings do not describe an audio classifier")?;
+    let mut cfg = settings_from(
+        args.config.as_deref(),
+        &args.overrides,
+        AudioClassifierConfig::new(),
+        "an audio classifier",
+    )?;
     if let Some(e) = args.encoder {
         cfg.encoder = match e {
             Encoder::Cnn => EncoderKind::Cnn,

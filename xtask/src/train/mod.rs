@@ -1,7 +1,11 @@
-//! `cargo xtask train clip|audio-classifier`: training commands, one file each.
+//! `cargo xtask train clip|audio-classifier|deep-cca|fusion`: training commands, one file
+//! each. Every one takes `--config FILE`, `--set KEY=VALUE`, `--run-dir DIR`, `--resume`,
+//! `--device D` and `--devices N`; `eval NAME --checkpoint DIR` scores what it saved.
 
 mod audio;
 mod clip;
+mod deep_cca;
+mod fusion;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -22,6 +26,10 @@ enum Target {
     Clip(clip::ClipTrainArgs),
     /// A sound classifier on the sonic-pi-samples groups (or an audio manifest).
     AudioClassifier(audio::AudioTrainArgs),
+    /// The two deep CCA encoders on the nonlinear two-view problem.
+    DeepCca(deep_cca::DeepCcaTrainArgs),
+    /// Every fusion strategy on the synergy and the redundancy task.
+    Fusion(fusion::FusionTrainArgs),
 }
 
 /// Runs `train`.
@@ -29,5 +37,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     match args.target {
         Target::Clip(a) => clip::run(a),
         Target::AudioClassifier(a) => audio::run(a),
+        Target::DeepCca(a) => deep_cca::run(a),
+        Target::Fusion(a) => fusion::run(a),
     }
 }

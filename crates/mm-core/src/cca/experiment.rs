@@ -5,6 +5,8 @@
 //! Each step's pairs are drawn from an RNG seeded by `(seed, step)`. On several devices each
 //! device estimates the covariances from its own share of the batch.
 
+use std::path::Path;
+
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -17,7 +19,8 @@ use super::deep::{DeepCcaLoss, DeepCcaLossConfig};
 use super::{CcaError, LinearCcaConfig};
 use crate::nn::{Mlp, MlpConfig};
 use crate::train::{
-    BatchSource, RunOptions, StepInfo, StepOutput, TrainError, fit, read_losses, save_model_dir,
+    BatchSource, RunOptions, StepInfo, StepOutput, TrainError, fit, load_weights, read_losses,
+    read_model_config, save_model_dir,
 };
 use mm_data::matrix::HostMatrix;
 use mm_data::rng::SplitMix64;
@@ -68,8 +71,9 @@ pub struct DeepCcaReport {
     pub linear: Vec<f64>,
     /// Linear CCA of the trained encoders' outputs, top-k.
     pub deep: Vec<f64>,
-    /// Training loss at the first and the last step (from `metrics.jsonl`).
-    pub loss_first_last: (f64, f64),
+    /// Training loss at the first and the last step (from `metrics.jsonl`), when the run's
+    /// log is there.
+    pub loss_first_last: Option<(f64, f64)>,
 }
 
 /// The two encoders, one per view.
@@ -178,23 +182,18 @@ impl<B: Backend> InferenceStep for TwoViewEncoders<B> {
     }
 }
 
-/// Trains the encoders in `run`'s folder and reports both methods' held-out correlations.
-pub fn run_deep_cca_experiment<B: AutodiffBackend>(
+/// Trains the encoders in `run`'s folder and saves them in its `final/` (with the config);
+/// an error if a step's loss was not finite.
+pub fn train_deep_cca<B: AutodiffBackend>(
     cfg: &DeepCcaExperimentConfig,
     run: &RunOptions,
     devices: &[B::Device],
-) -> Result<DeepCcaReport, CcaError> {
+) -> Result<TwoViewEncoders<B::InnerBackend>, CcaError> {
     let device = devices
         .first()
         .ok_or_else(|| TrainError::Settings("no device to train on".into()))?;
     <B as Backend>::seed(device, cfg.seed);
     let (x_train, y_train) = circle_views(cfg.n_train, cfg.noise, cfg.seed);
-    let (x_test, y_test) = circle_views(cfg.n_test, cfg.noise, cfg.seed + 1);
-    let mlp = MlpConfig::new(2, cfg.hidden, cfg.k);
-    let model = TwoViewEncoders::<B> {
-        fx: mlp.init(device),
-        fy: mlp.init(device),
-    };
     let source = CcaBatches {
         x: x_train,
         y: y_train,
@@ -203,30 +202,94 @@ pub fn run_deep_cca_experiment<B: AutodiffBackend>(
     let spec = run.spec(cfg.steps, cfg.checkpoint_every, 2);
     let json = serde_json::to_value(cfg).expect("configs serialize");
     let optim = AdamConfig::new().init::<B, TwoViewEncoders<B>>();
-    let valid = fit(&spec, &json, model, optim, cfg.lr, source, devices)?;
-    let metrics = spec.metrics_path();
-    let losses = read_losses(&metrics).map_err(|source| TrainError::Io {
-        path: metrics.clone(),
+    let valid = fit(
+        &spec,
+        &json,
+        encoders::<B>(cfg, device),
+        optim,
+        cfg.lr,
         source,
-    })?;
-    if let Some(&(step, _)) = losses.iter().find(|(_, l)| !l.is_finite()) {
+        devices,
+    )?;
+    if let Some(step) = first_non_finite(&spec.metrics_path())? {
         return Err(CcaError::Diverged { step });
     }
     save_model_dir(&run.run_dir.join("final"), &json, &valid)?;
+    Ok(valid)
+}
+
+/// Freshly initialized encoders of `cfg`'s shape.
+fn encoders<B: Backend>(cfg: &DeepCcaExperimentConfig, device: &B::Device) -> TwoViewEncoders<B> {
+    let mlp = MlpConfig::new(2, cfg.hidden, cfg.k);
+    TwoViewEncoders {
+        fx: mlp.init(device),
+        fy: mlp.init(device),
+    }
+}
+
+/// The step of the first non-finite loss in a run's `metrics.jsonl`, if any.
+fn first_non_finite(metrics: &Path) -> Result<Option<usize>, CcaError> {
+    let losses = read_losses(metrics).map_err(|source| TrainError::Io {
+        path: metrics.into(),
+        source,
+    })?;
+    Ok(losses
+        .iter()
+        .find(|(_, l)| !l.is_finite())
+        .map(|&(step, _)| step))
+}
+
+/// Loads encoders saved by [`train_deep_cca`] (a run's `final/`) with their config.
+pub fn load_deep_cca<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(TwoViewEncoders<B>, DeepCcaExperimentConfig), CcaError> {
+    let json = read_model_config(dir)?;
+    let cfg: DeepCcaExperimentConfig =
+        serde_json::from_value(json).map_err(|e| TrainError::BadCheckpoint {
+            path: dir.join("config.json"),
+            reason: format!("not a deep CCA config: {e}"),
+        })?;
+    let model = load_weights(dir, encoders::<B>(&cfg, device), device)?;
+    Ok((model, cfg))
+}
+
+/// Linear CCA on `cfg`'s held-out views beside linear CCA of the encoders' outputs; the
+/// training loss from `metrics` (a run's `metrics.jsonl`) when it is there.
+pub fn evaluate_deep_cca<B: Backend>(
+    cfg: &DeepCcaExperimentConfig,
+    model: &TwoViewEncoders<B>,
+    metrics: &Path,
+    device: &B::Device,
+) -> Result<DeepCcaReport, CcaError> {
+    let (x_test, y_test) = circle_views(cfg.n_test, cfg.noise, cfg.seed + 1);
     let linear = LinearCcaConfig::new(cfg.k)
         .fit(
             to_device::<B>(&x_test, device),
             to_device::<B>(&y_test, device),
         )?
         .correlations;
-    let hx = valid.fx.forward(to_device(&x_test, device));
-    let hy = valid.fy.forward(to_device(&y_test, device));
+    let hx = model.fx.forward(to_device(&x_test, device));
+    let hy = model.fy.forward(to_device(&y_test, device));
     let deep = LinearCcaConfig::new(cfg.k).fit(hx, hy)?.correlations;
-    let first = losses.first().map_or(f64::NAN, |l| l.1);
-    let last = losses.last().map_or(f64::NAN, |l| l.1);
+    let losses = read_losses(metrics).unwrap_or_default();
+    let loss_first_last = losses.first().zip(losses.last()).map(|(f, l)| (f.1, l.1));
     Ok(DeepCcaReport {
         linear,
         deep,
-        loss_first_last: (first, last),
+        loss_first_last,
     })
+}
+
+/// Trains the encoders in `run`'s folder ([`train_deep_cca`]) and reports both methods'
+/// held-out correlations ([`evaluate_deep_cca`]).
+pub fn run_deep_cca_experiment<B: AutodiffBackend>(
+    cfg: &DeepCcaExperimentConfig,
+    run: &RunOptions,
+    devices: &[B::Device],
+) -> Result<DeepCcaReport, CcaError> {
+    let valid = train_deep_cca::<B>(cfg, run, devices)?;
+    let device = devices.first().expect("train_deep_cca checked");
+    let metrics = run.spec(cfg.steps, cfg.checkpoint_every, 2).metrics_path();
+    evaluate_deep_cca(cfg, &valid, &metrics, device)
 }

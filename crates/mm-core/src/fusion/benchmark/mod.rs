@@ -3,24 +3,24 @@
 //! modalities carry (redundancy). Each strategy trains through the house loop
 //! ([`crate::train::fit`]), full-batch, in a run folder of its own.
 
-use std::path::Path;
-use std::time::Instant;
-
 use burn::config::Config;
 use burn::module::Module;
+use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Linear, LinearConfig};
-use burn::optim::AdamConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use serde::Serialize;
+
+mod run;
+
+pub use run::{evaluate_fusion, run_fusion_benchmark, train_fusion};
 
 use super::{
     BilinearFusion, BilinearFusionConfig, CrossModalAttention, CrossModalAttentionConfig,
     EarlyFusion, EarlyFusionConfig, Fusion, FusionError, LateFusion, LateFusionConfig, LateMode,
     LowRankFusion, LowRankFusionConfig, TensorFusion, TensorFusionConfig,
 };
-use crate::train::{BatchSource, RunOptions, StepInfo, StepOutput, fit, save_model_dir};
+use crate::train::{BatchSource, StepInfo, StepOutput};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use mm_data::rng::SplitMix64;
 
@@ -284,76 +284,4 @@ pub fn slug(name: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join("-")
-}
-
-/// Trains every strategy on both tasks, each in `run_root/<task>/<strategy>/`, and reports
-/// held-out accuracy.
-pub fn run_fusion_benchmark<B: AutodiffBackend>(
-    cfg: &FusionBenchmarkConfig,
-    run_root: &Path,
-    devices: &[B::Device],
-) -> Result<Vec<FusionResult>, FusionError> {
-    let mut results = Vec::new();
-    for task in [FusionTask::Synergy, FusionTask::Redundancy] {
-        for name in STRATEGIES {
-            let dir = run_root
-                .join(format!("{task:?}").to_lowercase())
-                .join(slug(name));
-            results.push(train_one::<B>(name, task, cfg, &dir, devices)?);
-        }
-    }
-    Ok(results)
-}
-
-fn train_one<B: AutodiffBackend>(
-    name: &'static str,
-    task: FusionTask,
-    cfg: &FusionBenchmarkConfig,
-    run_dir: &Path,
-    devices: &[B::Device],
-) -> Result<FusionResult, FusionError> {
-    let device = devices
-        .first()
-        .ok_or_else(|| FusionError::Config("no device to train on".into()))?;
-    let d = cfg.d_modality;
-    let (x, y, labels) = task_data(task, cfg.n_train, d, cfg.seed);
-    let (xt, yt, lt) = task_data(task, cfg.n_test, d, cfg.seed + 1);
-    <B as Backend>::seed(device, cfg.seed);
-    let fusion = build::<B>(name, cfg, device)?;
-    let fusion_params = fusion.num_params();
-    let out = fusion.as_fusion().output_dim();
-    let model = FusionClassifier {
-        fusion,
-        head: LinearConfig::new(out, 2).init(device),
-    };
-    // One forward pass checks the widths before the loop relies on them.
-    model.forward(Tensor::zeros([1, d], device), Tensor::zeros([1, d], device))?;
-    let source = FusionBatches { x, y, labels, d };
-    let spec = RunOptions::new(run_dir).spec(cfg.steps, 0, 1);
-    let json = serde_json::json!({ "strategy": name, "task": task, "benchmark": cfg });
-    let optim = AdamConfig::new().init::<B, FusionClassifier<B>>();
-    let start = Instant::now();
-    let valid = fit(&spec, &json, model, optim, cfg.lr, source, devices)
-        .map_err(|e| FusionError::Config(e.to_string()))?;
-    let train_seconds = start.elapsed().as_secs_f64();
-    save_model_dir(&run_dir.join("final"), &json, &valid)
-        .map_err(|e| FusionError::Config(e.to_string()))?;
-    let n = cfg.n_test;
-    let logits = valid.forward(
-        Tensor::from_data(TensorData::new(xt, [n, d]), device),
-        Tensor::from_data(TensorData::new(yt, [n, d]), device),
-    )?;
-    let predicted = logits.argmax(1).reshape([n]);
-    let correct = predicted
-        .equal(Tensor::from_data(TensorData::new(lt, [n]), device))
-        .int()
-        .sum()
-        .into_scalar();
-    Ok(FusionResult {
-        strategy: name,
-        task,
-        accuracy: correct.elem::<f64>() / n as f64,
-        fusion_params,
-        train_seconds,
-    })
 }
