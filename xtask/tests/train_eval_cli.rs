@@ -65,6 +65,10 @@ fn deep_cca_trains_then_is_scored_from_its_checkpoint() {
         );
     }
     assert!(report["loss_first_last"].is_array(), "{report}");
+    // The figures join the run's log.
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["eval"]["deep"], report["deep"], "{last}");
     assert!(String::from_utf8_lossy(&stdout).contains("linear CCA"));
     // A folder that holds no model is named.
     let bad = Command::new(env!("CARGO_BIN_EXE_xtask"))

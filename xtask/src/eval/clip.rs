@@ -117,6 +117,14 @@ pub fn run(args: ClipEvalArgs) -> Result<()> {
             chance
         );
     }
+    // A run's `final/` or checkpoint: its evaluation joins the run's log.
+    let metrics = args
+        .checkpoint
+        .parent()
+        .map(|run| run.join("metrics.jsonl"));
+    if let Some(metrics) = metrics.filter(|m| m.is_file()) {
+        mm_core::train::append_eval(&metrics, &serde_json::to_value(&trained)?)?;
+    }
     if let Some(out) = args.out {
         let mut json = serde_json::to_value(&trained)?;
         json["untrained"] = serde_json::to_value(&baseline)?;

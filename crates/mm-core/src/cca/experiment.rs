@@ -19,8 +19,8 @@ use super::deep::{DeepCcaLoss, DeepCcaLossConfig};
 use super::{CcaError, LinearCcaConfig};
 use crate::nn::{Mlp, MlpConfig};
 use crate::train::{
-    BatchSource, RunOptions, StepInfo, StepOutput, TrainError, fit, load_weights, read_losses,
-    read_model_config, save_model_dir,
+    BatchSource, RunOptions, StepInfo, StepOutput, TrainError, append_eval, fit, load_weights,
+    read_losses, read_model_config, save_model_dir,
 };
 use mm_data::matrix::HostMatrix;
 use mm_data::rng::SplitMix64;
@@ -255,7 +255,8 @@ pub fn load_deep_cca<B: Backend>(
 }
 
 /// Linear CCA on `cfg`'s held-out views beside linear CCA of the encoders' outputs; the
-/// training loss from `metrics` (a run's `metrics.jsonl`) when it is there.
+/// training loss from `metrics` (a run's `metrics.jsonl`) when it is there, and the figures
+/// appended to it.
 pub fn evaluate_deep_cca<B: Backend>(
     cfg: &DeepCcaExperimentConfig,
     model: &TwoViewEncoders<B>,
@@ -274,11 +275,19 @@ pub fn evaluate_deep_cca<B: Backend>(
     let deep = LinearCcaConfig::new(cfg.k).fit(hx, hy)?.correlations;
     let losses = read_losses(metrics).unwrap_or_default();
     let loss_first_last = losses.first().zip(losses.last()).map(|(f, l)| (f.1, l.1));
-    Ok(DeepCcaReport {
+    let report = DeepCcaReport {
         linear,
         deep,
         loss_first_last,
-    })
+    };
+    if metrics.is_file() {
+        let figures = serde_json::json!({ "linear": report.linear, "deep": report.deep });
+        append_eval(metrics, &figures).map_err(|source| TrainError::Io {
+            path: metrics.into(),
+            source,
+        })?;
+    }
+    Ok(report)
 }
 
 /// Trains the encoders in `run`'s folder ([`train_deep_cca`]) and reports both methods'

@@ -14,7 +14,7 @@ use super::{
     build, slug, task_data,
 };
 use crate::fusion::FusionError;
-use crate::train::{RunOptions, fit, load_weights, read_model_config, save_model_dir};
+use crate::train::{RunOptions, append_eval, fit, load_weights, read_model_config, save_model_dir};
 
 const TASKS: [FusionTask; 2] = [FusionTask::Synergy, FusionTask::Redundancy];
 
@@ -50,7 +50,8 @@ pub fn train_fusion<B: AutodiffBackend>(
     Ok(())
 }
 
-/// Held-out accuracy of every strategy saved under `run_root` by [`train_fusion`].
+/// Held-out accuracy of every strategy saved under `run_root` by [`train_fusion`], each also
+/// appended to its run's `metrics.jsonl`.
 pub fn evaluate_fusion<B: Backend>(
     run_root: &Path,
     device: &B::Device,
@@ -123,7 +124,8 @@ fn score_one<B: Backend>(
     run_root: &Path,
     device: &B::Device,
 ) -> Result<FusionResult, FusionError> {
-    let dir = run_dir(run_root, task, name).join("final");
+    let run = run_dir(run_root, task, name);
+    let dir = run.join("final");
     let json = read_model_config(&dir).map_err(config_error)?;
     let cfg: FusionBenchmarkConfig =
         serde_json::from_value(json["benchmark"].clone()).map_err(|e| {
@@ -147,10 +149,19 @@ fn score_one<B: Backend>(
         .int()
         .sum()
         .into_scalar();
+    let accuracy = correct.elem::<f64>() / n as f64;
+    let metrics = run.join("metrics.jsonl");
+    if metrics.is_file() {
+        append_eval(
+            &metrics,
+            &serde_json::json!({ "accuracy": accuracy, "n_test": n }),
+        )
+        .map_err(config_error)?;
+    }
     Ok(FusionResult {
         strategy: name,
         task,
-        accuracy: correct.elem::<f64>() / n as f64,
+        accuracy,
         fusion_params: model.fusion.num_params(),
         train_seconds: json["train_seconds"].as_f64().unwrap_or(f64::NAN),
     })
