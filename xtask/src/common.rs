@@ -114,6 +114,22 @@ pub fn proc_status_mib(pid: &str, field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// A model's settings: `default`, or the JSON file `config`, with `--set` overrides on top;
+/// `what` names the settings in errors.
+pub fn settings_from<T: serde::Serialize + serde::de::DeserializeOwned>(
+    config: Option<&Path>,
+    overrides: &[String],
+    default: T,
+    what: &str,
+) -> Result<T> {
+    let mut value = match config {
+        Some(path) => load_config_with_overrides(path, &[])?,
+        None => serde_json::to_value(default)?,
+    };
+    apply_overrides(&mut value, overrides, what)?;
+    serde_json::from_value(value).with_context(|| format!("the settings do not describe {what}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,20 +146,4 @@ mod tests {
         assert!(load_config_with_overrides(&path, &["train.stpes=1".into()]).is_err());
         assert!(load_config_with_overrides(&path, &["train.steps".into()]).is_err());
     }
-}
-
-/// A model's settings: `default`, or the JSON file `config`, with `--set` overrides on top;
-/// `what` names the settings in errors.
-pub fn settings_from<T: serde::Serialize + serde::de::DeserializeOwned>(
-    config: Option<&Path>,
-    overrides: &[String],
-    default: T,
-    what: &str,
-) -> Result<T> {
-    let mut value = match config {
-        Some(path) => load_config_with_overrides(path, &[])?,
-        None => serde_json::to_value(default)?,
-    };
-    apply_overrides(&mut value, overrides, what)?;
-    serde_json::from_value(value).with_context(|| format!("the settings do not describe {what}"))
 }
