@@ -5,7 +5,9 @@ way the xtask times mm. Writes `clip-reference.json` beside this script.
 Pinned: torch==2.15.0, transformers==4.57.1. Run on the machine you compare on, with the same
 thread count as the xtask (default: every core):
 
-    python clip_reference.py [--threads N]
+    python clip_reference.py [--threads N] [--min-seconds S] [--out FILE]
+
+`cargo xtask bench clip --run-reference` runs it in the same sitting, alternating with mm.
 """
 
 import argparse
@@ -36,6 +38,8 @@ def rate(fn, items, min_seconds=3.0):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--min-seconds", type=float, default=3.0)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "clip-reference.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -53,14 +57,13 @@ def main():
     with torch.no_grad():
         for batch in (1, 32):
             px = torch.randn(batch, 3, 224, 224)
-            out[f"images_per_s_b{batch}"] = rate(lambda: model.get_image_features(pixel_values=px), batch)
+            out[f"images_per_s_b{batch}"] = rate(lambda: model.get_image_features(pixel_values=px), batch, args.min_seconds)
         for tokens in (77, 12):
             ids = torch.randint(0, 49406, (BATCH_TEXT, tokens))
             ids[:, -1] = 49407
-            out[f"texts_per_s_t{tokens}"] = rate(lambda: model.get_text_features(input_ids=ids), BATCH_TEXT)
+            out[f"texts_per_s_t{tokens}"] = rate(lambda: model.get_text_features(input_ids=ids), BATCH_TEXT, args.min_seconds)
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clip-reference.json")
-    with open(path, "w") as f:
+    with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
     print(json.dumps(out, indent=1))
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mel::{MelNorm, MelScale, mel_filterbank};
 use crate::stft::{Stft, StftConfig};
+use rayon::prelude::*;
 
 /// Everything that defines a mel front-end; field names follow librosa's arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -141,22 +142,38 @@ impl MelExtractor {
         &self.config
     }
 
-    /// Mel spectrogram `[n_mels][frames]`: the filterbank times `|STFT|^power`.
+    /// Mel spectrogram `[n_mels][frames]`: the filterbank times `|STFT|^power`. Each band
+    /// sums only its filter's non-zero bins; frames run in parallel.
     pub fn mel(&self, signal: &[f32]) -> Result<Features, FeatureError> {
-        let (spec, frames) = self.stft.spectrogram(signal, self.config.power)?;
+        let (spec, frames) = self.stft.power_frames(signal, self.config.power)?;
         let n_freqs = self.config.stft.n_freqs();
         let n_mels = self.config.n_mels;
-        let mut data = vec![0.0; n_mels * frames];
-        for m in 0..n_mels {
-            let row = &mut data[m * frames..(m + 1) * frames];
-            for (k, &w) in self.filterbank[m * n_freqs..(m + 1) * n_freqs]
-                .iter()
-                .enumerate()
-            {
-                if w != 0.0 {
-                    let bin = &spec[k * frames..(k + 1) * frames];
-                    row.iter_mut().zip(bin).for_each(|(r, &s)| *r += w * s);
+        let bands: Vec<(usize, &[f64])> = self
+            .filterbank
+            .chunks_exact(n_freqs)
+            .map(|weights| {
+                let first = weights.iter().position(|&w| w != 0.0).unwrap_or(0);
+                let last = weights.iter().rposition(|&w| w != 0.0).map_or(0, |l| l + 1);
+                (first, &weights[first..last.max(first)])
+            })
+            .collect();
+        let mut by_frame = vec![0.0; n_mels * frames];
+        by_frame
+            .par_chunks_mut(n_mels)
+            .zip(spec.par_chunks(n_freqs))
+            .for_each(|(mel, power)| {
+                for (m, (first, weights)) in mel.iter_mut().zip(&bands) {
+                    *m = weights
+                        .iter()
+                        .zip(&power[*first..])
+                        .map(|(w, p)| w * p)
+                        .sum();
                 }
+            });
+        let mut data = vec![0.0; n_mels * frames];
+        for (f, mel) in by_frame.chunks_exact(n_mels).enumerate() {
+            for (m, &v) in mel.iter().enumerate() {
+                data[m * frames + f] = v;
             }
         }
         Ok(Features {

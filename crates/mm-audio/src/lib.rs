@@ -3,7 +3,7 @@
 //! - [`decode`]: WAV (all common bit depths), FLAC and Ogg Vorbis files to `f32` samples, with
 //!   a documented downmix and clear errors for malformed files.
 //! - [`resample`]: band-limited resampling (`rubato`).
-//! - [`stft`]: the short-time Fourier transform on the host (`rustfft`), laid out like librosa.
+//! - [`stft`]: the short-time Fourier transform on the host (`realfft`), laid out like librosa.
 //! - [`mel`]: Slaney and HTK mel scales and filterbanks.
 //! - [`features`]: mel spectrograms, log-mel (dB) and MFCCs matching librosa, batched.
 //! - [`batch`]: parallel extraction for data loaders and stacking into tensors.

@@ -1,11 +1,12 @@
-//! Short-time Fourier transform on the host with `rustfft`, laid out and padded like
-//! `librosa.stft` (librosa 0.11 `core/spectrum.py`, `stft`).
+//! Short-time Fourier transform on the host with `realfft` (a real-input FFT on `rustfft`),
+//! laid out and padded like `librosa.stft` (librosa 0.11 `core/spectrum.py`, `stft`), frames
+//! spread over rayon's threads.
 
 use crate::error::FeatureError;
 use std::sync::Arc;
 
-use rustfft::num_complex::Complex;
-use rustfft::{Fft, FftPlanner};
+use rayon::prelude::*;
+use realfft::{RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
 /// Analysis window, sampled periodically (`scipy.signal.get_window(..., fftbins=True)`).
@@ -156,11 +157,14 @@ impl StftConfig {
     }
 }
 
-/// A reusable STFT: the FFT plan and the window are computed once.
+/// Frames per parallel work item of [`Stft::power_frames`].
+const FRAMES_PER_TASK: usize = 64;
+
+/// A reusable STFT: the real-input FFT plan and the window are computed once.
 pub struct Stft {
     config: StftConfig,
     window: Vec<f64>,
-    fft: Arc<dyn Fft<f64>>,
+    fft: Arc<dyn RealToComplex<f64>>,
 }
 
 impl Stft {
@@ -169,7 +173,7 @@ impl Stft {
         config.validate()?;
         Ok(Self {
             window: config.padded_window(),
-            fft: FftPlanner::new().plan_fft_forward(config.n_fft),
+            fft: RealFftPlanner::new().plan_fft_forward(config.n_fft),
             config,
         })
     }
@@ -179,9 +183,10 @@ impl Stft {
         &self.config
     }
 
-    /// Power (`|X|^power`) spectrogram, `[n_freqs][frames]` row-major (librosa's layout), in
-    /// `f64`.
-    pub fn spectrogram(
+    /// Power (`|X|^power`) spectra frame by frame: `[frames][n_freqs]` row-major, in `f64`,
+    /// with the frame count. Frames are transformed in parallel (rayon's pool), each task with
+    /// its own buffers.
+    pub fn power_frames(
         &self,
         signal: &[f32],
         power: f64,
@@ -191,23 +196,49 @@ impl Stft {
         let frames = self.config.n_frames(signal.len());
         let n_freqs = self.config.n_freqs();
         let mut out = vec![0.0; n_freqs * frames];
-        let mut buffer = vec![Complex::new(0.0, 0.0); n_fft];
-        let mut scratch = vec![Complex::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
-        for f in 0..frames {
-            let frame = &padded[f * hop..f * hop + n_fft];
-            for ((b, &x), &w) in buffer.iter_mut().zip(frame).zip(&self.window) {
-                *b = Complex::new(x as f64 * w, 0.0);
-            }
-            self.fft.process_with_scratch(&mut buffer, &mut scratch);
-            for (k, c) in buffer[..n_freqs].iter().enumerate() {
-                let magnitude_sq = c.norm_sqr();
-                out[k * frames + f] = if power == 2.0 {
-                    magnitude_sq
-                } else if power == 1.0 {
-                    magnitude_sq.sqrt()
-                } else {
-                    magnitude_sq.powf(power / 2.0)
-                };
+        out.par_chunks_mut(n_freqs * FRAMES_PER_TASK)
+            .enumerate()
+            .for_each(|(task, rows)| {
+                let mut input = self.fft.make_input_vec();
+                let mut spectrum = self.fft.make_output_vec();
+                let mut scratch = self.fft.make_scratch_vec();
+                for (j, row) in rows.chunks_mut(n_freqs).enumerate() {
+                    let start = (task * FRAMES_PER_TASK + j) * hop;
+                    let frame = &padded[start..start + n_fft];
+                    for ((b, &x), &w) in input.iter_mut().zip(frame).zip(&self.window) {
+                        *b = x as f64 * w;
+                    }
+                    self.fft
+                        .process_with_scratch(&mut input, &mut spectrum, &mut scratch)
+                        .expect("buffers come from the plan");
+                    for (o, c) in row.iter_mut().zip(&spectrum) {
+                        let magnitude_sq = c.norm_sqr();
+                        *o = if power == 2.0 {
+                            magnitude_sq
+                        } else if power == 1.0 {
+                            magnitude_sq.sqrt()
+                        } else {
+                            magnitude_sq.powf(power / 2.0)
+                        };
+                    }
+                }
+            });
+        Ok((out, frames))
+    }
+
+    /// Power (`|X|^power`) spectrogram, `[n_freqs][frames]` row-major (librosa's layout), in
+    /// `f64`.
+    pub fn spectrogram(
+        &self,
+        signal: &[f32],
+        power: f64,
+    ) -> Result<(Vec<f64>, usize), FeatureError> {
+        let (by_frame, frames) = self.power_frames(signal, power)?;
+        let n_freqs = self.config.n_freqs();
+        let mut out = vec![0.0; n_freqs * frames];
+        for (f, row) in by_frame.chunks_exact(n_freqs.max(1)).enumerate() {
+            for (k, &v) in row.iter().enumerate() {
+                out[k * frames + f] = v;
             }
         }
         Ok((out, frames))

@@ -1,27 +1,33 @@
-//! `cargo xtask bench clip|cca|audio`: speed and memory, each figure beside the reference
+//! `cargo xtask bench clip|train-clip|cca|audio|index`: speed and memory, each figure beside the reference
 //! implementation's on the same machine (committed JSON made by a script in `xtask/bench/`),
-//! with the ratio oriented so that above 1 means mm is better.
+//! with the ratio oriented so that above 1 means mm is better. `--run-reference` runs the
+//! script in the same sitting instead, alternating with mm (see [`reference`]).
 
 mod audio;
 mod cca;
 mod clip;
 mod index;
+mod reference;
+mod train_clip;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use mm_core::dispatch;
 use serde_json::Value;
 
 use crate::common::DeviceArg;
 use crate::common::workspace_root;
+use reference::{ReferenceScript, print_rounds};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Target {
     /// CLIP ViT-B/32 towers vs PyTorch.
     Clip,
+    /// Training steps of the emoji CLIP vs PyTorch running the same.
+    TrainClip,
     /// Linear CCA on the 20,000 x 128 / 96 views vs scipy's closed form.
     Cca,
     /// Log-mel of 60 s of audio in two settings vs librosa.
@@ -57,6 +63,20 @@ pub struct BenchArgs {
     /// `bench index`: the exact index only (the same as `--ann none`).
     #[arg(long)]
     skip_hnsw: bool,
+    /// Worker threads of mm and of the reference (default: RAYON_NUM_THREADS, else every
+    /// core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Run the reference script in this sitting, alternating with mm, instead of reading its
+    /// committed figures; prints each round's ratio and the median.
+    #[arg(long)]
+    run_reference: bool,
+    /// The Python that runs the reference script (with the packages its docstring pins).
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// `--run-reference`: rounds of (mm, reference).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 /// One measured figure.
@@ -120,75 +140,153 @@ pub fn peak_rss_mib() -> Option<f64> {
     crate::common::proc_status_mib("self", "VmHWM")
 }
 
+/// The thread count: `--threads`, else `RAYON_NUM_THREADS`, else every core; sets rayon's
+/// global pool (which Flex's kernels and GEMM use) to it.
+fn set_threads(flag: Option<usize>) -> Result<usize> {
+    let n = flag
+        .or_else(|| std::env::var("RAYON_NUM_THREADS").ok()?.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("cannot size the thread pool")?;
+    Ok(n)
+}
+
+impl BenchArgs {
+    fn name(&self) -> &'static str {
+        match self.target {
+            Target::Clip => "clip",
+            Target::TrainClip => "train_clip",
+            Target::Cca => "cca",
+            Target::Audio => "audio",
+            Target::Index => "index",
+        }
+    }
+
+    /// One measurement of mm's figures.
+    fn measure(&self) -> Result<Vec<Figure>> {
+        let device = self.device.device;
+        let min_seconds = self.min_seconds;
+        Ok(match self.target {
+            Target::Clip => dispatch(device, clip::ClipBench { min_seconds })?,
+            Target::TrainClip => dispatch(device, train_clip::TrainClipBench { min_seconds })??,
+            Target::Cca => dispatch(device, cca::CcaBench { min_seconds })??,
+            Target::Audio => dispatch(device, audio::AudioBench { min_seconds })??,
+            Target::Index => {
+                let ann = if self.skip_hnsw { "none" } else { &self.ann };
+                let job = index::IndexBench::from_flags(&self.sizes, ann, &self.ef_search)?;
+                dispatch(device, job)??
+            }
+        })
+    }
+
+    /// The reference script's own flags matching this run's.
+    fn script_args(&self) -> Vec<String> {
+        match self.target {
+            Target::Index => {
+                let mut a = vec![
+                    "--sizes".into(),
+                    self.sizes.clone(),
+                    "--ef-search".into(),
+                    self.ef_search.clone(),
+                ];
+                if self.skip_hnsw || self.ann == "none" {
+                    a.push("--skip-hnsw".into());
+                }
+                a
+            }
+            _ => vec!["--min-seconds".into(), self.min_seconds.to_string()],
+        }
+    }
+
+    fn print_header(&self, threads: usize) {
+        let device = &self.device.device;
+        match self.target {
+            Target::Clip => println!(
+                "clip-vit-base-patch32, random weights, --device {device}, text batch {}",
+                clip::BATCH_TEXT
+            ),
+            Target::TrainClip => println!(
+                "emoji CLIP training steps (configs/clip-emoji.json: batch, AdamW, clipping), random inputs, --device {device}"
+            ),
+            Target::Cca => println!("linear CCA, 20,000 x 128 / 96, k = 8, --device {device}"),
+            Target::Index => println!(
+                "{} random unit vectors of dimension {}, {} queries (single: {} one at a time), k = 10, M {}, efConstruction {}, --device {device}",
+                self.sizes,
+                index::DIM,
+                index::QUERIES,
+                index::SINGLE,
+                index::M,
+                index::EF_CONSTRUCTION
+            ),
+            Target::Audio => println!(
+                "log-mel (dB) of 60 s: whisper = 16 kHz, n_fft 400, hop 160, 80 mels; librosa = 22.05 kHz, n_fft 2048, hop 512, 128 mels; host (one thread) and --device {device}"
+            ),
+        }
+        println!("threads: {threads} (mm and reference)");
+    }
+
+    fn flatten(&self, reference: Value) -> Value {
+        match self.target {
+            Target::Index => index::flatten_reference(reference),
+            _ => reference,
+        }
+    }
+}
+
 /// Runs `bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let device = args.device.device;
-    let (name, figures) = match args.target {
-        Target::Clip => {
-            let job = clip::ClipBench {
-                min_seconds: args.min_seconds,
-            };
-            ("clip", dispatch(device, job)?)
+    let threads = set_threads(args.threads)?;
+    let name = args.name();
+    args.print_header(threads);
+    if args.run_reference {
+        let script = ReferenceScript {
+            name,
+            python: args.python.clone(),
+            threads,
+            args: args.script_args(),
+        };
+        let scratch = std::env::temp_dir().join(format!("mm-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch)?;
+        println!(
+            "reference: {} run by {} in this sitting, {} rounds alternating with mm",
+            script.path().display(),
+            args.python,
+            args.rounds
+        );
+        let mut rounds = Vec::new();
+        for round in 1..=args.rounds.max(1) {
+            eprintln!("round {round}: mm");
+            let ours = args.measure()?;
+            eprintln!("round {round}: reference");
+            let theirs = args.flatten(script.run(&scratch)?);
+            rounds.push((ours, theirs));
         }
-        Target::Cca => {
-            let job = cca::CcaBench {
-                min_seconds: args.min_seconds,
-            };
-            ("cca", dispatch(device, job)??)
-        }
-        Target::Audio => {
-            let job = audio::AudioBench {
-                min_seconds: args.min_seconds,
-            };
-            ("audio", dispatch(device, job)??)
-        }
-        Target::Index => {
-            let job = {
-                let ann = if args.skip_hnsw { "none" } else { &args.ann };
-                index::IndexBench::from_flags(&args.sizes, ann, &args.ef_search)?
-            };
-            ("index", dispatch(device, job)??)
-        }
-    };
+        std::fs::remove_dir_all(&scratch).ok();
+        print_rounds(&rounds);
+        return Ok(());
+    }
+    let figures = args.measure()?;
     let reference_path = args
         .reference
+        .clone()
         .unwrap_or_else(|| workspace_root().join(format!("xtask/bench/{name}-reference.json")));
     let reference: Option<Value> = std::fs::read_to_string(&reference_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
-        .map(|r| match args.target {
-            Target::Index => index::flatten_reference(r),
-            _ => r,
-        });
-    match args.target {
-        Target::Clip => println!(
-            "clip-vit-base-patch32, random weights, --device {device}, text batch {}",
-            clip::BATCH_TEXT
-        ),
-        Target::Cca => println!("linear CCA, 20,000 x 128 / 96, k = 8, --device {device}"),
-        Target::Index => println!(
-            "{} random unit vectors of dimension {}, {} queries (single: {} one at a time), k = 10, M {}, efConstruction {}, --device {device}",
-            args.sizes,
-            index::DIM,
-            index::QUERIES,
-            index::SINGLE,
-            index::M,
-            index::EF_CONSTRUCTION
-        ),
-        Target::Audio => println!(
-            "log-mel (dB) of 60 s: whisper = 16 kHz, n_fft 400, hop 160, 80 mels; librosa = 22.05 kHz, n_fft 2048, hop 512, 128 mels; host (one thread) and --device {device}"
-        ),
-    }
+        .map(|r| args.flatten(r));
     match &reference {
         Some(r) => println!(
-            "reference: {} ({}, {} threads, {})",
+            "reference: {} ({}, {} threads, {}; measured in another sitting: --run-reference for one run side by side)",
             reference_path.display(),
             r["implementation"].as_str().unwrap_or("?"),
             r["threads"],
             r["machine"].as_str().unwrap_or("?")
         ),
         None => println!(
-            "no reference at {} (run the script beside it in xtask/bench/)",
+            "no reference at {} (run the script beside it in xtask/bench/, or --run-reference)",
             reference_path.display()
         ),
     }
@@ -204,13 +302,7 @@ fn print_table(figures: &[Figure], reference: Option<&Value>) {
     );
     for f in figures {
         let theirs = reference.and_then(|r| r[f.key.as_str()].as_f64());
-        let ratio = theirs.map(|t| {
-            if f.lower_is_better {
-                t / f.value
-            } else {
-                f.value / t
-            }
-        });
+        let ratio = theirs.map(|t| reference::ratio(f, t));
         let show = |v: Option<f64>, suffix: &str| {
             v.map(|v| format!("{v:.3}{suffix}"))
                 .unwrap_or_else(|| "-".into())

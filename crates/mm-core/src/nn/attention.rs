@@ -3,7 +3,9 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Bool, Tensor, activation::softmax, backend::Backend};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Tensor, backend::Backend};
 
 use super::ConfigError;
 
@@ -77,18 +79,22 @@ impl<B: Backend> MultiHeadSelfAttention<B> {
             t.reshape([batch, tokens, heads, head_dim]) // [batch, tokens, heads, head_dim]
                 .swap_dims(1, 2) // [batch, heads, tokens, head_dim]
         };
-        let q = split(self.q_proj.forward(x.clone()) * (head_dim as f64).powf(-0.5));
+        let q = split(self.q_proj.forward(x.clone()));
         let k = split(self.k_proj.forward(x.clone()));
         let v = split(self.v_proj.forward(x));
-        let mut scores = q.matmul(k.swap_dims(2, 3)); // [batch, heads, tokens, tokens]
-        if let Some(mask) = mask {
-            let mask = mask.unsqueeze_dim::<4>(1); // [batch or 1, 1, tokens, tokens]
-            let mask = mask.expand([batch, heads, tokens, tokens]);
-            scores = scores.mask_fill(mask, f32::NEG_INFINITY);
-        }
-        let weights = softmax(scores, 3);
-        let out = weights
-            .matmul(v) // [batch, heads, tokens, head_dim]
+        // [batch or 1, tokens, tokens] -> [batch, heads, tokens, tokens]
+        let mask = mask.map(|m| {
+            m.unsqueeze_dim::<4>(1)
+                .expand([batch, heads, tokens, tokens])
+        });
+        // Burn's attention op: one fused CPU kernel on Flex. The explicit scale (the default
+        // value) keeps the GPU backends on their plain multi-kernel path, which runs on every
+        // driver; autodiff differentiates the same plain ops.
+        let options = AttentionModuleOptions {
+            scale: Some((head_dim as f64).powf(-0.5)),
+            ..Default::default()
+        };
+        let out = attention(q, k, v, mask, None, options) // [batch, heads, tokens, head_dim]
             .swap_dims(1, 2) // [batch, tokens, heads, head_dim]
             .reshape([batch, tokens, hidden]);
         self.out_proj.forward(out)
