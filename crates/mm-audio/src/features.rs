@@ -145,7 +145,6 @@ impl MelExtractor {
     /// Mel spectrogram `[n_mels][frames]`: the filterbank times `|STFT|^power`. Each band
     /// sums only its filter's non-zero bins; frames run in parallel.
     pub fn mel(&self, signal: &[f32]) -> Result<Features, FeatureError> {
-        let (spec, frames) = self.stft.power_frames(signal, self.config.power)?;
         let n_freqs = self.config.stft.n_freqs();
         let n_mels = self.config.n_mels;
         let bands: Vec<(usize, &[f64])> = self
@@ -157,19 +156,17 @@ impl MelExtractor {
                 (first, &weights[first..last.max(first)])
             })
             .collect();
-        let mut by_frame = vec![0.0; n_mels * frames];
-        by_frame
-            .par_chunks_mut(n_mels)
-            .zip(spec.par_chunks(n_freqs))
-            .for_each(|(mel, power)| {
-                for (m, (first, weights)) in mel.iter_mut().zip(&bands) {
-                    *m = weights
-                        .iter()
-                        .zip(&power[*first..])
-                        .map(|(w, p)| w * p)
-                        .sum();
-                }
-            });
+        let (by_frame, frames) =
+            self.stft
+                .map_frames(signal, self.config.power, n_mels, |power, mel| {
+                    for (m, (first, weights)) in mel.iter_mut().zip(&bands) {
+                        *m = weights
+                            .iter()
+                            .zip(&power[*first..])
+                            .map(|(w, p)| w * p)
+                            .sum();
+                    }
+                })?;
         let mut data = vec![0.0; n_mels * frames];
         for (f, mel) in by_frame.chunks_exact(n_mels).enumerate() {
             for (m, &v) in mel.iter().enumerate() {
@@ -207,12 +204,21 @@ impl MelExtractor {
 /// `10 log10(max(amin, S))` with `amin = 1e-10` and `ref = 1`, then clipped to
 /// `max - top_db` when given (`librosa.power_to_db`).
 pub fn power_to_db(values: &mut [f64], top_db: Option<f64>) {
-    for v in values.iter_mut() {
-        *v = 10.0 * v.max(1e-10).log10();
-    }
+    values
+        .par_iter_mut()
+        .with_min_len(4096)
+        .for_each(|v| *v = 10.0 * v.max(1e-10).log10());
     if let Some(top) = top_db {
-        let floor = values.iter().copied().fold(f64::NEG_INFINITY, f64::max) - top;
-        values.iter_mut().for_each(|v| *v = v.max(floor));
+        let floor = values
+            .par_iter()
+            .with_min_len(4096)
+            .copied()
+            .reduce(|| f64::NEG_INFINITY, f64::max)
+            - top;
+        values
+            .par_iter_mut()
+            .with_min_len(4096)
+            .for_each(|v| *v = v.max(floor));
     }
 }
 

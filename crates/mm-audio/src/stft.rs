@@ -184,25 +184,44 @@ impl Stft {
     }
 
     /// Power (`|X|^power`) spectra frame by frame: `[frames][n_freqs]` row-major, in `f64`,
-    /// with the frame count. Frames are transformed in parallel (rayon's pool), each task with
-    /// its own buffers.
+    /// with the frame count.
     pub fn power_frames(
         &self,
         signal: &[f32],
         power: f64,
     ) -> Result<(Vec<f64>, usize), FeatureError> {
+        self.map_frames(signal, power, self.config.n_freqs(), |spectrum, out| {
+            out.copy_from_slice(spectrum)
+        })
+    }
+
+    /// Each frame's power spectrum (`n_freqs` values) mapped by `f` to `width` values:
+    /// `[frames][width]` row-major, with the frame count. Frames are transformed in parallel
+    /// (rayon's pool), each task with its own buffers, so the whole spectrogram is never held
+    /// when `f` reduces it (a mel filterbank).
+    pub fn map_frames(
+        &self,
+        signal: &[f32],
+        power: f64,
+        width: usize,
+        f: impl Fn(&[f64], &mut [f64]) + Sync,
+    ) -> Result<(Vec<f64>, usize), FeatureError> {
         let padded = self.config.pad(signal)?;
         let (n_fft, hop) = (self.config.n_fft, self.config.hop_length);
         let frames = self.config.n_frames(signal.len());
         let n_freqs = self.config.n_freqs();
-        let mut out = vec![0.0; n_freqs * frames];
-        out.par_chunks_mut(n_freqs * FRAMES_PER_TASK)
+        let mut out = vec![0.0; width * frames];
+        if width == 0 {
+            return Ok((out, frames));
+        }
+        out.par_chunks_mut(width * FRAMES_PER_TASK)
             .enumerate()
             .for_each(|(task, rows)| {
                 let mut input = self.fft.make_input_vec();
                 let mut spectrum = self.fft.make_output_vec();
                 let mut scratch = self.fft.make_scratch_vec();
-                for (j, row) in rows.chunks_mut(n_freqs).enumerate() {
+                let mut powers = vec![0.0; n_freqs];
+                for (j, row) in rows.chunks_mut(width).enumerate() {
                     let start = (task * FRAMES_PER_TASK + j) * hop;
                     let frame = &padded[start..start + n_fft];
                     for ((b, &x), &w) in input.iter_mut().zip(frame).zip(&self.window) {
@@ -211,9 +230,9 @@ impl Stft {
                     self.fft
                         .process_with_scratch(&mut input, &mut spectrum, &mut scratch)
                         .expect("buffers come from the plan");
-                    for (o, c) in row.iter_mut().zip(&spectrum) {
+                    for (p, c) in powers.iter_mut().zip(&spectrum) {
                         let magnitude_sq = c.norm_sqr();
-                        *o = if power == 2.0 {
+                        *p = if power == 2.0 {
                             magnitude_sq
                         } else if power == 1.0 {
                             magnitude_sq.sqrt()
@@ -221,6 +240,7 @@ impl Stft {
                             magnitude_sq.powf(power / 2.0)
                         };
                     }
+                    f(&powers, row);
                 }
             });
         Ok((out, frames))

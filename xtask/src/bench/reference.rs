@@ -107,6 +107,17 @@ pub fn print_rounds(rounds: &[(Vec<Figure>, Value)]) {
             .map(|r| format!("{r:.2}"))
             .collect::<Vec<_>>()
             .join(" ");
+        if theirs.iter().all(|t| t.is_nan()) {
+            println!(
+                "{:<34} {:>10.3} {:>11} {:>24} {:>8}",
+                f.key,
+                median(&ours),
+                "-",
+                "-",
+                "-"
+            );
+            continue;
+        }
         println!(
             "{:<34} {:>10.3} {:>11.3} {:>24} {:>7.3}x",
             f.key,
