@@ -114,6 +114,34 @@ pub fn proc_status_mib(pid: &str, field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// How every `train` command takes its settings: `--config FILE`, `--set KEY=VALUE`...,
+/// `--resume`.
+#[derive(clap::Args)]
+pub struct RunFlags {
+    /// Settings file (JSON); without it, the command's defaults (`train clip`:
+    /// configs/clip-emoji.json). --set applies on top.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override a setting, e.g. `--set steps=200`; dotted paths reach nested fields
+    /// (`--set train.steps=200`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Continue from the run folder's latest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+impl RunFlags {
+    /// The settings: `default` or `--config`, with `--set` on top ([`settings_from`]).
+    pub fn settings<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        default: T,
+        what: &str,
+    ) -> Result<T> {
+        settings_from(self.config.as_deref(), &self.overrides, default, what)
+    }
+}
+
 /// A model's settings: `default`, or the JSON file `config`, with `--set` overrides on top;
 /// `what` names the settings in errors.
 pub fn settings_from<T: serde::Serialize + serde::de::DeserializeOwned>(

@@ -14,7 +14,7 @@ use mm_audio::datasets::read_manifest;
 use mm_core::train::RunOptions;
 use mm_core::{BackendJob, dispatch, replicas};
 
-use crate::common::{DeviceArg, DevicesArg, datasets_dir, settings_from};
+use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Encoder {
@@ -28,12 +28,8 @@ pub struct AudioTrainArgs {
     /// An audio manifest (.jsonl with audio, label, split); defaults to datasets/sounds/sounds.jsonl.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Settings (JSON, an `AudioClassifierConfig`); flags and --set apply on top.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Override a setting, e.g. `--set batch=64`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    overrides: Vec<String>,
+    #[command(flatten)]
+    run: RunFlags,
     /// Encoder.
     #[arg(long, value_enum)]
     encoder: Option<Encoder>,
@@ -46,9 +42,6 @@ pub struct AudioTrainArgs {
     /// Folder for checkpoints, metrics and the final model.
     #[arg(long, default_value = "runs/audio-classifier")]
     run_dir: PathBuf,
-    /// Continue from the run folder's latest checkpoint.
-    #[arg(long)]
-    resume: bool,
     /// Also write the report as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -114,12 +107,9 @@ impl BackendJob for AudioJob {
 }
 
 fn settings(args: &AudioTrainArgs) -> Result<AudioClassifierConfig> {
-    let mut cfg = settings_from(
-        args.config.as_deref(),
-        &args.overrides,
-        AudioClassifierConfig::new(),
-        "an audio classifier",
-    )?;
+    let mut cfg = args
+        .run
+        .settings(AudioClassifierConfig::new(), "an audio classifier")?;
     if let Some(e) = args.encoder {
         cfg.encoder = match e {
             Encoder::Cnn => EncoderKind::Cnn,
@@ -165,7 +155,7 @@ pub fn run(args: AudioTrainArgs) -> Result<()> {
     let cfg = settings(&args)?;
     let (classes, train, test) = load_sound_data(args.data.clone(), &cfg)?;
     let run = RunOptions {
-        resume: args.resume,
+        resume: args.run.resume,
         ..RunOptions::new(&args.run_dir)
     };
     let job = AudioJob {

@@ -12,27 +12,20 @@ use mm_vision::ClipImageProcessor;
 use mm_vl::data::ImageTextSet;
 use mm_vl::train::{ClipTrainConfig, RunOptions, train};
 
-use crate::common::{DeviceArg, DevicesArg};
+use crate::common::{DeviceArg, DevicesArg, RunFlags};
 use crate::common::{Role, load_config_with_overrides, resolve_data, workspace_root};
 
 /// Flags of `train clip`.
 #[derive(Args)]
 pub struct ClipTrainArgs {
-    /// Training config (JSON); defaults to configs/clip-emoji.json.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Override a config field, e.g. `--set train.steps=200 --set model.vision_config.hidden_size=64`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    overrides: Vec<String>,
+    #[command(flatten)]
+    run: RunFlags,
     /// Dataset name (emoji) or a manifest .jsonl.
     #[arg(long, default_value = "emoji")]
     data: String,
     /// Folder for checkpoints and the final model.
     #[arg(long, default_value = "runs/clip")]
     run_dir: PathBuf,
-    /// Continue from the run folder's latest checkpoint.
-    #[arg(long)]
-    resume: bool,
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
@@ -94,9 +87,11 @@ pub fn report_skipped(data: &ImageTextSet) {
 /// Runs `train clip`.
 pub fn run(args: ClipTrainArgs) -> Result<()> {
     let config_path = args
+        .run
         .config
+        .clone()
         .unwrap_or_else(|| workspace_root().join("configs/clip-emoji.json"));
-    let value = load_config_with_overrides(&config_path, &args.overrides)?;
+    let value = load_config_with_overrides(&config_path, &args.run.overrides)?;
     let config: ClipTrainConfig = serde_json::from_value(value).with_context(|| {
         format!(
             "config {} does not describe a CLIP training run",
@@ -112,7 +107,7 @@ pub fn run(args: ClipTrainArgs) -> Result<()> {
         config,
         manifest,
         run_dir: args.run_dir,
-        resume: args.resume,
+        resume: args.run.resume,
         devices: args.devices.devices as usize,
     };
     dispatch(device, job)?

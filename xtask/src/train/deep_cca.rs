@@ -11,23 +11,16 @@ use mm_core::cca::experiment::{DeepCcaExperimentConfig, train_deep_cca};
 use mm_core::train::{RunOptions, read_losses};
 use mm_core::{BackendJob, dispatch, replicas};
 
-use crate::common::{DeviceArg, DevicesArg, settings_from};
+use crate::common::{DeviceArg, DevicesArg, RunFlags};
 
 /// Flags of `train deep-cca`.
 #[derive(Args)]
 pub struct DeepCcaTrainArgs {
-    /// Settings (JSON, a `DeepCcaExperimentConfig`); --set applies on top.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Override a setting, e.g. `--set steps=200`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    overrides: Vec<String>,
+    #[command(flatten)]
+    run: RunFlags,
     /// Folder for checkpoints, metrics and the final model.
     #[arg(long, default_value = "runs/deep-cca")]
     run_dir: PathBuf,
-    /// Continue from the run folder's latest checkpoint.
-    #[arg(long)]
-    resume: bool,
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
@@ -46,14 +39,11 @@ impl BackendJob for TrainJob {
 
 /// Runs `train deep-cca`.
 pub fn run(args: DeepCcaTrainArgs) -> Result<()> {
-    let cfg = settings_from(
-        args.config.as_deref(),
-        &args.overrides,
-        DeepCcaExperimentConfig::new(),
-        "a deep CCA experiment",
-    )?;
+    let cfg = args
+        .run
+        .settings(DeepCcaExperimentConfig::new(), "a deep CCA experiment")?;
     let run = RunOptions {
-        resume: args.resume,
+        resume: args.run.resume,
         ..RunOptions::new(&args.run_dir)
     };
     let devices = args.devices.devices as usize;

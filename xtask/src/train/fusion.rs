@@ -10,23 +10,16 @@ use mm_core::fusion::FusionError;
 use mm_core::fusion::benchmark::{FusionBenchmarkConfig, train_fusion};
 use mm_core::{BackendJob, dispatch, replicas};
 
-use crate::common::{DeviceArg, DevicesArg, settings_from};
+use crate::common::{DeviceArg, DevicesArg, RunFlags};
 
 /// Flags of `train fusion`.
 #[derive(Args)]
 pub struct FusionTrainArgs {
-    /// Settings (JSON, a `FusionBenchmarkConfig`); --set applies on top.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Override a setting, e.g. `--set steps=100`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    overrides: Vec<String>,
+    #[command(flatten)]
+    run: RunFlags,
     /// Folder of the runs, one per task and strategy (`synergy/late-sum/`...).
     #[arg(long, default_value = "runs/fusion")]
     run_dir: PathBuf,
-    /// Continue each run from its latest checkpoint.
-    #[arg(long)]
-    resume: bool,
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
@@ -45,16 +38,13 @@ impl BackendJob for TrainJob {
 
 /// Runs `train fusion`.
 pub fn run(args: FusionTrainArgs) -> Result<()> {
-    let cfg = settings_from(
-        args.config.as_deref(),
-        &args.overrides,
-        FusionBenchmarkConfig::new(),
-        "a fusion benchmark",
-    )?;
+    let cfg = args
+        .run
+        .settings(FusionBenchmarkConfig::new(), "a fusion benchmark")?;
     let job = TrainJob(
         cfg,
         args.run_dir.clone(),
-        args.resume,
+        args.run.resume,
         args.devices.devices as usize,
     );
     dispatch(args.device.device, job)??;

@@ -125,22 +125,32 @@ pub trait ParamSlot<B: Backend> {
     fn replace(&mut self, data: Vec<f32>, device: &B::Device);
 }
 
+/// A tensor's values as f32, row-major.
+fn tensor_values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec().expect("f32")
+}
+
+/// A tensor of `shape` holding `data`, on `device`.
+fn tensor_from<B: Backend, const D: usize>(
+    data: Vec<f32>,
+    shape: Vec<usize>,
+    device: &B::Device,
+) -> Tensor<B, D> {
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
 impl<B: Backend, const D: usize> ParamSlot<B> for Param<Tensor<B, D>> {
     fn shape(&self) -> Vec<usize> {
         self.val().dims().to_vec()
     }
 
     fn values(&self) -> Vec<f32> {
-        self.val()
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("f32")
+        tensor_values(self.val())
     }
 
     fn replace(&mut self, data: Vec<f32>, device: &B::Device) {
         let shape = ParamSlot::<B>::shape(self);
-        *self = Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), device));
+        *self = Param::from_tensor(tensor_from(data, shape, device));
     }
 }
 
@@ -150,16 +160,12 @@ impl<B: Backend, const D: usize> ParamSlot<B> for RunningState<Tensor<B, D>> {
     }
 
     fn values(&self) -> Vec<f32> {
-        self.value()
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("f32")
+        tensor_values(self.value())
     }
 
     fn replace(&mut self, data: Vec<f32>, device: &B::Device) {
         let shape = ParamSlot::<B>::shape(self);
-        *self = RunningState::new(Tensor::from_data(TensorData::new(data, shape), device));
+        *self = RunningState::new(tensor_from(data, shape, device));
     }
 }
 
