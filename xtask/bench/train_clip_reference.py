@@ -7,7 +7,10 @@ config's norm as Burn's `GradientClippingConfig::Norm` does, logit scale clamped
 
 Pinned: torch==2.15.0, transformers==4.57.1.
 
-    python train_clip_reference.py [--threads N] [--min-seconds S] [--out FILE]
+    python train_clip_reference.py [--threads N] [--min-seconds S] [--out FILE] [--profile FILE]
+
+`--profile FILE` also records 5 steps with torch.profiler and writes its table of operators
+by self CPU time to FILE (docs/performance.md shows the breakdown).
 
 `cargo xtask bench train-clip --run-reference` runs it in the same sitting, alternating with mm.
 """
@@ -32,6 +35,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--min-seconds", type=float, default=3.0)
+    ap.add_argument("--profile", help="write torch.profiler's operator table of 5 steps here")
     ap.add_argument("--out", default=os.path.join(HERE, "train_clip-reference.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -80,6 +84,13 @@ def main():
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
     print(json.dumps(out, indent=1))
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(5):
+                step()
+        with open(args.profile, "w") as f:
+            f.write(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
 
 
 if __name__ == "__main__":

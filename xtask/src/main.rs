@@ -19,7 +19,7 @@
 //! cargo xtask search --index INDEX --text "a red heart" | --image PATH [--k 10]
 //! cargo xtask serve --model DIR --index INDEX [--addr 127.0.0.1:8080]
 //! cargo xtask loadtest --url http://127.0.0.1:8080 --endpoint classify --image a.png --labels "a,b"
-//! cargo xtask bench clip|cca|audio|index [--device cpu]
+//! cargo xtask bench clip|train-clip|cca|audio|index [--device cpu] [--threads 2]
 //! ```
 
 mod audio;
@@ -46,6 +46,10 @@ use clap::{Parser, Subcommand};
     about = "Fetch data, train and evaluate mm models"
 )]
 struct Cli {
+    /// Worker threads for the tensor math (rayon's pool, which Flex's kernels and GEMM use);
+    /// default: RAYON_NUM_THREADS, else every core. `bench` gives its reference as many.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -88,14 +92,22 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    let threads = match common::set_threads(cli.threads) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    let result = match cli.command {
         Command::Data(args) => data::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Classify(args) => classify::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args, threads),
         Command::Cca(args) => cca::run(args),
         Command::Audio(args) => audio::run(args),
         Command::Index(args) => index::run(args),

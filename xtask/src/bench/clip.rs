@@ -70,6 +70,13 @@ impl BackendJob for ClipBench {
         if let Some(mib) = peak_rss_mib() {
             out.push(Figure::lower_is_better("peak_rss_mib", mib));
         }
+        // The same throughputs beside ONNX Runtime's (the reference's `ort_*` figures).
+        let peers: Vec<Figure> = out
+            .iter()
+            .filter(|f| !f.lower_is_better)
+            .map(|f| Figure::higher_is_better(format!("ort_{}", f.key), f.value))
+            .collect();
+        out.extend(peers);
         out
     }
 }

@@ -13,7 +13,7 @@ mod train_clip;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use mm_core::dispatch;
 use serde_json::Value;
@@ -63,10 +63,6 @@ pub struct BenchArgs {
     /// `bench index`: the exact index only (the same as `--ann none`).
     #[arg(long)]
     skip_hnsw: bool,
-    /// Worker threads of mm and of the reference (default: RAYON_NUM_THREADS, else every
-    /// core).
-    #[arg(long)]
-    threads: Option<usize>,
     /// Run the reference script in this sitting, alternating with mm, instead of reading its
     /// committed figures; prints each round's ratio and the median.
     #[arg(long)]
@@ -138,20 +134,6 @@ pub fn best_seconds(min_seconds: f64, mut f: impl FnMut()) -> f64 {
 /// Peak resident memory of this process in MiB (Linux), if known.
 pub fn peak_rss_mib() -> Option<f64> {
     crate::common::proc_status_mib("self", "VmHWM")
-}
-
-/// The thread count: `--threads`, else `RAYON_NUM_THREADS`, else every core; sets rayon's
-/// global pool (which Flex's kernels and GEMM use) to it.
-fn set_threads(flag: Option<usize>) -> Result<usize> {
-    let n = flag
-        .or_else(|| std::env::var("RAYON_NUM_THREADS").ok()?.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build_global()
-        .context("cannot size the thread pool")?;
-    Ok(n)
 }
 
 impl BenchArgs {
@@ -236,9 +218,8 @@ impl BenchArgs {
     }
 }
 
-/// Runs `bench`.
-pub fn run(args: BenchArgs) -> Result<()> {
-    let threads = set_threads(args.threads)?;
+/// Runs `bench` with `threads` worker threads on both sides (the global `--threads`).
+pub fn run(args: BenchArgs, threads: usize) -> Result<()> {
     let name = args.name();
     args.print_header(threads);
     if args.run_reference {
