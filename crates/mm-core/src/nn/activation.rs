@@ -22,7 +22,7 @@ impl Activation {
     /// Applies the activation element-wise.
     pub fn forward<B: Backend, const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         match self {
-            Activation::QuickGelu => x.clone() * activation::sigmoid(x * 1.702),
+            Activation::QuickGelu => super::fused::quick_gelu(x),
             Activation::Gelu => activation::gelu(x),
             Activation::Relu => activation::relu(x),
         }

@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod fused;
 pub mod mlp;
 pub mod transformer;
 

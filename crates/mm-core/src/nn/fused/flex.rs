@@ -1,0 +1,106 @@
+//! The fused kernels on `Flex` and `Autodiff<Flex>`, reached from generic code by a run-time
+//! type check (see the module above).
+
+use std::any::{Any, TypeId};
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{DType, Tensor, TensorData, TensorMetadata, TensorPrimitive};
+
+use super::kernels;
+
+/// The training backend whose graph the fused ops join (burn's default checkpointing).
+type AdFlex = Autodiff<Flex, NoCheckpointing>;
+/// Its tensor primitive.
+type AdTensor = FloatTensor<AdFlex>;
+
+/// Moves `value` into type `U` when `T` and `U` are the same type.
+fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
+    let mut slot = Some(value);
+    (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<U>>()
+        .and_then(Option::take)
+}
+
+/// An `f32` Flex tensor's elements, copied into a contiguous layout only when needed.
+fn contiguous(x: &FlexTensor) -> FlexTensor {
+    x.to_contiguous()
+}
+
+/// A new contiguous Flex tensor of `x`'s shape, filled by `fill` from `x`'s elements.
+fn map(x: &FlexTensor, fill: impl FnOnce(&[f32], &mut [f32])) -> FlexTensor {
+    let x = contiguous(x);
+    let src = x.as_slice::<f32>().expect("contiguous f32");
+    let mut out = vec![0.0f32; src.len()];
+    fill(src, &mut out);
+    FlexTensor::from_data(TensorData::new(out, x.shape()))
+}
+
+/// The fused forward on a Flex primitive.
+fn quick_gelu_flex(x: &FlexTensor) -> FlexTensor {
+    map(x, kernels::quick_gelu)
+}
+
+/// The backward of quick-GELU: the gradient of its input from its output's.
+#[derive(Debug)]
+struct QuickGeluBackward;
+
+impl Backward<Flex, 1> for QuickGeluBackward {
+    /// The forward's input.
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let x = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            let x = contiguous(&x);
+            let grad = contiguous(&grad);
+            let xs = x.as_slice::<f32>().expect("contiguous f32");
+            let gs = grad.as_slice::<f32>().expect("contiguous f32");
+            let mut out = vec![0.0f32; xs.len()];
+            kernels::quick_gelu_backward(xs, gs, &mut out);
+            FlexTensor::from_data(TensorData::new(out, x.shape()))
+        });
+    }
+}
+
+/// The fused forward recorded in the autodiff graph with [`QuickGeluBackward`].
+fn quick_gelu_autodiff(x: AdTensor) -> AdTensor {
+    match QuickGeluBackward
+        .prepare::<NoCheckpointing>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let y = quick_gelu_flex(&x.primitive);
+            prep.finish(x.primitive, y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(quick_gelu_flex(&x.primitive)),
+    }
+}
+
+/// [`super::quick_gelu`] when `B` is `Flex` or `Autodiff<Flex>` and `x` is `f32`; `Err(x)`
+/// otherwise.
+pub fn quick_gelu<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+) -> Result<Tensor<B, D>, Tensor<B, D>> {
+    let is_flex = TypeId::of::<B>() == TypeId::of::<Flex>();
+    let is_ad_flex = TypeId::of::<B>() == TypeId::of::<AdFlex>();
+    if !(is_flex || is_ad_flex) || x.dtype() != DType::F32 {
+        return Err(x);
+    }
+    let primitive = x.into_primitive().tensor();
+    let out: FloatTensor<B> = if is_flex {
+        let x: FlexTensor = cast(primitive).expect("B is Flex");
+        cast(quick_gelu_flex(&x)).expect("B is Flex")
+    } else {
+        let x: AdTensor = cast(primitive).expect("B is Autodiff<Flex>");
+        cast(quick_gelu_autodiff(x)).expect("B is Autodiff<Flex>")
+    };
+    Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
+}

@@ -1,0 +1,37 @@
+//! Fused element-wise kernels for the CPU backend, with plain Burn ops everywhere else.
+//!
+//! Flex runs each element-wise op on one core with scalar `exp`, and autodiff records every
+//! op of an activation as its own node with its own saved tensors. The functions here take
+//! one pass instead, over both cores, with a vectorizable `exp`, on `Flex` (inference) and
+//! on `Autodiff<Flex>` (training, with a hand-written backward). Any other backend, dtype or
+//! autodiff checkpointing strategy gets exactly the plain ops, so callers stay generic over
+//! `Backend` and nothing changes on wgpu, CUDA or ndarray.
+//!
+//! The backend is recognised by its type at run time ([`std::any::TypeId`]), which keeps the
+//! extension out of every model's trait bounds; `tests/fused.rs` checks each kernel against
+//! the plain ops on ndarray, forward and backward.
+
+#[cfg(feature = "flex")]
+mod flex;
+#[cfg(feature = "flex")]
+mod kernels;
+
+use burn::tensor::{Tensor, activation, backend::Backend};
+
+/// The constant of OpenAI CLIP's GELU approximation.
+pub const QUICK_GELU_ALPHA: f32 = 1.702;
+
+/// `x * sigmoid(1.702 x)` (transformers' `QuickGELUActivation`), fused on Flex.
+pub fn quick_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let x = match flex::quick_gelu(x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    quick_gelu_plain(x)
+}
+
+/// [`quick_gelu`] as plain Burn ops: the reference the fused kernels are tested against.
+pub fn quick_gelu_plain<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.clone() * activation::sigmoid(x * QUICK_GELU_ALPHA)
+}

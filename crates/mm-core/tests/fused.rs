@@ -1,0 +1,81 @@
+//! The fused kernels of `mm_core::nn::fused` against the same function as plain Burn ops on
+//! the ndarray backend, forward and backward (through `Autodiff<Flex>`'s hand-written
+//! backward and ndarray's autodiff of the plain ops).
+
+use burn::backend::{Autodiff, Flex, NdArray};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use mm_core::nn::fused::{quick_gelu, quick_gelu_plain};
+use mm_data::rng::SplitMix64;
+
+/// Inputs over the range activations meet, with the extremes where `exp` saturates, in a
+/// `[rows, cols]` matrix.
+fn inputs(rows: usize, cols: usize) -> TensorData {
+    let mut rng = SplitMix64::new(7);
+    let mut v: Vec<f32> = (0..rows * cols)
+        .map(|_| (rng.uniform() as f32 - 0.5) * 24.0)
+        .collect();
+    v[0] = -200.0;
+    v[1] = 200.0;
+    v[2] = 0.0;
+    TensorData::new(v, [rows, cols])
+}
+
+fn max_abs_diff(a: TensorData, b: TensorData) -> f32 {
+    let a = a.to_vec::<f32>().unwrap();
+    let b = b.to_vec::<f32>().unwrap();
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Forward of a `[rows, cols]` input, transposed first when `transpose` (a strided view).
+fn forward<B: Backend>(data: TensorData, transpose: bool, fused: bool) -> TensorData {
+    let x = Tensor::<B, 2>::from_data(data, &Default::default());
+    let x = if transpose { x.transpose() } else { x };
+    if fused {
+        quick_gelu(x)
+    } else {
+        quick_gelu_plain(x)
+    }
+    .into_data()
+}
+
+#[test]
+fn quick_gelu_forward_matches_plain_ops_on_ndarray() {
+    // 300 x 257 spans several rayon chunks and a ragged last one.
+    for transpose in [false, true] {
+        let expected = forward::<NdArray>(inputs(300, 257), transpose, false);
+        let got = forward::<Flex>(inputs(300, 257), transpose, true);
+        let diff = max_abs_diff(got, expected);
+        assert!(diff < 1e-5, "transpose {transpose}: max |diff| {diff}");
+    }
+}
+
+/// Gradient of `sum(quick_gelu(x) * w)` with respect to `x`, and the output.
+fn backward<B: burn::tensor::backend::AutodiffBackend>(fused: bool) -> (TensorData, TensorData) {
+    let device = Default::default();
+    let x = Tensor::<B, 2>::from_data(inputs(64, 300), &device).require_grad();
+    let w = Tensor::<B, 2>::from_data(inputs(64, 300), &device) * 0.1;
+    // A second use of x after the activation checks that gradients add up.
+    let y = if fused {
+        quick_gelu(x.clone())
+    } else {
+        quick_gelu_plain(x.clone())
+    };
+    let loss = (y.clone() * w).sum() + x.clone().powf_scalar(2.0).sum() * 0.5;
+    let grads = loss.backward();
+    (x.grad(&grads).unwrap().into_data(), y.into_data())
+}
+
+#[test]
+fn quick_gelu_backward_matches_ndarray_autodiff() {
+    let (expected_grad, expected_y) = backward::<Autodiff<NdArray>>(false);
+    let (grad, y) = backward::<Autodiff<Flex>>(true);
+    let dy = max_abs_diff(y, expected_y);
+    let dg = max_abs_diff(grad, expected_grad);
+    assert!(dy < 1e-5, "forward max |diff| {dy}");
+    assert!(dg < 1e-5, "gradient max |diff| {dg}");
+}
