@@ -14,7 +14,10 @@ const CHUNK: usize = 16 * 1024;
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    // Round to nearest by adding and removing 1.5 * 2^23 (no libm `roundf`, which would keep
+    // the loop from vectorizing).
+    const ROUND: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
     // ln 2 split into a part exact in f32 and a remainder (Cody-Waite).
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let poly = 1.987_569_2e-4;
