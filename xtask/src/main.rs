@@ -11,6 +11,7 @@
 //! cargo xtask eval info --checkpoint runs/clip/final
 //! cargo xtask eval fusion
 //! cargo xtask eval deep-cca
+//! cargo xtask video info clip.mp4 [--json] [--ffmpeg PATH]
 //! cargo xtask cca --x x.npy --y y.npy -k 8 [--ridge 0.1] [--save-projections DIR]
 //! cargo xtask export clip --checkpoint runs/clip/final --out DIR
 //! cargo xtask embed --model DIR --image a.png --text "a cat" --json
@@ -35,6 +36,7 @@ mod index;
 mod loadtest;
 mod serve;
 mod train;
+mod video;
 
 use clap::{Parser, Subcommand};
 
@@ -72,6 +74,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Audio features (mel spectrograms) of a file.
     Audio(audio::AudioArgs),
+    /// Video files: stream info (as ffprobe reports it).
+    Video(video::VideoArgs),
     /// Linear CCA of two matrices (.npy or CSV); prints the canonical correlations as JSON.
     Cca(cca::CcaArgs),
     /// Build an embedding index of images.
@@ -110,6 +114,7 @@ fn main() {
         Command::Bench(args) => bench::run(args, threads),
         Command::Cca(args) => cca::run(args),
         Command::Audio(args) => audio::run(args),
+        Command::Video(args) => video::run(args),
         Command::Index(args) => index::run(args),
         Command::Search(args) => index::run_search(args),
         Command::Serve(args) => serve::run(args),
