@@ -17,7 +17,7 @@ pub struct DataArgs {
 
 #[derive(Subcommand)]
 enum DataCommand {
-    /// Fetch a dataset or model (emoji, minilm, sounds) into datasets/.
+    /// Fetch a dataset or model (emoji, minilm, sounds, video) into datasets/.
     Fetch {
         /// Dataset name.
         name: String,
@@ -68,7 +68,24 @@ pub fn run(args: DataArgs) -> Result<()> {
                 );
                 Ok(())
             }
-            other => bail!("unknown dataset `{other}`; available: emoji, minilm, sounds"),
+            "video" => {
+                let root = datasets_dir();
+                let out = mm_video::datasets::prepare_film(
+                    &root.join("cache"),
+                    &root.join("video"),
+                    &mm_video::Ffmpeg::default(),
+                )?;
+                println!(
+                    "video: Big Buck Bunny {}\n  working copy: {}\n  {} train windows (minutes 0-7), {} test windows (minute 8 on) in {}",
+                    out.film.display(),
+                    out.small.display(),
+                    out.train,
+                    out.test,
+                    out.manifest.display()
+                );
+                Ok(())
+            }
+            other => bail!("unknown dataset `{other}`; available: emoji, minilm, sounds, video"),
         },
         DataCommand::Synth { name } => match name.as_str() {
             "cca" => {

@@ -133,21 +133,22 @@ pub fn npm_pack(pkg: &NpmPackage, cache: &Path) -> Result<PathBuf, FetchError> {
     Ok(tarball)
 }
 
-/// A pinned PyPI distribution (a wheel).
+/// A pinned PyPI distribution (a wheel, or a source archive when `file` ends in `.tar.gz`).
 #[derive(Debug, Clone, Copy)]
 pub struct PipPackage {
     /// Distribution name.
     pub name: &'static str,
     /// Exact version.
     pub version: &'static str,
-    /// File name of the wheel `pip download` fetches.
+    /// File name of the wheel (or `.tar.gz` source archive) `pip download` fetches.
     pub file: &'static str,
     /// sha256 of that file, lowercase hex.
     pub sha256: &'static str,
 }
 
 /// The wheel of `pkg` in `cache`, fetched with `pip download --no-deps` unless a verified copy
-/// is there. Runs `python3 -m pip` (override with the `MM_PYTHON` environment variable).
+/// is there; a `.tar.gz` `file` asks for the source archive (`--no-binary :all:`). Runs
+/// `python3 -m pip` (override with the `MM_PYTHON` environment variable).
 pub fn pip_download(pkg: &PipPackage, cache: &Path) -> Result<PathBuf, FetchError> {
     std::fs::create_dir_all(cache).map_err(io_err(cache))?;
     let wheel = cache.join(pkg.file);
@@ -156,13 +157,21 @@ pub fn pip_download(pkg: &PipPackage, cache: &Path) -> Result<PathBuf, FetchErro
     }
     let python = std::env::var("MM_PYTHON").unwrap_or_else(|_| "python3".into());
     let spec = format!("{}=={}", pkg.name, pkg.version);
+    let source = if pkg.file.ends_with(".tar.gz") {
+        vec!["--no-binary", ":all:"]
+    } else {
+        vec![]
+    };
     run_client(
         Command::new(&python)
-            .args(["-m", "pip", "download", "--no-deps", "--quiet", "-d"])
+            .args(["-m", "pip", "download", "--no-deps", "--quiet"])
+            .args(&source)
+            .arg("-d")
             .arg(cache)
             .arg(&spec),
         format!(
-            "{python} -m pip download --no-deps -d {} {spec}",
+            "{python} -m pip download --no-deps {} -d {} {spec}",
+            source.join(" "),
             cache.display()
         ),
         "is Python with pip installed?",
@@ -210,6 +219,26 @@ pub fn extract_deb(deb: &Path, dest: &Path) -> Result<(), FetchError> {
         format!("dpkg-deb -x {} {}", deb.display(), dest.display()),
         "is dpkg-deb available?",
     )
+}
+
+/// Copies the one entry `name` of a zip to the file `dest` (written atomically), failing if the
+/// zip has no such entry.
+pub fn extract_zip_entry(zip_path: &Path, name: &str, dest: &Path) -> Result<(), FetchError> {
+    let file = File::open(zip_path).map_err(io_err(zip_path))?;
+    let bad = |e: zip::result::ZipError| FetchError::Io {
+        path: zip_path.into(),
+        source: io::Error::other(format!("{name}: {e}")),
+    };
+    let mut archive = zip::ZipArchive::new(file).map_err(bad)?;
+    let mut entry = archive.by_name(name).map_err(bad)?;
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let partial = dest.with_extension("partial");
+    let mut writer = File::create(&partial).map_err(io_err(&partial))?;
+    io::copy(&mut entry, &mut writer).map_err(io_err(&partial))?;
+    writer.sync_all().map_err(io_err(&partial))?;
+    std::fs::rename(&partial, dest).map_err(io_err(dest))
 }
 
 /// Unpacks the entries of a zip (a wheel) under `prefix` into `dest`, with `prefix` removed

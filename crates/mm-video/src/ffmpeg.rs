@@ -160,6 +160,32 @@ impl Ffmpeg {
             .collect())
     }
 
+    /// Re-encodes `src` into `dest` at `width` x `height` (H.264, CRF 18, a keyframe every
+    /// `gop` frames so clips seek fast), copying the audio as it is. Written to a temporary
+    /// name first, so a killed run leaves no half file under `dest`.
+    pub fn transcode(
+        &self,
+        src: &Path,
+        dest: &Path,
+        width: u32,
+        height: u32,
+        gop: u32,
+    ) -> Result<()> {
+        exists(src)?;
+        let partial = dest.with_extension("partial.mp4");
+        let mut cmd = Command::new(&self.ffmpeg);
+        cmd.args(["-nostdin", "-v", "error", "-y", "-i"])
+            .arg(src)
+            .args(["-vf", &format!("scale={width}:{height}:flags=area")])
+            .args([
+                "-c:v", "libx264", "-preset", "fast", "-crf", "18", "-pix_fmt", "yuv420p",
+            ])
+            .args(["-g", &gop.to_string(), "-c:a", "copy"])
+            .arg(&partial);
+        self.pipe(cmd, src)?;
+        std::fs::rename(&partial, dest).map_err(|e| VideoError::io(dest, e))
+    }
+
     /// Runs `cmd` and returns everything it wrote to stdout; its stderr becomes the error.
     fn pipe(&self, mut cmd: Command, path: &Path) -> Result<Vec<u8>> {
         let mut child = cmd

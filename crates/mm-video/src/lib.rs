@@ -13,6 +13,7 @@
 
 pub mod animated;
 pub mod clip;
+pub mod datasets;
 pub mod error;
 pub mod ffmpeg;
 pub mod info;

