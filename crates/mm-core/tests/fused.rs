@@ -5,7 +5,7 @@
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use mm_core::nn::fused::{quick_gelu, quick_gelu_plain};
+use mm_core::nn::fused::{quick_gelu, quick_gelu_plain, swap_middle};
 use mm_data::rng::SplitMix64;
 
 /// Inputs over the range activations meet, with the extremes where `exp` saturates, in a
@@ -78,4 +78,44 @@ fn quick_gelu_backward_matches_ndarray_autodiff() {
     let dg = max_abs_diff(grad, expected_grad);
     assert!(dy < 1e-5, "forward max |diff| {dy}");
     assert!(dg < 1e-5, "gradient max |diff| {dg}");
+}
+
+/// `[2, 5, 3, 7]` values, swapped by the fused op on Flex or by `swap_dims` on ndarray, then
+/// multiplied by weights and summed: the output and the input's gradient.
+fn swapped<B: burn::tensor::backend::AutodiffBackend>(fused: bool) -> (TensorData, TensorData) {
+    let device = Default::default();
+    let data = inputs(30, 7);
+    let x = Tensor::<B, 2>::from_data(data, &device)
+        .reshape([2, 5, 3, 7])
+        .require_grad();
+    let y = if fused {
+        swap_middle(x.clone())
+    } else {
+        x.clone().swap_dims(1, 2)
+    };
+    let w = Tensor::<B, 2>::from_data(inputs(30, 7), &device).reshape([2, 3, 5, 7]);
+    let loss = (y.clone() * w).sum();
+    let grads = loss.backward();
+    (y.into_data(), x.grad(&grads).unwrap().into_data())
+}
+
+#[test]
+fn swap_middle_matches_swap_dims_forward_and_backward() {
+    let (expected_y, expected_grad) = swapped::<Autodiff<NdArray>>(false);
+    let (y, grad) = swapped::<Autodiff<Flex>>(true);
+    assert_eq!(y.shape, expected_y.shape);
+    assert_eq!(max_abs_diff(y, expected_y), 0.0);
+    assert_eq!(max_abs_diff(grad, expected_grad), 0.0);
+    // Inference backend, on a strided input (a transposed view).
+    let x = Tensor::<Flex, 2>::from_data(inputs(7, 30), &Default::default())
+        .transpose()
+        .reshape([2, 5, 3, 7]);
+    let plain = Tensor::<NdArray, 2>::from_data(inputs(7, 30), &Default::default())
+        .transpose()
+        .reshape([2, 5, 3, 7])
+        .swap_dims(1, 2);
+    assert_eq!(
+        max_abs_diff(swap_middle(x).into_data(), plain.into_data()),
+        0.0
+    );
 }

@@ -8,6 +8,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor, backend::Backend};
 
 use super::ConfigError;
+use super::fused::swap_middle;
 
 /// Configuration of [`MultiHeadSelfAttention`].
 #[derive(Config, Debug)]
@@ -75,10 +76,8 @@ impl<B: Backend> MultiHeadSelfAttention<B> {
         let [batch, tokens, hidden] = x.dims();
         let heads = self.num_heads;
         let head_dim = hidden / heads;
-        let split = |t: Tensor<B, 3>| {
-            t.reshape([batch, tokens, heads, head_dim]) // [batch, tokens, heads, head_dim]
-                .swap_dims(1, 2) // [batch, heads, tokens, head_dim]
-        };
+        // [batch, tokens, heads, head_dim] -> [batch, heads, tokens, head_dim], contiguous.
+        let split = |t: Tensor<B, 3>| swap_middle(t.reshape([batch, tokens, heads, head_dim]));
         let q = split(self.q_proj.forward(x.clone()));
         let k = split(self.k_proj.forward(x.clone()));
         let v = split(self.v_proj.forward(x));
@@ -94,9 +93,8 @@ impl<B: Backend> MultiHeadSelfAttention<B> {
             scale: Some((head_dim as f64).powf(-0.5)),
             ..Default::default()
         };
-        let out = attention(q, k, v, mask, None, options) // [batch, heads, tokens, head_dim]
-            .swap_dims(1, 2) // [batch, tokens, heads, head_dim]
-            .reshape([batch, tokens, hidden]);
+        let out = attention(q, k, v, mask, None, options); // [batch, heads, tokens, head_dim]
+        let out = swap_middle(out).reshape([batch, tokens, hidden]);
         self.out_proj.forward(out)
     }
 }

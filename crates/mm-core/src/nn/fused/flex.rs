@@ -69,6 +69,66 @@ impl Backward<Flex, 1> for QuickGeluBackward {
     }
 }
 
+/// `x` (`[a, b, c, d]`) with its middle axes swapped, contiguous.
+fn swap_middle_flex(x: &FlexTensor) -> FlexTensor {
+    let x = contiguous(x);
+    let dims: [usize; 4] = x.shape().dims();
+    let src = x.as_slice::<f32>().expect("contiguous f32");
+    let mut out = vec![0.0f32; src.len()];
+    kernels::swap_middle(src, dims, &mut out);
+    FlexTensor::from_data(TensorData::new(out, [dims[0], dims[2], dims[1], dims[3]]))
+}
+
+/// The backward of the axis swap: the same swap of the gradient.
+#[derive(Debug)]
+struct SwapMiddleBackward;
+
+impl Backward<Flex, 1> for SwapMiddleBackward {
+    type State = ();
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| swap_middle_flex(&grad));
+    }
+}
+
+fn swap_middle_autodiff(x: AdTensor) -> AdTensor {
+    match SwapMiddleBackward
+        .prepare::<NoCheckpointing>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((), swap_middle_flex(&x.primitive)),
+        OpsKind::UnTracked(prep) => prep.finish(swap_middle_flex(&x.primitive)),
+    }
+}
+
+/// [`super::swap_middle`] on Flex; `Err(x)` on any other backend or dtype.
+pub fn swap_middle<B: Backend>(x: Tensor<B, 4>) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
+    on_flex(x, swap_middle_flex, swap_middle_autodiff)
+}
+
+/// Runs `flex` when `B` is Flex, `autodiff` when it is `Autodiff<Flex>`, for `f32` `x`.
+fn on_flex<B: Backend, const D: usize, const E: usize>(
+    x: Tensor<B, D>,
+    flex: fn(&FlexTensor) -> FlexTensor,
+    autodiff: fn(AdTensor) -> AdTensor,
+) -> Result<Tensor<B, E>, Tensor<B, D>> {
+    let is_flex = TypeId::of::<B>() == TypeId::of::<Flex>();
+    let is_ad_flex = TypeId::of::<B>() == TypeId::of::<AdFlex>();
+    if !(is_flex || is_ad_flex) || x.dtype() != DType::F32 {
+        return Err(x);
+    }
+    let primitive = x.into_primitive().tensor();
+    let out: FloatTensor<B> = if is_flex {
+        let x: FlexTensor = cast(primitive).expect("B is Flex");
+        cast(flex(&x)).expect("B is Flex")
+    } else {
+        let x: AdTensor = cast(primitive).expect("B is Autodiff<Flex>");
+        cast(autodiff(x)).expect("B is Autodiff<Flex>")
+    };
+    Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
+}
+
 /// The fused forward recorded in the autodiff graph with [`QuickGeluBackward`].
 fn quick_gelu_autodiff(x: AdTensor) -> AdTensor {
     match QuickGeluBackward
@@ -89,18 +149,5 @@ fn quick_gelu_autodiff(x: AdTensor) -> AdTensor {
 pub fn quick_gelu<B: Backend, const D: usize>(
     x: Tensor<B, D>,
 ) -> Result<Tensor<B, D>, Tensor<B, D>> {
-    let is_flex = TypeId::of::<B>() == TypeId::of::<Flex>();
-    let is_ad_flex = TypeId::of::<B>() == TypeId::of::<AdFlex>();
-    if !(is_flex || is_ad_flex) || x.dtype() != DType::F32 {
-        return Err(x);
-    }
-    let primitive = x.into_primitive().tensor();
-    let out: FloatTensor<B> = if is_flex {
-        let x: FlexTensor = cast(primitive).expect("B is Flex");
-        cast(quick_gelu_flex(&x)).expect("B is Flex")
-    } else {
-        let x: AdTensor = cast(primitive).expect("B is Autodiff<Flex>");
-        cast(quick_gelu_autodiff(x)).expect("B is Autodiff<Flex>")
-    };
-    Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
+    on_flex(x, quick_gelu_flex, quick_gelu_autodiff)
 }

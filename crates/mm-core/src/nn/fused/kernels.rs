@@ -60,6 +60,23 @@ pub fn quick_gelu_backward(x: &[f32], grad: &[f32], out: &mut [f32]) {
         });
 }
 
+/// `out[i][k][j][l] = src[i][j][k][l]` for `src` of shape `[a, b, c, d]`: the middle two axes
+/// swapped, written contiguously (attention's head split and merge), rows of `d` copied whole.
+pub fn swap_middle(src: &[f32], [_, b, c, d]: [usize; 4], out: &mut [f32]) {
+    if b * d == 0 {
+        return;
+    }
+    out.par_chunks_mut(b * d)
+        .enumerate()
+        .for_each(|(row, chunk)| {
+            let (i, k) = (row / c, row % c);
+            for (j, dst) in chunk.chunks_exact_mut(d).enumerate() {
+                let at = ((i * b + j) * c + k) * d;
+                dst.copy_from_slice(&src[at..at + d]);
+            }
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,3 +35,16 @@ pub fn quick_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 pub fn quick_gelu_plain<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     x.clone() * activation::sigmoid(x * QUICK_GELU_ALPHA)
 }
+
+/// `[a, b, c, d]` to `[a, c, b, d]`, laid out contiguously: how attention splits heads
+/// (`[batch, tokens, heads, head_dim]` to `[batch, heads, tokens, head_dim]`) and merges them
+/// back. One parallel row copy on Flex; elsewhere `swap_dims(1, 2)` (a view, copied later by
+/// whichever op needs it contiguous).
+pub fn swap_middle<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    #[cfg(feature = "flex")]
+    let x = match flex::swap_middle(x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    x.swap_dims(1, 2)
+}
