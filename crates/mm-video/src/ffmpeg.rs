@@ -127,7 +127,7 @@ impl Ffmpeg {
         duration_s: f64,
     ) -> Result<Vec<f32>> {
         exists(path)?;
-        if sample_rate == 0 || !(duration_s > 0.0) {
+        if sample_rate == 0 || duration_s.is_nan() || duration_s <= 0.0 {
             return Err(VideoError::Request(format!(
                 "asked for {duration_s} s of audio at {sample_rate} Hz from {}",
                 path.display()

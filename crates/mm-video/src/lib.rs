@@ -17,6 +17,7 @@ pub mod datasets;
 pub mod error;
 pub mod ffmpeg;
 pub mod info;
+pub mod models;
 pub mod source;
 pub mod y4m;
 

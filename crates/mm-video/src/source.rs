@@ -138,7 +138,7 @@ impl Video {
 
     /// The frames `request` asks for.
     pub fn frames(&self, request: &FrameRequest) -> Result<Vec<RgbImage>> {
-        if request.max_frames == 0 || !(request.start_s >= 0.0) {
+        if request.max_frames == 0 || request.start_s.is_nan() || request.start_s < 0.0 {
             return Err(VideoError::Request(format!(
                 "{} frames from {} s of {}",
                 request.max_frames,

@@ -211,6 +211,7 @@ pub fn write_y4m(out: &mut impl Write, frames: &[RgbImage], fps: f64) -> std::io
         let yuv: Vec<[f32; 3]> = frame.pixels().map(|p| rgb_to_yuv(p.0)).collect();
         let byte = |x: f32| x.round().clamp(0.0, 255.0) as u8;
         let mut planes: Vec<u8> = yuv.iter().map(|p| byte(p[0])).collect();
+        #[allow(clippy::needless_range_loop)] // c picks the U or V component of each pixel
         for c in 1..3 {
             for cy in 0..ch {
                 for cx in 0..cw {

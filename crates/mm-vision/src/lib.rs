@@ -12,6 +12,7 @@ pub mod decode;
 pub mod preprocess;
 pub mod processor_config;
 pub mod resample;
+pub mod resnet;
 pub mod vit;
 
 pub use decode::{AlphaMode, ImageError, RgbImage, load_image, load_image_with};
@@ -20,4 +21,5 @@ pub use processor_config::{
     InvalidSetting, ProcessorConfigError, load_processor_config, processor_from_hf,
 };
 pub use resample::Filter;
+pub use resnet::{ResNet, ResNetConfig};
 pub use vit::{ClipVisionConfig, ClipVisionTransformer};

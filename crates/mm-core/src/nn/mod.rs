@@ -4,6 +4,7 @@ pub mod activation;
 pub mod attention;
 pub mod fused;
 pub mod mlp;
+pub mod pool3d;
 pub mod transformer;
 
 pub use activation::Activation;

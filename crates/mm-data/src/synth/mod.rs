@@ -2,6 +2,8 @@
 //!
 //! - [`cca`]: two views with known population canonical correlations (`data synth cca`).
 //! - [`vectors`]: random unit vectors for index tests and benchmarks.
+//! - [`weights`]: model weights from a formula NumPy reproduces exactly (parity fixtures).
 
 pub mod cca;
 pub mod vectors;
+pub mod weights;
