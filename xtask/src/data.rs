@@ -22,8 +22,8 @@ enum DataCommand {
         /// Dataset name.
         name: String,
     },
-    /// Write a synthetic dataset (cca: the 20,000 x 128 / 96 CCA benchmark views) into
-    /// datasets/synth/NAME/.
+    /// Write a synthetic dataset into datasets/synth/NAME/ (cca: the 20,000 x 128 / 96 CCA
+    /// benchmark views; motion: emoji sprites moving over film frames in 8 directions).
     Synth {
         /// Dataset name.
         name: String,
@@ -98,7 +98,37 @@ pub fn run(args: DataArgs) -> Result<()> {
                 }
                 Ok(())
             }
-            other => bail!("unknown synthetic dataset `{other}`; available: cca"),
+            "motion" => {
+                let root = datasets_dir();
+                let film = root.join("video/bbb-160x90.mp4");
+                let google = root.join("emoji/google.jsonl");
+                let twitter = root.join("emoji/twitter.jsonl");
+                if !film.exists() || !google.exists() {
+                    bail!(
+                        "the motion set is drawn from the film and the emoji: run `cargo xtask data fetch video` and `cargo xtask data fetch emoji` first"
+                    );
+                }
+                let config = mm_video::motion::MotionConfig::default();
+                let manifest = mm_video::motion::render_motion_set(
+                    &film,
+                    &google,
+                    &twitter,
+                    &root.join("synth/motion"),
+                    &config,
+                    &mm_video::Ffmpeg::default(),
+                )?;
+                println!(
+                    "motion: {} train and {} test clips ({} frames of {}x{}, 8 directions) in {}",
+                    config.train_per_class * 8,
+                    config.test_per_class * 8,
+                    config.frames,
+                    config.size,
+                    config.size,
+                    manifest.display()
+                );
+                Ok(())
+            }
+            other => bail!("unknown synthetic dataset `{other}`; available: cca, motion"),
         },
     }
 }

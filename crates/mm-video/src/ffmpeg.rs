@@ -83,8 +83,38 @@ impl Ffmpeg {
         fps: Option<f64>,
         size: Option<(u32, u32)>,
     ) -> Result<Vec<RgbImage>> {
-        exists(path)?;
         let (width, height) = size.unwrap_or((info.width, info.height));
+        let scale = format!("scale={width}:{height}:flags=bilinear");
+        self.filtered(path, start_s, max_frames, fps, &scale, (width, height))
+    }
+
+    /// Like [`Ffmpeg::frames`], but each frame is scaled to cover `width` x `height` with its
+    /// aspect kept, then centre-cropped to it (what clip sampling does on the host).
+    pub fn frames_cover(
+        &self,
+        path: &Path,
+        start_s: f64,
+        max_frames: usize,
+        fps: Option<f64>,
+        (width, height): (u32, u32),
+    ) -> Result<Vec<RgbImage>> {
+        let filter = format!(
+            "scale={width}:{height}:force_original_aspect_ratio=increase:flags=area,crop={width}:{height}"
+        );
+        self.filtered(path, start_s, max_frames, fps, &filter, (width, height))
+    }
+
+    /// Frames through `filter`, which must output `width` x `height`.
+    fn filtered(
+        &self,
+        path: &Path,
+        start_s: f64,
+        max_frames: usize,
+        fps: Option<f64>,
+        filter: &str,
+        (width, height): (u32, u32),
+    ) -> Result<Vec<RgbImage>> {
+        exists(path)?;
         if width == 0 || height == 0 || max_frames == 0 {
             return Err(VideoError::Request(format!(
                 "asked for {max_frames} frames of {width}x{height} from {}",
@@ -95,7 +125,7 @@ impl Ffmpeg {
         if let Some(fps) = fps {
             filters.push(format!("fps={fps}"));
         }
-        filters.push(format!("scale={width}:{height}:flags=bilinear"));
+        filters.push(filter.to_string());
         let mut cmd = Command::new(&self.ffmpeg);
         cmd.args([
             "-nostdin",

@@ -18,7 +18,10 @@ pub mod error;
 pub mod ffmpeg;
 pub mod info;
 pub mod models;
+pub mod motion;
 pub mod source;
+pub mod tasks;
+pub mod train;
 pub mod y4m;
 
 pub use clip::{

@@ -1,4 +1,4 @@
-//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info`: evaluation commands, one
+//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video`: evaluation commands, one
 //! file each.
 
 mod audio;
@@ -6,6 +6,7 @@ mod clip;
 mod deep_cca;
 mod fusion;
 mod info;
+mod video;
 
 use std::path::Path;
 
@@ -34,6 +35,8 @@ enum Target {
     Clip(clip::ClipEvalArgs),
     /// Held-out accuracy of a trained sound classifier beside the majority class.
     AudioClassifier(audio::AudioEvalArgs),
+    /// Held-out accuracy and confusion of a video classifier.
+    Video(video::VideoEvalArgs),
     /// Train every fusion strategy on a synergy task and a redundancy task; print a table.
     Fusion(fusion::FusionEvalArgs),
     /// Deep CCA against linear CCA on a nonlinear two-view problem.
@@ -47,6 +50,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     match args.target {
         Target::Clip(a) => clip::run(a),
         Target::AudioClassifier(a) => audio::run(a),
+        Target::Video(a) => video::run(a),
         Target::Fusion(a) => fusion::run(a),
         Target::DeepCca(a) => deep_cca::run(a),
         Target::Info(a) => info::run(a),

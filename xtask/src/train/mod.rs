@@ -1,4 +1,4 @@
-//! `cargo xtask train clip|audio-classifier|deep-cca|fusion`: training commands, one file
+//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video`: training commands, one file
 //! each. Every one takes `--config FILE`, `--set KEY=VALUE`, `--run-dir DIR`, `--resume`,
 //! `--device D` and `--devices N`; `eval NAME --checkpoint DIR` scores what it saved.
 
@@ -6,12 +6,14 @@ mod audio;
 mod clip;
 mod deep_cca;
 mod fusion;
+mod video;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
 pub use audio::{load_sound_data, print_report};
 pub use clip::report_skipped;
+pub use video::{print_report as print_video_report, strips as video_strips, task_manifest};
 
 /// Flags of `train`.
 #[derive(Args)]
@@ -30,6 +32,9 @@ enum Target {
     DeepCca(deep_cca::DeepCcaTrainArgs),
     /// Every fusion strategy on the synergy and the redundancy task.
     Fusion(fusion::FusionTrainArgs),
+    /// A video classifier (CNN+LSTM, R3D-18, 3D CNN or single-frame) on arrow of time,
+    /// playback speed or motion direction.
+    Video(video::VideoTrainArgs),
 }
 
 /// Runs `train`.
@@ -39,5 +44,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Target::AudioClassifier(a) => audio::run(a),
         Target::DeepCca(a) => deep_cca::run(a),
         Target::Fusion(a) => fusion::run(a),
+        Target::Video(a) => video::run(a),
     }
 }

@@ -1,0 +1,230 @@
+//! Labels that footage gives for free and that need temporal modelling, as in the
+//! self-supervised video literature: the arrow of time (a clip played forward or reversed) and
+//! playback speed (frames taken at stride 1, 2 or 4), plus the synthetic motion set (a sprite
+//! moving in one of 8 directions, `crate::motion`).
+//!
+//! Footage is decoded once into [`Strip`]s (the frames of one manifest window, at the video's
+//! own rate, already scaled and cropped), and a clip is a list of frame indices into a strip.
+
+use std::path::Path;
+
+use image::RgbImage;
+use mm_data::manifest::{Manifest, VideoClip};
+use mm_data::rng::SplitMix64;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, VideoError};
+use crate::ffmpeg::Ffmpeg;
+use crate::source::Video;
+
+/// What a video classifier is trained to tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoTask {
+    /// Forward or reversed.
+    Arrow,
+    /// Stride 1, 2 or 4 between the clip's frames.
+    Speed,
+    /// Direction of a moving sprite (8 classes), from `data synth motion`.
+    Motion,
+}
+
+/// Strides of the speed classes.
+pub const SPEED_STRIDES: [usize; 3] = [1, 2, 4];
+/// Stride of arrow-of-time clips.
+pub const ARROW_STRIDE: usize = 2;
+
+impl VideoTask {
+    /// Class names, in the order of the head's outputs.
+    pub fn classes(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            VideoTask::Arrow => &["forward", "reversed"],
+            VideoTask::Speed => &["1x", "2x", "4x"],
+            VideoTask::Motion => &crate::motion::DIRECTIONS,
+        };
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Frames a clip of `frames` spans in its strip, at most.
+    pub fn span(self, frames: usize) -> usize {
+        match self {
+            VideoTask::Arrow => (frames - 1) * ARROW_STRIDE + 1,
+            VideoTask::Speed => (frames - 1) * SPEED_STRIDES[2] + 1,
+            VideoTask::Motion => frames,
+        }
+    }
+
+    /// The frame indices and label of a clip starting at `start` with class `label`.
+    pub fn clip(self, start: usize, frames: usize, label: usize) -> Vec<usize> {
+        match self {
+            VideoTask::Arrow => {
+                let forward = (0..frames).map(|k| start + k * ARROW_STRIDE);
+                if label == 1 {
+                    forward.rev().collect()
+                } else {
+                    forward.collect()
+                }
+            }
+            VideoTask::Speed => (0..frames)
+                .map(|k| start + k * SPEED_STRIDES[label])
+                .collect(),
+            VideoTask::Motion => (start..start + frames).collect(),
+        }
+    }
+}
+
+/// The decoded frames of one window (or one synthetic clip) and its label, if it has one.
+#[derive(Debug, Clone)]
+pub struct Strip {
+    /// Frames at the video's own rate, all `size` x `size`.
+    pub frames: Vec<RgbImage>,
+    /// The window's label (synthetic clips); `None` when the task makes the labels.
+    pub label: Option<usize>,
+}
+
+/// The strips of one split of a manifest, decoded at `size` x `size` (scaled to cover, centre
+/// crop). Film windows come through ffmpeg; Y4M and other pure-Rust files through [`Video`].
+pub fn load_strips(
+    manifest: &Path,
+    split: &str,
+    size: u32,
+    classes: &[String],
+    ffmpeg: &Ffmpeg,
+) -> Result<Vec<Strip>> {
+    let m =
+        Manifest::<VideoClip>::read(manifest).map_err(|e| VideoError::Request(e.to_string()))?;
+    let mut strips = Vec::new();
+    for r in m
+        .records
+        .iter()
+        .filter(|r| r.split.as_deref() == Some(split))
+    {
+        let path = m.resolve(&r.video);
+        let label = match &r.label {
+            Some(l) => Some(classes.iter().position(|c| c == l).ok_or_else(|| {
+                VideoError::Request(format!(
+                    "{}: label `{l}` is not one of {classes:?}",
+                    manifest.display()
+                ))
+            })?),
+            None => None,
+        };
+        let start = r.start.unwrap_or(0.0);
+        let frames = if path.extension().is_some_and(|e| e == "y4m") {
+            let video = Video::open(&path, ffmpeg)?;
+            let spec = crate::ClipSpec {
+                frames: video.info().frames as usize,
+                step: crate::Step::Stride(1),
+                width: size,
+                height: size,
+                audio_rate: None,
+            };
+            spec.sample(&video, start)?.frames
+        } else {
+            let info = ffmpeg.probe(&path)?;
+            let end = r.end.unwrap_or(info.duration_s);
+            let count = ((end - start) * info.fps).floor() as usize;
+            ffmpeg.frames_cover(&path, start, count, None, (size, size))?
+        };
+        strips.push(Strip { frames, label });
+    }
+    if strips.is_empty() {
+        return Err(VideoError::Request(format!(
+            "{} has no `{split}` clips",
+            manifest.display()
+        )));
+    }
+    Ok(strips)
+}
+
+/// A training clip: strip, frame indices and label, drawn from `rng`.
+pub fn random_clip(
+    task: VideoTask,
+    strips: &[Strip],
+    frames: usize,
+    rng: &mut SplitMix64,
+) -> (usize, Vec<usize>, usize) {
+    let s = (rng.next_u64() % strips.len() as u64) as usize;
+    let strip = &strips[s];
+    let label = match strip.label {
+        Some(l) => l,
+        None => (rng.next_u64() % task.classes().len() as u64) as usize,
+    };
+    let room = strip.frames.len().saturating_sub(task.span(frames)) + 1;
+    let start = (rng.next_u64() % room as u64) as usize;
+    (s, task.clip(start, frames, label), label)
+}
+
+/// The fixed test clips: from every strip, each class (or its own label) at the strip's start
+/// and, where the strip is long enough, at its middle.
+pub fn test_clips(
+    task: VideoTask,
+    strips: &[Strip],
+    frames: usize,
+) -> Vec<(usize, Vec<usize>, usize)> {
+    let span = task.span(frames);
+    let mut out = Vec::new();
+    for (s, strip) in strips.iter().enumerate() {
+        let n = strip.frames.len();
+        if n < span {
+            continue;
+        }
+        let mut starts = vec![0];
+        if n >= 2 * span {
+            starts.push(n / 2);
+        }
+        let labels: Vec<usize> = match strip.label {
+            Some(l) => vec![l],
+            None => (0..task.classes().len()).collect(),
+        };
+        for &start in &starts {
+            for &label in &labels {
+                out.push((s, task.clip(start, frames, label), label));
+            }
+        }
+    }
+    out
+}
+
+/// Frames of a clip in `[time, 3, size, size]` order, scaled to `[0, 1]` and normalized by
+/// torchvision's video statistics.
+pub fn clip_values(strip: &Strip, indices: &[usize]) -> Vec<f32> {
+    let (mean, std) = (crate::KINETICS_MEAN, crate::KINETICS_STD);
+    let mut out = Vec::new();
+    for &i in indices {
+        let frame = &strip.frames[i];
+        for c in 0..3 {
+            out.extend(
+                frame
+                    .pixels()
+                    .map(|p| (p.0[c] as f32 / 255.0 - mean[c]) / std[c]),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clips_follow_their_labels() {
+        assert_eq!(VideoTask::Arrow.clip(3, 4, 0), vec![3, 5, 7, 9]);
+        assert_eq!(VideoTask::Arrow.clip(3, 4, 1), vec![9, 7, 5, 3]);
+        assert_eq!(VideoTask::Speed.clip(0, 3, 2), vec![0, 4, 8]);
+        assert_eq!(VideoTask::Speed.span(8), 29);
+        let strips = vec![Strip {
+            frames: vec![RgbImage::new(2, 2); 48],
+            label: None,
+        }];
+        let test = test_clips(VideoTask::Speed, &strips, 8);
+        assert_eq!(test.len(), 3);
+        let mut rng = SplitMix64::new(1);
+        for _ in 0..100 {
+            let (_, idx, label) = random_clip(VideoTask::Speed, &strips, 8, &mut rng);
+            assert!(idx.iter().all(|&i| i < 48));
+            assert_eq!(idx[1] - idx[0], SPEED_STRIDES[label]);
+        }
+    }
+}
