@@ -158,6 +158,23 @@ pub fn settings_from<T: serde::Serialize + serde::de::DeserializeOwned>(
     serde_json::from_value(value).with_context(|| format!("the settings do not describe {what}"))
 }
 
+/// The thread count: `--threads`, else `RAYON_NUM_THREADS`, else every core; sizes rayon's
+/// global pool (which Flex's kernels and GEMM use) to it. Zero is refused.
+pub fn set_threads(flag: Option<usize>) -> Result<usize> {
+    if flag == Some(0) {
+        bail!("--threads must be at least 1");
+    }
+    let n = flag
+        .or_else(|| std::env::var("RAYON_NUM_THREADS").ok()?.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("cannot size the thread pool")?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,21 +191,4 @@ mod tests {
         assert!(load_config_with_overrides(&path, &["train.stpes=1".into()]).is_err());
         assert!(load_config_with_overrides(&path, &["train.steps".into()]).is_err());
     }
-}
-
-/// The thread count: `--threads`, else `RAYON_NUM_THREADS`, else every core; sizes rayon's
-/// global pool (which Flex's kernels and GEMM use) to it. Zero is refused.
-pub fn set_threads(flag: Option<usize>) -> Result<usize> {
-    if flag == Some(0) {
-        bail!("--threads must be at least 1");
-    }
-    let n = flag
-        .or_else(|| std::env::var("RAYON_NUM_THREADS").ok()?.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build_global()
-        .context("cannot size the thread pool")?;
-    Ok(n)
 }

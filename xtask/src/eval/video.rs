@@ -46,7 +46,7 @@ impl BackendJob for EvalJob {
 /// Runs `eval video`.
 pub fn run(args: VideoEvalArgs) -> Result<()> {
     let out = args.out.clone();
-    let device = args.device.device.clone();
+    let device = args.device.device;
     let report = dispatch(device, EvalJob { args })??;
     print_video_report(&report, out.as_deref())
 }
