@@ -1,4 +1,4 @@
-//! `cargo xtask bench clip|train-clip|cca|audio|index`: speed and memory, each figure beside the reference
+//! `cargo xtask bench clip|train-clip|cca|audio|index|video`: speed and memory, each figure beside the reference
 //! implementation's on the same machine (committed JSON made by a script in `xtask/bench/`),
 //! with the ratio oriented so that above 1 means mm is better. `--run-reference` runs the
 //! script in the same sitting instead, alternating with mm (see [`reference`]).
@@ -9,6 +9,7 @@ mod clip;
 mod index;
 mod reference;
 mod train_clip;
+mod video;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -34,6 +35,8 @@ enum Target {
     Audio,
     /// Exact and HNSW (ours, usearch's) search over random 512-d unit vectors vs FAISS.
     Index,
+    /// R3D-18 and CNN+LSTM forward, and training steps of the small video models, vs PyTorch.
+    Video,
 }
 
 /// Flags of `bench`.
@@ -141,6 +144,7 @@ impl BenchArgs {
         match self.target {
             Target::Clip => "clip",
             Target::TrainClip => "train_clip",
+            Target::Video => "video",
             Target::Cca => "cca",
             Target::Audio => "audio",
             Target::Index => "index",
@@ -154,6 +158,7 @@ impl BenchArgs {
         Ok(match self.target {
             Target::Clip => dispatch(device, clip::ClipBench { min_seconds })?,
             Target::TrainClip => dispatch(device, train_clip::TrainClipBench { min_seconds })??,
+            Target::Video => dispatch(device, video::VideoBench { min_seconds })??,
             Target::Cca => dispatch(device, cca::CcaBench { min_seconds })??,
             Target::Audio => dispatch(device, audio::AudioBench { min_seconds })??,
             Target::Index => {
@@ -194,6 +199,11 @@ impl BenchArgs {
                 "emoji CLIP training steps (configs/clip-emoji.json: batch, AdamW, clipping), random inputs, --device {device}"
             ),
             Target::Cca => println!("linear CCA, 20,000 x 128 / 96, k = 8, --device {device}"),
+            Target::Video => println!(
+                "R3D-18 and CNN+LSTM (ResNet-18, LSTM 512) forward on {} clips of 8 x 112x112, {} classes; training steps of the width-16 models (batch 16, 8 x 64x64, AdamW), --device {device}",
+                video::FORWARD_BATCH,
+                video::CLASSES
+            ),
             Target::Index => println!(
                 "{} random unit vectors of dimension {}, {} queries (single: {} one at a time), k = 10, M {}, efConstruction {}, --device {device}",
                 self.sizes,
