@@ -3,9 +3,10 @@
 //! backward and ndarray's autodiff of the plain ops).
 
 use burn::backend::{Autodiff, Flex, NdArray};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use mm_core::nn::fused::{quick_gelu, quick_gelu_plain, swap_middle};
+use mm_core::nn::fused::{linear, quick_gelu, quick_gelu_plain, swap_middle};
 use mm_data::rng::SplitMix64;
 
 /// Inputs over the range activations meet, with the extremes where `exp` saturates, in a
@@ -118,4 +119,54 @@ fn swap_middle_matches_swap_dims_forward_and_backward() {
         max_abs_diff(swap_middle(x).into_data(), plain.into_data()),
         0.0
     );
+}
+
+/// Output and gradients (input, weight, bias) of `sum(linear(x) * w)` for a `[3, 5, 7] -> 4`
+/// layer with the same weights on both backends.
+fn linear_grads<B: burn::tensor::backend::AutodiffBackend>(fused: bool) -> [TensorData; 4] {
+    let device = Default::default();
+    let mut layer: Linear<B> = LinearConfig::new(7, 4).init(&device);
+    layer.weight = layer
+        .weight
+        .map(|_| Tensor::<B, 2>::from_data(inputs(7, 4), &device).require_grad());
+    layer.bias = layer.bias.map(|b| {
+        b.map(|_| {
+            Tensor::<B, 2>::from_data(inputs(1, 4), &device)
+                .reshape([4])
+                .require_grad()
+        })
+    });
+    let x = Tensor::<B, 2>::from_data(inputs(15, 7), &device)
+        .reshape([3, 5, 7])
+        .require_grad();
+    let w = Tensor::<B, 2>::from_data(inputs(15, 4), &device).reshape([3, 5, 4]);
+    let y = if fused {
+        linear(&layer, x.clone())
+    } else {
+        layer.forward(x.clone())
+    };
+    let grads = (y.clone() * w).sum().backward();
+    let layer = layer.clone();
+    [
+        y.into_data(),
+        x.grad(&grads).unwrap().into_data(),
+        layer.weight.val().grad(&grads).unwrap().into_data(),
+        layer.bias.unwrap().val().grad(&grads).unwrap().into_data(),
+    ]
+}
+
+#[test]
+fn linear_gradients_match_burns_linear_on_ndarray() {
+    let expected = linear_grads::<Autodiff<NdArray>>(false);
+    let got = linear_grads::<Autodiff<Flex>>(true);
+    for (name, (g, e)) in ["output", "input grad", "weight grad", "bias grad"]
+        .iter()
+        .zip(got.into_iter().zip(expected))
+    {
+        assert_eq!(g.shape, e.shape, "{name}");
+        // Inputs of up to 12 give sums of a few hundred: f32 rounding, relative to the scale.
+        let scale = e.to_vec::<f32>().unwrap().iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(g, e);
+        assert!(diff <= 1e-6 * scale, "{name}: max |diff| {diff} (scale {scale})");
+    }
 }

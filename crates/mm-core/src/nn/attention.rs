@@ -8,7 +8,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor, backend::Backend};
 
 use super::ConfigError;
-use super::fused::swap_middle;
+use super::fused::{linear, swap_middle};
 
 /// Configuration of [`MultiHeadSelfAttention`].
 #[derive(Config, Debug)]
@@ -78,9 +78,9 @@ impl<B: Backend> MultiHeadSelfAttention<B> {
         let head_dim = hidden / heads;
         // [batch, tokens, heads, head_dim] -> [batch, heads, tokens, head_dim], contiguous.
         let split = |t: Tensor<B, 3>| swap_middle(t.reshape([batch, tokens, heads, head_dim]));
-        let q = split(self.q_proj.forward(x.clone()));
-        let k = split(self.k_proj.forward(x.clone()));
-        let v = split(self.v_proj.forward(x));
+        let q = split(linear(&self.q_proj, x.clone()));
+        let k = split(linear(&self.k_proj, x.clone()));
+        let v = split(linear(&self.v_proj, x));
         // [batch or 1, tokens, tokens] -> [batch, heads, tokens, tokens]
         let mask = mask.map(|m| {
             m.unsqueeze_dim::<4>(1)
@@ -95,7 +95,7 @@ impl<B: Backend> MultiHeadSelfAttention<B> {
         };
         let out = attention(q, k, v, mask, None, options); // [batch, heads, tokens, head_dim]
         let out = swap_middle(out).reshape([batch, tokens, hidden]);
-        self.out_proj.forward(out)
+        linear(&self.out_proj, out)
     }
 }
 

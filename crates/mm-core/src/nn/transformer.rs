@@ -133,7 +133,8 @@ impl<B: Backend> FeedForward<B> {
     /// # Shapes
     /// - `x`: `[..., hidden]`; output the same shape
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        self.fc2.forward(self.act.forward(self.fc1.forward(x)))
+        let h = self.act.forward(super::fused::linear(&self.fc1, x));
+        super::fused::linear(&self.fc2, h)
     }
 }
 

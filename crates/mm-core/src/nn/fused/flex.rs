@@ -16,12 +16,12 @@ use burn::tensor::{DType, Tensor, TensorData, TensorMetadata, TensorPrimitive};
 use super::kernels;
 
 /// The training backend whose graph the fused ops join (burn's default checkpointing).
-type AdFlex = Autodiff<Flex, NoCheckpointing>;
+pub(super) type AdFlex = Autodiff<Flex, NoCheckpointing>;
 /// Its tensor primitive.
-type AdTensor = FloatTensor<AdFlex>;
+pub(super) type AdTensor = FloatTensor<AdFlex>;
 
 /// Moves `value` into type `U` when `T` and `U` are the same type.
-fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
+pub(super) fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
     let mut slot = Some(value);
     (&mut slot as &mut dyn Any)
         .downcast_mut::<Option<U>>()
@@ -150,4 +150,25 @@ pub fn quick_gelu<B: Backend, const D: usize>(
     x: Tensor<B, D>,
 ) -> Result<Tensor<B, D>, Tensor<B, D>> {
     on_flex(x, quick_gelu_flex, quick_gelu_autodiff)
+}
+
+/// [`super::linear`] when `B` is `Autodiff<Flex>`, `x` is `f32` and the layer has a bias;
+/// `Err(x)` otherwise (inference on Flex gains nothing: its forward is already one GEMM).
+pub fn linear<B: Backend, const D: usize>(
+    layer: &burn::nn::Linear<B>,
+    x: Tensor<B, D>,
+) -> Result<Tensor<B, D>, Tensor<B, D>> {
+    let Some(bias) = &layer.bias else {
+        return Err(x);
+    };
+    if TypeId::of::<B>() != TypeId::of::<AdFlex>() || x.dtype() != DType::F32 {
+        return Err(x);
+    }
+    let ad = |t: FloatTensor<B>| -> AdTensor { cast(t).expect("B is Autodiff<Flex>") };
+    let x = ad(x.into_primitive().tensor());
+    let w = ad(layer.weight.val().into_primitive().tensor());
+    let b = ad(bias.val().into_primitive().tensor());
+    let y = super::linear::linear_autodiff(x, w, b);
+    let y: FloatTensor<B> = cast(y).expect("B is Autodiff<Flex>");
+    Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
 }

@@ -15,6 +15,8 @@
 mod flex;
 #[cfg(feature = "flex")]
 mod kernels;
+#[cfg(feature = "flex")]
+mod linear;
 
 use burn::tensor::{Tensor, activation, backend::Backend};
 
@@ -47,4 +49,18 @@ pub fn swap_middle<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         Err(x) => x,
     };
     x.swap_dims(1, 2)
+}
+
+/// `layer.forward(x)`; on `Autodiff<Flex>` with a one-GEMM weight gradient over all rows
+/// instead of Burn's per-batch matmuls and sum.
+pub fn linear<B: Backend, const D: usize>(
+    layer: &burn::nn::Linear<B>,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let x = match flex::linear(layer, x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    layer.forward(x)
 }
