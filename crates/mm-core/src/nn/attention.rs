@@ -3,12 +3,10 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor, backend::Backend};
 
 use super::ConfigError;
-use super::fused::{linear, swap_middle};
+use super::fused::{attention, linear, swap_middle};
 
 /// Configuration of [`MultiHeadSelfAttention`].
 #[derive(Config, Debug)]
@@ -86,14 +84,11 @@ impl<B: Backend> MultiHeadSelfAttention<B> {
             m.unsqueeze_dim::<4>(1)
                 .expand([batch, heads, tokens, tokens])
         });
-        // Burn's attention op: one fused CPU kernel on Flex. The explicit scale (the default
-        // value) keeps the GPU backends on their plain multi-kernel path, which runs on every
-        // driver; autodiff differentiates the same plain ops.
-        let options = AttentionModuleOptions {
-            scale: Some((head_dim as f64).powf(-0.5)),
-            ..Default::default()
-        };
-        let out = attention(q, k, v, mask, None, options); // [batch, heads, tokens, head_dim]
+        // Burn's attention op: one fused CPU kernel on Flex (and one differentiable op on
+        // Autodiff<Flex>, `fused::attention`). The explicit scale (the default value) keeps
+        // the GPU backends on their plain multi-kernel path, which runs on every driver.
+        let scale = (head_dim as f64).powf(-0.5);
+        let out = attention(q, k, v, mask, scale); // [batch, heads, tokens, head_dim]
         let out = swap_middle(out).reshape([batch, tokens, hidden]);
         linear(&self.out_proj, out)
     }

@@ -172,3 +172,37 @@ pub fn linear<B: Backend, const D: usize>(
     let y: FloatTensor<B> = cast(y).expect("B is Autodiff<Flex>");
     Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
 }
+
+/// [`super::attention`] when `B` is `Autodiff<Flex>` and the inputs are `f32`; `Err` with the
+/// inputs back otherwise.
+#[allow(clippy::type_complexity)]
+pub fn attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, burn::tensor::Bool>>,
+    scale: f64,
+) -> Result<
+    Tensor<B, 4>,
+    (
+        Tensor<B, 4>,
+        Tensor<B, 4>,
+        Tensor<B, 4>,
+        Option<Tensor<B, 4, burn::tensor::Bool>>,
+    ),
+> {
+    if TypeId::of::<B>() != TypeId::of::<AdFlex>() || q.dtype() != DType::F32 {
+        return Err((q, k, v, mask));
+    }
+    let ad = |t: Tensor<B, 4>| -> AdTensor {
+        cast(t.into_primitive().tensor()).expect("B is Autodiff<Flex>")
+    };
+    let mask = mask.map(|m| {
+        let m: burn::tensor::ops::BoolTensor<Flex> =
+            cast(m.into_primitive()).expect("Autodiff<Flex> keeps Flex's bool tensors");
+        m
+    });
+    let y = super::attention::attention_autodiff(ad(q), ad(k), ad(v), mask, scale);
+    let y: FloatTensor<B> = cast(y).expect("B is Autodiff<Flex>");
+    Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
+}

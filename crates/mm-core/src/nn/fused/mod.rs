@@ -12,6 +12,8 @@
 //! the plain ops on ndarray, forward and backward.
 
 #[cfg(feature = "flex")]
+mod attention;
+#[cfg(feature = "flex")]
 mod flex;
 #[cfg(feature = "flex")]
 mod kernels;
@@ -63,4 +65,26 @@ pub fn linear<B: Backend, const D: usize>(
         Err(x) => x,
     };
     layer.forward(x)
+}
+
+/// Scaled dot-product attention of `[batch, heads, tokens, head_dim]` q, k, v with an optional
+/// mask (`true`: masked out) and an explicit scale: Burn's attention op (Flex's fused kernel
+/// at inference), and on `Autodiff<Flex>` one differentiable op with its own backward.
+pub fn attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, burn::tensor::Bool>>,
+    scale: f64,
+) -> Tensor<B, 4> {
+    #[cfg(feature = "flex")]
+    let (q, k, v, mask) = match flex::attention(q, k, v, mask, scale) {
+        Ok(y) => return y,
+        Err(inputs) => inputs,
+    };
+    let options = burn::tensor::ops::AttentionModuleOptions {
+        scale: Some(scale),
+        ..Default::default()
+    };
+    burn::tensor::module::attention(q, k, v, mask, None, options)
 }
