@@ -46,8 +46,17 @@ pub fn read_animation(path: &Path) -> Result<FrameSet> {
             .map_err(|e| corrupt(path, format, e))?
             .into_frames()
     } else {
-        PngDecoder::new(reader)
-            .map_err(|e| corrupt(path, format, e))?
+        let decoder = PngDecoder::new(reader).map_err(|e| corrupt(path, format, e))?;
+        if !decoder.is_apng().map_err(|e| corrupt(path, format, e))? {
+            // A still PNG: one frame.
+            let image =
+                image::DynamicImage::from_decoder(decoder).map_err(|e| corrupt(path, format, e))?;
+            return Ok(FrameSet {
+                frames: vec![image.to_rgb8()],
+                fps: 10.0,
+            });
+        }
+        decoder
             .apng()
             .map_err(|e| corrupt(path, format, e))?
             .into_frames()

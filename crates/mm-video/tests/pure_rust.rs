@@ -132,6 +132,22 @@ fn gif_frames_and_rate_come_from_its_delays() {
 }
 
 #[test]
+fn a_still_png_is_one_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("still.png");
+    frame(3).save(&path).unwrap();
+    let video = Video::open(&path, &Ffmpeg::default()).unwrap();
+    assert_eq!(video.info().frames, 1);
+    let request = FrameRequest {
+        start_s: 0.0,
+        max_frames: 4,
+        fps: None,
+        size: None,
+    };
+    assert_eq!(max_diff(&video.frames(&request).unwrap()[0], &frame(3)), 0);
+}
+
+#[test]
 fn frame_folder_at_a_given_rate() {
     let dir = tempfile::tempdir().unwrap();
     for (t, f) in frames(5).iter().enumerate() {
