@@ -53,6 +53,10 @@ pub struct VideoTrainConfig {
     pub width: usize,
     /// LSTM hidden size.
     pub hidden: usize,
+    /// Pooling grid of the frame features of the CNN+LSTM and the frame baseline (1: the
+    /// guide's global average; 2: a 2x2 map, so the LSTM sees where things are).
+    #[serde(default = "one")]
+    pub grid: usize,
     /// Clips per step.
     pub batch: usize,
     /// Steps.
@@ -79,6 +83,7 @@ impl VideoTrainConfig {
             size: 64,
             width: 16,
             hidden: 128,
+            grid: 1,
             batch: 16,
             steps: 300,
             lr: 2e-3,
@@ -88,6 +93,10 @@ impl VideoTrainConfig {
             keep_checkpoints: 2,
         }
     }
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The four classifiers behind one module type.

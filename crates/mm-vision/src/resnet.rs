@@ -9,6 +9,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
+use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Tensor, backend::Backend};
 use mm_core::hf::{HfParams, ParamVisitor};
 use mm_core::nn::ConfigError;
@@ -169,15 +170,32 @@ impl ResNetConfig {
 }
 
 impl<B: Backend> ResNet<B> {
-    /// Pooled features `[batch, 8 * base_width]` of images `[batch, channels, h, w]`.
-    pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+    /// The last stage's feature map `[batch, 8 * base_width, h / 32, w / 32]`.
+    pub fn feature_map(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let x = relu(self.bn1.forward(self.conv1.forward(x)));
         let mut x = self.maxpool.forward(x);
         for block in self.layers.iter().flatten() {
             x = block.forward(x);
         }
+        x
+    }
+
+    /// Pooled features `[batch, 8 * base_width]` of images `[batch, channels, h, w]`.
+    pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = self.feature_map(x);
         let [b, c, h, w] = x.dims();
         x.reshape([b, c, h * w]).mean_dim(2).reshape([b, c])
+    }
+
+    /// Features pooled to a `grid` x `grid` map and flattened, `[batch, 8 * base_width *
+    /// grid^2]`: where things are survives, which global pooling (`grid` 1) discards.
+    pub fn grid_features(&self, x: Tensor<B, 4>, grid: usize) -> Tensor<B, 2> {
+        if grid <= 1 {
+            return self.features(x);
+        }
+        let x = adaptive_avg_pool2d(self.feature_map(x), [grid, grid]);
+        let [b, c, h, w] = x.dims();
+        x.reshape([b, c * h * w])
     }
 
     /// The head's logits, or the features when there is no head.

@@ -31,11 +31,20 @@ pub struct CnnLstmConfig {
     /// Dropout between LSTM layers in training (the guide's 0.5).
     #[config(default = 0.5)]
     pub dropout: f64,
+    /// Each frame's features pooled to a `grid` x `grid` map and flattened: 1 is the guide's
+    /// global average pooling, which keeps what is in the frame but not where; 2 keeps where.
+    #[config(default = 1)]
+    pub grid: usize,
 }
 
 impl CnnLstmConfig {
     fn encoder(&self) -> ResNetConfig {
         ResNetConfig::new().with_base_width(self.cnn_width)
+    }
+
+    /// Width of one frame's features.
+    fn frame_dim(&self) -> usize {
+        self.encoder().feature_dim() * self.grid.max(1).pow(2)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -60,6 +69,7 @@ impl CnnLstmConfig {
             })
             .collect();
         Ok(CnnLstm {
+            grid: self.grid.max(1),
             spatial_cnn: encoder.init(device)?,
             temporal_lstm: lstm,
             dropout: DropoutConfig::new(self.dropout).init(),
@@ -75,16 +85,17 @@ impl CnnLstmConfig {
         self.check()?;
         let encoder = self.encoder();
         Ok(FrameBaseline {
-            classifier: LinearConfig::new(encoder.feature_dim(), self.num_classes).init(device),
+            grid: self.grid.max(1),
+            classifier: LinearConfig::new(self.frame_dim(), self.num_classes).init(device),
             spatial_cnn: encoder.init(device)?,
         })
     }
 }
 
 /// Per-frame features `[batch, time, dim]` of clips `[batch, time, channels, h, w]`.
-fn frame_features<B: Backend>(cnn: &ResNet<B>, clips: Tensor<B, 5>) -> Tensor<B, 3> {
+fn frame_features<B: Backend>(cnn: &ResNet<B>, clips: Tensor<B, 5>, grid: usize) -> Tensor<B, 3> {
     let [b, t, c, h, w] = clips.dims();
-    let features = cnn.features(clips.reshape([b * t, c, h, w]));
+    let features = cnn.grid_features(clips.reshape([b * t, c, h, w]), grid);
     let dim = features.dims()[1];
     features.reshape([b, t, dim])
 }
@@ -98,13 +109,15 @@ pub struct CnnLstm<B: Backend> {
     pub temporal_lstm: Vec<Lstm<B>>,
     /// Dropout between LSTM layers.
     pub dropout: Dropout,
+    /// Pooling grid of each frame's features.
+    pub grid: usize,
     /// The head (keys `classifier.*`).
     pub classifier: Linear<B>,
 }
 
 impl<B: Backend> VideoClassifier<B> for CnnLstm<B> {
     fn logits(&self, clips: Tensor<B, 5>) -> Tensor<B, 2> {
-        let mut x = frame_features(&self.spatial_cnn, clips);
+        let mut x = frame_features(&self.spatial_cnn, clips, self.grid);
         let layers = self.temporal_lstm.len();
         for (k, lstm) in self.temporal_lstm.iter().enumerate() {
             x = lstm.forward(x, None).0;
@@ -134,13 +147,15 @@ impl<B: Backend> HfParams<B> for CnnLstm<B> {
 pub struct FrameBaseline<B: Backend> {
     /// The frame encoder.
     pub spatial_cnn: ResNet<B>,
+    /// Pooling grid of each frame's features.
+    pub grid: usize,
     /// The head.
     pub classifier: Linear<B>,
 }
 
 impl<B: Backend> VideoClassifier<B> for FrameBaseline<B> {
     fn logits(&self, clips: Tensor<B, 5>) -> Tensor<B, 2> {
-        let features = frame_features(&self.spatial_cnn, clips);
+        let features = frame_features(&self.spatial_cnn, clips, self.grid);
         let [b, _, d] = features.dims();
         self.classifier
             .forward(features.mean_dim(1).reshape([b, d]))
