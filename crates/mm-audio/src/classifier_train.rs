@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::AdamConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
@@ -91,26 +90,9 @@ fn loss_and_output<B: Backend>(
     model: &AudioClassifier<B>,
     batch: &AudioBatch<B>,
 ) -> (Tensor<B, 1>, StepOutput) {
-    let logits = model.forward(batch.x.clone());
-    let rows = batch.at.rows();
-    let correct: i64 = logits
-        .clone()
-        .argmax(1)
-        .squeeze_dim::<1>(1)
-        .equal(batch.y.clone())
-        .int()
-        .sum()
-        .into_scalar()
-        .elem();
-    let loss = CrossEntropyLossConfig::new()
-        .init(&logits.device())
-        .forward(logits, batch.y.clone());
-    let value = loss.clone().into_scalar().elem();
-    let out = batch
+    batch
         .at
-        .output(value)
-        .with("accuracy", correct as f64 / rows.max(1) as f64);
-    (loss, out)
+        .classification(model.forward(batch.x.clone()), batch.y.clone())
 }
 
 impl<B: AutodiffBackend> TrainStep for AudioClassifier<B> {

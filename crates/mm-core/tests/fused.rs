@@ -24,6 +24,29 @@ fn inputs(rows: usize, cols: usize) -> TensorData {
     TensorData::new(v, [rows, cols])
 }
 
+/// Each of `got` within `rel` of the largest magnitude of its `expected` twin.
+fn assert_all_close<const N: usize>(
+    what: &str,
+    names: [&str; N],
+    got: [TensorData; N],
+    expected: [TensorData; N],
+    rel: f32,
+) {
+    for (name, (g, e)) in names.iter().zip(got.into_iter().zip(expected)) {
+        assert_eq!(g.shape, e.shape, "{what}, {name}");
+        let scale = e
+            .to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .fold(1.0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(g, e);
+        assert!(
+            diff <= rel * scale,
+            "{what}, {name}: max |diff| {diff} (scale {scale})"
+        );
+    }
+}
+
 fn max_abs_diff(a: TensorData, b: TensorData) -> f32 {
     let a = a.to_vec::<f32>().unwrap();
     let b = b.to_vec::<f32>().unwrap();
@@ -161,23 +184,9 @@ fn linear_grads<B: burn::tensor::backend::AutodiffBackend>(fused: bool) -> [Tens
 fn linear_gradients_match_burns_linear_on_ndarray() {
     let expected = linear_grads::<Autodiff<NdArray>>(false);
     let got = linear_grads::<Autodiff<Flex>>(true);
-    for (name, (g, e)) in ["output", "input grad", "weight grad", "bias grad"]
-        .iter()
-        .zip(got.into_iter().zip(expected))
-    {
-        assert_eq!(g.shape, e.shape, "{name}");
-        // Inputs of up to 12 give sums of a few hundred: f32 rounding, relative to the scale.
-        let scale = e
-            .to_vec::<f32>()
-            .unwrap()
-            .iter()
-            .fold(1.0f32, |m, v| m.max(v.abs()));
-        let diff = max_abs_diff(g, e);
-        assert!(
-            diff <= 1e-6 * scale,
-            "{name}: max |diff| {diff} (scale {scale})"
-        );
-    }
+    // Inputs of up to 12 give sums of a few hundred: f32 rounding, relative to the scale.
+    let names = ["output", "input grad", "weight grad", "bias grad"];
+    assert_all_close("linear", names, got, expected, 1e-6);
 }
 
 /// Output and q/k/v gradients of `sum(attention(q, k, v) * w)` on `[2, 3, 6, 4]` inputs, with a
@@ -225,23 +234,9 @@ fn attention_gradients_match_burns_attention_on_ndarray() {
     for masked in [false, true] {
         let expected = attention_grads::<Autodiff<NdArray>>(false, masked);
         let got = attention_grads::<Autodiff<Flex>>(true, masked);
-        for (name, (g, e)) in ["output", "q grad", "k grad", "v grad"]
-            .iter()
-            .zip(got.into_iter().zip(expected))
-        {
-            assert_eq!(g.shape, e.shape, "{name}");
-            let scale = e
-                .to_vec::<f32>()
-                .unwrap()
-                .iter()
-                .fold(1.0f32, |m, v| m.max(v.abs()));
-            // The softmax gradient subtracts two sums of a few hundred (dP - rowsum(dP * P)):
-            // f32 cancellation leaves about 2e-5 of the scale between two correct orders.
-            let diff = max_abs_diff(g, e);
-            assert!(
-                diff <= 5e-5 * scale,
-                "masked {masked}, {name}: max |diff| {diff} (scale {scale})"
-            );
-        }
+        // The softmax gradient subtracts two sums of a few hundred (dP - rowsum(dP * P)):
+        // f32 cancellation leaves about 2e-5 of the scale between two correct orders.
+        let names = ["output", "q grad", "k grad", "v grad"];
+        assert_all_close(&format!("masked {masked}"), names, got, expected, 5e-5);
     }
 }

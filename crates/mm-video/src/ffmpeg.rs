@@ -126,19 +126,10 @@ impl Ffmpeg {
             filters.push(format!("fps={fps}"));
         }
         filters.push(filter.to_string());
-        let mut cmd = Command::new(&self.ffmpeg);
-        cmd.args([
-            "-nostdin",
-            "-v",
-            "error",
-            "-ss",
-            &format!("{start_s:.6}"),
-            "-i",
-        ])
-        .arg(path)
-        .args(["-map", "0:v:0", "-frames:v", &max_frames.to_string()])
-        .args(["-vf", &filters.join(",")])
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]);
+        let mut cmd = self.seek(path, start_s);
+        cmd.args(["-map", "0:v:0", "-frames:v", &max_frames.to_string()])
+            .args(["-vf", &filters.join(",")])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]);
         let bytes = self.pipe(cmd, path)?;
         let frame = width as usize * height as usize * 3;
         Ok(bytes
@@ -163,19 +154,10 @@ impl Ffmpeg {
                 path.display()
             )));
         }
-        let mut cmd = Command::new(&self.ffmpeg);
-        cmd.args([
-            "-nostdin",
-            "-v",
-            "error",
-            "-ss",
-            &format!("{start_s:.6}"),
-            "-i",
-        ])
-        .arg(path)
-        .args(["-map", "0:a:0", "-t", &format!("{duration_s:.6}")])
-        .args(["-ac", "1", "-ar", &sample_rate.to_string()])
-        .args(["-f", "f32le", "pipe:1"]);
+        let mut cmd = self.seek(path, start_s);
+        cmd.args(["-map", "0:a:0", "-t", &format!("{duration_s:.6}")])
+            .args(["-ac", "1", "-ar", &sample_rate.to_string()])
+            .args(["-f", "f32le", "pipe:1"]);
         let bytes = self.pipe(cmd, path).map_err(|e| match e {
             VideoError::Decode { stderr, .. } if stderr.contains("matches no streams") => {
                 VideoError::NoAudioStream {
@@ -214,6 +196,21 @@ impl Ffmpeg {
             .arg(&partial);
         self.pipe(cmd, src)?;
         std::fs::rename(&partial, dest).map_err(|e| VideoError::io(dest, e))
+    }
+
+    /// `ffmpeg` quiet, without stdin, reading `path` from `start_s` on (input seeking).
+    fn seek(&self, path: &Path, start_s: f64) -> Command {
+        let mut cmd = Command::new(&self.ffmpeg);
+        cmd.args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-ss",
+            &format!("{start_s:.6}"),
+            "-i",
+        ])
+        .arg(path);
+        cmd
     }
 
     /// Runs `cmd` and returns everything it wrote to stdout; its stderr becomes the error.

@@ -6,10 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::AdamWConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use mm_core::nn::ConfigError;
 use mm_core::train::{
@@ -210,24 +209,9 @@ fn loss_and_output<B: Backend>(
     model: &VideoNet<B>,
     batch: &VideoBatch<B>,
 ) -> (Tensor<B, 1>, StepOutput) {
-    let logits = model.logits(batch.x.clone());
-    let correct: i64 = logits
-        .clone()
-        .argmax(1)
-        .squeeze_dim::<1>(1)
-        .equal(batch.y.clone())
-        .int()
-        .sum()
-        .into_scalar()
-        .elem();
-    let loss = CrossEntropyLossConfig::new()
-        .init(&logits.device())
-        .forward(logits, batch.y.clone());
-    let out = batch
+    batch
         .at
-        .output(loss.clone().into_scalar().elem())
-        .with("accuracy", correct as f64 / batch.at.rows().max(1) as f64);
-    (loss, out)
+        .classification(model.logits(batch.x.clone()), batch.y.clone())
 }
 
 impl<B: AutodiffBackend> TrainStep for VideoNet<B> {

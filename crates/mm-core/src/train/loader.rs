@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
+use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Int, Tensor};
 
 /// Which part of each step's batch one device builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,32 @@ impl StepInfo {
     /// The [`StepOutput`](super::StepOutput) of this share with mean loss `loss`.
     pub fn output(&self, loss: f64) -> super::StepOutput {
         super::StepOutput::new(self.step, self.share, self.rows(), loss)
+    }
+
+    /// The cross-entropy of a classifier's `logits` `[rows, classes]` against class indices
+    /// `targets`, and this share's output with the loss and `accuracy` (the fraction of rows
+    /// whose top logit is the target).
+    pub fn classification<B: Backend>(
+        &self,
+        logits: Tensor<B, 2>,
+        targets: Tensor<B, 1, Int>,
+    ) -> (Tensor<B, 1>, super::StepOutput) {
+        let correct: i64 = logits
+            .clone()
+            .argmax(1)
+            .squeeze_dim::<1>(1)
+            .equal(targets.clone())
+            .int()
+            .sum()
+            .into_scalar()
+            .elem();
+        let loss = CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, targets);
+        let out = self
+            .output(loss.clone().into_scalar().elem())
+            .with("accuracy", correct as f64 / self.rows().max(1) as f64);
+        (loss, out)
     }
 }
 
