@@ -23,7 +23,8 @@ enum DataCommand {
         name: String,
     },
     /// Write a synthetic dataset into datasets/synth/NAME/ (cca: the 20,000 x 128 / 96 CCA
-    /// benchmark views; motion: emoji sprites moving over film frames in 8 directions).
+    /// benchmark views; motion: emoji sprites moving over film frames in 8 directions;
+    /// av-sync: drum hits with a sprite flashing or bouncing on the same frames).
     Synth {
         /// Dataset name.
         name: String,
@@ -128,7 +129,41 @@ pub fn run(args: DataArgs) -> Result<()> {
                 );
                 Ok(())
             }
-            other => bail!("unknown synthetic dataset `{other}`; available: cca, motion"),
+            "av-sync" => {
+                let root = datasets_dir();
+                let film = root.join("video/bbb-160x90.mp4");
+                let (google, twitter) = (
+                    root.join("emoji/google.jsonl"),
+                    root.join("emoji/twitter.jsonl"),
+                );
+                let sounds = root.join("sounds/sounds.jsonl");
+                if !film.exists() || !google.exists() || !sounds.exists() {
+                    bail!(
+                        "the av-sync set is drawn from the film, the emoji and the sounds: run `cargo xtask data fetch video`, `cargo xtask data fetch emoji` and `cargo xtask data fetch sounds` first"
+                    );
+                }
+                let config = mm_video::av::synth::SyncSetConfig::default();
+                let manifest = mm_video::av::synth::render_sync_set(
+                    &film,
+                    (&google, &twitter),
+                    &sounds,
+                    &root.join("synth/av-sync"),
+                    &config,
+                    &mm_video::Ffmpeg::default(),
+                )?;
+                println!(
+                    "av-sync: {} train and {} test clips ({} frames of {}x{} at {} fps, 16 kHz sound) in {}",
+                    config.train_clips,
+                    config.test_clips,
+                    config.frames,
+                    config.size,
+                    config.size,
+                    config.fps,
+                    manifest.display()
+                );
+                Ok(())
+            }
+            other => bail!("unknown synthetic dataset `{other}`; available: cca, motion, av-sync"),
         },
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`decode`]: WAV (all common bit depths), FLAC and Ogg Vorbis files to `f32` samples, with
 //!   a documented downmix and clear errors for malformed files.
+//! - [`encode`]: mono 16-bit WAV out.
 //! - [`resample`]: band-limited resampling (`rubato`).
 //! - [`stft`]: the short-time Fourier transform on the host (`realfft`), laid out like librosa.
 //! - [`mel`]: Slaney and HTK mel scales and filterbanks.
@@ -21,6 +22,7 @@ pub mod classifier_train;
 pub mod datasets;
 pub mod decode;
 pub mod device;
+pub mod encode;
 pub mod encoder;
 pub mod error;
 pub mod features;

@@ -113,9 +113,40 @@ pub fn top_k_accuracy(scores: Scores<'_>, labels: &[usize], k: usize) -> f64 {
     hits as f64 / scores.rows as f64
 }
 
+/// The area under the ROC curve of scores that should rank `positives` above `negatives`:
+/// the chance that a random positive outscores a random negative, ties counting a half
+/// (the Mann-Whitney form; 0.5 when either side is empty).
+pub fn roc_auc(positives: &[f64], negatives: &[f64]) -> f64 {
+    if positives.is_empty() || negatives.is_empty() {
+        return 0.5;
+    }
+    let mut wins = 0.0;
+    for &p in positives {
+        for &n in negatives {
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    wins / (positives.len() * negatives.len()) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auc_counts_ordered_pairs() {
+        assert_eq!(roc_auc(&[0.9, 0.8], &[0.1, 0.2]), 1.0);
+        assert_eq!(roc_auc(&[0.1], &[0.9]), 0.0);
+        // Pairs (0.6, 0.5) win, (0.6, 0.7) lose, (0.5, 0.5) tie, (0.5, 0.7) lose: 1.5 / 4.
+        assert_eq!(roc_auc(&[0.6, 0.5], &[0.5, 0.7]), 0.375);
+        assert_eq!(roc_auc(&[], &[1.0]), 0.5);
+    }
 
     #[test]
     fn recall_on_hand_made_scores() {

@@ -120,6 +120,7 @@ pub fn windows(duration_s: f64, video: &str) -> Vec<VideoClip> {
         };
         if let Some(split) = split {
             out.push(VideoClip {
+                audio: None,
                 video: video.to_string(),
                 start: Some(start),
                 end: Some(end),

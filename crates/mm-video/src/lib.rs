@@ -12,6 +12,7 @@
 //! ```
 
 pub mod animated;
+pub mod av;
 pub mod clip;
 pub mod datasets;
 pub mod error;

@@ -104,6 +104,7 @@ pub fn render_motion_set(
             let mut file = std::fs::File::create(&path).map_err(|e| VideoError::io(&path, e))?;
             write_y4m(&mut file, &clip, 24.0).map_err(|e| VideoError::io(&path, e))?;
             records.push(VideoClip {
+                audio: None,
                 video: name,
                 start: None,
                 end: None,
@@ -118,7 +119,7 @@ pub fn render_motion_set(
 }
 
 /// The RGBA images of an emoji manifest.
-fn load_sprites(manifest: &Path) -> Result<Vec<RgbaImage>> {
+pub(crate) fn load_sprites(manifest: &Path) -> Result<Vec<RgbaImage>> {
     let m =
         Manifest::<ImageCaption>::read(manifest).map_err(|e| VideoError::Request(e.to_string()))?;
     m.records
@@ -182,7 +183,13 @@ pub fn render_clip(
 
 /// Alpha-composites `sprite`, scaled to `px` pixels wide and turned by `theta`, centred at
 /// `centre` (inverse mapping with bilinear sampling).
-fn draw_sprite(frame: &mut RgbImage, sprite: &RgbaImage, centre: (f64, f64), px: f64, theta: f64) {
+pub(crate) fn draw_sprite(
+    frame: &mut RgbImage,
+    sprite: &RgbaImage,
+    centre: (f64, f64),
+    px: f64,
+    theta: f64,
+) {
     let (sw, sh) = (sprite.width() as f64, sprite.height() as f64);
     let unit = sw / px;
     let (cos, sin) = (theta.cos(), theta.sin());

@@ -12,7 +12,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use mm_core::nn::ConfigError;
 use mm_core::train::{
-    BatchSource, RunOptions, StepInfo, StepOutput, TrainError, fit, load_weights,
+    BatchSource, RunOptions, StepInfo, StepOutput, TrainError, WarmupCosine, fit, load_weights,
     read_model_config, save_model_dir,
 };
 use mm_data::rng::SplitMix64;
@@ -60,8 +60,12 @@ pub struct VideoTrainConfig {
     pub batch: usize,
     /// Steps.
     pub steps: usize,
-    /// AdamW learning rate.
+    /// AdamW learning rate (the peak of the schedule).
     pub lr: f64,
+    /// Linear warm-up steps before a cosine decay to zero; `null` (the folders of earlier
+    /// runs) keeps the rate constant.
+    #[serde(default)]
+    pub warmup: Option<usize>,
     /// AdamW weight decay.
     pub weight_decay: f32,
     /// Seed of weights and batches.
@@ -86,6 +90,7 @@ impl VideoTrainConfig {
             batch: 16,
             steps: 300,
             lr: 2e-3,
+            warmup: Some(20),
             weight_decay: 1e-4,
             seed: 7,
             checkpoint_every: 100,
@@ -278,7 +283,13 @@ pub fn train_video<B: AutodiffBackend>(
         strips: Arc::new(train),
         config: config.clone(),
     };
-    let model = fit(&spec, &json, model, optim, config.lr, source, devices)?;
+    let model = match config.warmup {
+        Some(warmup) => {
+            let schedule = WarmupCosine::new(config.lr, warmup, config.steps);
+            fit(&spec, &json, model, optim, schedule, source, devices)?
+        }
+        None => fit(&spec, &json, model, optim, config.lr, source, devices)?,
+    };
     save_model_dir(&run.run_dir.join("final"), &json, &model)?;
     Ok(model)
 }

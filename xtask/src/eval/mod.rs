@@ -1,7 +1,8 @@
-//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video`: evaluation commands, one
+//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync`: evaluation commands, one
 //! file each.
 
 mod audio;
+mod av_sync;
 mod clip;
 mod deep_cca;
 mod fusion;
@@ -37,6 +38,8 @@ enum Target {
     AudioClassifier(audio::AudioEvalArgs),
     /// Held-out accuracy and confusion of a video classifier.
     Video(video::VideoEvalArgs),
+    /// Offset accuracy, in-sync AUC and the shuffled-sound control of a sync model.
+    AvSync(av_sync::AvSyncEvalArgs),
     /// Train every fusion strategy on a synergy task and a redundancy task; print a table.
     Fusion(fusion::FusionEvalArgs),
     /// Deep CCA against linear CCA on a nonlinear two-view problem.
@@ -51,6 +54,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Target::Clip(a) => clip::run(a),
         Target::AudioClassifier(a) => audio::run(a),
         Target::Video(a) => video::run(a),
+        Target::AvSync(a) => av_sync::run(a),
         Target::Fusion(a) => fusion::run(a),
         Target::DeepCca(a) => deep_cca::run(a),
         Target::Info(a) => info::run(a),

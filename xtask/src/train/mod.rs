@@ -1,8 +1,9 @@
-//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video`: training commands, one file
+//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync`: training commands, one file
 //! each. Every one takes `--config FILE`, `--set KEY=VALUE`, `--run-dir DIR`, `--resume`,
 //! `--device D` and `--devices N`; `eval NAME --checkpoint DIR` scores what it saved.
 
 mod audio;
+mod av_sync;
 mod clip;
 mod deep_cca;
 mod fusion;
@@ -12,6 +13,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 pub use audio::{load_sound_data, print_report};
+pub use av_sync::{av_clips, av_sync_manifest, print_sync_report};
 pub use clip::report_skipped;
 pub use video::{print_report as print_video_report, strips as video_strips, task_manifest};
 
@@ -35,6 +37,8 @@ enum Target {
     /// A video classifier (CNN+LSTM, R3D-18, 3D CNN or single-frame) on arrow of time,
     /// playback speed or motion direction.
     Video(video::VideoTrainArgs),
+    /// The audio-visual synchronization model (contrastive, with offset estimation).
+    AvSync(av_sync::AvSyncTrainArgs),
 }
 
 /// Runs `train`.
@@ -45,5 +49,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Target::DeepCca(a) => deep_cca::run(a),
         Target::Fusion(a) => fusion::run(a),
         Target::Video(a) => video::run(a),
+        Target::AvSync(a) => av_sync::run(a),
     }
 }

@@ -138,7 +138,8 @@ impl BackendJob for VideoJob {
     }
 }
 
-/// Prints a report and writes it to `out`.
+/// Prints a report and writes it to `out`, with its confusion matrix drawn beside it
+/// (`NAME.json` -> `NAME-confusion.png`; rows and columns numbered in the order of `classes`).
 pub fn print_report(report: &VideoReport, out: Option<&Path>) -> Result<()> {
     println!(
         "held-out accuracy: {:.1}% over {} clips (chance {:.1}%)",
@@ -146,8 +147,8 @@ pub fn print_report(report: &VideoReport, out: Option<&Path>) -> Result<()> {
         report.n_test,
         100.0 * report.chance
     );
-    for (name, acc) in report.classes.iter().zip(&report.per_class) {
-        println!("  {name:<12} {:.1}%", 100.0 * acc);
+    for (i, (name, acc)) in report.classes.iter().zip(&report.per_class).enumerate() {
+        println!("  {i} {name:<12} {:.1}%", 100.0 * acc);
     }
     println!(
         "confusion (rows: truth, columns: predicted): {:?}",
@@ -155,7 +156,10 @@ pub fn print_report(report: &VideoReport, out: Option<&Path>) -> Result<()> {
     );
     if let Some(out) = out {
         mm_data::fs::atomic_write(out, serde_json::to_string_pretty(report)?.as_bytes())?;
-        println!("wrote {}", out.display());
+        let stem = out.file_stem().unwrap_or_default().to_string_lossy();
+        let plot = out.with_file_name(format!("{stem}-confusion.png"));
+        mm_core::train::confusion_png(&report.confusion, &plot)?;
+        println!("wrote {} and {}", out.display(), plot.display());
     }
     Ok(())
 }

@@ -18,6 +18,7 @@
 //! `checkpoint/`, `metrics.jsonl` and `loss.png`; the caller saves `final/`
 //! ([`save_model_dir`]) and may append its evaluation to `metrics.jsonl` ([`append_eval`]).
 
+mod confusion;
 mod loader;
 mod log;
 mod model_dir;
@@ -39,6 +40,7 @@ use burn_train::{
     TrainingStrategy,
 };
 
+pub use confusion::confusion_png;
 pub use loader::{BatchSource, EmptyLoader, Share, StepInfo, StepLoader};
 pub use log::{
     NoEpochLogs, ProgressRenderer, RunLog, StepOutput, StepRecord, append_eval, read_losses,

@@ -18,6 +18,12 @@ pub enum PlotError {
     /// Nothing to draw.
     #[error("no loss values to plot")]
     Empty,
+    /// A confusion matrix that is empty or not square.
+    #[error("a confusion matrix must be square and not empty, got {rows} rows")]
+    NotSquare {
+        /// Its rows.
+        rows: usize,
+    },
     /// The PNG could not be written.
     #[error("{path}: {source}")]
     Write {
@@ -148,7 +154,13 @@ fn glyph(c: char) -> [u8; 5] {
     }
 }
 
-fn text(img: &mut RgbImage, s: &str, x: u32, y: u32, scale: u32) {
+/// Writes `s` in black at `(x, y)`, each font pixel `scale` pixels wide.
+pub(super) fn text(img: &mut RgbImage, s: &str, x: u32, y: u32, scale: u32) {
+    text_in(img, s, x, y, scale, Rgb([0, 0, 0]));
+}
+
+/// Writes `s` in `color` at `(x, y)`, each font pixel `scale` pixels wide.
+pub(super) fn text_in(img: &mut RgbImage, s: &str, x: u32, y: u32, scale: u32, color: Rgb<u8>) {
     for (i, c) in s.chars().enumerate() {
         for (row, bits) in glyph(c).iter().enumerate() {
             for col in 0..3u32 {
@@ -158,7 +170,7 @@ fn text(img: &mut RgbImage, s: &str, x: u32, y: u32, scale: u32) {
                             let px = x + (i as u32 * 4 + col) * scale + dx;
                             let py = y + row as u32 * scale + dy;
                             if px < img.width() && py < img.height() {
-                                img.put_pixel(px, py, Rgb([0, 0, 0]));
+                                img.put_pixel(px, py, color);
                             }
                         }
                     }

@@ -91,6 +91,10 @@ pub struct VideoClip {
     /// Split name, when the dataset has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<String>,
+    /// The clip's sound as a separate file (e.g. a WAV beside a Y4M, which has no audio);
+    /// absent: the video file's own audio stream, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<String>,
 }
 
 impl Record for VideoClip {

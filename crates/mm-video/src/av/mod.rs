@@ -1,0 +1,15 @@
+//! Audio-visual learning on the video reader and `mm-audio`'s front-end: clips with their
+//! sound ([`clips`]), the controlled synchronization set ([`synth`]), and the guide's
+//! synchronization model ([`sync_model`]) with its training ([`sync_train`]) and offset
+//! estimation and evaluation ([`sync_eval`]).
+
+pub mod clips;
+pub mod sync_eval;
+pub mod sync_model;
+pub mod sync_train;
+pub mod synth;
+
+pub use clips::{AvClip, load_av_clips};
+pub use sync_eval::{OffsetEstimate, SyncReport, estimate_offset, evaluate_sync, load_sync};
+pub use sync_model::{SyncNet, SyncNetConfig};
+pub use sync_train::{SyncTrainConfig, train_sync};

@@ -1,0 +1,130 @@
+//! `cargo xtask train av-sync`: the audio-visual synchronization model trained through the
+//! house loop on in-sync windows of the controlled set (`data synth av-sync`) or any manifest of
+//! clips with sound, then evaluated on the held-out clips (offset top-1, AUC, shuffled control).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use mm_core::train::{RunOptions, append_eval};
+use mm_core::{BackendJob, dispatch, replicas};
+use mm_video::Ffmpeg;
+use mm_video::av::{AvClip, SyncReport, SyncTrainConfig, evaluate_sync, load_av_clips, train_sync};
+
+use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
+
+/// Flags of `train av-sync`.
+#[derive(Args)]
+pub struct AvSyncTrainArgs {
+    /// A manifest of clips with sound (.jsonl of video, optional audio, start, end, split);
+    /// default: the controlled set (datasets/synth/av-sync/av-sync.jsonl).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunFlags,
+    /// Optimizer steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Folder for checkpoints, metrics and the final model (default runs/av-sync).
+    #[arg(long, default_value = "runs/av-sync")]
+    run_dir: PathBuf,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArg,
+    #[command(flatten)]
+    devices: DevicesArg,
+}
+
+/// The manifest to use, checked to exist.
+pub fn av_sync_manifest(data: Option<PathBuf>) -> Result<PathBuf> {
+    let path = data.unwrap_or_else(|| datasets_dir().join("synth/av-sync/av-sync.jsonl"));
+    if !path.exists() {
+        bail!(
+            "{} not found: run `cargo xtask data synth av-sync` first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Decodes one split of an audio-visual manifest at `size` x `size`.
+pub fn av_clips(manifest: &Path, split: &str, size: u32) -> Result<Vec<AvClip>> {
+    Ok(load_av_clips(manifest, split, size, &Ffmpeg::default())?)
+}
+
+/// Prints a sync report and writes it to `out`.
+pub fn print_sync_report(report: &SyncReport, out: Option<&Path>) -> Result<()> {
+    println!(
+        "offset within +-1 frame: {:.1}% of {} clips (chance {:.1}%; mean error {:.2} frames)",
+        100.0 * report.offset_top1,
+        report.n_test,
+        100.0 * report.chance_offset_top1,
+        report.offset_mae
+    );
+    println!("in-sync vs shifted AUC: {:.3}", report.auc);
+    println!(
+        "control, another clip's sound: offset {:.1}%, AUC {:.3}",
+        100.0 * report.shuffled_offset_top1,
+        report.shuffled_auc
+    );
+    if let Some(out) = out {
+        mm_data::fs::atomic_write(out, serde_json::to_string_pretty(report)?.as_bytes())?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+struct SyncJob {
+    config: SyncTrainConfig,
+    train: Vec<AvClip>,
+    test: Vec<AvClip>,
+    run: RunOptions,
+    devices: usize,
+}
+
+impl BackendJob for SyncJob {
+    type Output = Result<SyncReport>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let devices = replicas(&device, self.devices);
+        let model = train_sync::<B>(&self.config, self.train, &self.run, &devices)?;
+        let (_, config) =
+            mm_video::av::load_sync::<B::InnerBackend>(&self.run.run_dir.join("final"), &device)?;
+        Ok(evaluate_sync(&model, &config, &self.test, &device)?)
+    }
+}
+
+/// Runs `train av-sync`.
+pub fn run(args: AvSyncTrainArgs) -> Result<()> {
+    let mut config = args
+        .run
+        .settings(SyncTrainConfig::default(), "an audio-visual sync model")?;
+    if let Some(steps) = args.steps {
+        config.steps = steps;
+    }
+    let manifest = av_sync_manifest(args.data.clone())?;
+    eprintln!("decoding the clips of {}...", manifest.display());
+    let train = av_clips(&manifest, "train", config.size)?;
+    let test = av_clips(&manifest, "test", config.size)?;
+    let run = RunOptions {
+        resume: args.run.resume,
+        ..RunOptions::new(&args.run_dir)
+    };
+    let job = SyncJob {
+        config,
+        train,
+        test,
+        run,
+        devices: args.devices.devices as usize,
+    };
+    let report = dispatch(args.device.device, job)??;
+    append_eval(
+        &args.run_dir.join("metrics.jsonl"),
+        &serde_json::to_value(&report)?,
+    )?;
+    println!("final model: {}", args.run_dir.join("final").display());
+    print_sync_report(&report, args.out.as_deref())
+}
