@@ -17,7 +17,7 @@ pub struct DataArgs {
 
 #[derive(Subcommand)]
 enum DataCommand {
-    /// Fetch a dataset or model (emoji, minilm, sounds, video) into datasets/.
+    /// Fetch a dataset or model (emoji, minilm, sounds, stamps, video) into datasets/.
     Fetch {
         /// Dataset name.
         name: String,
@@ -77,16 +77,32 @@ pub fn run(args: DataArgs) -> Result<()> {
                     &mm_video::Ffmpeg::default(),
                 )?;
                 println!(
-                    "video: Big Buck Bunny {}\n  working copy: {}\n  {} train windows (minutes 0-7), {} test windows (minute 8 on) in {}",
+                    "video: Big Buck Bunny {}\n  working copy: {}\n  {} train windows (minutes 0-7), {} test windows (minute 8 on) in {}\n  3 s windows with sound: {}",
                     out.film.display(),
                     out.small.display(),
                     out.train,
                     out.test,
-                    out.manifest.display()
+                    out.manifest.display(),
+                    out.av_manifest.display()
                 );
                 Ok(())
             }
-            other => bail!("unknown dataset `{other}`; available: emoji, minilm, sounds, video"),
+            "stamps" => {
+                let root = datasets_dir();
+                let out =
+                    mm_data::stamps::prepare_stamps(&root.join("cache"), &root.join("stamps"))?;
+                println!(
+                    "stamps (Tux Paint, GPL-2, fetched with apt-get): {} stamps with captions in {}\n  {} with their sound in {}",
+                    out.stamps,
+                    out.captions.display(),
+                    out.with_sound,
+                    out.sounds.display()
+                );
+                Ok(())
+            }
+            other => {
+                bail!("unknown dataset `{other}`; available: emoji, minilm, sounds, stamps, video")
+            }
         },
         DataCommand::Synth { name } => match name.as_str() {
             "cca" => {

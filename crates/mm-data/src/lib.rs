@@ -6,6 +6,7 @@
 //!   `apt-get download`), checksummed and cached, and their archives unpacked.
 //! - [`matrix`]: host matrices, `.npy` and CSV files.
 //! - [`synth`]: seeded synthetic sets (two-view data with known correlations, unit vectors).
+//! - [`stamps`]: the Tux Paint stamps (images, captions, sounds), fetched with apt-get.
 //! - [`rng`]: the seeded generator they and the training code share.
 //! - [`fs`]: atomic file and folder writes, so a crash mid-save loses nothing already saved.
 #![warn(missing_docs)]
@@ -15,4 +16,5 @@ pub mod fs;
 pub mod manifest;
 pub mod matrix;
 pub mod rng;
+pub mod stamps;
 pub mod synth;

@@ -37,6 +37,8 @@ pub const TRAIN_END_S: f64 = 420.0;
 pub const TEST_START_S: f64 = 480.0;
 /// Length of a manifest window.
 pub const WINDOW_S: f64 = 2.0;
+/// Length of a window of the audio-visual manifest (`film-av.jsonl`): room for the offset search.
+pub const AV_WINDOW_S: f64 = 3.0;
 /// Size of the working copy the models read (the film's 16:9).
 pub const SMALL_SIZE: (u32, u32) = (160, 90);
 
@@ -63,6 +65,8 @@ pub struct FilmData {
     pub small: PathBuf,
     /// The window manifest.
     pub manifest: PathBuf,
+    /// The manifest of longer windows with their sound, for the audio-visual models.
+    pub av_manifest: PathBuf,
     /// Training windows.
     pub train: usize,
     /// Test windows.
@@ -87,9 +91,12 @@ pub fn prepare_film(cache: &Path, dest: &Path, ffmpeg: &Ffmpeg) -> Result<FilmDa
         ffmpeg.transcode(&film, &small, w, h, 12)?;
     }
     let info = ffmpeg.probe(&small)?;
-    let records = windows(info.duration_s, &format!("bbb-{w}x{h}.mp4"));
+    let records = windows(info.duration_s, &format!("bbb-{w}x{h}.mp4"), WINDOW_S);
     let manifest = dest.join("film.jsonl");
     Manifest::write(&manifest, &records)?;
+    let av_manifest = dest.join("film-av.jsonl");
+    let av_records = windows(info.duration_s, &format!("bbb-{w}x{h}.mp4"), AV_WINDOW_S);
+    Manifest::write(&av_manifest, &av_records)?;
     let count = |split: &str| {
         records
             .iter()
@@ -100,17 +107,18 @@ pub fn prepare_film(cache: &Path, dest: &Path, ffmpeg: &Ffmpeg) -> Result<FilmDa
         film,
         small,
         manifest,
+        av_manifest,
         train: count("train"),
         test: count("test"),
     })
 }
 
-/// The 2 s windows of a `duration_s` film: train before minute 7, test from minute 8.
-pub fn windows(duration_s: f64, video: &str) -> Vec<VideoClip> {
+/// The `window_s` windows of a `duration_s` film: train before minute 7, test from minute 8.
+pub fn windows(duration_s: f64, video: &str, window_s: f64) -> Vec<VideoClip> {
     let mut out = Vec::new();
     let mut start = 0.0;
-    while start + WINDOW_S <= duration_s {
-        let end = start + WINDOW_S;
+    while start + window_s <= duration_s {
+        let end = start + window_s;
         let split = if end <= TRAIN_END_S {
             Some("train")
         } else if start >= TEST_START_S {
@@ -139,7 +147,7 @@ mod tests {
 
     #[test]
     fn test_minutes_never_meet_training_windows() {
-        let w = windows(596.458, "bbb.mp4");
+        let w = windows(596.458, "bbb.mp4", WINDOW_S);
         let train: Vec<_> = w
             .iter()
             .filter(|r| r.split.as_deref() == Some("train"))

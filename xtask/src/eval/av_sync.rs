@@ -18,9 +18,9 @@ pub struct AvSyncEvalArgs {
     /// A trained model folder (a run's `final/`).
     #[arg(long)]
     checkpoint: PathBuf,
-    /// The clip manifest (default: the controlled set).
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// `synth` (the controlled set), `film` (the film with its soundtrack) or a manifest.
+    #[arg(long, default_value = "synth")]
+    data: String,
     /// Also write the report as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -37,7 +37,7 @@ impl BackendJob for EvalJob {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let (model, config) = load_sync::<B::InnerBackend>(&self.args.checkpoint, &device)?;
-        let manifest = av_sync_manifest(self.args.data.clone())?;
+        let manifest = av_sync_manifest(&self.args.data)?;
         let test = av_clips(&manifest, "test", config.size)?;
         Ok(evaluate_sync(&model, &config, &test, &device)?)
     }

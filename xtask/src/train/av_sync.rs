@@ -17,18 +17,19 @@ use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
 /// Flags of `train av-sync`.
 #[derive(Args)]
 pub struct AvSyncTrainArgs {
-    /// A manifest of clips with sound (.jsonl of video, optional audio, start, end, split);
-    /// default: the controlled set (datasets/synth/av-sync/av-sync.jsonl).
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// `synth` (the controlled set, datasets/synth/av-sync/av-sync.jsonl), `film` (3 s windows
+    /// of the film with its soundtrack, datasets/video/film-av.jsonl) or a manifest of clips
+    /// with sound (.jsonl of video, optional audio, start, end, split).
+    #[arg(long, default_value = "synth")]
+    data: String,
     #[command(flatten)]
     run: RunFlags,
     /// Optimizer steps.
     #[arg(long)]
     steps: Option<usize>,
-    /// Folder for checkpoints, metrics and the final model (default runs/av-sync).
-    #[arg(long, default_value = "runs/av-sync")]
-    run_dir: PathBuf,
+    /// Folder for checkpoints, metrics and the final model (default runs/av-sync-<data>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
     /// Also write the report as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -38,14 +39,21 @@ pub struct AvSyncTrainArgs {
     devices: DevicesArg,
 }
 
-/// The manifest to use, checked to exist.
-pub fn av_sync_manifest(data: Option<PathBuf>) -> Result<PathBuf> {
-    let path = data.unwrap_or_else(|| datasets_dir().join("synth/av-sync/av-sync.jsonl"));
+/// The manifest `data` names (`synth`, `film` or a path), checked to exist.
+pub fn av_sync_manifest(data: &str) -> Result<PathBuf> {
+    let (path, make) = match data {
+        "synth" => (
+            datasets_dir().join("synth/av-sync/av-sync.jsonl"),
+            "cargo xtask data synth av-sync",
+        ),
+        "film" => (
+            datasets_dir().join("video/film-av.jsonl"),
+            "cargo xtask data fetch video",
+        ),
+        path => (PathBuf::from(path), "it"),
+    };
     if !path.exists() {
-        bail!(
-            "{} not found: run `cargo xtask data synth av-sync` first",
-            path.display()
-        );
+        bail!("{} not found: run `{make}` first", path.display());
     }
     Ok(path)
 }
@@ -105,13 +113,21 @@ pub fn run(args: AvSyncTrainArgs) -> Result<()> {
     if let Some(steps) = args.steps {
         config.steps = steps;
     }
-    let manifest = av_sync_manifest(args.data.clone())?;
+    let manifest = av_sync_manifest(&args.data)?;
+    let run_dir = args.run_dir.clone().unwrap_or_else(|| {
+        let name = if matches!(args.data.as_str(), "synth" | "film") {
+            args.data.as_str()
+        } else {
+            "custom"
+        };
+        PathBuf::from(format!("runs/av-sync-{name}"))
+    });
     eprintln!("decoding the clips of {}...", manifest.display());
     let train = av_clips(&manifest, "train", config.size)?;
     let test = av_clips(&manifest, "test", config.size)?;
     let run = RunOptions {
         resume: args.run.resume,
-        ..RunOptions::new(&args.run_dir)
+        ..RunOptions::new(&run_dir)
     };
     let job = SyncJob {
         config,
@@ -122,9 +138,9 @@ pub fn run(args: AvSyncTrainArgs) -> Result<()> {
     };
     let report = dispatch(args.device.device, job)??;
     append_eval(
-        &args.run_dir.join("metrics.jsonl"),
+        &run_dir.join("metrics.jsonl"),
         &serde_json::to_value(&report)?,
     )?;
-    println!("final model: {}", args.run_dir.join("final").display());
+    println!("final model: {}", run_dir.join("final").display());
     print_sync_report(&report, args.out.as_deref())
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use records::{AudioLabel, ImageCaption, ImageMask, QuestionAnswer, VideoClip};
+pub use records::{AudioLabel, ImageCaption, ImageMask, ImageSound, QuestionAnswer, VideoClip};
 
 /// One line of a manifest of some task.
 pub trait Record: Serialize + DeserializeOwned {

@@ -178,3 +178,34 @@ impl Record for ImageMask {
         filled("mask", &self.mask)
     }
 }
+
+/// An image with the sound it makes (audio-visual correspondence, sound-source localization):
+///
+/// ```json
+/// {"image": "stamps/frog.png", "audio": "stamps/frog.ogg", "caption": "A frog.", "label": "animals", "split": "train"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageSound {
+    /// Image path (with an alpha channel where a mask is needed).
+    pub image: String,
+    /// Sound path (WAV, FLAC, Ogg Vorbis).
+    pub audio: String,
+    /// What the image shows, when the dataset says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// Category, when the dataset has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Split name, when the dataset has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
+}
+
+impl Record for ImageSound {
+    const KIND: &'static str = "image-sound";
+
+    fn check(&self) -> Result<(), String> {
+        filled("image", &self.image)?;
+        filled("audio", &self.audio)
+    }
+}
