@@ -24,7 +24,8 @@ enum DataCommand {
     },
     /// Write a synthetic dataset into datasets/synth/NAME/ (cca: the 20,000 x 128 / 96 CCA
     /// benchmark views; motion: emoji sprites moving over film frames in 8 directions;
-    /// av-sync: drum hits with a sprite flashing or bouncing on the same frames).
+    /// av-sync: drum hits with a sprite flashing or bouncing on the same frames; scenes: the
+    /// held-out stamps composited over film frames, one sounding, with its mask).
     Synth {
         /// Dataset name.
         name: String,
@@ -179,7 +180,37 @@ pub fn run(args: DataArgs) -> Result<()> {
                 );
                 Ok(())
             }
-            other => bail!("unknown synthetic dataset `{other}`; available: cca, motion, av-sync"),
+            "scenes" => {
+                let root = datasets_dir();
+                let film = root.join("video/bbb-160x90.mp4");
+                let sounds = root.join("stamps/stamp-sounds.jsonl");
+                if !film.exists() || !sounds.exists() {
+                    bail!(
+                        "the scenes are drawn from the stamps and the film: run `cargo xtask data fetch stamps` and `cargo xtask data fetch video` first"
+                    );
+                }
+                let config = mm_video::av::scenes::SceneConfig::default();
+                let manifest = mm_video::av::scenes::render_test_scenes(
+                    &film,
+                    &sounds,
+                    &root.join("synth/scenes"),
+                    &config,
+                    &mm_video::Ffmpeg::default(),
+                )?;
+                println!(
+                    "scenes: {} held-out test scenes ({}x{}, {}-{} stamps, one sounding, its mask) in {}; training scenes are composed on the fly",
+                    config.test_scenes,
+                    config.size,
+                    config.size,
+                    config.objects.0,
+                    config.objects.1,
+                    manifest.display()
+                );
+                Ok(())
+            }
+            other => bail!(
+                "unknown synthetic dataset `{other}`; available: cca, motion, av-sync, scenes"
+            ),
         },
     }
 }

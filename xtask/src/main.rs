@@ -12,6 +12,9 @@
 //! cargo xtask eval fusion
 //! cargo xtask eval deep-cca
 //! cargo xtask video info clip.mp4 [--json] [--ffmpeg PATH]
+//! cargo xtask data synth av-sync && cargo xtask train av-sync [--data synth|film]
+//! cargo xtask data fetch stamps && cargo xtask data synth scenes && cargo xtask train localizer
+//! cargo xtask localize --model runs/localizer-attention/final --image P --audio A --out heat.png
 //! cargo xtask cca --x x.npy --y y.npy -k 8 [--ridge 0.1] [--save-projections DIR]
 //! cargo xtask export clip --checkpoint runs/clip/final --out DIR
 //! cargo xtask embed --model DIR --image a.png --text "a cat" --json
@@ -34,6 +37,7 @@ mod eval;
 mod export;
 mod index;
 mod loadtest;
+mod localize;
 mod serve;
 mod train;
 mod video;
@@ -86,13 +90,16 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Load-test a running service.
     Loadtest(loadtest::LoadtestArgs),
+    /// Where in a picture a sound comes from (a heatmap over the picture).
+    Localize(localize::LocalizeArgs),
 }
 
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,burn_train=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,burn_train=warn,symphonia=warn,symphonia_format_ogg=warn".into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -119,6 +126,7 @@ fn main() {
         Command::Search(args) => index::run_search(args),
         Command::Serve(args) => serve::run(args),
         Command::Loadtest(args) => loadtest::run(args),
+        Command::Localize(args) => localize::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,4 +1,4 @@
-//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync`: evaluation commands, one
+//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer`: evaluation commands, one
 //! file each.
 
 mod audio;
@@ -7,6 +7,7 @@ mod clip;
 mod deep_cca;
 mod fusion;
 mod info;
+mod localizer;
 mod video;
 
 use std::path::Path;
@@ -40,6 +41,8 @@ enum Target {
     Video(video::VideoEvalArgs),
     /// Offset accuracy, in-sync AUC and the shuffled-sound control of a sync model.
     AvSync(av_sync::AvSyncEvalArgs),
+    /// Pointing game, cIoU and baselines of a sound-source localizer.
+    Localizer(localizer::LocalizerEvalArgs),
     /// Train every fusion strategy on a synergy task and a redundancy task; print a table.
     Fusion(fusion::FusionEvalArgs),
     /// Deep CCA against linear CCA on a nonlinear two-view problem.
@@ -55,6 +58,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Target::AudioClassifier(a) => audio::run(a),
         Target::Video(a) => video::run(a),
         Target::AvSync(a) => av_sync::run(a),
+        Target::Localizer(a) => localizer::run(a),
         Target::Fusion(a) => fusion::run(a),
         Target::DeepCca(a) => deep_cca::run(a),
         Target::Info(a) => info::run(a),

@@ -1,4 +1,4 @@
-//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync`: training commands, one file
+//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync|localizer`: training commands, one file
 //! each. Every one takes `--config FILE`, `--set KEY=VALUE`, `--run-dir DIR`, `--resume`,
 //! `--device D` and `--devices N`; `eval NAME --checkpoint DIR` scores what it saved.
 
@@ -7,6 +7,7 @@ mod av_sync;
 mod clip;
 mod deep_cca;
 mod fusion;
+mod localizer;
 mod video;
 
 use anyhow::Result;
@@ -15,6 +16,7 @@ use clap::{Args, Subcommand};
 pub use audio::{load_sound_data, print_report};
 pub use av_sync::{av_clips, av_sync_manifest, print_sync_report};
 pub use clip::report_skipped;
+pub use localizer::{print_localizer_report, scenes_manifest};
 pub use video::{print_report as print_video_report, strips as video_strips, task_manifest};
 
 /// Flags of `train`.
@@ -39,6 +41,8 @@ enum Target {
     Video(video::VideoTrainArgs),
     /// The audio-visual synchronization model (contrastive, with offset estimation).
     AvSync(av_sync::AvSyncTrainArgs),
+    /// A sound-source localizer (the guide's concat fusion or audio-patch attention).
+    Localizer(localizer::LocalizerTrainArgs),
 }
 
 /// Runs `train`.
@@ -50,5 +54,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Target::Fusion(a) => fusion::run(a),
         Target::Video(a) => video::run(a),
         Target::AvSync(a) => av_sync::run(a),
+        Target::Localizer(a) => localizer::run(a),
     }
 }

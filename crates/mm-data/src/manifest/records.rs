@@ -154,7 +154,7 @@ impl Record for QuestionAnswer {
 /// An image with a mask image of the same size (localization ground truth):
 ///
 /// ```json
-/// {"image": "frames/3.png", "mask": "masks/3.png", "label": "drum", "split": "test"}
+/// {"image": "frames/3.png", "mask": "masks/3.png", "label": "drum", "split": "test", "audio": "drum.ogg"}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageMask {
@@ -168,6 +168,9 @@ pub struct ImageMask {
     /// Split name, when the dataset has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<String>,
+    /// The sound the masked object makes (sound-source localization), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<String>,
 }
 
 impl Record for ImageMask {

@@ -1,9 +1,14 @@
 //! Audio-visual learning on the video reader and `mm-audio`'s front-end: clips with their
 //! sound ([`clips`]), the controlled synchronization set ([`synth`]), and the guide's
 //! synchronization model ([`sync_model`]) with its training ([`sync_train`]) and offset
-//! estimation and evaluation ([`sync_eval`]).
+//! estimation and evaluation ([`sync_eval`]); sound-source localization: scenes of stamps
+//! with their sounds ([`scenes`]) and the two localizers ([`localizer`]).
 
 pub mod clips;
+pub mod localizer;
+pub mod localizer_eval;
+pub mod localizer_train;
+pub mod scenes;
 pub mod sync_eval;
 pub mod sync_model;
 pub mod sync_train;

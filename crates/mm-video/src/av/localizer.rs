@@ -1,0 +1,341 @@
+//! Sound-source localizers: an audio clip in, a heatmap over the frame out, both forms behind
+//! one trait ([`SoundLocalizer`]) and one module type ([`LocalizerNet`]).
+//!
+//! - **Concat** (the guide's `SoundSourceLocalizer`): a visual CNN map, an audio CNN vector
+//!   tiled over it, 1x1 convolutions to one sigmoid channel, bilinear upsampling. The guide
+//!   pools the visual features to one vector before tiling, which leaves nothing to localize;
+//!   here the visual map keeps its positions.
+//! - **Attention** (the form of later papers, e.g. Senocak et al. 2018): the audio embedding
+//!   against every position's visual embedding (cosine), a softmax over positions as the map.
+//!
+//! Both learn from audio-image correspondence alone: a scene's score is its map's peak logit,
+//! pushed up for the scene with a sound of something in it and down for a sound of something
+//! absent (multiple-instance learning; no box or mask is ever seen).
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::{relu, sigmoid, softmax};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Tensor, backend::Backend};
+use mm_core::nn::ConfigError;
+use serde::{Deserialize, Serialize};
+
+/// Which localizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalizerKind {
+    /// The guide's concatenation and 1x1-convolution fusion, sigmoid map.
+    Concat,
+    /// Audio-to-patch cosine attention, softmax map.
+    Attention,
+}
+
+/// Sizes of a localizer.
+#[derive(Config, Debug, PartialEq)]
+pub struct LocalizerConfig {
+    /// Which form.
+    pub kind: LocalizerKind,
+    /// Channels of the first visual convolution (then 2x, 4x, 4x); the audio CNN uses 1x, 2x.
+    #[config(default = 32)]
+    pub width: usize,
+    /// Width of the attention form's shared space.
+    #[config(default = 64)]
+    pub embed: usize,
+    /// Mel bands of the sound input.
+    #[config(default = 40)]
+    pub n_mels: usize,
+}
+
+/// Rows left of `n` after two stride-2, padding-1 3x3 convolutions.
+fn bands_after_two_strides(n: usize) -> usize {
+    let once = |n: usize| (n + 2 - 3) / 2 + 1;
+    once(once(n))
+}
+
+/// Convolution, batch norm, ReLU.
+#[derive(Module, Debug)]
+pub struct ConvBlock<B: Backend> {
+    conv: Conv2d<B>,
+    bn: BatchNorm<B>,
+}
+
+impl<B: Backend> ConvBlock<B> {
+    fn new(input: usize, output: usize, stride: usize, device: &B::Device) -> Self {
+        Self::with_kernel(input, output, stride, 3, device)
+    }
+
+    fn with_kernel(
+        input: usize,
+        output: usize,
+        stride: usize,
+        kernel: usize,
+        device: &B::Device,
+    ) -> Self {
+        let pad = kernel / 2;
+        ConvBlock {
+            conv: Conv2dConfig::new([input, output], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .init(device),
+            bn: BatchNormConfig::new(output).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        relu(self.bn.forward(self.conv.forward(x)))
+    }
+}
+
+/// The visual CNN: three 3x3 blocks, each followed by max pooling (stride 8), then a 1x1
+/// block. Each position sees 22 pixels, less than a stamp, so a scene's peak has to sit on
+/// the thing that sounds rather than anywhere that sees it.
+#[derive(Module, Debug)]
+pub struct VisualMap<B: Backend> {
+    blocks: Vec<ConvBlock<B>>,
+    pool: MaxPool2d,
+}
+
+impl<B: Backend> VisualMap<B> {
+    /// `[batch, 3, h, w]` -> `[batch, 4 width, h / 8, w / 8]`.
+    pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
+        let mut x = image;
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward(x);
+            if i < 3 {
+                x = self.pool.forward(x);
+            }
+        }
+        x
+    }
+}
+
+/// The guide's audio CNN (two stride-2 blocks), averaged over time but not over frequency
+/// (a convolution is blind to where in the spectrum a pattern sits; averaging frequency away
+/// would make every pure tone look alike), projected.
+#[derive(Module, Debug)]
+pub struct AudioVector<B: Backend> {
+    blocks: Vec<ConvBlock<B>>,
+    proj: Linear<B>,
+}
+
+impl<B: Backend> AudioVector<B> {
+    /// `[batch, 1, n_mels, frames]` -> `[batch, 4 width]`.
+    pub fn forward(&self, mel: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = self.blocks[1].forward(self.blocks[0].forward(mel));
+        let [batch, channels, bands, _] = x.dims();
+        let pooled = x.mean_dim(3).reshape([batch, channels * bands]);
+        relu(self.proj.forward(pooled))
+    }
+}
+
+/// The guide's fusion: the audio vector tiled over the visual map, three 1x1 convolutions.
+#[derive(Module, Debug)]
+pub struct ConcatLocalizer<B: Backend> {
+    visual: VisualMap<B>,
+    audio: AudioVector<B>,
+    fuse: Vec<Conv2d<B>>,
+}
+
+/// Cosine attention of the audio embedding over the visual positions.
+#[derive(Module, Debug)]
+pub struct AttentionLocalizer<B: Backend> {
+    visual: VisualMap<B>,
+    audio: AudioVector<B>,
+    key: Conv2d<B>,
+    query: Linear<B>,
+    /// Log of the temperature's inverse and the bias of the scene score.
+    scale_bias: Param<Tensor<B, 1>>,
+}
+
+/// Either localizer.
+#[derive(Module, Debug)]
+pub enum LocalizerNet<B: Backend> {
+    /// The guide's form.
+    Concat(ConcatLocalizer<B>),
+    /// The attention form.
+    Attention(AttentionLocalizer<B>),
+}
+
+/// What every localizer does.
+pub trait SoundLocalizer<B: Backend> {
+    /// Logits over the feature grid, `[batch, h / 8, w / 8]`; a scene's score is their peak.
+    fn logit_map(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3>;
+
+    /// The heatmap at the image's size, `[batch, h, w]`, in `[0, 1]`.
+    fn heatmap(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3>;
+
+    /// Each scene's score, `[batch]`: the log-mean-exp of its logit map, a smooth peak that
+    /// lets every position learn (a hard maximum trains one position per scene).
+    fn scene_logit(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 1> {
+        let map = self.logit_map(image, mel);
+        let [batch, h, w] = map.dims();
+        let flat = map.reshape([batch, h * w]);
+        let peak = flat.clone().max_dim(1).detach(); // [batch, 1], for stability only
+        let lse = (flat - peak.clone()).exp().mean_dim(1).log() + peak;
+        lse.reshape([batch])
+    }
+}
+
+impl LocalizerConfig {
+    /// The model with fresh weights.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<LocalizerNet<B>, ConfigError> {
+        if self.width == 0 || self.embed == 0 || self.n_mels < 4 {
+            return Err(ConfigError(format!("invalid localizer config {self:?}")));
+        }
+        let w = self.width;
+        let visual = || VisualMap {
+            blocks: vec![
+                ConvBlock::new(3, w, 1, device),
+                ConvBlock::new(w, 2 * w, 1, device),
+                ConvBlock::new(2 * w, 4 * w, 1, device),
+                ConvBlock::with_kernel(4 * w, 4 * w, 1, 1, device),
+            ],
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+        };
+        let audio = || AudioVector {
+            blocks: vec![
+                ConvBlock::new(1, w, 2, device),
+                ConvBlock::new(w, 2 * w, 2, device),
+            ],
+            proj: LinearConfig::new(2 * w * bands_after_two_strides(self.n_mels), 4 * w)
+                .init(device),
+        };
+        let one_by_one = |i: usize, o: usize| Conv2dConfig::new([i, o], [1, 1]).init(device);
+        Ok(match self.kind {
+            LocalizerKind::Concat => LocalizerNet::Concat(ConcatLocalizer {
+                visual: visual(),
+                audio: audio(),
+                fuse: vec![
+                    one_by_one(8 * w, 4 * w),
+                    one_by_one(4 * w, w),
+                    one_by_one(w, 1),
+                ],
+            }),
+            LocalizerKind::Attention => LocalizerNet::Attention(AttentionLocalizer {
+                visual: visual(),
+                audio: audio(),
+                key: one_by_one(4 * w, self.embed),
+                query: LinearConfig::new(4 * w, self.embed).init(device),
+                scale_bias: Param::from_tensor(Tensor::from_floats([2.3, -5.0], device)),
+            }),
+        })
+    }
+}
+
+fn upsample<B: Backend>(map: Tensor<B, 3>, [h, w]: [usize; 2]) -> Tensor<B, 3> {
+    let [batch, gh, gw] = map.dims();
+    let options = InterpolateOptions {
+        mode: InterpolateMode::Bilinear,
+        align_corners: false,
+    };
+    interpolate(map.reshape([batch, 1, gh, gw]), [h, w], options).reshape([batch, h, w])
+}
+
+impl<B: Backend> ConcatLocalizer<B> {
+    fn logits(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3> {
+        let v = self.visual.forward(image);
+        let [batch, _, h, w] = v.dims();
+        let a = self.audio.forward(mel);
+        let [_, ca] = a.dims();
+        let tiled = a.reshape([batch, ca, 1, 1]).expand([batch, ca, h, w]);
+        let mut x = Tensor::cat(vec![v, tiled], 1);
+        for (i, conv) in self.fuse.iter().enumerate() {
+            x = conv.forward(x);
+            if i + 1 < self.fuse.len() {
+                x = relu(x);
+            }
+        }
+        x.reshape([batch, h, w])
+    }
+}
+
+impl<B: Backend> AttentionLocalizer<B> {
+    /// Cosine similarity of the audio embedding with each position, `[batch, h, w]`.
+    fn similarity(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3> {
+        let k = self.key.forward(self.visual.forward(image)); // [batch, e, h, w]
+        let [batch, e, h, w] = k.dims();
+        let k = k.clone() / k.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6);
+        let q = self.query.forward(self.audio.forward(mel));
+        let q = q.clone() / q.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6);
+        (k * q.reshape([batch, e, 1, 1]))
+            .sum_dim(1)
+            .reshape([batch, h, w])
+    }
+
+    fn scale_and_bias(&self) -> (Tensor<B, 1>, Tensor<B, 1>) {
+        let sb = self.scale_bias.val();
+        (sb.clone().slice([0..1]).exp(), sb.slice([1..2]))
+    }
+}
+
+impl<B: Backend> SoundLocalizer<B> for LocalizerNet<B> {
+    fn logit_map(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3> {
+        match self {
+            LocalizerNet::Concat(m) => m.logits(image, mel),
+            LocalizerNet::Attention(m) => {
+                let (scale, bias) = m.scale_and_bias();
+                m.similarity(image, mel) * scale.reshape([1, 1, 1]) + bias.reshape([1, 1, 1])
+            }
+        }
+    }
+
+    fn heatmap(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [_, _, h, w] = image.dims();
+        let map = match self {
+            LocalizerNet::Concat(m) => sigmoid(m.logits(image, mel)),
+            LocalizerNet::Attention(m) => {
+                let (scale, _) = m.scale_and_bias();
+                let s = m.similarity(image, mel) * scale.reshape([1, 1, 1]);
+                let [batch, gh, gw] = s.dims();
+                let p = softmax(s.reshape([batch, gh * gw]), 1);
+                // Scaled so the peak is 1: the map reads as "how close to the best place".
+                let peak = p.clone().max_dim(1);
+                (p / peak).reshape([batch, gh, gw])
+            }
+        };
+        upsample(map, [h, w])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+
+    type B = NdArray<f32>;
+
+    #[test]
+    fn both_forms_map_the_whole_frame_into_unit_range() {
+        let device = Default::default();
+        for kind in [LocalizerKind::Concat, LocalizerKind::Attention] {
+            let model = LocalizerConfig::new(kind)
+                .with_width(4)
+                .with_embed(8)
+                .init::<B>(&device)
+                .unwrap();
+            let image = Tensor::<B, 4>::random(
+                [2, 3, 32, 32],
+                burn::tensor::Distribution::Default,
+                &device,
+            );
+            let mel = Tensor::<B, 4>::random(
+                [2, 1, 40, 50],
+                burn::tensor::Distribution::Default,
+                &device,
+            );
+            assert_eq!(
+                model.logit_map(image.clone(), mel.clone()).dims(),
+                [2, 4, 4]
+            );
+            let heat = model.heatmap(image.clone(), mel.clone());
+            assert_eq!(heat.dims(), [2, 32, 32]);
+            let v = heat.into_data().to_vec::<f32>().unwrap();
+            assert!(v.iter().all(|x| (0.0..=1.0 + 1e-5).contains(x)), "{kind:?}");
+            assert_eq!(model.scene_logit(image, mel).dims(), [2]);
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Training a localizer through the house loop from audio-image correspondence alone. Each
+//! step composes fresh scenes from the training stamps over the film's training minutes
+//! (seeded by the step, so a resumed run sees the batches of an uninterrupted one); each scene
+//! is paired with the sound of a stamp in it (target 1) and of a stamp not in it (target 0),
+//! and the loss is the binary cross-entropy of the scene's peak logit.
+
+use std::sync::Arc;
+
+use burn::optim::AdamWConfig;
+use burn::tensor::activation::relu;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use burn_train::{InferenceStep, TrainOutput, TrainStep};
+use image::RgbImage;
+use mm_audio::features::Features;
+use mm_core::train::{
+    BatchSource, RunOptions, StepInfo, StepOutput, TrainError, WarmupCosine, fit, save_model_dir,
+};
+use mm_data::rng::SplitMix64;
+use serde::{Deserialize, Serialize};
+
+use super::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet, SoundLocalizer};
+use super::scenes::{SceneConfig, Stamp, compose};
+
+/// Everything a localizer run is made of (`final/config.json` holds it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocalizerTrainConfig {
+    /// The model.
+    pub model: LocalizerConfig,
+    /// How training scenes are drawn.
+    pub scenes: SceneConfig,
+    /// Film frames decoded as backgrounds.
+    pub backgrounds: usize,
+    /// Scenes per step (each seen with two sounds).
+    pub batch: usize,
+    /// Steps.
+    pub steps: usize,
+    /// Peak AdamW learning rate.
+    pub lr: f64,
+    /// Warm-up steps before the cosine decay.
+    pub warmup: usize,
+    /// AdamW weight decay.
+    pub weight_decay: f32,
+    /// Seed of weights and scenes.
+    pub seed: u64,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+    /// Checkpoints kept.
+    pub keep_checkpoints: usize,
+}
+
+impl LocalizerTrainConfig {
+    /// The defaults for `kind` (small enough to train on two CPU cores).
+    pub fn new(kind: LocalizerKind) -> Self {
+        LocalizerTrainConfig {
+            model: LocalizerConfig::new(kind).with_width(16),
+            scenes: SceneConfig::default(),
+            backgrounds: 240,
+            batch: 32,
+            steps: 2000,
+            lr: 1e-3,
+            warmup: 50,
+            weight_decay: 1e-4,
+            seed: 11,
+            checkpoint_every: 250,
+            keep_checkpoints: 2,
+        }
+    }
+}
+
+/// Scene pixels as `[3, size, size]` values, about zero mean and unit spread.
+pub fn image_values(image: &RgbImage) -> Vec<f32> {
+    let (w, h) = image.dimensions();
+    let mut out = Vec::with_capacity((3 * w * h) as usize);
+    for c in 0..3 {
+        for y in 0..h {
+            for x in 0..w {
+                out.push((image.get_pixel(x, y).0[c] as f32 / 255.0 - 0.45) / 0.25);
+            }
+        }
+    }
+    out
+}
+
+/// Images `[n, 3, s, s]` and log-mels `[n, 1, mels, frames]` as tensors.
+pub fn scene_tensors<B: Backend>(
+    images: &[&RgbImage],
+    mels: &[&Features],
+    device: &B::Device,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let n = images.len();
+    let (w, h) = images[0].dimensions();
+    let x: Vec<f32> = images.iter().flat_map(|i| image_values(i)).collect();
+    let m: Vec<f32> = mels
+        .iter()
+        .flat_map(|f| f.data.iter().map(|&v| v as f32))
+        .collect();
+    (
+        Tensor::from_data(TensorData::new(x, [n, 3, h as usize, w as usize]), device),
+        Tensor::from_data(
+            TensorData::new(m, [n, 1, mels[0].rows, mels[0].frames]),
+            device,
+        ),
+    )
+}
+
+/// Fresh training scenes for every step.
+pub struct SceneBatches {
+    stamps: Arc<Vec<Stamp>>,
+    backgrounds: Arc<Vec<RgbImage>>,
+    config: LocalizerTrainConfig,
+}
+
+impl SceneBatches {
+    /// Scenes from `stamps` over `backgrounds`.
+    pub fn new(
+        stamps: Vec<Stamp>,
+        backgrounds: Vec<RgbImage>,
+        config: LocalizerTrainConfig,
+    ) -> Self {
+        SceneBatches {
+            stamps: Arc::new(stamps),
+            backgrounds: Arc::new(backgrounds),
+            config,
+        }
+    }
+}
+
+/// One device's share: each scene twice, with a present and with an absent stamp's sound.
+#[derive(Debug, Clone)]
+pub struct SceneBatch<B: Backend> {
+    /// `[2 rows, 3, s, s]`: the scenes, then the same scenes again.
+    pub images: Tensor<B, 4>,
+    /// `[2 rows, 1, mels, frames]`: present sounds, then absent ones.
+    pub mels: Tensor<B, 4>,
+    /// Where in the step this share is.
+    pub at: StepInfo,
+}
+
+impl<B: Backend> BatchSource<B> for SceneBatches {
+    type Batch = SceneBatch<B>;
+
+    fn batch_size(&self) -> usize {
+        self.config.batch
+    }
+
+    fn batch(&self, at: StepInfo, device: &B::Device) -> SceneBatch<B> {
+        let c = &self.config;
+        let mut rng =
+            SplitMix64::new(c.seed ^ (at.step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut scenes = Vec::with_capacity(c.batch);
+        for _ in 0..c.batch {
+            let back = &self.backgrounds[(rng.next_u64() % self.backgrounds.len() as u64) as usize];
+            let scene = compose(back, &self.stamps, &c.scenes, &mut rng);
+            let absent = loop {
+                let s = (rng.next_u64() % self.stamps.len() as u64) as usize;
+                if !scene.objects.contains(&s) {
+                    break s;
+                }
+            };
+            scenes.push((scene, absent));
+        }
+        let rows = &scenes[at.share.rows(c.batch)];
+        let images: Vec<&RgbImage> = rows.iter().chain(rows).map(|(s, _)| &s.image).collect();
+        let mels: Vec<&Features> = rows
+            .iter()
+            .map(|(s, _)| &self.stamps[s.objects[0]].mel)
+            .chain(rows.iter().map(|(_, a)| &self.stamps[*a].mel))
+            .collect();
+        let (images, mels) = scene_tensors(&images, &mels, device);
+        SceneBatch { images, mels, at }
+    }
+}
+
+/// `log(1 + e^x)`, stable for large `|x|`.
+fn softplus<B: Backend>(x: Tensor<B, 1>) -> Tensor<B, 1> {
+    relu(x.clone()) + (x.abs().neg().exp() + 1.0).log()
+}
+
+fn loss_and_output<B: Backend>(
+    model: &LocalizerNet<B>,
+    batch: &SceneBatch<B>,
+) -> (Tensor<B, 1>, StepOutput) {
+    let logits = model.scene_logit(batch.images.clone(), batch.mels.clone());
+    let [n2] = logits.dims();
+    let n = n2 / 2;
+    let present = logits.clone().slice([0..n]);
+    let absent = logits.slice([n..n2]);
+    let loss = (softplus(present.clone().neg()) + softplus(absent.clone())).mean();
+    let margin = (present - absent)
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap_or_default();
+    let ranked = margin.iter().filter(|m| **m > 0.0).count() as f64 / n.max(1) as f64;
+    let value = loss
+        .clone()
+        .into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .unwrap_or_default()[0];
+    (loss, batch.at.output(value).with("accuracy", ranked))
+}
+
+impl<B: AutodiffBackend> TrainStep for LocalizerNet<B> {
+    type Input = SceneBatch<B>;
+    type Output = StepOutput;
+
+    fn step(&self, batch: SceneBatch<B>) -> TrainOutput<StepOutput> {
+        let (loss, out) = loss_and_output(self, &batch);
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
+    }
+}
+
+impl<B: Backend> InferenceStep for LocalizerNet<B> {
+    type Input = SceneBatch<B>;
+    type Output = StepOutput;
+
+    fn step(&self, batch: SceneBatch<B>) -> StepOutput {
+        loss_and_output(self, &batch).1
+    }
+}
+
+/// Trains on scenes of `stamps` over `backgrounds` on `devices`, writing the run folder and
+/// `final/`.
+pub fn train_localizer<B: AutodiffBackend>(
+    config: &LocalizerTrainConfig,
+    stamps: Vec<Stamp>,
+    backgrounds: Vec<RgbImage>,
+    run: &RunOptions,
+    devices: &[B::Device],
+) -> Result<LocalizerNet<B::InnerBackend>, TrainError> {
+    let main = devices
+        .first()
+        .ok_or_else(|| TrainError::Settings("no device to train on".into()))?;
+    if stamps.len() <= config.scenes.objects.1 || backgrounds.is_empty() {
+        return Err(TrainError::Settings(format!(
+            "{} stamps and {} backgrounds: scenes of up to {} stamps need more stamps than that and a background",
+            stamps.len(),
+            backgrounds.len(),
+            config.scenes.objects.1
+        )));
+    }
+    <B as Backend>::seed(main, config.seed);
+    let model = config
+        .model
+        .init::<B>(main)
+        .map_err(|e| TrainError::Settings(e.0))?;
+    let optim = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay)
+        .init::<B, LocalizerNet<B>>();
+    let json = serde_json::to_value(config).expect("configs serialize");
+    let spec = run.spec(
+        config.steps,
+        config.checkpoint_every,
+        config.keep_checkpoints,
+    );
+    let source = SceneBatches::new(stamps, backgrounds, config.clone());
+    let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
+    let model = fit(&spec, &json, model, optim, schedule, source, devices)?;
+    save_model_dir(&run.run_dir.join("final"), &json, &model)?;
+    Ok(model)
+}

@@ -1,0 +1,57 @@
+//! `cargo xtask eval localizer --checkpoint DIR [--data FILE] [--out FILE]`: pointing game,
+//! cIoU and their baselines for a trained localizer on held-out scenes.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use image::RgbImage;
+use mm_core::{BackendJob, dispatch};
+use mm_video::av::localizer_eval::{
+    LocalizerReport, evaluate_with_gallery, load_localizer, load_test_scenes,
+};
+
+use crate::common::DeviceArg;
+use crate::train::{print_localizer_report, scenes_manifest};
+
+/// Flags of `eval localizer`.
+#[derive(Args)]
+pub struct LocalizerEvalArgs {
+    /// A trained model folder (a run's `final/`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// An image-mask manifest with `audio` (default: datasets/synth/scenes/scenes.jsonl).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Also write the report as JSON here (and a gallery PNG beside it).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+struct EvalJob {
+    args: LocalizerEvalArgs,
+}
+
+impl BackendJob for EvalJob {
+    type Output = Result<(LocalizerReport, RgbImage)>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let (model, config) = load_localizer::<B::InnerBackend>(&self.args.checkpoint, &device)?;
+        let scenes = load_test_scenes(
+            &scenes_manifest(self.args.data.clone())?,
+            config.scenes.size,
+        )?;
+        Ok(evaluate_with_gallery(&model, &config, &scenes, &device)?)
+    }
+}
+
+/// Runs `eval localizer`.
+pub fn run(args: LocalizerEvalArgs) -> Result<()> {
+    let out = args.out.clone();
+    let device = args.device.device;
+    let (report, img) = dispatch(device, EvalJob { args })??;
+    print_localizer_report(&report, out.as_deref(), Some(img))
+}

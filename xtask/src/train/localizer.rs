@@ -1,0 +1,192 @@
+//! `cargo xtask train localizer --model concat|attention`: a sound-source localizer trained
+//! from audio-image correspondence on scenes of the training stamps (composed on the fly), then
+//! evaluated on the held-out scenes of `data synth scenes`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use burn::tensor::backend::AutodiffBackend;
+use clap::{Args, ValueEnum};
+use image::RgbImage;
+use mm_core::train::{RunOptions, append_eval};
+use mm_core::{BackendJob, dispatch, replicas};
+use mm_video::Ffmpeg;
+use mm_video::av::localizer::LocalizerKind;
+use mm_video::av::localizer_eval::{
+    LocalizerReport, TestScene, evaluate_with_gallery, load_test_scenes,
+};
+use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
+use mm_video::av::scenes::{Stamp, background_range, backgrounds, load_stamps};
+
+use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
+
+/// `--model`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LocalizerArg {
+    /// The guide's concatenation fusion (sigmoid map).
+    Concat,
+    /// Audio-to-patch attention (softmax map).
+    Attention,
+}
+
+/// Flags of `train localizer`.
+#[derive(Args)]
+pub struct LocalizerTrainArgs {
+    /// Which localizer.
+    #[arg(long, value_enum, default_value = "attention")]
+    model: LocalizerArg,
+    #[command(flatten)]
+    run: RunFlags,
+    /// Optimizer steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Folder for checkpoints, metrics and the final model (default runs/localizer-<model>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Also write the report as JSON here (and a gallery PNG beside it).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArg,
+    #[command(flatten)]
+    devices: DevicesArg,
+}
+
+/// The held-out scenes' manifest, checked to exist.
+pub fn scenes_manifest(data: Option<PathBuf>) -> Result<PathBuf> {
+    let path = data.unwrap_or_else(|| datasets_dir().join("synth/scenes/scenes.jsonl"));
+    if !path.exists() {
+        bail!(
+            "{} not found: run `cargo xtask data synth scenes` first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Prints a localizer report and writes it to `out`, with a gallery of the first 8 scenes
+/// (`NAME.json` -> `NAME-gallery.png`: scene, heatmap, true mask).
+pub fn print_localizer_report(
+    report: &LocalizerReport,
+    out: Option<&Path>,
+    gallery_png: Option<RgbImage>,
+) -> Result<()> {
+    println!(
+        "pointing game {:.1}%, cIoU@0.5 {:.1}%, AUC {:.3} over {} scenes",
+        100.0 * report.pointing_game,
+        100.0 * report.ciou50,
+        report.auc,
+        report.n_test
+    );
+    println!(
+        "centre prior: pointing {:.1}%, cIoU@0.5 {:.1}%; another scene's sound: pointing {:.1}%, cIoU@0.5 {:.1}%; one object of the scene at random: {:.1}%",
+        100.0 * report.centre_pointing_game,
+        100.0 * report.centre_ciou50,
+        100.0 * report.shuffled_pointing_game,
+        100.0 * report.shuffled_ciou50,
+        100.0 * report.object_chance
+    );
+    if let Some(out) = out {
+        mm_data::fs::atomic_write(out, serde_json::to_string_pretty(report)?.as_bytes())?;
+        println!("wrote {}", out.display());
+        if let Some(img) = gallery_png {
+            let stem = out.file_stem().unwrap_or_default().to_string_lossy();
+            let path = out.with_file_name(format!("{stem}-gallery.png"));
+            img.save(&path)?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+struct LocalizerJob {
+    config: LocalizerTrainConfig,
+    stamps: Vec<Stamp>,
+    backgrounds: Vec<RgbImage>,
+    test: Vec<TestScene>,
+    run: RunOptions,
+    devices: usize,
+}
+
+impl BackendJob for LocalizerJob {
+    type Output = Result<(LocalizerReport, RgbImage)>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let devices = replicas(&device, self.devices);
+        let model = train_localizer::<B>(
+            &self.config,
+            self.stamps,
+            self.backgrounds,
+            &self.run,
+            &devices,
+        )?;
+        Ok(evaluate_with_gallery(
+            &model,
+            &self.config,
+            &self.test,
+            &device,
+        )?)
+    }
+}
+
+/// Runs `train localizer`.
+pub fn run(args: LocalizerTrainArgs) -> Result<()> {
+    let kind = match args.model {
+        LocalizerArg::Concat => LocalizerKind::Concat,
+        LocalizerArg::Attention => LocalizerKind::Attention,
+    };
+    let mut config = args
+        .run
+        .settings(LocalizerTrainConfig::new(kind), "a sound-source localizer")?;
+    config.model.kind = kind;
+    if let Some(steps) = args.steps {
+        config.steps = steps;
+    }
+    let root = datasets_dir();
+    let sounds = root.join("stamps/stamp-sounds.jsonl");
+    let film = root.join("video/bbb-160x90.mp4");
+    if !sounds.exists() || !film.exists() {
+        bail!(
+            "the localizer trains on the stamps over the film: run `cargo xtask data fetch stamps` and `cargo xtask data fetch video` first"
+        );
+    }
+    let test_manifest = scenes_manifest(None)?;
+    eprintln!("loading the training stamps, backgrounds and test scenes...");
+    let stamps = load_stamps(&sounds, "train")?;
+    let ffmpeg = Ffmpeg::default();
+    let duration = ffmpeg.probe(&film)?.duration_s;
+    let backs = backgrounds(
+        &film,
+        background_range("train", duration),
+        config.backgrounds,
+        config.scenes.size,
+        &ffmpeg,
+    )?;
+    let test = load_test_scenes(&test_manifest, config.scenes.size)?;
+    let name = serde_json::to_value(kind)?;
+    let run_dir = args.run_dir.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "runs/localizer-{}",
+            name.as_str().unwrap_or("model")
+        ))
+    });
+    let run = RunOptions {
+        resume: args.run.resume,
+        ..RunOptions::new(&run_dir)
+    };
+    let job = LocalizerJob {
+        config,
+        stamps,
+        backgrounds: backs,
+        test,
+        run,
+        devices: args.devices.devices as usize,
+    };
+    let (report, img) = dispatch(args.device.device, job)??;
+    append_eval(
+        &run_dir.join("metrics.jsonl"),
+        &serde_json::to_value(&report)?,
+    )?;
+    println!("final model: {}", run_dir.join("final").display());
+    print_localizer_report(&report, args.out.as_deref(), Some(img))
+}
