@@ -190,7 +190,7 @@ pub fn run(args: DataArgs) -> Result<()> {
                     );
                 }
                 let config = mm_video::av::scenes::SceneConfig::default();
-                let manifest = mm_video::av::scenes::render_test_scenes(
+                let (manifest, seen) = mm_video::av::scenes::render_test_scenes(
                     &film,
                     &sounds,
                     &root.join("synth/scenes"),
@@ -198,13 +198,14 @@ pub fn run(args: DataArgs) -> Result<()> {
                     &mm_video::Ffmpeg::default(),
                 )?;
                 println!(
-                    "scenes: {} held-out test scenes ({}x{}, {}-{} stamps, one sounding, its mask) in {}; training scenes are composed on the fly",
+                    "scenes: {} held-out test scenes ({}x{}, {}-{} stamps, one sounding, its mask) in {}; as many of the training stamps in new scenes in {}; training scenes are composed on the fly",
                     config.test_scenes,
                     config.size,
                     config.size,
                     config.objects.0,
                     config.objects.1,
-                    manifest.display()
+                    manifest.display(),
+                    seen.display()
                 );
                 Ok(())
             }

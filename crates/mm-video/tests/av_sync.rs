@@ -46,6 +46,7 @@ fn clip(rng: &mut SplitMix64, hits: &[Vec<f32>]) -> (AvClip, Vec<usize>) {
             frames,
             fps: cfg.fps,
             audio,
+            context: (Vec::new(), Vec::new()),
         },
         onsets,
     )
@@ -90,10 +91,11 @@ fn picture_and_sound_events_fall_on_the_same_frames() {
 #[test]
 fn shifting_the_sound_delays_or_advances_it() {
     let audio: Vec<f32> = (0..AV_SAMPLE_RATE as usize).map(|i| i as f32).collect();
-    let clip = AvClip {
+    let mut clip = AvClip {
         frames: Vec::new(),
         fps: 25.0,
         audio,
+        context: (Vec::new(), Vec::new()),
     };
     let per = AV_SAMPLE_RATE as usize / 25;
     let late = clip.shifted_audio(2);
@@ -104,6 +106,16 @@ fn shifting_the_sound_delays_or_advances_it() {
     let early = clip.shifted_audio(-1);
     assert_eq!(early[0], per as f32);
     assert_eq!(*early.last().unwrap(), 0.0);
+    // With the sound around the clip, shifting brings it in instead of silence.
+    clip.context = (vec![-1.0; 2 * per], vec![-2.0; 2 * per]);
+    let late = clip.shifted_audio(1);
+    assert_eq!((late[0], late[per - 1], late[per]), (-1.0, -1.0, 0.0));
+    let early = clip.shifted_audio(-2);
+    assert_eq!(*early.last().unwrap(), -2.0);
+    assert_eq!(
+        early[early.len() - 2 * per - 1],
+        (AV_SAMPLE_RATE - 1) as f32
+    );
 }
 
 #[test]

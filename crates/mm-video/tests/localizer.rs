@@ -40,7 +40,7 @@ fn stamps() -> Vec<Stamp> {
                     Rgba([0, 0, 0, 0])
                 }
             });
-            let hz = 300.0 * 1.6f32.powi(k as i32);
+            let hz = 300.0 * 1.6f32.powi(k);
             let tone: Vec<f32> = (0..2 * AV_SAMPLE_RATE as usize)
                 .map(|i| {
                     0.5 * (std::f32::consts::TAU * hz * i as f32 / AV_SAMPLE_RATE as f32).sin()
@@ -180,4 +180,37 @@ fn a_perfect_map_scores_one() {
     let scene = compose(&backgrounds(1, 3)[0], &stamps, &scene_config(), &mut rng);
     let map: Vec<f32> = scene.mask.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
     assert_eq!(score_map(&map, &scene.mask), (true, 1.0));
+}
+
+#[test]
+fn stamps_without_alpha_and_scenes_without_sound_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    RgbImage::from_pixel(8, 8, Rgb([9, 9, 9]))
+        .save(d.join("flat.png"))
+        .unwrap();
+    let tone: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.1).sin() * 0.5).collect();
+    mm_audio::encode::write_wav_mono16(&d.join("tone.wav"), &tone, 16_000).unwrap();
+    let sounds = d.join("stamp-sounds.jsonl");
+    std::fs::write(
+        &sounds,
+        "{\"image\":\"flat.png\",\"audio\":\"tone.wav\",\"split\":\"train\"}\n",
+    )
+    .unwrap();
+    let err = mm_video::av::scenes::load_stamps(&sounds, "train").unwrap_err();
+    assert!(err.to_string().contains("alpha channel"), "{err}");
+
+    let scenes = d.join("scenes.jsonl");
+    std::fs::write(
+        &scenes,
+        "{\"image\":\"flat.png\",\"mask\":\"flat.png\",\"split\":\"test\"}\n",
+    )
+    .unwrap();
+    let err = mm_video::av::localizer_eval::load_test_scenes(&scenes, 8).unwrap_err();
+    assert!(err.to_string().contains("no `audio`"), "{err}");
+
+    let silent = d.join("silent.wav");
+    mm_audio::encode::write_wav_mono16(&silent, &[0.0; 8000], 16_000).unwrap();
+    let err = mm_video::av::scenes::sound_mel(&silent, &mel_extractor()).unwrap_err();
+    assert!(err.to_string().contains("silent"), "{err}");
 }

@@ -19,6 +19,8 @@ use crate::{ClipSpec, Step};
 pub const AV_SAMPLE_RATE: u32 = 16_000;
 /// Mel bands of the sound windows.
 pub const AV_MELS: usize = 40;
+/// Seconds of sound read either side of a clip cut from a longer file.
+const CONTEXT_S: f64 = 1.0;
 /// Mel frames per second (hop 160 at 16 kHz).
 pub const MEL_RATE: f64 = 100.0;
 
@@ -31,6 +33,9 @@ pub struct AvClip {
     pub fps: f64,
     /// Mono sound at [`AV_SAMPLE_RATE`].
     pub audio: Vec<f32>,
+    /// The sound just before and just after the clip, where the source has it (shifting the
+    /// sound brings these in instead of silence); empty for a file that is the whole clip.
+    pub context: (Vec<f32>, Vec<f32>),
 }
 
 /// The mel front-end of the sound windows (25 ms frames, 10 ms hop, 40 bands).
@@ -45,17 +50,22 @@ pub fn mel_frames(window: usize, fps: f64) -> usize {
 }
 
 impl AvClip {
-    /// The clip's sound delayed by `shift` frames (negative: advanced), silence filling the gap.
+    /// The clip's sound delayed by `shift` frames (negative: advanced): the sound from before
+    /// (after) the clip fills the gap where the source has it, silence where it does not.
     pub fn shifted_audio(&self, shift: i64) -> Vec<f32> {
         let by = (shift.unsigned_abs() as f64 / self.fps * AV_SAMPLE_RATE as f64).round() as usize;
         let n = self.audio.len();
         let by = by.min(n);
+        let (before, after) = &self.context;
         if shift >= 0 {
-            let mut out = vec![0.0; by];
+            let have = by.min(before.len());
+            let mut out = vec![0.0; by - have];
+            out.extend_from_slice(&before[before.len() - have..]);
             out.extend_from_slice(&self.audio[..n - by]);
             out
         } else {
             let mut out = self.audio[by..].to_vec();
+            out.extend(after.iter().take(by));
             out.resize(n, 0.0);
             out
         }
@@ -159,6 +169,7 @@ fn load_av_clip(
     };
     let frames = spec.sample(&video, start)?.frames;
     let seconds = frames.len() as f64 / info.fps;
+    let mut context = (Vec::new(), Vec::new());
     let audio = match &r.audio {
         Some(file) => {
             let path = m.resolve(file);
@@ -173,7 +184,16 @@ fn load_av_clip(
             let skip = (start * AV_SAMPLE_RATE as f64).round() as usize;
             mono.into_iter().skip(skip).collect()
         }
-        None => video.audio(AV_SAMPLE_RATE, start, seconds)?,
+        None => {
+            // One second of context either side, for shifting the sound in evaluation.
+            let lead = start.min(CONTEXT_S);
+            let all = video.audio(AV_SAMPLE_RATE, start - lead, lead + seconds + CONTEXT_S)?;
+            let skip = ((lead * AV_SAMPLE_RATE as f64).round() as usize).min(all.len());
+            let span = (seconds * AV_SAMPLE_RATE as f64).round() as usize;
+            let end = (skip + span).min(all.len());
+            context = (all[..skip].to_vec(), all[end..].to_vec());
+            all[skip..end].to_vec()
+        }
     };
     check_clip(&path, &frames, &audio, info.fps)?;
     let mut audio = audio;
@@ -182,6 +202,7 @@ fn load_av_clip(
         frames,
         fps: info.fps,
         audio,
+        context,
     })
 }
 

@@ -152,6 +152,8 @@ pub struct AttentionLocalizer<B: Backend> {
 }
 
 /// Either localizer.
+// One model lives per run; boxing a variant would only add an indirection to every call.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum LocalizerNet<B: Backend> {
     /// The guide's form.
@@ -168,16 +170,18 @@ pub trait SoundLocalizer<B: Backend> {
     /// The heatmap at the image's size, `[batch, h, w]`, in `[0, 1]`.
     fn heatmap(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3>;
 
-    /// Each scene's score, `[batch]`: the log-mean-exp of its logit map, a smooth peak that
-    /// lets every position learn (a hard maximum trains one position per scene).
-    fn scene_logit(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 1> {
-        let map = self.logit_map(image, mel);
-        let [batch, h, w] = map.dims();
-        let flat = map.reshape([batch, h * w]);
-        let peak = flat.clone().max_dim(1).detach(); // [batch, 1], for stability only
-        let lse = (flat - peak.clone()).exp().mean_dim(1).log() + peak;
-        lse.reshape([batch])
-    }
+    /// Each scene heard with each sound, `[scenes, sounds]`: the log-mean-exp of the pair's
+    /// logit map, a smooth peak that lets every position learn (a hard maximum trains one
+    /// position per pair). Each encoder runs once per input.
+    fn pair_logits(&self, images: Tensor<B, 4>, mels: Tensor<B, 4>) -> Tensor<B, 2>;
+}
+
+/// Log-mean-exp over the last two axes of `[n, m, h, w]`, `[n, m]`.
+fn smooth_peak<B: Backend>(maps: Tensor<B, 4>) -> Tensor<B, 2> {
+    let [n, m, h, w] = maps.dims();
+    let flat = maps.reshape([n, m, h * w]);
+    let peak = flat.clone().max_dim(2).detach(); // [n, m, 1], for stability only
+    ((flat - peak.clone()).exp().mean_dim(2).log() + peak).reshape([n, m])
 }
 
 impl LocalizerConfig {
@@ -236,12 +240,12 @@ fn upsample<B: Backend>(map: Tensor<B, 3>, [h, w]: [usize; 2]) -> Tensor<B, 3> {
 }
 
 impl<B: Backend> ConcatLocalizer<B> {
-    fn logits(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3> {
-        let v = self.visual.forward(image);
-        let [batch, _, h, w] = v.dims();
-        let a = self.audio.forward(mel);
+    /// The fusion of visual maps `[n, cv, h, w]` with audio vectors `[n, ca]`, row by row,
+    /// `[n, h, w]` logits.
+    fn fuse(&self, v: Tensor<B, 4>, a: Tensor<B, 2>) -> Tensor<B, 3> {
+        let [n, _, h, w] = v.dims();
         let [_, ca] = a.dims();
-        let tiled = a.reshape([batch, ca, 1, 1]).expand([batch, ca, h, w]);
+        let tiled = a.reshape([n, ca, 1, 1]).expand([n, ca, h, w]);
         let mut x = Tensor::cat(vec![v, tiled], 1);
         for (i, conv) in self.fuse.iter().enumerate() {
             x = conv.forward(x);
@@ -249,11 +253,62 @@ impl<B: Backend> ConcatLocalizer<B> {
                 x = relu(x);
             }
         }
-        x.reshape([batch, h, w])
+        x.reshape([n, h, w])
+    }
+
+    fn logits(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3> {
+        self.fuse(self.visual.forward(image), self.audio.forward(mel))
+    }
+
+    fn pair_maps(&self, images: Tensor<B, 4>, mels: Tensor<B, 4>) -> Tensor<B, 4> {
+        let v = self.visual.forward(images);
+        let a = self.audio.forward(mels);
+        let [n, cv, h, w] = v.dims();
+        let [m, ca] = a.dims();
+        let v = v
+            .unsqueeze_dim::<5>(1)
+            .expand([n, m, cv, h, w])
+            .reshape([n * m, cv, h, w]);
+        let a = a
+            .unsqueeze_dim::<3>(0)
+            .expand([n, m, ca])
+            .reshape([n * m, ca]);
+        self.fuse(v, a).reshape([n, m, h, w])
     }
 }
 
 impl<B: Backend> AttentionLocalizer<B> {
+    /// Unit key vectors of every position `[n, e, h, w]` and unit queries `[m, e]`.
+    fn keys_and_queries(
+        &self,
+        images: Tensor<B, 4>,
+        mels: Tensor<B, 4>,
+    ) -> (Tensor<B, 4>, Tensor<B, 2>) {
+        let k = self.key.forward(self.visual.forward(images));
+        let k = k.clone() / k.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6);
+        let q = self.query.forward(self.audio.forward(mels));
+        let q = q.clone() / q.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6);
+        (k, q)
+    }
+
+    /// Scaled similarity plus bias of every scene position with every sound, `[n, m, h, w]`.
+    fn pair_maps(&self, images: Tensor<B, 4>, mels: Tensor<B, 4>) -> Tensor<B, 4> {
+        let (k, q) = self.keys_and_queries(images, mels);
+        let [n, e, h, w] = k.dims();
+        let [m, _] = q.dims();
+        let sim = k
+            .reshape([n, e, h * w])
+            .swap_dims(1, 2)
+            .reshape([n * h * w, e])
+            .matmul(q.transpose()); // [n hw, m]
+        let sim = sim
+            .reshape([n, h * w, m])
+            .swap_dims(1, 2)
+            .reshape([n, m, h, w]);
+        let (scale, bias) = self.scale_and_bias();
+        sim * scale.reshape([1, 1, 1, 1]) + bias.reshape([1, 1, 1, 1])
+    }
+
     /// Cosine similarity of the audio embedding with each position, `[batch, h, w]`.
     fn similarity(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3> {
         let k = self.key.forward(self.visual.forward(image)); // [batch, e, h, w]
@@ -268,7 +323,8 @@ impl<B: Backend> AttentionLocalizer<B> {
 
     fn scale_and_bias(&self) -> (Tensor<B, 1>, Tensor<B, 1>) {
         let sb = self.scale_bias.val();
-        (sb.clone().slice([0..1]).exp(), sb.slice([1..2]))
+        let [scale, bias] = [0, 1].map(|i| sb.clone().slice(i..i + 1));
+        (scale.exp(), bias)
     }
 }
 
@@ -281,6 +337,13 @@ impl<B: Backend> SoundLocalizer<B> for LocalizerNet<B> {
                 m.similarity(image, mel) * scale.reshape([1, 1, 1]) + bias.reshape([1, 1, 1])
             }
         }
+    }
+
+    fn pair_logits(&self, images: Tensor<B, 4>, mels: Tensor<B, 4>) -> Tensor<B, 2> {
+        smooth_peak(match self {
+            LocalizerNet::Concat(m) => m.pair_maps(images, mels),
+            LocalizerNet::Attention(m) => m.pair_maps(images, mels),
+        })
     }
 
     fn heatmap(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3> {
@@ -335,7 +398,18 @@ mod tests {
             assert_eq!(heat.dims(), [2, 32, 32]);
             let v = heat.into_data().to_vec::<f32>().unwrap();
             assert!(v.iter().all(|x| (0.0..=1.0 + 1e-5).contains(x)), "{kind:?}");
-            assert_eq!(model.scene_logit(image, mel).dims(), [2]);
+            let pairs = model.pair_logits(image.clone(), mel.clone());
+            assert_eq!(pairs.dims(), [2, 2]);
+            // The diagonal pairs are the aligned maps' smooth peaks.
+            let aligned = smooth_peak(model.logit_map(image, mel).unsqueeze_dim::<4>(1));
+            let (p, a) = (
+                pairs.into_data().to_vec::<f32>().unwrap(),
+                aligned.into_data().to_vec::<f32>().unwrap(),
+            );
+            assert!(
+                (p[0] - a[0]).abs() < 1e-4 && (p[3] - a[1]).abs() < 1e-4,
+                "{kind:?}"
+            );
         }
     }
 }

@@ -334,9 +334,7 @@ mod tests {
         assert_eq!(score_map(&map, &mask), (true, 1.0));
         // Peak in the far corner, the top row lit: miss, IoU 2 / 7 (5 lit, 4 in the mask, 2 both).
         let mut map = vec![0.0f32; 16];
-        for i in 0..4 {
-            map[i] = 0.8;
-        }
+        map[..4].fill(0.8);
         map[15] = 1.0;
         let (hit, iou) = score_map(&map, &mask);
         assert!(!hit);

@@ -1,8 +1,8 @@
 //! Training a localizer through the house loop from audio-image correspondence alone. Each
 //! step composes fresh scenes from the training stamps over the film's training minutes
-//! (seeded by the step, so a resumed run sees the batches of an uninterrupted one); each scene
-//! is paired with the sound of a stamp in it (target 1) and of a stamp not in it (target 0),
-//! and the loss is the binary cross-entropy of the scene's peak logit.
+//! (seeded by the step, so a resumed run sees the batches of an uninterrupted one); every scene
+//! of a step is heard with every scene's sounding stamp's sound, and the loss is the binary
+//! cross-entropy of each pair's smooth-peak logit against whether that stamp is in the scene.
 
 use std::sync::Arc;
 
@@ -57,7 +57,7 @@ impl LocalizerTrainConfig {
             scenes: SceneConfig::default(),
             backgrounds: 240,
             batch: 32,
-            steps: 2000,
+            steps: 1000,
             lr: 1e-3,
             warmup: 50,
             weight_decay: 1e-4,
@@ -126,13 +126,16 @@ impl SceneBatches {
     }
 }
 
-/// One device's share: each scene twice, with a present and with an absent stamp's sound.
+/// One device's share: scenes, the sound of each one's sounding stamp, and which sound is of a
+/// stamp in which scene.
 #[derive(Debug, Clone)]
 pub struct SceneBatch<B: Backend> {
-    /// `[2 rows, 3, s, s]`: the scenes, then the same scenes again.
+    /// `[rows, 3, s, s]`.
     pub images: Tensor<B, 4>,
-    /// `[2 rows, 1, mels, frames]`: present sounds, then absent ones.
+    /// `[rows, 1, mels, frames]`.
     pub mels: Tensor<B, 4>,
+    /// `[rows, rows]`: 1 where sound `j` is of a stamp in scene `i`, else 0.
+    pub present: Tensor<B, 2>,
     /// Where in the step this share is.
     pub at: StepInfo,
 }
@@ -148,32 +151,40 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
         let c = &self.config;
         let mut rng =
             SplitMix64::new(c.seed ^ (at.step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut scenes = Vec::with_capacity(c.batch);
-        for _ in 0..c.batch {
-            let back = &self.backgrounds[(rng.next_u64() % self.backgrounds.len() as u64) as usize];
-            let scene = compose(back, &self.stamps, &c.scenes, &mut rng);
-            let absent = loop {
-                let s = (rng.next_u64() % self.stamps.len() as u64) as usize;
-                if !scene.objects.contains(&s) {
-                    break s;
-                }
-            };
-            scenes.push((scene, absent));
-        }
+        let scenes: Vec<_> = (0..c.batch)
+            .map(|_| {
+                let back =
+                    &self.backgrounds[(rng.next_u64() % self.backgrounds.len() as u64) as usize];
+                compose(back, &self.stamps, &c.scenes, &mut rng)
+            })
+            .collect();
         let rows = &scenes[at.share.rows(c.batch)];
-        let images: Vec<&RgbImage> = rows.iter().chain(rows).map(|(s, _)| &s.image).collect();
+        let images: Vec<&RgbImage> = rows.iter().map(|s| &s.image).collect();
         let mels: Vec<&Features> = rows
             .iter()
-            .map(|(s, _)| &self.stamps[s.objects[0]].mel)
-            .chain(rows.iter().map(|(_, a)| &self.stamps[*a].mel))
+            .map(|s| &self.stamps[s.objects[0]].mel)
             .collect();
+        let present: Vec<f32> = rows
+            .iter()
+            .flat_map(|scene| {
+                rows.iter()
+                    .map(move |other| scene.objects.contains(&other.objects[0]) as u8 as f32)
+            })
+            .collect();
+        let n = rows.len();
         let (images, mels) = scene_tensors(&images, &mels, device);
-        SceneBatch { images, mels, at }
+        let present = Tensor::from_data(TensorData::new(present, [n, n]), device);
+        SceneBatch {
+            images,
+            mels,
+            present,
+            at,
+        }
     }
 }
 
 /// `log(1 + e^x)`, stable for large `|x|`.
-fn softplus<B: Backend>(x: Tensor<B, 1>) -> Tensor<B, 1> {
+fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     relu(x.clone()) + (x.abs().neg().exp() + 1.0).log()
 }
 
@@ -181,18 +192,33 @@ fn loss_and_output<B: Backend>(
     model: &LocalizerNet<B>,
     batch: &SceneBatch<B>,
 ) -> (Tensor<B, 1>, StepOutput) {
-    let logits = model.scene_logit(batch.images.clone(), batch.mels.clone());
-    let [n2] = logits.dims();
-    let n = n2 / 2;
-    let present = logits.clone().slice([0..n]);
-    let absent = logits.slice([n..n2]);
-    let loss = (softplus(present.clone().neg()) + softplus(absent.clone())).mean();
-    let margin = (present - absent)
+    // Every scene heard with every sound of the share: binary cross-entropy against "the
+    // sound's stamp is in the scene".
+    let logits = model.pair_logits(batch.images.clone(), batch.mels.clone()); // [n, n]
+    let [n, _] = logits.dims();
+    let y = batch.present.clone();
+    let loss = (softplus(logits.clone().neg()) * y.clone()
+        + softplus(logits.clone()) * (y.clone().neg() + 1.0))
+        .mean();
+    // Accuracy: scenes whose own sound outscores every sound of a stamp not in them.
+    let l = logits
         .into_data()
         .convert::<f32>()
         .to_vec::<f32>()
         .unwrap_or_default();
-    let ranked = margin.iter().filter(|m| **m > 0.0).count() as f64 / n.max(1) as f64;
+    let p = y
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap_or_default();
+    let ranked = (0..n)
+        .filter(|&i| {
+            (0..n)
+                .filter(|&j| p[i * n + j] == 0.0)
+                .all(|j| l[i * n + i] > l[i * n + j])
+        })
+        .count() as f64
+        / n.max(1) as f64;
     let value = loss
         .clone()
         .into_data()

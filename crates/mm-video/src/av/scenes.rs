@@ -56,7 +56,7 @@ pub struct SceneConfig {
 impl Default for SceneConfig {
     fn default() -> Self {
         SceneConfig {
-            size: 96,
+            size: 64,
             objects: (3, 3),
             scale: (0.3, 0.4),
             test_scenes: 300,
@@ -250,28 +250,47 @@ pub fn compose(
 }
 
 /// Writes the test scenes of `stamp_sounds` over the film's test minutes into `dest` (scene and
-/// mask PNGs) and returns the manifest (`dest/scenes.jsonl`, [`ImageMask`] records whose
-/// `audio` is the sounding stamp's own sound file).
+/// mask PNGs) and returns the manifests: `dest/scenes.jsonl` (the held-out stamps, the
+/// figure that matters) and `dest/scenes-seen.jsonl` (the training stamps in new scenes over
+/// the test minutes: localizing a sound the model has heard). Records are [`ImageMask`]s whose
+/// `audio` is the sounding stamp's own sound file.
 pub fn render_test_scenes(
     film: &Path,
     stamp_sounds: &Path,
     dest: &Path,
     config: &SceneConfig,
     ffmpeg: &Ffmpeg,
-) -> Result<PathBuf> {
-    let stamps = load_stamps(stamp_sounds, "test")?;
+) -> Result<(PathBuf, PathBuf)> {
     let duration = ffmpeg.probe(film)?.duration_s;
     let range = background_range("test", duration);
     let backs = backgrounds(film, range, 100, config.size, ffmpeg)?;
-    let dir = dest.join("test");
+    let held_out = render_scenes(stamp_sounds, "test", &backs, dest, "test", config)?;
+    let seen = render_scenes(stamp_sounds, "train", &backs, dest, "seen", config)?;
+    Ok((held_out, seen))
+}
+
+/// Scenes of the `split` stamps over `backs` in `dest/folder`, with their manifest.
+fn render_scenes(
+    stamp_sounds: &Path,
+    split: &str,
+    backs: &[RgbImage],
+    dest: &Path,
+    folder: &str,
+    config: &SceneConfig,
+) -> Result<PathBuf> {
+    let stamps = load_stamps(stamp_sounds, split)?;
+    let dir = dest.join(folder);
     std::fs::create_dir_all(&dir).map_err(|e| VideoError::io(&dir, e))?;
     let sounds_root = stamp_sounds.parent().unwrap_or(Path::new("."));
-    let mut rng = SplitMix64::new(config.seed);
+    let mut rng = SplitMix64::new(config.seed ^ (split == "train") as u64);
     let mut records = Vec::new();
     for i in 0..config.test_scenes {
         let back = &backs[(rng.next_u64() % backs.len() as u64) as usize];
         let scene = compose(back, &stamps, config, &mut rng);
-        let (image, mask) = (format!("test/{i:05}.png"), format!("test/{i:05}-mask.png"));
+        let (image, mask) = (
+            format!("{folder}/{i:05}.png"),
+            format!("{folder}/{i:05}-mask.png"),
+        );
         for (path, result) in [
             (dest.join(&image), scene.image.save(dest.join(&image))),
             (dest.join(&mask), scene.mask.save(dest.join(&mask))),
@@ -288,7 +307,12 @@ pub fn render_test_scenes(
             audio: Some(audio),
         });
     }
-    let manifest = dest.join("scenes.jsonl");
+    let name = if folder == "test" {
+        "scenes.jsonl".to_string()
+    } else {
+        format!("scenes-{folder}.jsonl")
+    };
+    let manifest = dest.join(name);
     Manifest::write(&manifest, &records).map_err(|e| VideoError::Request(e.to_string()))?;
     Ok(manifest)
 }

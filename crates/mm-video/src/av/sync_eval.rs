@@ -29,6 +29,9 @@ pub struct OffsetEstimate {
     pub in_sync_score: f64,
 }
 
+/// Embeddings, one row per window.
+type Rows = Vec<Vec<f32>>;
+
 /// Unit embeddings of every frame window and every sound window of a clip, `[n][embed]` each.
 fn embeddings<B: Backend>(
     model: &SyncNet<B>,
@@ -37,7 +40,7 @@ fn embeddings<B: Backend>(
     audio: &[f32],
     extractor: &MelExtractor,
     device: &B::Device,
-) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+) -> Result<(Rows, Rows)> {
     let mel = AvClip::log_mel(audio, extractor)?;
     let n = clip.windows(config.model.window);
     let picks: Vec<(usize, usize)> = (0..n).map(|t| (0, t)).collect();
@@ -155,6 +158,7 @@ pub fn evaluate_sync<B: Backend>(
                 frames: Vec::new(),
                 fps: clip.fps,
                 audio: source.audio.clone(),
+                context: source.context.clone(),
             };
             sound.audio.resize(clip.audio.len(), 0.0);
             let shifted =
