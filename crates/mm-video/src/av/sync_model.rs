@@ -2,11 +2,11 @@
 //! one space and L2-normalized, trained with the symmetric contrastive loss over in-sync pairs
 //! (the house's [`contrastive_loss`]).
 //!
-//! Two changes from the guide, both needed to tell time: the frame encoder sees a short window
-//! of frames stacked as channels (SyncNet's input; a single frame, the guide's, shows no
-//! motion), and the spectrogram CNN pools over frequency only, keeping the order of its time
-//! steps (`keep_time`; the guide's global average, `keep_time = false`, knows that a hit is in
-//! the window but not where).
+//! Two changes from the guide: the frame encoder sees a short window of frames stacked as
+//! channels (SyncNet's input; a single frame, the guide's, shows no motion), and the
+//! spectrogram CNN pools over frequency only, keeping the order of its time steps
+//! (`keep_time`; the guide's global average, `keep_time = false`, measured as well on the
+//! controlled set, docs/audio-visual.md).
 
 use burn::config::Config;
 use burn::module::Module;
