@@ -168,6 +168,12 @@ fn bad_clips_get_named_errors() {
     mixed[1].fps = 25.0;
     let err = fit_config_to_clips(&mut SyncTrainConfig::default(), &mixed).unwrap_err();
     assert!(err.to_string().contains("one frame rate"), "{err}");
+    let tight = SyncTrainConfig {
+        max_offset: 2,
+        ..SyncTrainConfig::default()
+    };
+    let err = fit_config_to_clips(&mut tight.clone(), &clips(1, 5)).unwrap_err();
+    assert!(err.to_string().contains("max_offset"), "{err}");
     let mut short_clip = clips(1, 4);
     short_clip[0].frames.truncate(20);
     let err = fit_config_to_clips(&mut SyncTrainConfig::default(), &short_clip).unwrap_err();

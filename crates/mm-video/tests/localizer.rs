@@ -214,3 +214,21 @@ fn stamps_without_alpha_and_scenes_without_sound_are_named() {
     let err = mm_video::av::scenes::sound_mel(&silent, &mel_extractor()).unwrap_err();
     assert!(err.to_string().contains("silent"), "{err}");
 }
+
+#[test]
+fn impossible_scene_settings_are_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = LocalizerTrainConfig::new(LocalizerKind::Attention);
+    config.scenes.objects = (3, 2);
+    let run = RunOptions::new(dir.path());
+    let err = train_localizer::<A>(
+        &config,
+        stamps(),
+        backgrounds(2, 1),
+        &run,
+        &[Default::default()],
+    )
+    .err()
+    .expect("objects (3, 2) must be refused");
+    assert!(err.to_string().contains("objects"), "{err}");
+}

@@ -259,6 +259,14 @@ pub fn train_localizer<B: AutodiffBackend>(
     let main = devices
         .first()
         .ok_or_else(|| TrainError::Settings("no device to train on".into()))?;
+    let (lo, hi) = config.scenes.objects;
+    let (small, large) = config.scenes.scale;
+    if lo == 0 || lo > hi || !(small > 0.0 && small <= large && large <= 0.5) || config.batch == 0 {
+        return Err(TrainError::Settings(format!(
+            "scenes need 1 <= objects.0 <= objects.1, 0 < scale.0 <= scale.1 <= 0.5 and a batch; got objects {:?}, scale {:?}, batch {}",
+            config.scenes.objects, config.scenes.scale, config.batch
+        )));
+    }
     if stamps.len() <= config.scenes.objects.1 || backgrounds.is_empty() {
         return Err(TrainError::Settings(format!(
             "{} stamps and {} backgrounds: scenes of up to {} stamps need more stamps than that and a background",

@@ -78,6 +78,12 @@ pub fn fit_config_to_clips(config: &mut SyncTrainConfig, clips: &[AvClip]) -> Re
     let first = clips
         .first()
         .ok_or_else(|| VideoError::Request("no audio-visual clips".into()))?;
+    if config.max_offset < 3 || config.batch == 0 {
+        return Err(VideoError::Request(format!(
+            "max_offset must be at least 3 frames (the AUC's shifted sound moves 3 or more) and batch at least 1; got {} and {}",
+            config.max_offset, config.batch
+        )));
+    }
     for (i, c) in clips.iter().enumerate() {
         if (c.fps - first.fps).abs() > 1e-6 {
             return Err(VideoError::Request(format!(
