@@ -228,7 +228,6 @@ fn impossible_scene_settings_are_refused_before_training() {
         &run,
         &[Default::default()],
     )
-    .err()
-    .expect("objects (3, 2) must be refused");
+    .expect_err("objects (3, 2) must be refused");
     assert!(err.to_string().contains("objects"), "{err}");
 }
