@@ -17,7 +17,7 @@ pub struct DataArgs {
 
 #[derive(Subcommand)]
 enum DataCommand {
-    /// Fetch a dataset or model (emoji, minilm, sounds, stamps, video) into datasets/.
+    /// Fetch a dataset or model (emoji, minilm, sounds, stamps, video, vqa) into datasets/.
     Fetch {
         /// Dataset name.
         name: String,
@@ -101,8 +101,28 @@ pub fn run(args: DataArgs) -> Result<()> {
                 );
                 Ok(())
             }
+            "vqa" => {
+                let root = datasets_dir();
+                let out =
+                    mm_data::easy_vqa::prepare_easy_vqa(&root.join("cache"), &root.join("vqa"))?;
+                println!(
+                    "vqa (easy-VQA, MIT, fetched with pip): {} train questions on {} images in {}\n  {} test questions on {} images in {}\n  {} images captioned in {} ({} are asked too little to tell colour and shape)",
+                    out.questions.0,
+                    out.images.0,
+                    out.train.display(),
+                    out.questions.1,
+                    out.images.1,
+                    out.test.display(),
+                    out.images.0 + out.images.1 - out.uncaptioned,
+                    out.captions.display(),
+                    out.uncaptioned
+                );
+                Ok(())
+            }
             other => {
-                bail!("unknown dataset `{other}`; available: emoji, minilm, sounds, stamps, video")
+                bail!(
+                    "unknown dataset `{other}`; available: emoji, minilm, sounds, stamps, video, vqa"
+                )
             }
         },
         DataCommand::Synth { name } => match name.as_str() {

@@ -15,6 +15,8 @@
 //! cargo xtask data synth av-sync && cargo xtask train av-sync [--data synth|film]
 //! cargo xtask data fetch stamps && cargo xtask data synth scenes && cargo xtask train localizer
 //! cargo xtask localize --model runs/localizer-attention/final --image P --audio A --out heat.png
+//! cargo xtask data fetch vqa && cargo xtask train vqa && cargo xtask eval vqa --checkpoint runs/vqa/final
+//! cargo xtask vqa --model runs/vqa/final --image a.png --question "what color is the shape?" [--json]
 //! cargo xtask cca --x x.npy --y y.npy -k 8 [--ridge 0.1] [--save-projections DIR]
 //! cargo xtask export clip --checkpoint runs/clip/final --out DIR
 //! cargo xtask embed --model DIR --image a.png --text "a cat" --json
@@ -41,6 +43,7 @@ mod localize;
 mod serve;
 mod train;
 mod video;
+mod vqa;
 
 use clap::{Parser, Subcommand};
 
@@ -92,6 +95,8 @@ enum Command {
     Loadtest(loadtest::LoadtestArgs),
     /// Where in a picture a sound comes from (a heatmap over the picture).
     Localize(localize::LocalizeArgs),
+    /// Answer a question about an image with a trained VQA model.
+    Vqa(vqa::VqaArgs),
 }
 
 fn main() {
@@ -127,6 +132,7 @@ fn main() {
         Command::Serve(args) => serve::run(args),
         Command::Loadtest(args) => loadtest::run(args),
         Command::Localize(args) => localize::run(args),
+        Command::Vqa(args) => vqa::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -7,10 +7,12 @@
 //! - [`matrix`]: host matrices, `.npy` and CSV files.
 //! - [`synth`]: seeded synthetic sets (two-view data with known correlations, unit vectors).
 //! - [`stamps`]: the Tux Paint stamps (images, captions, sounds), fetched with apt-get.
+//! - [`easy_vqa`]: easy-VQA's question-answer images, fetched with pip.
 //! - [`rng`]: the seeded generator they and the training code share.
 //! - [`fs`]: atomic file and folder writes, so a crash mid-save loses nothing already saved.
 #![warn(missing_docs)]
 
+pub mod easy_vqa;
 pub mod fetch;
 pub mod fs;
 pub mod manifest;

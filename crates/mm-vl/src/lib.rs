@@ -9,6 +9,7 @@
 //! - [`hf`]: HuggingFace `CLIPModel` folders in and out.
 //! - [`pipeline`]: embed files and texts, classify an image (the guide's production pipeline).
 //! - [`checkpoint`]: model folders and training checkpoints.
+//! - [`vqa`]: visual question answering (two towers, cross-attention fusion).
 //! - [`datasets`]: fetching and converting the real datasets the project trains on.
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod hf;
 pub mod info;
 pub mod pipeline;
 pub mod train;
+pub mod vqa;
 pub mod zeroshot;
 
 pub use clip::{Clip, ClipConfig};

@@ -1,4 +1,4 @@
-//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer`: evaluation commands, one
+//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer|vqa`: evaluation commands, one
 //! file each.
 
 mod audio;
@@ -9,6 +9,7 @@ mod fusion;
 mod info;
 mod localizer;
 mod video;
+mod vqa;
 
 use std::path::Path;
 
@@ -43,6 +44,8 @@ enum Target {
     AvSync(av_sync::AvSyncEvalArgs),
     /// Pointing game, cIoU and baselines of a sound-source localizer.
     Localizer(localizer::LocalizerEvalArgs),
+    /// VQA accuracy per answer type beside the question-only baseline and blanked images.
+    Vqa(vqa::VqaEvalArgs),
     /// Train every fusion strategy on a synergy task and a redundancy task; print a table.
     Fusion(fusion::FusionEvalArgs),
     /// Deep CCA against linear CCA on a nonlinear two-view problem.
@@ -59,6 +62,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Target::Video(a) => video::run(a),
         Target::AvSync(a) => av_sync::run(a),
         Target::Localizer(a) => localizer::run(a),
+        Target::Vqa(a) => vqa::run(a),
         Target::Fusion(a) => fusion::run(a),
         Target::DeepCca(a) => deep_cca::run(a),
         Target::Info(a) => info::run(a),

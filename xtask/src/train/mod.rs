@@ -1,4 +1,4 @@
-//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync|localizer`: training commands, one file
+//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync|localizer|vqa`: training commands, one file
 //! each. Every one takes `--config FILE`, `--set KEY=VALUE`, `--run-dir DIR`, `--resume`,
 //! `--device D` and `--devices N`; `eval NAME --checkpoint DIR` scores what it saved.
 
@@ -9,6 +9,7 @@ mod deep_cca;
 mod fusion;
 mod localizer;
 mod video;
+mod vqa;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -18,6 +19,7 @@ pub use av_sync::{av_clips, av_sync_manifest, print_sync_report};
 pub use clip::report_skipped;
 pub use localizer::{print_localizer_report, scenes_manifest};
 pub use video::{print_report as print_video_report, strips as video_strips, task_manifest};
+pub use vqa::{print_vqa_report, vqa_manifest};
 
 /// Flags of `train`.
 #[derive(Args)]
@@ -43,6 +45,8 @@ enum Target {
     AvSync(av_sync::AvSyncTrainArgs),
     /// A sound-source localizer (the guide's concat fusion or audio-patch attention).
     Localizer(localizer::LocalizerTrainArgs),
+    /// The two-tower VQA model (cross-attention fusion) on easy-VQA or a question-answer manifest.
+    Vqa(vqa::VqaTrainArgs),
 }
 
 /// Runs `train`.
@@ -55,5 +59,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Target::Video(a) => video::run(a),
         Target::AvSync(a) => av_sync::run(a),
         Target::Localizer(a) => localizer::run(a),
+        Target::Vqa(a) => vqa::run(a),
     }
 }
