@@ -22,4 +22,4 @@ pub use processor_config::{
 };
 pub use resample::Filter;
 pub use resnet::{ResNet, ResNetConfig};
-pub use vit::{ClipVisionConfig, ClipVisionTransformer};
+pub use vit::{ClipVisionConfig, ClipVisionTransformer, patchify};

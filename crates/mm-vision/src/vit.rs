@@ -135,13 +135,7 @@ impl<B: Backend> ClipVisionTransformer<B> {
     /// - `pixels`: `[batch, channels, height, width]`
     /// - output: `[batch, patches, channels * patch * patch]`
     pub fn patchify(&self, pixels: Tensor<B, 4>) -> Tensor<B, 3> {
-        let [b, c, h, w] = pixels.dims();
-        let p = self.patch_size;
-        let (gh, gw) = (h / p, w / p);
-        pixels
-            .reshape([b, c, gh, p, gw, p]) // [batch, channels, grid_h, p, grid_w, p]
-            .permute([0, 2, 4, 1, 3, 5]) // [batch, grid_h, grid_w, channels, p, p]
-            .reshape([b, gh * gw, c * p * p])
+        patchify(pixels, self.patch_size)
     }
 
     /// Runs the tower (transformers `CLIPVisionTransformer.forward` + `visual_projection`).
@@ -171,6 +165,21 @@ impl<B: Backend> ClipVisionTransformer<B> {
             sequence: Some(sequence),
         }
     }
+}
+
+/// Splits images into flattened `p x p` patches in `(channel, row, column)` order, patches in
+/// row order: the layout of a `Conv2d(kernel = stride = p)` weight seen as a linear layer.
+///
+/// # Shapes
+/// - `pixels`: `[batch, channels, height, width]`, sides multiples of `p`
+/// - output: `[batch, (height / p) * (width / p), channels * p * p]`
+pub fn patchify<B: Backend>(pixels: Tensor<B, 4>, p: usize) -> Tensor<B, 3> {
+    let [b, c, h, w] = pixels.dims();
+    let (gh, gw) = (h / p, w / p);
+    pixels
+        .reshape([b, c, gh, p, gw, p]) // [batch, channels, grid_h, p, grid_w, p]
+        .permute([0, 2, 4, 1, 3, 5]) // [batch, grid_h, grid_w, channels, p, p]
+        .reshape([b, gh * gw, c * p * p])
 }
 
 /// The HF key table (transformers `CLIPModel` / `CLIPVisionModelWithProjection`): the tower

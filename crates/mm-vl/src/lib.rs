@@ -10,6 +10,7 @@
 //! - [`pipeline`]: embed files and texts, classify an image (the guide's production pipeline).
 //! - [`checkpoint`]: model folders and training checkpoints.
 //! - [`vqa`]: visual question answering (two towers, cross-attention fusion).
+//! - [`vilt`]: ViLT, the single-stream transformer with its ITM, MLM and VQA heads.
 //! - [`datasets`]: fetching and converting the real datasets the project trains on.
 #![warn(missing_docs)]
 
@@ -22,6 +23,7 @@ pub mod hf;
 pub mod info;
 pub mod pipeline;
 pub mod train;
+pub mod vilt;
 pub mod vqa;
 pub mod zeroshot;
 

@@ -244,6 +244,19 @@ impl EncoderKeys {
         fc1: "intermediate.dense.",
         fc2: "output.dense.",
     };
+
+    /// transformers `modeling_vilt.py` `ViltEncoder` (pre-norm, ViT's names).
+    pub const VILT: Self = Self {
+        layers: "layer.",
+        layer_norm1: "layernorm_before.",
+        q_proj: "attention.attention.query.",
+        k_proj: "attention.attention.key.",
+        v_proj: "attention.attention.value.",
+        out_proj: "attention.output.dense.",
+        layer_norm2: "layernorm_after.",
+        fc1: "intermediate.dense.",
+        fc2: "output.dense.",
+    };
 }
 
 impl<B: Backend> EncoderLayer<B> {

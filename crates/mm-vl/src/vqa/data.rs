@@ -63,6 +63,22 @@ pub fn normalize(img: &mm_vision::decode::RgbImage, size: usize) -> Vec<f32> {
     out
 }
 
+/// A question's token ids padded to `context_length`, and the position of its end-of-text
+/// token (questions longer than the context are cut, keeping that token last).
+pub fn tokenize(
+    tokenizer: &ClipTokenizer,
+    question: &str,
+    context_length: usize,
+) -> Result<(Vec<u32>, usize), VqaError> {
+    if question.trim().is_empty() {
+        return Err(VqaError::Data("the question is empty".into()));
+    }
+    let mut tokens = tokenizer.encode(question, context_length)?;
+    let eot = tokens.len() - 1;
+    tokens.resize(context_length, tokenizer.pad_id());
+    Ok((tokens, eot))
+}
+
 impl VqaSet {
     /// Reads a [`QuestionAnswer`] manifest, decoding every image it names once.
     pub fn load(
@@ -101,9 +117,7 @@ impl VqaSet {
                     images.len() - 1
                 }
             };
-            let tokens = tokenizer.encode(&r.question, context_length)?;
-            let eot_id = tokenizer.eot_id();
-            let eot = tokens.iter().position(|&t| t == eot_id).unwrap_or(0);
+            let (tokens, eot) = tokenize(tokenizer, &r.question, context_length)?;
             items.push(VqaItem {
                 image,
                 question: r.question.clone(),

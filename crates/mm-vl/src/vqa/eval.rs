@@ -11,7 +11,7 @@ use mm_core::train::{TrainError, load_weights, read_model_config};
 use serde::{Deserialize, Serialize};
 
 use super::VqaError;
-use super::data::{QuestionOnly, VqaItem, VqaSet, normalize, soft_accuracy};
+use super::data::{QuestionOnly, VqaItem, VqaSet, normalize, soft_accuracy, tokenize};
 use super::model::VqaModel;
 use super::train::{VqaTrainConfig, batch_tensors};
 
@@ -132,16 +132,9 @@ pub fn answer_question<B: Backend>(
     top: usize,
     device: &B::Device,
 ) -> Result<Vec<ScoredAnswer>, VqaError> {
-    if question.trim().is_empty() {
-        return Err(VqaError::Data("the question is empty".into()));
-    }
     let tokenizer = mm_text::ClipTokenizer::bundled();
     let context = config.model.text.max_position_embeddings;
-    let tokens = tokenizer.encode(question, context)?;
-    let eot = tokens
-        .iter()
-        .position(|&t| t == tokenizer.eot_id())
-        .unwrap_or(0);
+    let (tokens, eot) = tokenize(&tokenizer, question, context)?;
     let size = config.model.vision.image_size;
     let set = VqaSet {
         images: vec![normalize(image, size)],
