@@ -213,6 +213,15 @@ pub fn bert_json_from_vocab(
         return Ok(None);
     }
     let text = String::from_utf8(read(&vocab_path)?).map_err(|e| invalid(&vocab_path, e))?;
+    bert_json_from_vocab_text(&text, settings, &vocab_path).map(Some)
+}
+
+/// [`bert_json_from_vocab`] of the text of a `vocab.txt`; `vocab_path` names it in errors.
+pub fn bert_json_from_vocab_text(
+    text: &str,
+    settings: &TokenizerSettings,
+    vocab_path: &Path,
+) -> Result<Vec<u8>, TokenizerError> {
     let mut vocab = Map::new();
     // transformers `load_vocab`: each line, its trailing newline removed, is the next id (a
     // repeated token keeps its last).
@@ -232,7 +241,7 @@ pub fn bert_json_from_vocab(
         .zip(defaults)
         .map(|(k, d)| settings.special(k, d))
         .collect();
-    let added = specials(&vocab, &tokens, false, settings, &vocab_path)?;
+    let added = specials(&vocab, &tokens, false, settings, vocab_path)?;
     let (unk, sep, cls) = (&tokens[0], &tokens[1], &tokens[3]);
     let lowercase = settings.flag("do_lower_case", true);
     let strip_accents = settings
@@ -262,5 +271,5 @@ pub fn bert_json_from_vocab(
         "model": {"type": "WordPiece", "unk_token": unk, "continuing_subword_prefix": "##",
             "max_input_chars_per_word": 100, "vocab": vocab}
     });
-    Ok(Some(serde_json::to_vec(&tokenizer).expect("json")))
+    Ok(serde_json::to_vec(&tokenizer).expect("json"))
 }

@@ -9,11 +9,15 @@ use burn::backend::{Autodiff, Flex};
 use image::{Rgb, RgbImage};
 use mm_core::train::RunOptions;
 use mm_data::manifest::{Manifest, QuestionAnswer};
-use mm_text::{ClipTextConfig, ClipTokenizer};
+use mm_text::{ClipTextConfig, ClipTokenizer, WordPieceTokenizer};
 use mm_vision::ClipVisionConfig;
+use mm_vl::vilt::eval::{article_ids, evaluate_pretraining};
+use mm_vl::vilt::pretrain::CaptionSet;
+use mm_vl::vilt::train::{Phase, VILT_MEAN_STD, ViltTrainConfig, finetune_vilt, pretrain_vilt};
+use mm_vl::vqa::data::normalize_with;
 use mm_vl::vqa::{
-    QuestionOnly, VqaConfig, VqaSet, VqaTrainConfig, answer_question, evaluate_vqa, load_vqa,
-    train_vqa,
+    AnyVqa, QuestionOnly, VqaConfig, VqaSet, VqaTrainConfig, answer_question, evaluate_vqa,
+    load_vqa, train_vqa,
 };
 
 type A = Autodiff<Flex>;
@@ -187,4 +191,126 @@ fn bad_input_is_a_named_error() {
     std::fs::write(dir.path().join("config.json"), "{\"steps\": 3}").unwrap();
     let err = load_vqa::<Flex>(dir.path(), &Default::default()).unwrap_err();
     assert!(err.to_string().contains("not a VQA model folder"), "{err}");
+}
+
+fn tiny_vilt() -> ViltTrainConfig {
+    let mut c = ViltTrainConfig::default();
+    c.model.hidden_size = 32;
+    c.model.intermediate_size = 64;
+    c.model.num_hidden_layers = 2;
+    c.model.num_attention_heads = 2;
+    c.model.image_size = 16;
+    c.model.patch_size = 4;
+    c.model.max_position_embeddings = 12;
+    c.pretrain = Phase {
+        steps: 200,
+        lr: 2e-3,
+        warmup: 10,
+        batch: 16,
+    };
+    c.finetune = Phase {
+        steps: 150,
+        lr: 2e-3,
+        warmup: 10,
+        batch: 32,
+    };
+    c.weight_decay = 0.0;
+    c.checkpoint_every = 200;
+    c.keep_checkpoints = 1;
+    c
+}
+
+#[test]
+fn vilt_pretrains_then_answers_and_its_folder_is_a_vilt_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_set(dir.path());
+    let records = Manifest::<QuestionAnswer>::read(&manifest).unwrap();
+    // One caption per image, "a red circle", from its own colour and shape answers.
+    let mut images = Vec::new();
+    let mut captions = Vec::new();
+    for chunk in records.records.chunks(4) {
+        let img = mm_vision::load_image(records.resolve(&chunk[0].image)).unwrap();
+        let (mean, std) = VILT_MEAN_STD;
+        images.push(normalize_with(&img, 16, mean, std));
+        captions.push(format!("a {} {}", chunk[0].answers[0], chunk[1].answers[0]));
+    }
+    let mut texts = captions.clone();
+    texts.extend(records.records.iter().map(|r| r.question.clone()));
+    let tokenizer = WordPieceTokenizer::from_words(&texts).unwrap();
+    let set = CaptionSet::new(images, captions, &tokenizer, 16, 12).unwrap();
+    assert!(
+        set.hard.iter().all(|h| h.len() == 4),
+        "same shape, other colour"
+    );
+    let config = tiny_vilt();
+    let device = Default::default();
+    let run = RunOptions::new(dir.path().join("pretrain"));
+    let pretrained = pretrain_vilt::<A>(&config, set.clone(), &tokenizer, &run, &[device]).unwrap();
+    let report = evaluate_pretraining(
+        &pretrained,
+        &set,
+        tokenizer.mask,
+        article_ids(&tokenizer),
+        1,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(report.n_masked, 24, "colour and shape of 12 captions");
+    assert!(report.itm_auc > 0.8, "{report:?}");
+    assert!(
+        report.mlm_accuracy > report.mlm_blank_accuracy + 0.2,
+        "the image must tell the masked word: {report:?}"
+    );
+
+    // Fine-tune from the pre-trained folder; the result loads as any VQA folder.
+    let pre_dir = dir.path().join("pretrain/final");
+    let hf = mm_vl::vilt::load_hf_vilt::<Flex>(&pre_dir, &Default::default()).unwrap();
+    assert!(hf.model.itm.is_some() && hf.model.mlm.is_some() && hf.model.vqa.is_none());
+    let vqa_run = RunOptions::new(dir.path().join("vqa"));
+    let tokenize = |q: &str| {
+        let (ids, real) = tokenizer.encode(q, 12)?;
+        Ok((ids, real - 1))
+    };
+    let questions = VqaSet::from_records(&records, &tokenize, 12, 16, VILT_MEAN_STD).unwrap();
+    finetune_vilt::<A>(
+        &config,
+        &pre_dir,
+        questions.clone(),
+        &tokenizer,
+        &vqa_run,
+        &[device],
+    )
+    .unwrap();
+    let final_dir = dir.path().join("vqa/final");
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "vocab.txt",
+        "preprocessor_config.json",
+    ] {
+        assert!(final_dir.join(file).is_file(), "{file}");
+    }
+    let any = AnyVqa::<Flex>::load(&final_dir, &Default::default()).unwrap();
+    assert_eq!(any.kind(), "vilt");
+    let again = any.load_questions(&manifest).unwrap();
+    assert_eq!(again.items[5].tokens, questions.items[5].tokens);
+    let report = any.evaluate(&QuestionOnly::fit(&again), &again, &Default::default());
+    assert!(report.accuracy >= 0.9, "{report:?}");
+    assert!(
+        report.blank_image_accuracy <= report.question_only_accuracy + 0.1,
+        "{report:?}"
+    );
+    let image = mm_vision::load_image(dir.path().join("green-rectangle-false.png")).unwrap();
+    let top = any
+        .ask(
+            &image,
+            "what shape is in the image?",
+            2,
+            &Default::default(),
+        )
+        .unwrap();
+    assert_eq!(top[0].answer, "rectangle");
+    // A ViLT folder without a question-answering head is not a VQA model.
+    let err = AnyVqa::<Flex>::load(&pre_dir, &Default::default()).unwrap_err();
+    assert!(err.to_string().contains("question-answering head"), "{err}");
 }

@@ -133,6 +133,13 @@ impl<B: Backend> Vilt<B> {
         }
     }
 
+    /// The model with a new question-answering head of `answers` outputs (replacing any).
+    pub fn with_answer_head(mut self, answers: usize, device: &B::Device) -> Self {
+        let hidden = self.vilt.hidden_size();
+        self.vqa = Some(AnswerHead::new(hidden, answers, device));
+        self
+    }
+
     /// Runs the transformer after checking the inputs' sizes.
     pub fn encode(
         &self,

@@ -5,10 +5,16 @@
 //! - [`model`]: the single-stream transformer.
 //! - [`heads`]: the task heads and [`Vilt`], the transformer with whichever heads it has.
 //! - [`hf`]: HF folders in and out.
+//! - [`pretrain`]: ITM + MLM pre-training batches and losses on captioned images.
+//! - [`eval`]: ITM AUC and masked-word accuracy with and without the image.
+//! - [`train`]: pre-training, then VQA fine-tuning, through the house loop.
 
+pub mod eval;
 pub mod heads;
 pub mod hf;
 pub mod model;
+pub mod pretrain;
+pub mod train;
 
 pub use heads::{Heads, Vilt};
 pub use hf::{LoadedVilt, export_hf_vilt, load_hf_vilt};

@@ -214,6 +214,11 @@ impl<B: Backend> ViltModel<B> {
         Ok(())
     }
 
+    /// The transformer's width.
+    pub fn hidden_size(&self) -> usize {
+        self.word_embeddings.dims()[1]
+    }
+
     fn patch_embedding_channels(&self) -> usize {
         self.patch_embedding.weight.dims()[0] / (self.patch_size * self.patch_size)
     }

@@ -46,6 +46,16 @@ pub struct VqaSet {
 /// The normalized `[3, size, size]` pixels of an RGB image (resized when it is not square at
 /// `size`), with CLIP's mean and standard deviation.
 pub fn normalize(img: &mm_vision::decode::RgbImage, size: usize) -> Vec<f32> {
+    normalize_with(img, size, CLIP_MEAN, CLIP_STD)
+}
+
+/// [`normalize`] with another mean and standard deviation per channel.
+pub fn normalize_with(
+    img: &mm_vision::decode::RgbImage,
+    size: usize,
+    mean: [f32; 3],
+    std: [f32; 3],
+) -> Vec<f32> {
     let resized;
     let img = if img.width as usize != size || img.height as usize != size {
         resized = resize_bicubic(img, size as u32, size as u32);
@@ -57,11 +67,14 @@ pub fn normalize(img: &mm_vision::decode::RgbImage, size: usize) -> Vec<f32> {
     let mut out = vec![0.0; 3 * plane];
     for (i, px) in img.pixels.chunks_exact(3).enumerate() {
         for c in 0..3 {
-            out[c * plane + i] = (px[c] as f32 / 255.0 - CLIP_MEAN[c]) / CLIP_STD[c];
+            out[c * plane + i] = (px[c] as f32 / 255.0 - mean[c]) / std[c];
         }
     }
     out
 }
+
+/// Turns a question into padded token ids and the position of its last real token.
+pub type QuestionTokenizer<'a> = dyn Fn(&str) -> Result<(Vec<u32>, usize), VqaError> + 'a;
 
 /// A question's token ids padded to `context_length`, and the position of its end-of-text
 /// token (questions longer than the context are cut, keeping that token last).
@@ -80,7 +93,8 @@ pub fn tokenize(
 }
 
 impl VqaSet {
-    /// Reads a [`QuestionAnswer`] manifest, decoding every image it names once.
+    /// Reads a [`QuestionAnswer`] manifest for the two-tower model (CLIP tokenizer and
+    /// normalization), decoding every image it names once.
     pub fn load(
         manifest: &Path,
         tokenizer: &ClipTokenizer,
@@ -88,15 +102,18 @@ impl VqaSet {
         size: usize,
     ) -> Result<Self, VqaError> {
         let m = Manifest::<QuestionAnswer>::read(manifest)?;
-        Self::from_records(&m, tokenizer, context_length, size)
+        let tokenize = |q: &str| tokenize(tokenizer, q, context_length);
+        Self::from_records(&m, &tokenize, context_length, size, (CLIP_MEAN, CLIP_STD))
     }
 
-    /// Builds the set from a read manifest.
+    /// Builds the set from a read manifest with any tokenizer (`context_length` ids a
+    /// question) and image normalization (`(mean, std)`).
     pub fn from_records(
         m: &Manifest<QuestionAnswer>,
-        tokenizer: &ClipTokenizer,
+        tokenizer: &QuestionTokenizer,
         context_length: usize,
         size: usize,
+        (mean, std): ([f32; 3], [f32; 3]),
     ) -> Result<Self, VqaError> {
         if m.records.is_empty() {
             return Err(VqaError::Data(format!(
@@ -112,12 +129,12 @@ impl VqaSet {
                 Some(&i) => i,
                 None => {
                     let img = load_image(m.resolve(&r.image))?;
-                    images.push(normalize(&img, size));
+                    images.push(normalize_with(&img, size, mean, std));
                     index.insert(&r.image, images.len() - 1);
                     images.len() - 1
                 }
             };
-            let (tokens, eot) = tokenize(tokenizer, &r.question, context_length)?;
+            let (tokens, eot) = tokenizer(&r.question)?;
             items.push(VqaItem {
                 image,
                 question: r.question.clone(),

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
 use mm_core::train::{TrainError, load_weights, read_model_config};
 use serde::{Deserialize, Serialize};
 
@@ -45,9 +46,35 @@ pub struct VqaReport {
     pub n_test: usize,
 }
 
+/// A model that answers questions about images: the two-tower [`VqaModel`] or a ViLT.
+pub trait AnswerModel<B: Backend> {
+    /// Answer logits `[batch, answers]`.
+    ///
+    /// # Shapes
+    /// - `pixels`: `[batch, 3, size, size]`; `ids`: `[batch, tokens]`; `last`: `[batch]`, the
+    ///   position of each question's last real token (its end-of-text or `[SEP]`)
+    fn answer_logits(
+        &self,
+        pixels: Tensor<B, 4>,
+        ids: Tensor<B, 2, Int>,
+        last: Tensor<B, 1, Int>,
+    ) -> Tensor<B, 2>;
+}
+
+impl<B: Backend> AnswerModel<B> for VqaModel<B> {
+    fn answer_logits(
+        &self,
+        pixels: Tensor<B, 4>,
+        ids: Tensor<B, 2, Int>,
+        last: Tensor<B, 1, Int>,
+    ) -> Tensor<B, 2> {
+        self.forward(pixels, ids, last).logits
+    }
+}
+
 /// Argmax answers of `model` for `items` (`blank`: blanked images), in batches of `chunk`.
-pub fn predict_answers<B: Backend>(
-    model: &VqaModel<B>,
+pub fn predict_answers<B: Backend, M: AnswerModel<B>>(
+    model: &M,
     answers: &[String],
     set: &VqaSet,
     items: &[&VqaItem],
@@ -58,7 +85,7 @@ pub fn predict_answers<B: Backend>(
     let mut out = Vec::with_capacity(items.len());
     for part in items.chunks(chunk.max(1)) {
         let (pixels, ids, eot, _) = batch_tensors(set, part, answers, blank, device);
-        let best = model.forward(pixels, ids, eot).logits.argmax(1);
+        let best = model.answer_logits(pixels, ids, eot).argmax(1);
         let best = best.into_data().convert::<i64>();
         out.extend(best.iter::<i64>().map(|i| answers[i as usize].clone()));
     }
@@ -66,8 +93,8 @@ pub fn predict_answers<B: Backend>(
 }
 
 /// Scores `model` on `test`, with the question-only baseline fitted on `train`.
-pub fn evaluate_vqa<B: Backend>(
-    model: &VqaModel<B>,
+pub fn evaluate_vqa<B: Backend, M: AnswerModel<B>>(
+    model: &M,
     answers: &[String],
     baseline: &QuestionOnly,
     test: &VqaSet,
@@ -123,36 +150,21 @@ pub struct ScoredAnswer {
     pub probability: f64,
 }
 
-/// The `top` most probable answers to `question` about `image`.
-pub fn answer_question<B: Backend>(
-    model: &VqaModel<B>,
-    config: &VqaTrainConfig,
-    image: &mm_vision::RgbImage,
-    question: &str,
+/// The `top` most probable answers to one question about one image, prepared as a one-item
+/// [`VqaSet`] (normalized pixels, token ids and last position) for `model`.
+pub fn top_answers<B: Backend, M: AnswerModel<B>>(
+    model: &M,
+    answers: &[String],
+    one: &VqaSet,
     top: usize,
     device: &B::Device,
 ) -> Result<Vec<ScoredAnswer>, VqaError> {
-    let tokenizer = mm_text::ClipTokenizer::bundled();
-    let context = config.model.text.max_position_embeddings;
-    let (tokens, eot) = tokenize(&tokenizer, question, context)?;
-    let size = config.model.vision.image_size;
-    let set = VqaSet {
-        images: vec![normalize(image, size)],
-        items: vec![VqaItem {
-            image: 0,
-            question: question.into(),
-            tokens,
-            eot,
-            answers: vec![],
-            answer_type: "other".into(),
-        }],
-        size,
-        context_length: context,
-    };
-    let answers = &config.model.answers;
-    let items: Vec<&VqaItem> = set.items.iter().collect();
-    let (pixels, ids, eot, _) = batch_tensors(&set, &items, answers, false, device);
-    let probs = softmax(model.forward(pixels, ids, eot).logits, 1)
+    let items: Vec<&VqaItem> = one.items.iter().take(1).collect();
+    if items.is_empty() {
+        return Err(VqaError::Data("no question".into()));
+    }
+    let (pixels, ids, eot, _) = batch_tensors(one, &items, answers, false, device);
+    let probs = softmax(model.answer_logits(pixels, ids, eot), 1)
         .into_data()
         .convert::<f64>()
         .to_vec::<f64>()
@@ -168,6 +180,47 @@ pub fn answer_question<B: Backend>(
     scored.sort_by(|a, b| b.probability.total_cmp(&a.probability));
     scored.truncate(top.max(1));
     Ok(scored)
+}
+
+/// A one-question [`VqaSet`]: `pixels` normalized `[3, size, size]`, the question's tokens
+/// and the position of its last real one.
+pub fn one_question(
+    pixels: Vec<f32>,
+    size: usize,
+    question: &str,
+    tokens: (Vec<u32>, usize),
+) -> VqaSet {
+    let context_length = tokens.0.len();
+    VqaSet {
+        images: vec![pixels],
+        items: vec![VqaItem {
+            image: 0,
+            question: question.into(),
+            tokens: tokens.0,
+            eot: tokens.1,
+            answers: vec![],
+            answer_type: "other".into(),
+        }],
+        size,
+        context_length,
+    }
+}
+
+/// The `top` most probable answers of the two-tower model to `question` about `image`.
+pub fn answer_question<B: Backend>(
+    model: &VqaModel<B>,
+    config: &VqaTrainConfig,
+    image: &mm_vision::RgbImage,
+    question: &str,
+    top: usize,
+    device: &B::Device,
+) -> Result<Vec<ScoredAnswer>, VqaError> {
+    let tokenizer = mm_text::ClipTokenizer::bundled();
+    let context = config.model.text.max_position_embeddings;
+    let tokens = tokenize(&tokenizer, question, context)?;
+    let size = config.model.vision.image_size;
+    let one = one_question(normalize(image, size), size, question, tokens);
+    top_answers(model, &config.model.answers, &one, top, device)
 }
 
 /// A trained VQA folder (`final/` of `train vqa`) and its configuration.

@@ -1,6 +1,7 @@
 //! Visual question answering with the guide's two-tower model (image and question encoders,
 //! cross-attention fusion, an answer classifier).
 //!
+//! - [`any`]: any VQA folder (two-tower, ours or transformers' ViLT) behind one face.
 //! - [`data`]: question-answer manifests in memory, the question-only baseline, VQA's soft
 //!   accuracy.
 //! - [`model`]: the model.
@@ -8,13 +9,18 @@
 //! - [`eval`]: accuracy per answer type beside the baseline and the image-blanked model;
 //!   answering one question.
 
+pub mod any;
 pub mod data;
 pub mod eval;
 pub mod model;
 pub mod train;
 
+pub use any::AnyVqa;
 pub use data::{QuestionOnly, VqaItem, VqaSet};
-pub use eval::{ScoredAnswer, VqaReport, answer_question, evaluate_vqa, load_vqa};
+pub use eval::{
+    AnswerModel, ScoredAnswer, VqaReport, answer_question, evaluate_vqa, load_vqa, one_question,
+    top_answers,
+};
 pub use model::{VqaConfig, VqaModel};
 pub use train::{VqaTrainConfig, train_vqa};
 
@@ -36,4 +42,7 @@ pub enum VqaError {
     /// A question could not be tokenized.
     #[error(transparent)]
     Tokenizer(#[from] mm_text::TokenizerError),
+    /// A model folder could not be loaded.
+    #[error("{0}")]
+    Model(String),
 }

@@ -16,6 +16,7 @@ use mm_data::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 use super::data::{VqaItem, VqaSet};
+use super::eval::AnswerModel;
 use super::model::{VqaConfig, VqaModel};
 
 /// Everything a VQA run is made of (`final/config.json` holds it).
@@ -128,6 +129,18 @@ pub struct VqaBatches {
     seed: u64,
 }
 
+impl VqaBatches {
+    /// Batches of `batch` questions of `set`, targets over `answers`.
+    pub fn new(set: VqaSet, answers: Vec<String>, batch: usize, seed: u64) -> Self {
+        VqaBatches {
+            set: Arc::new(set),
+            answers,
+            batch,
+            seed,
+        }
+    }
+}
+
 impl<B: Backend> BatchSource<B> for VqaBatches {
     type Batch = VqaBatch<B>;
 
@@ -158,13 +171,12 @@ impl<B: Backend> BatchSource<B> for VqaBatches {
     }
 }
 
-fn loss_and_output<B: Backend>(
-    model: &VqaModel<B>,
+/// The cross-entropy of a batch against its answer distributions, with the step's figures.
+pub fn loss_and_output<B: Backend, M: AnswerModel<B>>(
+    model: &M,
     batch: &VqaBatch<B>,
 ) -> (Tensor<B, 1>, StepOutput) {
-    let logits = model
-        .forward(batch.pixels.clone(), batch.ids.clone(), batch.eot.clone())
-        .logits;
+    let logits = model.answer_logits(batch.pixels.clone(), batch.ids.clone(), batch.eot.clone());
     let [n, _] = logits.dims();
     let loss = (log_softmax(logits.clone(), 1) * batch.targets.clone())
         .sum_dim(1)
@@ -252,12 +264,12 @@ pub fn train_vqa<B: AutodiffBackend>(
         config.checkpoint_every,
         config.keep_checkpoints,
     );
-    let source = VqaBatches {
-        set: Arc::new(train),
-        answers: config.model.answers.clone(),
-        batch: config.batch,
-        seed: config.seed,
-    };
+    let source = VqaBatches::new(
+        train,
+        config.model.answers.clone(),
+        config.batch,
+        config.seed,
+    );
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
     let model = fit(&spec, &json, model, optim, schedule, source, devices)?;
     save_model_dir(&run.run_dir.join("final"), &json, &model)?;
