@@ -16,6 +16,7 @@
 //! cargo xtask data fetch stamps && cargo xtask data synth scenes && cargo xtask train localizer
 //! cargo xtask localize --model runs/localizer-attention/final --image P --audio A --out heat.png
 //! cargo xtask data fetch vqa && cargo xtask train vqa && cargo xtask eval vqa --checkpoint runs/vqa/final
+//! cargo xtask train vilt && cargo xtask eval vilt --checkpoint runs/vilt/pretrain/final
 //! cargo xtask vqa --model runs/vqa/final --image a.png --question "what color is the shape?" [--json]
 //! cargo xtask cca --x x.npy --y y.npy -k 8 [--ridge 0.1] [--save-projections DIR]
 //! cargo xtask export clip --checkpoint runs/clip/final --out DIR

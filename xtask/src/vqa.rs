@@ -1,5 +1,7 @@
 //! `cargo xtask vqa --model DIR --image P --question "..." [--top 5] [--json]`: the most
-//! probable answers to a question about an image, with their probabilities.
+//! probable answers to a question about an image, with their probabilities. DIR is any VQA
+//! folder: the two-tower model's, a ViLT's, or a transformers `ViltForQuestionAnswering`
+//! (images are resized to its square `image_size`).
 
 use std::path::PathBuf;
 
@@ -7,14 +9,14 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::{BackendJob, dispatch};
-use mm_vl::vqa::{ScoredAnswer, answer_question, load_vqa};
+use mm_vl::vqa::{AnyVqa, ScoredAnswer};
 
 use crate::common::DeviceArg;
 
 /// Flags of `vqa`.
 #[derive(Args)]
 pub struct VqaArgs {
-    /// A trained VQA folder (a run's `final/`).
+    /// A VQA model folder.
     #[arg(long)]
     model: PathBuf,
     /// The image.
@@ -42,16 +44,9 @@ impl BackendJob for AskJob {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
-        let (model, config) = load_vqa::<B::InnerBackend>(&a.model, &device)?;
+        let model = AnyVqa::<B::InnerBackend>::load(&a.model, &device)?;
         let image = mm_vision::load_image(&a.image)?;
-        Ok(answer_question(
-            &model,
-            &config,
-            &image,
-            &a.question,
-            a.top,
-            &device,
-        )?)
+        Ok(model.ask(&image, &a.question, a.top, &device)?)
     }
 }
 

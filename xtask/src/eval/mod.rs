@@ -1,4 +1,4 @@
-//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer|vqa`: evaluation commands, one
+//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer|vqa|vilt`: evaluation commands, one
 //! file each.
 
 mod audio;
@@ -9,6 +9,7 @@ mod fusion;
 mod info;
 mod localizer;
 mod video;
+mod vilt;
 mod vqa;
 
 use std::path::Path;
@@ -46,6 +47,8 @@ enum Target {
     Localizer(localizer::LocalizerEvalArgs),
     /// VQA accuracy per answer type beside the question-only baseline and blanked images.
     Vqa(vqa::VqaEvalArgs),
+    /// ITM AUC and masked-word accuracy (with and without the image) of a pre-trained ViLT.
+    Vilt(vilt::ViltEvalArgs),
     /// Train every fusion strategy on a synergy task and a redundancy task; print a table.
     Fusion(fusion::FusionEvalArgs),
     /// Deep CCA against linear CCA on a nonlinear two-view problem.
@@ -63,6 +66,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Target::AvSync(a) => av_sync::run(a),
         Target::Localizer(a) => localizer::run(a),
         Target::Vqa(a) => vqa::run(a),
+        Target::Vilt(a) => vilt::run(a),
         Target::Fusion(a) => fusion::run(a),
         Target::DeepCca(a) => deep_cca::run(a),
         Target::Info(a) => info::run(a),

@@ -1,6 +1,7 @@
 //! `cargo xtask eval vqa --checkpoint DIR [--train FILE] [--data FILE] [--out FILE]`: accuracy
 //! overall and per answer type, beside the question-only baseline (fitted on the training
-//! questions) and the same model with every image blanked.
+//! questions) and the same model with every image blanked. DIR is any VQA folder: the
+//! two-tower model's, a ViLT's from `train vilt`, or a transformers `ViltForQuestionAnswering`.
 
 use std::path::PathBuf;
 
@@ -8,8 +9,7 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::{BackendJob, dispatch};
-use mm_text::ClipTokenizer;
-use mm_vl::vqa::{QuestionOnly, VqaReport, VqaSet, evaluate_vqa, load_vqa};
+use mm_vl::vqa::{AnyVqa, QuestionOnly, VqaReport};
 
 use crate::common::DeviceArg;
 use crate::train::{print_vqa_report, vqa_manifest};
@@ -17,7 +17,7 @@ use crate::train::{print_vqa_report, vqa_manifest};
 /// Flags of `eval vqa`.
 #[derive(Args)]
 pub struct VqaEvalArgs {
-    /// A trained model folder (a run's `final/`).
+    /// A VQA model folder (a run's `final/`, or an HF ViltForQuestionAnswering folder).
     #[arg(long)]
     checkpoint: PathBuf,
     /// Test questions (default: datasets/vqa/test.jsonl).
@@ -42,20 +42,11 @@ impl BackendJob for EvalJob {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = self.args;
-        let (model, config) = load_vqa::<B::InnerBackend>(&a.checkpoint, &device)?;
-        let tokenizer = ClipTokenizer::bundled();
-        let context = config.model.text.max_position_embeddings;
-        let size = config.model.vision.image_size;
-        let train = VqaSet::load(&vqa_manifest(a.train, "train")?, &tokenizer, context, size)?;
-        let test = VqaSet::load(&vqa_manifest(a.data, "test")?, &tokenizer, context, size)?;
-        let baseline = QuestionOnly::fit(&train);
-        Ok(evaluate_vqa(
-            &model,
-            &config.model.answers,
-            &baseline,
-            &test,
-            &device,
-        ))
+        let model = AnyVqa::<B::InnerBackend>::load(&a.checkpoint, &device)?;
+        eprintln!("{} model, {} answers", model.kind(), model.answers().len());
+        let train = model.load_questions(&vqa_manifest(a.train, "train")?)?;
+        let test = model.load_questions(&vqa_manifest(a.data, "test")?)?;
+        Ok(model.evaluate(&QuestionOnly::fit(&train), &test, &device))
     }
 }
 

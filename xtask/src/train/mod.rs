@@ -1,4 +1,4 @@
-//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync|localizer|vqa`: training commands, one file
+//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync|localizer|vqa|vilt`: training commands, one file
 //! each. Every one takes `--config FILE`, `--set KEY=VALUE`, `--run-dir DIR`, `--resume`,
 //! `--device D` and `--devices N`; `eval NAME --checkpoint DIR` scores what it saved.
 
@@ -9,6 +9,7 @@ mod deep_cca;
 mod fusion;
 mod localizer;
 mod video;
+mod vilt;
 mod vqa;
 
 use anyhow::Result;
@@ -19,6 +20,7 @@ pub use av_sync::{av_clips, av_sync_manifest, print_sync_report};
 pub use clip::report_skipped;
 pub use localizer::{print_localizer_report, scenes_manifest};
 pub use video::{print_report as print_video_report, strips as video_strips, task_manifest};
+pub use vilt::{captions_manifest, print_pretrain_report};
 pub use vqa::{print_vqa_report, vqa_manifest};
 
 /// Flags of `train`.
@@ -47,6 +49,8 @@ enum Target {
     Localizer(localizer::LocalizerTrainArgs),
     /// The two-tower VQA model (cross-attention fusion) on easy-VQA or a question-answer manifest.
     Vqa(vqa::VqaTrainArgs),
+    /// ViLT: ITM + MLM pre-training on captions, then VQA fine-tuning.
+    Vilt(vilt::ViltTrainArgs),
 }
 
 /// Runs `train`.
@@ -60,5 +64,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Target::AvSync(a) => av_sync::run(a),
         Target::Localizer(a) => localizer::run(a),
         Target::Vqa(a) => vqa::run(a),
+        Target::Vilt(a) => vilt::run(a),
     }
 }

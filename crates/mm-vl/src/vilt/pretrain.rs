@@ -12,12 +12,15 @@ use burn::tensor::activation::{log_sigmoid, log_softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use mm_core::train::{BatchSource, StepInfo, StepOutput};
+use mm_data::manifest::{ImageCaption, Manifest};
 use mm_data::rng::SplitMix64;
 use mm_text::WordPieceTokenizer;
+use mm_vision::load_image;
 use serde::{Deserialize, Serialize};
 
 use super::ViltError;
 use super::heads::Vilt;
+use crate::vqa::data::normalize_with;
 
 /// Captioned images in memory: normalized pixels and tokenized captions.
 #[derive(Debug, Clone)]
@@ -83,6 +86,39 @@ impl CaptionSet {
             size,
             max_text,
         })
+    }
+
+    /// The images of `split` in an image-caption manifest (each with its first caption),
+    /// normalized with `mean_std`.
+    pub fn from_manifest(
+        manifest: &std::path::Path,
+        split: &str,
+        tokenizer: &WordPieceTokenizer,
+        size: usize,
+        max_text: usize,
+        (mean, std): ([f32; 3], [f32; 3]),
+    ) -> Result<Self, ViltError> {
+        let m = Manifest::<ImageCaption>::read(manifest)
+            .map_err(|e| ViltError::Input(e.to_string()))?;
+        let mut images = Vec::new();
+        let mut texts = Vec::new();
+        for r in m
+            .records
+            .iter()
+            .filter(|r| r.split.as_deref() == Some(split))
+        {
+            let img =
+                load_image(m.resolve(&r.image)).map_err(|e| ViltError::Input(e.to_string()))?;
+            images.push(normalize_with(&img, size, mean, std));
+            texts.push(r.captions[0].clone());
+        }
+        if images.is_empty() {
+            return Err(ViltError::Input(format!(
+                "{}: no captioned images of split `{split}`",
+                manifest.display()
+            )));
+        }
+        Self::new(images, texts, tokenizer, size, max_text)
     }
 
     /// A hard negative caption for image `i` (one that differs from its own).
