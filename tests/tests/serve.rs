@@ -498,7 +498,7 @@ where
 async fn health_and_metrics_answer_while_an_addition_holds_the_index() {
     let s = setup();
     let index = DurableIndex::open::<B>(&s.index, &Default::default()).unwrap();
-    let (router, index) = mm_serve::router(load(&s.model), index, &test_config()).unwrap();
+    let (router, index) = mm_serve::router(load(&s.model), index, None, &test_config()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

@@ -1,4 +1,4 @@
-//! `cargo xtask serve --model DIR --index INDEX [--addr HOST:PORT]`: the HTTP service
+//! `cargo xtask serve --model DIR --index INDEX [--vqa DIR] [--addr HOST:PORT]`: the HTTP service
 //! (docs/serving.md). Ctrl-C stops it after in-flight requests and folds the index's log into
 //! its snapshot.
 
@@ -13,6 +13,7 @@ use mm_core::{BackendJob, dispatch};
 use mm_retrieval::DurableIndex;
 use mm_serve::{BatchConfig, Limits, ServeConfig};
 use mm_vl::hf::load_any_clip;
+use mm_vl::vqa::AnyVqa;
 
 use crate::common::DeviceArg;
 use crate::index::index_model;
@@ -26,6 +27,10 @@ pub struct ServeArgs {
     /// The index folder (`cargo xtask index build`).
     #[arg(long)]
     index: PathBuf,
+    /// A VQA model folder (two-tower, ViLT, or transformers' ViltForQuestionAnswering) for
+    /// `POST /vqa`.
+    #[arg(long)]
+    vqa: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -64,6 +69,14 @@ impl BackendJob for ServeJob {
         let model = load_any_clip::<B::InnerBackend>(&model_dir, &device)
             .with_context(|| format!("cannot load the model {}", model_dir.display()))?;
         let index = DurableIndex::open::<B::InnerBackend>(&a.index, &device)?;
+        let vqa = match &a.vqa {
+            Some(dir) => Some(mm_serve::VqaModel {
+                model: AnyVqa::<B::InnerBackend>::load(dir, &device)
+                    .with_context(|| format!("cannot load the VQA model {}", dir.display()))?,
+                device: device.clone(),
+            }),
+            None => None,
+        };
         let config = ServeConfig {
             addr: a.addr,
             limits: Limits {
@@ -85,6 +98,7 @@ impl BackendJob for ServeJob {
             .block_on(mm_serve::serve(
                 model,
                 index,
+                vqa,
                 config,
                 async {
                     let _ = tokio::signal::ctrl_c().await;

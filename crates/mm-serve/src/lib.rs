@@ -1,5 +1,6 @@
 //! mm's HTTP service: zero-shot classification, text -> image and image -> image search over
-//! a durable index, and indexing, for any CLIP mm loads.
+//! a durable index, and indexing, for any CLIP mm loads; visual question answering for any VQA
+//! model folder mm loads.
 //!
 //! - `POST /classify`: multipart `image`, `labels` (comma-separated), optional `templates`
 //!   (one per line, each with `{}`); labels ranked with probabilities.
@@ -7,6 +8,8 @@
 //! - `POST /search/image`: multipart `image`, optional `k`; the nearest indexed items.
 //! - `POST /index`: multipart `image` (repeatable), optional `metadata`; answered once the
 //!   additions are fsynced to the index's log.
+//! - `POST /vqa`: multipart `image`, `question`, optional `top`; the most probable answers of
+//!   the VQA model the service was started with ([`vqa`]).
 //! - `GET /health`, `GET /metrics`.
 //!
 //! Model work goes through one worker thread that batches concurrent requests
@@ -20,6 +23,7 @@ pub mod error;
 pub mod input;
 pub mod metrics;
 pub mod routes;
+pub mod vqa;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -36,10 +40,12 @@ use axum::routing::{get, post};
 use burn::tensor::backend::Backend;
 use mm_retrieval::DurableIndex;
 use mm_vl::hf::LoadedClip;
+use mm_vl::vqa::AnyVqa;
 
 pub use config::{BatchConfig, Limits, ServeConfig};
 pub use error::ApiError;
 use routes::AppState;
+use vqa::VqaHandle;
 use worker::ModelHandle;
 
 /// Why the service could not start.
@@ -69,10 +75,19 @@ pub enum ServeError {
     Save(#[from] mm_retrieval::IndexError),
 }
 
-/// Builds the service's router around a model and an index.
+/// A VQA model for `POST /vqa` and the device it runs on.
+pub struct VqaModel<B: Backend> {
+    /// The model.
+    pub model: AnyVqa<B>,
+    /// Its device.
+    pub device: B::Device,
+}
+
+/// Builds the service's router around a model and an index (and a VQA model for `/vqa`).
 pub fn router<B: Backend>(
     model: LoadedClip<B>,
     index: DurableIndex,
+    vqa: Option<VqaModel<B>>,
     config: &ServeConfig,
 ) -> Result<(Router, Arc<RwLock<DurableIndex>>), ServeError> {
     let dim = model.config.projection_dim;
@@ -89,6 +104,7 @@ pub fn router<B: Backend>(
     let index = Arc::new(RwLock::new(index));
     let state = Arc::new(AppState {
         model: ModelHandle::start(model, config.batch),
+        vqa: vqa.map(|v| VqaHandle::start(v.model, v.device, config.batch)),
         index: index.clone(),
         index_facts,
         tokenizer,
@@ -107,6 +123,7 @@ pub fn router<B: Backend>(
         .route("/search/text", post(routes::search_text))
         .route("/search/image", post(routes::search_image))
         .route("/index", post(routes::add_to_index))
+        .route("/vqa", post(vqa::vqa))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), track))
@@ -169,11 +186,12 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
 pub async fn serve<B: Backend>(
     model: LoadedClip<B>,
     index: DurableIndex,
+    vqa: Option<VqaModel<B>>,
     config: ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
-    let (router, index) = router(model, index, &config)?;
+    let (router, index) = router(model, index, vqa, &config)?;
     let io = |source| ServeError::Io {
         addr: config.addr,
         source,

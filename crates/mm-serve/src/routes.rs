@@ -22,6 +22,7 @@ use crate::config::Limits;
 use crate::error::ApiError;
 use crate::input::{check_k, check_text, decode_upload, parse_labels, parse_templates};
 use crate::metrics::Metrics;
+use crate::vqa::VqaHandle;
 use crate::worker::ModelHandle;
 
 /// Prompt embeddings kept for reuse by `/classify` (cleared when this many).
@@ -31,6 +32,8 @@ const PROMPT_CACHE: usize = 50_000;
 pub struct AppState {
     /// The model worker.
     pub model: ModelHandle,
+    /// The VQA worker, when the service was started with a VQA model.
+    pub vqa: Option<VqaHandle>,
     /// The index, with its metadata and log.
     pub index: Arc<RwLock<DurableIndex>>,
     /// What `/health` and `/metrics` report of the index, kept outside its lock so they answer
@@ -79,7 +82,7 @@ impl IndexFacts {
 type Shared = State<Arc<AppState>>;
 type Reply = Result<Json<Value>, ApiError>;
 
-async fn timed<T>(
+pub(crate) async fn timed<T>(
     state: &AppState,
     work: impl std::future::Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
@@ -102,13 +105,16 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// One uploaded file or text field.
-struct Field {
+pub(crate) struct Field {
     name: String,
     file_name: Option<String>,
     bytes: Vec<u8>,
 }
 
-async fn read_fields(mut multipart: Multipart, allowed: &[&str]) -> Result<Vec<Field>, ApiError> {
+pub(crate) async fn read_fields(
+    mut multipart: Multipart,
+    allowed: &[&str],
+) -> Result<Vec<Field>, ApiError> {
     let mut out = Vec::new();
     loop {
         let field = multipart
@@ -138,7 +144,7 @@ async fn read_fields(mut multipart: Multipart, allowed: &[&str]) -> Result<Vec<F
     Ok(out)
 }
 
-fn text_field(fields: &[Field], name: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn text_field(fields: &[Field], name: &str) -> Result<Option<String>, ApiError> {
     match fields.iter().filter(|f| f.name == name).collect::<Vec<_>>()[..] {
         [] => Ok(None),
         [f] => String::from_utf8(f.bytes.clone())
@@ -151,7 +157,10 @@ fn text_field(fields: &[Field], name: &str) -> Result<Option<String>, ApiError> 
     }
 }
 
-async fn one_image(state: &Arc<AppState>, fields: &[Field]) -> Result<RgbImage, ApiError> {
+pub(crate) async fn one_image(
+    state: &Arc<AppState>,
+    fields: &[Field],
+) -> Result<RgbImage, ApiError> {
     let images: Vec<&Field> = fields.iter().filter(|f| f.name == "image").collect();
     let [image] = images[..] else {
         return Err(ApiError::bad_request(
@@ -210,6 +219,16 @@ pub async fn metrics(State(state): Shared) -> Json<Value> {
             "queued": s.queued.load(Relaxed),
             "rejected_queue_full": s.rejected.load(Relaxed),
         },
+        "vqa": state.vqa.as_ref().map(|v| {
+            let s = &v.stats;
+            json!({
+                "kind": v.kind,
+                "forward_passes": s.forwards.load(Relaxed),
+                "questions": s.items.load(Relaxed),
+                "queued": s.queued.load(Relaxed),
+                "rejected_queue_full": s.rejected.load(Relaxed),
+            })
+        }),
         "indexed": state.index_facts.indexed.load(Relaxed),
         "index_log": state.compaction.snapshot(),
     }))

@@ -163,6 +163,18 @@ impl WordPieceTokenizer {
         self.vocab.get(id as usize).map(String::as_str)
     }
 
+    /// Tokens of `text` with `[CLS]` and `[SEP]`, uncut.
+    pub fn count_tokens(&self, text: &str) -> Result<usize, TokenizerError> {
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(TokenizerError::TooLong { len: text.len() });
+        }
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))?;
+        Ok(encoding.get_ids().len() + 2)
+    }
+
     /// `[CLS] text [SEP]` ids, cut to `max_len` (keeping `[SEP]` last) and padded with
     /// `[PAD]` to `max_len`, and how many are real (the attention mask's ones).
     pub fn encode(&self, text: &str, max_len: usize) -> Result<(Vec<u32>, usize), TokenizerError> {

@@ -120,6 +120,16 @@ pub async fn start(s: &Setup, config: ServeConfig) -> Server {
 
 /// Serves the setup's model and an index already opened.
 pub async fn start_with(s: &Setup, index: DurableIndex, config: ServeConfig) -> Server {
+    start_full(s, index, None, config).await
+}
+
+/// Serves the setup's model, an index already opened and a VQA model.
+pub async fn start_full(
+    s: &Setup,
+    index: DurableIndex,
+    vqa: Option<mm_serve::VqaModel<B>>,
+    config: ServeConfig,
+) -> Server {
     let model = load(&s.model);
     let (stop, stopped) = oneshot::channel::<()>();
     let (bound, addr) = oneshot::channel();
@@ -127,6 +137,7 @@ pub async fn start_with(s: &Setup, index: DurableIndex, config: ServeConfig) -> 
         mm_serve::serve(
             model,
             index,
+            vqa,
             config,
             async {
                 let _ = stopped.await;

@@ -13,7 +13,9 @@ use serde_json::Value;
 
 use super::VqaError;
 use super::data::{QuestionOnly, VqaSet, normalize_with, tokenize};
-use super::eval::{ScoredAnswer, VqaReport, evaluate_vqa, load_vqa, one_question, top_answers};
+use super::eval::{
+    ScoredAnswer, VqaReport, evaluate_vqa, load_vqa, one_question, top_answers, top_answers_batch,
+};
 use super::model::VqaModel;
 use super::train::VqaTrainConfig;
 use crate::vilt::train::VILT_MEAN_STD;
@@ -139,21 +141,36 @@ impl<B: Backend> AnyVqa<B> {
         }
     }
 
-    /// A question's tokens for this model and the position of its last real one.
+    /// A question's tokens for this model and the position of its last real one; an empty
+    /// question, or one longer than the model reads, is an error.
     pub fn tokenize(&self, question: &str) -> Result<(Vec<u32>, usize), VqaError> {
+        if question.trim().is_empty() {
+            return Err(VqaError::Data("the question is empty".into()));
+        }
+        let too_long = |n: usize, max: usize| {
+            VqaError::Data(format!(
+                "the question is {n} tokens; the model reads at most {max}"
+            ))
+        };
         match self {
-            AnyVqa::TwoTower { config, .. } => tokenize(
-                &ClipTokenizer::bundled(),
-                question,
-                config.model.text.max_position_embeddings,
-            ),
+            AnyVqa::TwoTower { config, .. } => {
+                let tokenizer = ClipTokenizer::bundled();
+                let context = config.model.text.max_position_embeddings;
+                let n = tokenizer.count_tokens(question)?;
+                let max = tokenizer.max_tokens(context);
+                if n > max {
+                    return Err(too_long(n, max));
+                }
+                tokenize(&tokenizer, question, context)
+            }
             AnyVqa::Vilt {
                 tokenizer,
                 max_text,
                 ..
             } => {
-                if question.trim().is_empty() {
-                    return Err(VqaError::Data("the question is empty".into()));
+                let n = tokenizer.count_tokens(question)?;
+                if n > *max_text {
+                    return Err(too_long(n, *max_text));
                 }
                 let (ids, real) = tokenizer.encode(question, *max_text)?;
                 Ok((ids, real - 1))
@@ -188,6 +205,59 @@ impl<B: Backend> AnyVqa<B> {
             AnyVqa::TwoTower { model, .. } => top_answers(model, self.answers(), &one, top, device),
             AnyVqa::Vilt { model, .. } => top_answers(model, self.answers(), &one, top, device),
         }
+    }
+
+    /// The `top` answers to each (image, question) pair, in one forward pass; a question that
+    /// cannot be tokenized is that pair's error.
+    pub fn ask_batch(
+        &self,
+        pairs: &[(&RgbImage, &str)],
+        top: usize,
+        device: &B::Device,
+    ) -> Vec<Result<Vec<ScoredAnswer>, VqaError>> {
+        let (size, context, (mean, std)) = self.inputs();
+        let mut set = VqaSet {
+            images: Vec::new(),
+            items: Vec::new(),
+            size,
+            context_length: context,
+        };
+        let mut out: Vec<Result<Vec<ScoredAnswer>, VqaError>> = Vec::with_capacity(pairs.len());
+        let mut rows = Vec::new();
+        for (k, (image, question)) in pairs.iter().enumerate() {
+            match self.tokenize(question) {
+                Ok(tokens) => {
+                    let one = one_question(
+                        normalize_with(image, size, mean, std),
+                        size,
+                        question,
+                        tokens,
+                    );
+                    let mut item = one.items.into_iter().next().expect("one item");
+                    item.image = set.images.len();
+                    set.images.extend(one.images);
+                    set.items.push(item);
+                    rows.push(k);
+                    out.push(Ok(Vec::new()));
+                }
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        if set.items.is_empty() {
+            return out;
+        }
+        let answered = match self {
+            AnyVqa::TwoTower { model, .. } => {
+                top_answers_batch(model, self.answers(), &set, top, device)
+            }
+            AnyVqa::Vilt { model, .. } => {
+                top_answers_batch(model, self.answers(), &set, top, device)
+            }
+        };
+        for (k, answers) in rows.into_iter().zip(answered) {
+            out[k] = Ok(answers);
+        }
+        out
     }
 
     /// Scores the model on `test` beside the question-only `baseline`.

@@ -159,27 +159,45 @@ pub fn top_answers<B: Backend, M: AnswerModel<B>>(
     top: usize,
     device: &B::Device,
 ) -> Result<Vec<ScoredAnswer>, VqaError> {
-    let items: Vec<&VqaItem> = one.items.iter().take(1).collect();
-    if items.is_empty() {
+    if one.items.is_empty() {
         return Err(VqaError::Data("no question".into()));
     }
-    let (pixels, ids, eot, _) = batch_tensors(one, &items, answers, false, device);
+    let mut first = one.clone();
+    first.items.truncate(1);
+    Ok(top_answers_batch(model, answers, &first, top, device).remove(0))
+}
+
+/// The `top` most probable answers to every question of `set`, in one forward pass.
+pub fn top_answers_batch<B: Backend, M: AnswerModel<B>>(
+    model: &M,
+    answers: &[String],
+    set: &VqaSet,
+    top: usize,
+    device: &B::Device,
+) -> Vec<Vec<ScoredAnswer>> {
+    let items: Vec<&VqaItem> = set.items.iter().collect();
+    let (pixels, ids, eot, _) = batch_tensors(set, &items, answers, false, device);
     let probs = softmax(model.answer_logits(pixels, ids, eot), 1)
         .into_data()
         .convert::<f64>()
         .to_vec::<f64>()
-        .map_err(|e| VqaError::Data(format!("{e:?}")))?;
-    let mut scored: Vec<ScoredAnswer> = answers
-        .iter()
-        .zip(probs)
-        .map(|(a, p)| ScoredAnswer {
-            answer: a.clone(),
-            probability: p,
+        .unwrap_or_default();
+    probs
+        .chunks(answers.len().max(1))
+        .map(|row| {
+            let mut scored: Vec<ScoredAnswer> = answers
+                .iter()
+                .zip(row)
+                .map(|(a, &p)| ScoredAnswer {
+                    answer: a.clone(),
+                    probability: p,
+                })
+                .collect();
+            scored.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+            scored.truncate(top.max(1));
+            scored
         })
-        .collect();
-    scored.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-    scored.truncate(top.max(1));
-    Ok(scored)
+        .collect()
 }
 
 /// A one-question [`VqaSet`]: `pixels` normalized `[3, size, size]`, the question's tokens
