@@ -85,7 +85,7 @@ impl Default for ViltTrainConfig {
                 initializer_range: 0.02,
             },
             pretrain: Phase {
-                steps: 1000,
+                steps: 1500,
                 lr: 5e-4,
                 warmup: 100,
                 batch: 32,
@@ -93,15 +93,15 @@ impl Default for ViltTrainConfig {
             mask_prob: 0.3,
             mlm_weight: 1.0,
             finetune: Phase {
-                steps: 3000,
-                lr: 5e-4,
-                warmup: 100,
+                steps: 4000,
+                lr: 1e-3,
+                warmup: 200,
                 batch: 64,
             },
             max_answers: 1000,
             weight_decay: 0.01,
             seed: 23,
-            checkpoint_every: 500,
+            checkpoint_every: 1000,
             keep_checkpoints: 2,
         }
     }

@@ -27,18 +27,18 @@ pub enum AnyVqa<B: Backend> {
     /// The two-tower model.
     TwoTower {
         /// The model.
-        model: VqaModel<B>,
+        model: Box<VqaModel<B>>,
         /// Its run settings (sizes, answers).
-        config: VqaTrainConfig,
+        config: Box<VqaTrainConfig>,
     },
     /// A ViLT with a question-answering head.
     Vilt {
         /// The model.
-        model: Vilt<B>,
+        model: Box<Vilt<B>>,
         /// Its answers in logit order.
         answers: Vec<String>,
         /// Its WordPiece tokenizer.
-        tokenizer: WordPieceTokenizer,
+        tokenizer: Box<WordPieceTokenizer>,
         /// Question length in tokens.
         max_text: usize,
         /// Image side length.
@@ -88,7 +88,10 @@ impl<B: Backend> AnyVqa<B> {
         }
         if dir.join("model.mpk").is_file() {
             let (model, config) = load_vqa::<B>(dir, device).map_err(model_error)?;
-            return Ok(AnyVqa::TwoTower { model, config });
+            return Ok(AnyVqa::TwoTower {
+                model: Box::new(model),
+                config: Box::new(config),
+            });
         }
         let loaded = load_hf_vilt::<B>(dir, device).map_err(model_error)?;
         if loaded.model.vqa.is_none() {
@@ -102,8 +105,8 @@ impl<B: Backend> AnyVqa<B> {
             answers: loaded.answers,
             max_text: loaded.config.max_position_embeddings,
             size: loaded.config.image_size,
-            model: loaded.model,
-            tokenizer,
+            model: Box::new(loaded.model),
+            tokenizer: Box::new(tokenizer),
             mean_std: vilt_normalization(dir)?,
         })
     }
@@ -202,8 +205,10 @@ impl<B: Backend> AnyVqa<B> {
             tokens,
         );
         match self {
-            AnyVqa::TwoTower { model, .. } => top_answers(model, self.answers(), &one, top, device),
-            AnyVqa::Vilt { model, .. } => top_answers(model, self.answers(), &one, top, device),
+            AnyVqa::TwoTower { model, .. } => {
+                top_answers(&**model, self.answers(), &one, top, device)
+            }
+            AnyVqa::Vilt { model, .. } => top_answers(&**model, self.answers(), &one, top, device),
         }
     }
 
@@ -248,10 +253,10 @@ impl<B: Backend> AnyVqa<B> {
         }
         let answered = match self {
             AnyVqa::TwoTower { model, .. } => {
-                top_answers_batch(model, self.answers(), &set, top, device)
+                top_answers_batch(&**model, self.answers(), &set, top, device)
             }
             AnyVqa::Vilt { model, .. } => {
-                top_answers_batch(model, self.answers(), &set, top, device)
+                top_answers_batch(&**model, self.answers(), &set, top, device)
             }
         };
         for (k, answers) in rows.into_iter().zip(answered) {
@@ -269,10 +274,10 @@ impl<B: Backend> AnyVqa<B> {
     ) -> VqaReport {
         match self {
             AnyVqa::TwoTower { model, .. } => {
-                evaluate_vqa(model, self.answers(), baseline, test, device)
+                evaluate_vqa(&**model, self.answers(), baseline, test, device)
             }
             AnyVqa::Vilt { model, .. } => {
-                evaluate_vqa(model, self.answers(), baseline, test, device)
+                evaluate_vqa(&**model, self.answers(), baseline, test, device)
             }
         }
     }

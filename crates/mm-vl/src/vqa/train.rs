@@ -50,12 +50,12 @@ impl Default for VqaTrainConfig {
             model: VqaConfig::small(64, Vec::new()),
             max_answers: 1000,
             batch: 64,
-            steps: 2000,
-            lr: 5e-4,
-            warmup: 100,
+            steps: 6000,
+            lr: 1e-3,
+            warmup: 200,
             weight_decay: 0.05,
             seed: 19,
-            checkpoint_every: 500,
+            checkpoint_every: 1000,
             keep_checkpoints: 2,
         }
     }
@@ -76,6 +76,15 @@ pub struct VqaBatch<B: Backend> {
     pub at: StepInfo,
 }
 
+/// Pixels `[n, 3, size, size]`, token ids `[n, context]`, last positions `[n]` and answer
+/// targets `[n, answers]` of a batch.
+pub type BatchTensors<B> = (
+    Tensor<B, 4>,
+    Tensor<B, 2, Int>,
+    Tensor<B, 1, Int>,
+    Tensor<B, 2>,
+);
+
 /// Pixels, tokens and targets of `items` as tensors (`blank`: every pixel at the mean colour,
 /// i.e. zero after normalization).
 pub fn batch_tensors<B: Backend>(
@@ -84,12 +93,7 @@ pub fn batch_tensors<B: Backend>(
     answers: &[String],
     blank: bool,
     device: &B::Device,
-) -> (
-    Tensor<B, 4>,
-    Tensor<B, 2, Int>,
-    Tensor<B, 1, Int>,
-    Tensor<B, 2>,
-) {
+) -> BatchTensors<B> {
     let n = items.len();
     let (s, t, a) = (set.size, set.context_length, answers.len());
     let mut pixels = Vec::with_capacity(n * 3 * s * s);
