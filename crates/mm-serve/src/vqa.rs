@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::BatchConfig;
 use crate::error::ApiError;
 use crate::routes::{AppState, one_image, read_fields, text_field, timed};
-use crate::worker::WorkerStats;
+use crate::worker::{WorkerStats, await_answer, enqueue};
 
 /// Most answers one request may ask for.
 pub const MAX_TOP: usize = 100;
@@ -75,27 +75,8 @@ impl VqaHandle {
             top,
             reply,
         };
-        match self.jobs.try_send(job) {
-            Ok(()) => {
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "queue_full",
-                    "the model queue is full; retry later",
-                ));
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(ApiError::internal("the VQA worker has stopped"));
-            }
-        }
-        match answer.await {
-            Ok(Ok(answers)) => Ok(answers),
-            Ok(Err(message)) => Err(ApiError::unprocessable("bad_question", message)),
-            Err(_) => Err(ApiError::internal("the VQA worker dropped the request")),
-        }
+        enqueue(&self.jobs, job, &self.stats, "VQA")?;
+        await_answer(answer, "bad_question", "VQA").await
     }
 }
 

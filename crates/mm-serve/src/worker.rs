@@ -72,31 +72,13 @@ impl ModelHandle {
     /// shared with the other callers' work).
     pub async fn embed(&self, texts: Vec<String>, images: Vec<RgbImage>) -> Result<Rows, ApiError> {
         let (reply, answer) = oneshot::channel();
-        match self.jobs.try_send(Job {
+        let job = Job {
             texts,
             images,
             reply,
-        }) {
-            Ok(()) => {
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "queue_full",
-                    "the model queue is full; retry later",
-                ));
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(ApiError::internal("the model worker has stopped"));
-            }
-        }
-        match answer.await {
-            Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(message)) => Err(ApiError::unprocessable("model_input", message)),
-            Err(_) => Err(ApiError::internal("the model worker dropped the request")),
-        }
+        };
+        enqueue(&self.jobs, job, &self.stats, "model")?;
+        await_answer(answer, "model_input", "model").await
     }
 
     /// Unit-norm text embeddings.
@@ -107,6 +89,47 @@ impl ModelHandle {
     /// Unit-norm image embeddings.
     pub async fn embed_images(&self, images: Vec<RgbImage>) -> Result<Vec<Vec<f32>>, ApiError> {
         Ok(self.embed(Vec::new(), images).await?.1)
+    }
+}
+
+/// Puts `job` on a worker's queue: 429 when it is full, 500 when the worker has stopped.
+pub(crate) fn enqueue<J>(
+    jobs: &mpsc::Sender<J>,
+    job: J,
+    stats: &WorkerStats,
+    worker: &str,
+) -> Result<(), ApiError> {
+    match jobs.try_send(job) {
+        Ok(()) => {
+            stats.queued.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            stats.rejected.fetch_add(1, Ordering::Relaxed);
+            Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "queue_full",
+                "the model queue is full; retry later",
+            ))
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(ApiError::internal(format!(
+            "the {worker} worker has stopped"
+        ))),
+    }
+}
+
+/// A worker's answer to one job: its rows, or a 422 with `code` when the input was refused.
+pub(crate) async fn await_answer<T>(
+    answer: oneshot::Receiver<Result<T, String>>,
+    code: &'static str,
+    worker: &str,
+) -> Result<T, ApiError> {
+    match answer.await {
+        Ok(Ok(rows)) => Ok(rows),
+        Ok(Err(message)) => Err(ApiError::unprocessable(code, message)),
+        Err(_) => Err(ApiError::internal(format!(
+            "the {worker} worker dropped the request"
+        ))),
     }
 }
 
