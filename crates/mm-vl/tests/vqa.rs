@@ -14,10 +14,9 @@ use mm_vision::ClipVisionConfig;
 use mm_vl::vilt::eval::{article_ids, evaluate_pretraining};
 use mm_vl::vilt::pretrain::CaptionSet;
 use mm_vl::vilt::train::{Phase, VILT_MEAN_STD, ViltTrainConfig, finetune_vilt, pretrain_vilt};
-use mm_vl::vqa::data::normalize_with;
+use mm_vl::vqa::data::{normalize_with, tokenize_wordpiece};
 use mm_vl::vqa::{
-    AnyVqa, QuestionOnly, VqaConfig, VqaSet, VqaTrainConfig, answer_question, evaluate_vqa,
-    load_vqa, train_vqa,
+    AnyVqa, QuestionOnly, VqaConfig, VqaSet, VqaTrainConfig, evaluate_vqa, load_vqa, train_vqa,
 };
 
 type A = Autodiff<Flex>;
@@ -106,7 +105,7 @@ fn vqa_learns_to_look_and_reloads() {
     let config = tiny_config();
     let device = Default::default();
     let run = RunOptions::new(dir.path().join("run"));
-    let model = train_vqa::<A>(&config, set.clone(), &run, &[device]).unwrap();
+    let (model, _) = train_vqa::<A>(&config, set.clone(), &run, &[device]).unwrap();
 
     let final_dir = dir.path().join("run/final");
     let (loaded, saved) = load_vqa::<Flex>(&final_dir, &Default::default()).unwrap();
@@ -131,15 +130,11 @@ fn vqa_learns_to_look_and_reloads() {
     let again = evaluate_vqa(&loaded, answers, &baseline, &set, &Default::default());
     assert_eq!(report, again);
     let image = mm_vision::load_image(dir.path().join("blue-circle-true.png")).unwrap();
-    let top = answer_question(
-        &loaded,
-        &saved,
-        &image,
-        "what color is the shape?",
-        3,
-        &Default::default(),
-    )
-    .unwrap();
+    let any = AnyVqa::<Flex>::load(&final_dir, &Default::default()).unwrap();
+    assert_eq!(any.kind(), "two-tower");
+    let top = any
+        .ask(&image, "what color is the shape?", 3, &Default::default())
+        .unwrap();
     assert_eq!(top.len(), 3);
     assert_eq!(top[0].answer, "blue");
     assert!(top.windows(2).all(|w| w[0].probability >= w[1].probability));
@@ -186,8 +181,17 @@ fn bad_input_is_a_named_error() {
         height: 16,
         pixels: vec![0; 16 * 16 * 3],
     };
-    let err = answer_question(&model, &train, &image, "  ", 3, &Default::default()).unwrap_err();
+    let any = AnyVqa::TwoTower {
+        model: Box::new(model),
+        config: Box::new(train),
+        tokenizer: Box::new(ClipTokenizer::bundled()),
+    };
+    let err = any.ask(&image, "  ", 3, &Default::default()).unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
+    // A question longer than the model reads (12 tokens) would be cut: refused.
+    let long = "what color is the shape in the middle of this small image?";
+    let err = any.ask(&image, long, 3, &Default::default()).unwrap_err();
+    assert!(err.to_string().contains("reads at most 12"), "{err}");
     std::fs::write(dir.path().join("config.json"), "{\"steps\": 3}").unwrap();
     let err = load_vqa::<Flex>(dir.path(), &Default::default()).unwrap_err();
     assert!(err.to_string().contains("not a VQA model folder"), "{err}");
@@ -267,10 +271,7 @@ fn vilt_pretrains_then_answers_and_its_folder_is_a_vilt_folder() {
     let hf = mm_vl::vilt::load_hf_vilt::<Flex>(&pre_dir, &Default::default()).unwrap();
     assert!(hf.model.itm.is_some() && hf.model.mlm.is_some() && hf.model.vqa.is_none());
     let vqa_run = RunOptions::new(dir.path().join("vqa"));
-    let tokenize = |q: &str| {
-        let (ids, real) = tokenizer.encode(q, 12)?;
-        Ok((ids, real - 1))
-    };
+    let tokenize = |q: &str| tokenize_wordpiece(&tokenizer, q, 12);
     let questions = VqaSet::from_records(&records, &tokenize, 12, 16, VILT_MEAN_STD).unwrap();
     finetune_vilt::<A>(
         &config,

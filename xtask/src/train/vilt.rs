@@ -15,6 +15,7 @@ use mm_text::WordPieceTokenizer;
 use mm_vl::vilt::eval::{PretrainReport, article_ids, evaluate_pretraining};
 use mm_vl::vilt::pretrain::CaptionSet;
 use mm_vl::vilt::train::{VILT_MEAN_STD, ViltTrainConfig, finetune_vilt, pretrain_vilt};
+use mm_vl::vqa::data::tokenize_wordpiece;
 use mm_vl::vqa::{QuestionOnly, VqaReport, VqaSet, evaluate_vqa};
 
 use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
@@ -178,10 +179,7 @@ pub fn run(args: ViltTrainArgs) -> Result<()> {
     );
     let questions = |path: &Path| -> Result<VqaSet> {
         let m = Manifest::<QuestionAnswer>::read(path)?;
-        let tokenize = |q: &str| {
-            let (ids, real) = tokenizer.encode(q, text)?;
-            Ok((ids, real - 1))
-        };
+        let tokenize = |q: &str| tokenize_wordpiece(&tokenizer, q, text);
         Ok(VqaSet::from_records(
             &m,
             &tokenize,

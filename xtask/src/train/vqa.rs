@@ -10,7 +10,6 @@ use clap::Args;
 use mm_core::train::{RunOptions, append_eval};
 use mm_core::{BackendJob, dispatch, replicas};
 use mm_text::ClipTokenizer;
-use mm_vl::vqa::data::answer_vocabulary;
 use mm_vl::vqa::{QuestionOnly, VqaReport, VqaSet, VqaTrainConfig, evaluate_vqa, train_vqa};
 
 use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
@@ -106,9 +105,7 @@ impl BackendJob for VqaJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let devices = replicas(&device, self.devices);
         let baseline = QuestionOnly::fit(&self.train);
-        // The vocabulary train_vqa builds (and writes to final/config.json).
-        let answers = answer_vocabulary(&self.train, self.config.max_answers);
-        let model = train_vqa::<B>(&self.config, self.train, &self.run, &devices)?;
+        let (model, answers) = train_vqa::<B>(&self.config, self.train, &self.run, &devices)?;
         Ok(evaluate_vqa(
             &model, &answers, &baseline, &self.test, &device,
         ))

@@ -12,9 +12,9 @@ use mm_vision::preprocess::{CLIP_MEAN, CLIP_STD};
 use serde_json::Value;
 
 use super::VqaError;
-use super::data::{QuestionOnly, VqaSet, normalize_with, tokenize};
+use super::data::{QuestionOnly, VqaSet, normalize_with, tokenize, tokenize_wordpiece};
 use super::eval::{
-    ScoredAnswer, VqaReport, evaluate_vqa, load_vqa, one_question, top_answers, top_answers_batch,
+    ScoredAnswer, VqaReport, evaluate_vqa, load_vqa, one_question, top_answers_batch,
 };
 use super::model::VqaModel;
 use super::train::VqaTrainConfig;
@@ -30,6 +30,8 @@ pub enum AnyVqa<B: Backend> {
         model: Box<VqaModel<B>>,
         /// Its run settings (sizes, answers).
         config: Box<VqaTrainConfig>,
+        /// The CLIP tokenizer it reads questions with (parsed once).
+        tokenizer: Box<ClipTokenizer>,
     },
     /// A ViLT with a question-answering head.
     Vilt {
@@ -91,6 +93,7 @@ impl<B: Backend> AnyVqa<B> {
             return Ok(AnyVqa::TwoTower {
                 model: Box::new(model),
                 config: Box::new(config),
+                tokenizer: Box::new(ClipTokenizer::bundled()),
             });
         }
         let loaded = load_hf_vilt::<B>(dir, device).map_err(model_error)?;
@@ -147,37 +150,19 @@ impl<B: Backend> AnyVqa<B> {
     /// A question's tokens for this model and the position of its last real one; an empty
     /// question, or one longer than the model reads, is an error.
     pub fn tokenize(&self, question: &str) -> Result<(Vec<u32>, usize), VqaError> {
-        if question.trim().is_empty() {
-            return Err(VqaError::Data("the question is empty".into()));
-        }
-        let too_long = |n: usize, max: usize| {
-            VqaError::Data(format!(
-                "the question is {n} tokens; the model reads at most {max}"
-            ))
-        };
         match self {
-            AnyVqa::TwoTower { config, .. } => {
-                let tokenizer = ClipTokenizer::bundled();
-                let context = config.model.text.max_position_embeddings;
-                let n = tokenizer.count_tokens(question)?;
-                let max = tokenizer.max_tokens(context);
-                if n > max {
-                    return Err(too_long(n, max));
-                }
-                tokenize(&tokenizer, question, context)
-            }
+            AnyVqa::TwoTower {
+                config, tokenizer, ..
+            } => tokenize(
+                tokenizer,
+                question,
+                config.model.text.max_position_embeddings,
+            ),
             AnyVqa::Vilt {
                 tokenizer,
                 max_text,
                 ..
-            } => {
-                let n = tokenizer.count_tokens(question)?;
-                if n > *max_text {
-                    return Err(too_long(n, *max_text));
-                }
-                let (ids, real) = tokenizer.encode(question, *max_text)?;
-                Ok((ids, real - 1))
-            }
+            } => tokenize_wordpiece(tokenizer, question, *max_text),
         }
     }
 
@@ -196,20 +181,9 @@ impl<B: Backend> AnyVqa<B> {
         top: usize,
         device: &B::Device,
     ) -> Result<Vec<ScoredAnswer>, VqaError> {
-        let (size, _, (mean, std)) = self.inputs();
-        let tokens = self.tokenize(question)?;
-        let one = one_question(
-            normalize_with(image, size, mean, std),
-            size,
-            question,
-            tokens,
-        );
-        match self {
-            AnyVqa::TwoTower { model, .. } => {
-                top_answers(&**model, self.answers(), &one, top, device)
-            }
-            AnyVqa::Vilt { model, .. } => top_answers(&**model, self.answers(), &one, top, device),
-        }
+        self.ask_batch(&[(image, question)], top, device)
+            .pop()
+            .unwrap_or_else(|| Err(VqaError::Data("no question".into())))
     }
 
     /// The `top` answers to each (image, question) pair, in one forward pass; a question that

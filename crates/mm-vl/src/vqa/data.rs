@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use mm_data::manifest::{Manifest, QuestionAnswer};
-use mm_text::ClipTokenizer;
+use mm_text::{ClipTokenizer, WordPieceTokenizer};
 use mm_vision::decode::load_image;
 use mm_vision::preprocess::{CLIP_MEAN, CLIP_STD};
 use mm_vision::resample::resize_bicubic;
@@ -77,19 +77,45 @@ pub fn normalize_with(
 pub type QuestionTokenizer<'a> = dyn Fn(&str) -> Result<(Vec<u32>, usize), VqaError> + 'a;
 
 /// A question's token ids padded to `context_length`, and the position of its end-of-text
-/// token (questions longer than the context are cut, keeping that token last).
+/// token; an empty question, or one longer than the model reads, is an error (it would be cut).
 pub fn tokenize(
     tokenizer: &ClipTokenizer,
     question: &str,
     context_length: usize,
 ) -> Result<(Vec<u32>, usize), VqaError> {
-    if question.trim().is_empty() {
-        return Err(VqaError::Data("the question is empty".into()));
-    }
+    check_question(
+        question,
+        tokenizer.count_tokens(question)?,
+        tokenizer.max_tokens(context_length),
+    )?;
     let mut tokens = tokenizer.encode(question, context_length)?;
     let eot = tokens.len() - 1;
     tokens.resize(context_length, tokenizer.pad_id());
     Ok((tokens, eot))
+}
+
+/// [`tokenize`] for ViLT's WordPiece tokenizer: `[CLS] question [SEP]` padded to `max_text`,
+/// and the position of `[SEP]`.
+pub fn tokenize_wordpiece(
+    tokenizer: &WordPieceTokenizer,
+    question: &str,
+    max_text: usize,
+) -> Result<(Vec<u32>, usize), VqaError> {
+    check_question(question, tokenizer.count_tokens(question)?, max_text)?;
+    let (ids, real) = tokenizer.encode(question, max_text)?;
+    Ok((ids, real - 1))
+}
+
+fn check_question(question: &str, tokens: usize, max: usize) -> Result<(), VqaError> {
+    if question.trim().is_empty() {
+        return Err(VqaError::Data("the question is empty".into()));
+    }
+    if tokens > max {
+        return Err(VqaError::Data(format!(
+            "the question is {tokens} tokens; the model reads at most {max}"
+        )));
+    }
+    Ok(())
 }
 
 impl VqaSet {

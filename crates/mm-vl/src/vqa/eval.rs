@@ -1,6 +1,6 @@
 //! Scoring a VQA model: accuracy overall and per answer type, beside the question-only
-//! baseline and the same model with every image blanked; answering one question about one
-//! image with probabilities; loading model folders.
+//! baseline and the same model with every image blanked; the top answers of a batch of
+//! questions; loading model folders.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,8 +11,7 @@ use burn::tensor::{Int, Tensor};
 use mm_core::train::{TrainError, load_weights, read_model_config};
 use serde::{Deserialize, Serialize};
 
-use super::VqaError;
-use super::data::{QuestionOnly, VqaItem, VqaSet, normalize, soft_accuracy, tokenize};
+use super::data::{QuestionOnly, VqaItem, VqaSet, soft_accuracy};
 use super::model::VqaModel;
 use super::train::{VqaTrainConfig, batch_tensors};
 
@@ -150,23 +149,6 @@ pub struct ScoredAnswer {
     pub probability: f64,
 }
 
-/// The `top` most probable answers to one question about one image, prepared as a one-item
-/// [`VqaSet`] (normalized pixels, token ids and last position) for `model`.
-pub fn top_answers<B: Backend, M: AnswerModel<B>>(
-    model: &M,
-    answers: &[String],
-    one: &VqaSet,
-    top: usize,
-    device: &B::Device,
-) -> Result<Vec<ScoredAnswer>, VqaError> {
-    if one.items.is_empty() {
-        return Err(VqaError::Data("no question".into()));
-    }
-    let mut first = one.clone();
-    first.items.truncate(1);
-    Ok(top_answers_batch(model, answers, &first, top, device).remove(0))
-}
-
 /// The `top` most probable answers to every question of `set`, in one forward pass.
 pub fn top_answers_batch<B: Backend, M: AnswerModel<B>>(
     model: &M,
@@ -222,23 +204,6 @@ pub fn one_question(
         size,
         context_length,
     }
-}
-
-/// The `top` most probable answers of the two-tower model to `question` about `image`.
-pub fn answer_question<B: Backend>(
-    model: &VqaModel<B>,
-    config: &VqaTrainConfig,
-    image: &mm_vision::RgbImage,
-    question: &str,
-    top: usize,
-    device: &B::Device,
-) -> Result<Vec<ScoredAnswer>, VqaError> {
-    let tokenizer = mm_text::ClipTokenizer::bundled();
-    let context = config.model.text.max_position_embeddings;
-    let tokens = tokenize(&tokenizer, question, context)?;
-    let size = config.model.vision.image_size;
-    let one = one_question(normalize(image, size), size, question, tokens);
-    top_answers(model, &config.model.answers, &one, top, device)
 }
 
 /// A trained VQA folder (`final/` of `train vqa`) and its configuration.

@@ -18,8 +18,7 @@ pub mod train;
 pub use any::AnyVqa;
 pub use data::{QuestionOnly, VqaItem, VqaSet};
 pub use eval::{
-    AnswerModel, ScoredAnswer, VqaReport, answer_question, evaluate_vqa, load_vqa, one_question,
-    top_answers,
+    AnswerModel, ScoredAnswer, VqaReport, evaluate_vqa, load_vqa, one_question, top_answers_batch,
 };
 pub use model::{VqaConfig, VqaModel};
 pub use train::{VqaTrainConfig, train_vqa};

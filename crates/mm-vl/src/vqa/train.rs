@@ -226,13 +226,14 @@ impl<B: Backend> InferenceStep for VqaModel<B> {
 }
 
 /// Trains on `train` on `devices`, writing the run folder and `final/` (whose `config.json`
-/// is the [`VqaTrainConfig`] with the answer vocabulary filled in).
+/// is the [`VqaTrainConfig`] with the answer vocabulary filled in); returns the model and that
+/// vocabulary.
 pub fn train_vqa<B: AutodiffBackend>(
     config: &VqaTrainConfig,
     train: VqaSet,
     run: &RunOptions,
     devices: &[B::Device],
-) -> Result<VqaModel<B::InnerBackend>, TrainError> {
+) -> Result<(VqaModel<B::InnerBackend>, Vec<String>), TrainError> {
     let main = devices
         .first()
         .ok_or_else(|| TrainError::Settings("no device to train on".into()))?;
@@ -277,5 +278,5 @@ pub fn train_vqa<B: AutodiffBackend>(
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
     let model = fit(&spec, &json, model, optim, schedule, source, devices)?;
     save_model_dir(&run.run_dir.join("final"), &json, &model)?;
-    Ok(model)
+    Ok((model, config.model.answers))
 }
