@@ -163,6 +163,20 @@ impl WordPieceTokenizer {
         self.vocab.get(id as usize).map(String::as_str)
     }
 
+    /// The text of `ids` as BERT decodes it: special tokens dropped, `##` pieces joined to
+    /// the word before, spaces before punctuation cleaned up.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.vocab.len()) {
+            return Err(TokenizerError::Encode(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                self.vocab.len()
+            )));
+        }
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))
+    }
+
     /// Tokens of `text` with `[CLS]` and `[SEP]`, uncut.
     pub fn count_tokens(&self, text: &str) -> Result<usize, TokenizerError> {
         if text.len() > MAX_TEXT_BYTES {
@@ -224,6 +238,10 @@ mod tests {
         assert_eq!(real, 5);
         let tokens: Vec<&str> = ids.iter().map(|&i| t.token(i).unwrap()).collect();
         assert_eq!(tokens, ["[CLS]", "a", "[UNK]", "[UNK]", "[SEP]"]);
+        assert_eq!(t.decode(&ids).unwrap(), "a [UNK] [UNK]");
+        let (ids, _) = t.encode("what is the shape?", 8).unwrap();
+        assert_eq!(t.decode(&ids).unwrap(), "what is the shape?");
+        assert!(t.decode(&[999]).is_err());
         assert!(t.encode("x", 1).is_err());
     }
 

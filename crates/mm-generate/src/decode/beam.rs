@@ -151,15 +151,13 @@ pub fn beam_search<D: StepDecoder + ?Sized>(
             cur_len - prompt
         };
         let best_running = running_scores[0] / penalty(hypothetical, lp);
-        let worst = slots
-            .iter()
-            .map(|s| s.score)
-            .fold(f32::INFINITY, f32::min);
+        let worst = slots.iter().map(|s| s.score).fold(f32::INFINITY, f32::min);
         improvable = improvable
             && slots
                 .iter()
                 .any(|s| best_running > if s.finished { worst } else { IMPOSSIBLE });
-        let open = !(slots.iter().all(|s| s.finished) && config.early_stopping == EarlyStopping::True);
+        let open =
+            !(slots.iter().all(|s| s.finished) && config.early_stopping == EarlyStopping::True);
         let can_continue = !ends.iter().all(|&e| e);
         if !(improvable && open && can_continue) {
             break;

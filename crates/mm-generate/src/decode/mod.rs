@@ -220,20 +220,38 @@ mod tests {
             num_return_sequences: 4,
             ..Default::default()
         };
-        assert!(c.validate(100).unwrap_err().to_string().contains("num_return_sequences"));
+        assert!(
+            c.validate(100)
+                .unwrap_err()
+                .to_string()
+                .contains("num_return_sequences")
+        );
         let c = GenerationConfig {
             num_beams: 40,
             num_return_sequences: 1,
             ..Default::default()
         };
-        assert!(c.validate(64).unwrap_err().to_string().contains("vocabulary"));
+        assert!(
+            c.validate(64)
+                .unwrap_err()
+                .to_string()
+                .contains("vocabulary")
+        );
         let c = GenerationConfig {
             eos_token_id: 70,
             ..Default::default()
         };
-        assert!(c.validate(64).unwrap_err().to_string().contains("eos_token_id"));
+        assert!(
+            c.validate(64)
+                .unwrap_err()
+                .to_string()
+                .contains("eos_token_id")
+        );
         assert!("sometimes".parse::<EarlyStopping>().is_err());
-        assert_eq!("Never".parse::<EarlyStopping>().unwrap(), EarlyStopping::Never);
+        assert_eq!(
+            "Never".parse::<EarlyStopping>().unwrap(),
+            EarlyStopping::Never
+        );
     }
 
     #[test]

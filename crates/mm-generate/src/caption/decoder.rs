@@ -1,0 +1,394 @@
+//! A BERT decoder with cross-attention (transformers `BertLMHeadModel` with `is_decoder` and
+//! `add_cross_attention`): causal self-attention over the text so far, attention to the
+//! image's tokens, a feed-forward block, each post-norm as in BERT; then BERT's prediction
+//! head (dense, activation, norm, and the word embeddings transposed as the output layer,
+//! with its own bias).
+//!
+//! [`BertDecoder::forward`] runs whole sequences (training, and decoding without a cache);
+//! [`BertDecoder::forward_cached`] feeds only new tokens, keeping each layer's self-attention
+//! keys and values in a [`KvCache`] that beam search reorders by parent row.
+
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::{Bool, Int, Tensor, backend::Backend};
+use mm_core::hf::{HfParams, Layout, ParamVisitor};
+use mm_core::nn::attention::validate_heads;
+use mm_core::nn::fused::{attention, linear, swap_middle};
+use mm_core::nn::{Activation, ConfigError};
+use serde::{Deserialize, Serialize};
+
+fn default_types() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_init() -> f64 {
+    0.02
+}
+fn default_act() -> Activation {
+    Activation::Gelu
+}
+
+/// Sizes of the decoder; names and defaults are transformers `BertConfig`'s, so the `decoder`
+/// part of a `VisionEncoderDecoderModel` config reads straight into it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertDecoderConfig {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Width.
+    pub hidden_size: usize,
+    /// Layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads.
+    pub num_attention_heads: usize,
+    /// MLP inner width.
+    pub intermediate_size: usize,
+    /// Longest sequence (start token included).
+    pub max_position_embeddings: usize,
+    /// Token types (only type 0 is used).
+    #[serde(default = "default_types")]
+    pub type_vocab_size: usize,
+    /// MLP and prediction-head activation.
+    #[serde(default = "default_act")]
+    pub hidden_act: Activation,
+    /// LayerNorm epsilon.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// Standard deviation of the initializers.
+    #[serde(default = "default_init")]
+    pub initializer_range: f64,
+}
+
+impl BertDecoderConfig {
+    /// Checks the sizes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.vocab_size < 4 || self.max_position_embeddings < 2 || self.type_vocab_size == 0 {
+            return Err(ConfigError(
+                "a decoder needs a vocabulary, 2 or more positions and a token type".into(),
+            ));
+        }
+        validate_heads(self.hidden_size, self.num_attention_heads)
+    }
+
+    /// Validates, then builds the decoder on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<BertDecoder<B>, ConfigError> {
+        self.validate()?;
+        let h = self.hidden_size;
+        let normal = Initializer::Normal {
+            mean: 0.0,
+            std: self.initializer_range,
+        };
+        let norm = || {
+            LayerNormConfig::new(h)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
+        };
+        let lin = |i: usize, o: usize| {
+            LinearConfig::new(i, o)
+                .with_initializer(normal.clone())
+                .init(device)
+        };
+        let attn = || Attention {
+            query: lin(h, h),
+            key: lin(h, h),
+            value: lin(h, h),
+            dense: lin(h, h),
+            norm: norm(),
+            heads: self.num_attention_heads,
+        };
+        let layers = (0..self.num_hidden_layers)
+            .map(|_| DecoderLayer {
+                self_attn: attn(),
+                cross_attn: attn(),
+                intermediate: lin(h, self.intermediate_size),
+                output: lin(self.intermediate_size, h),
+                output_norm: norm(),
+                act: self.hidden_act,
+            })
+            .collect();
+        Ok(BertDecoder {
+            word_embeddings: normal.init([self.vocab_size, h], device),
+            position_embeddings: normal.init([self.max_position_embeddings, h], device),
+            token_type_embeddings: normal.init([self.type_vocab_size, h], device),
+            embeddings_norm: norm(),
+            layers,
+            head_dense: lin(h, h),
+            head_norm: norm(),
+            head_bias: Initializer::Zeros.init([self.vocab_size], device),
+            act: self.hidden_act,
+        })
+    }
+}
+
+/// BERT attention with its output block: `LN(x + dense(attend(x, memory)))`.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    query: Linear<B>,
+    key: Linear<B>,
+    value: Linear<B>,
+    dense: Linear<B>,
+    norm: LayerNorm<B>,
+    #[module(skip)]
+    heads: usize,
+}
+
+/// Keys and values, `[batch, heads, tokens, head_dim]` each.
+pub type KeyValue<B> = (Tensor<B, 4>, Tensor<B, 4>);
+
+impl<B: Backend> Attention<B> {
+    fn split(&self, x: Tensor<B, 3>) -> Tensor<B, 4> {
+        let [b, t, h] = x.dims();
+        swap_middle(x.reshape([b, t, self.heads, h / self.heads]))
+    }
+
+    /// Keys and values of `source` (`[batch, tokens, hidden]`).
+    pub fn key_value(&self, source: Tensor<B, 3>) -> KeyValue<B> {
+        (
+            self.split(linear(&self.key, source.clone())),
+            self.split(linear(&self.value, source)),
+        )
+    }
+
+    /// Attends `x`'s queries to `kv`; `mask` is `true` where attention is forbidden.
+    fn attend(
+        &self,
+        x: Tensor<B, 3>,
+        kv: KeyValue<B>,
+        mask: Option<Tensor<B, 4, Bool>>,
+    ) -> Tensor<B, 3> {
+        let [b, t, h] = x.dims();
+        let q = self.split(linear(&self.query, x.clone()));
+        let scale = ((h / self.heads) as f64).powf(-0.5);
+        let out = attention(q, kv.0, kv.1, mask, scale);
+        let out = swap_middle(out).reshape([b, t, h]);
+        self.norm.forward(x + linear(&self.dense, out))
+    }
+}
+
+/// One decoder layer.
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    self_attn: Attention<B>,
+    cross_attn: Attention<B>,
+    intermediate: Linear<B>,
+    output: Linear<B>,
+    output_norm: LayerNorm<B>,
+    #[module(skip)]
+    act: Activation,
+}
+
+/// Each layer's self-attention keys and values of the tokens decoded so far.
+#[derive(Debug, Clone)]
+pub struct KvCache<B: Backend> {
+    layers: Vec<KeyValue<B>>,
+    len: usize,
+}
+
+impl<B: Backend> KvCache<B> {
+    /// Tokens cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keeps rows `parents` (in that order), as beam search continues them.
+    pub fn reorder(&mut self, parents: Tensor<B, 1, Int>) {
+        for (k, v) in self.layers.iter_mut() {
+            *k = k.clone().select(0, parents.clone());
+            *v = v.clone().select(0, parents.clone());
+        }
+    }
+}
+
+/// The decoder with its prediction head.
+#[derive(Module, Debug)]
+pub struct BertDecoder<B: Backend> {
+    word_embeddings: Param<Tensor<B, 2>>,
+    position_embeddings: Param<Tensor<B, 2>>,
+    token_type_embeddings: Param<Tensor<B, 2>>,
+    embeddings_norm: LayerNorm<B>,
+    layers: Vec<DecoderLayer<B>>,
+    head_dense: Linear<B>,
+    head_norm: LayerNorm<B>,
+    head_bias: Param<Tensor<B, 1>>,
+    #[module(skip)]
+    act: Activation,
+}
+
+impl<B: Backend> BertDecoder<B> {
+    /// Vocabulary size.
+    pub fn vocab_size(&self) -> usize {
+        self.word_embeddings.dims()[0]
+    }
+
+    /// Width.
+    pub fn hidden_size(&self) -> usize {
+        self.word_embeddings.dims()[1]
+    }
+
+    /// Longest sequence the positions cover.
+    pub fn max_positions(&self) -> usize {
+        self.position_embeddings.dims()[0]
+    }
+
+    /// Every layer's cross-attention keys and values of `memory` (the image tokens, already
+    /// projected to the decoder's width), computed once per image.
+    ///
+    /// # Shapes
+    /// - `memory`: `[batch, image_tokens, hidden]`
+    pub fn cross_key_values(&self, memory: Tensor<B, 3>) -> Vec<KeyValue<B>> {
+        self.layers
+            .iter()
+            .map(|l| l.cross_attn.key_value(memory.clone()))
+            .collect()
+    }
+
+    /// Logits of every position of whole sequences (causal: position `i` sees tokens `0..=i`).
+    ///
+    /// # Shapes
+    /// - `ids`: `[batch, tokens]` (tokens at most [`Self::max_positions`])
+    /// - `cross`: from [`Self::cross_key_values`], batch rows matching `ids`
+    /// - output: `[batch, tokens, vocab]`
+    pub fn forward(&self, ids: Tensor<B, 2, Int>, cross: &[KeyValue<B>]) -> Tensor<B, 3> {
+        self.run(ids, cross, None)
+    }
+
+    /// Logits of `ids` continuing the sequences in `cache` (empty: the sequences start here);
+    /// their keys and values are appended to `cache`.
+    pub fn forward_cached(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        cross: &[KeyValue<B>],
+        cache: &mut Option<KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let mut fresh = cache.take().unwrap_or(KvCache {
+            layers: Vec::new(),
+            len: 0,
+        });
+        let logits = self.run(ids, cross, Some(&mut fresh));
+        *cache = Some(fresh);
+        logits
+    }
+
+    fn run(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        cross: &[KeyValue<B>],
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let [b, t] = ids.dims();
+        let h = self.hidden_size();
+        let device = ids.device();
+        let past = cache.as_ref().map_or(0, |c| c.len);
+        let words = self
+            .word_embeddings
+            .val()
+            .select(0, ids.reshape([b * t]))
+            .reshape([b, t, h]);
+        let positions = self
+            .position_embeddings
+            .val()
+            .narrow(0, past, t)
+            .unsqueeze_dim(0);
+        let token_type = self
+            .token_type_embeddings
+            .val()
+            .narrow(0, 0, 1)
+            .unsqueeze_dim(0);
+        let mut x = self.embeddings_norm.forward(words + positions + token_type);
+        let total = past + t;
+        // Query i (absolute past + i) may not see keys after it.
+        let causal = Tensor::<B, 2, Bool>::tril_mask([t, total], past as i64, &device);
+        let heads = self.layers.first().map_or(1, |l| l.self_attn.heads);
+        let mask = causal
+            .reshape([1, 1, t, total])
+            .expand([b, heads, t, total]);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (mut k, mut v) = layer.self_attn.key_value(x.clone());
+            if let Some(c) = cache.as_deref_mut() {
+                if let Some((pk, pv)) = c.layers.get(i) {
+                    k = Tensor::cat(vec![pk.clone(), k], 2);
+                    v = Tensor::cat(vec![pv.clone(), v], 2);
+                }
+                if i < c.layers.len() {
+                    c.layers[i] = (k.clone(), v.clone());
+                } else {
+                    c.layers.push((k.clone(), v.clone()));
+                }
+            }
+            x = layer.self_attn.attend(x, (k, v), Some(mask.clone()));
+            x = layer.cross_attn.attend(x, cross[i].clone(), None);
+            let inner = layer.act.forward(linear(&layer.intermediate, x.clone()));
+            x = layer.output_norm.forward(x + linear(&layer.output, inner));
+        }
+        if let Some(c) = cache {
+            c.len = total;
+        }
+        let y = self
+            .head_norm
+            .forward(self.act.forward(linear(&self.head_dense, x)));
+        let vocab = self.vocab_size();
+        y.reshape([b * t, h])
+            .matmul(self.word_embeddings.val().transpose())
+            .reshape([b, t, vocab])
+            + self.head_bias.val().reshape([1, 1, vocab])
+    }
+}
+
+impl<B: Backend> HfParams<B> for Attention<B> {
+    /// Under `attention.` or `crossattention.`: `self.{query,key,value}`, `output.dense`,
+    /// `output.LayerNorm`.
+    fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
+        self.query.visit_hf(&format!("{prefix}self.query."), v);
+        self.key.visit_hf(&format!("{prefix}self.key."), v);
+        self.value.visit_hf(&format!("{prefix}self.value."), v);
+        self.dense.visit_hf(&format!("{prefix}output.dense."), v);
+        self.norm.visit_hf(&format!("{prefix}output.LayerNorm."), v);
+    }
+}
+
+/// transformers' keys of `BertLMHeadModel` (under `decoder.` in a `VisionEncoderDecoderModel`);
+/// the output layer is tied to the word embeddings, so only its bias has a key.
+impl<B: Backend> HfParams<B> for BertDecoder<B> {
+    fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
+        let e = format!("{prefix}bert.embeddings.");
+        v.visit(
+            &format!("{e}word_embeddings.weight"),
+            Layout::Same,
+            &mut self.word_embeddings,
+        );
+        v.visit(
+            &format!("{e}position_embeddings.weight"),
+            Layout::Same,
+            &mut self.position_embeddings,
+        );
+        v.visit(
+            &format!("{e}token_type_embeddings.weight"),
+            Layout::Same,
+            &mut self.token_type_embeddings,
+        );
+        self.embeddings_norm.visit_hf(&format!("{e}LayerNorm."), v);
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let l = format!("{prefix}bert.encoder.layer.{i}.");
+            layer.self_attn.visit_hf(&format!("{l}attention."), v);
+            layer.cross_attn.visit_hf(&format!("{l}crossattention."), v);
+            layer
+                .intermediate
+                .visit_hf(&format!("{l}intermediate.dense."), v);
+            layer.output.visit_hf(&format!("{l}output.dense."), v);
+            layer
+                .output_norm
+                .visit_hf(&format!("{l}output.LayerNorm."), v);
+        }
+        let c = format!("{prefix}cls.predictions.");
+        self.head_dense.visit_hf(&format!("{c}transform.dense."), v);
+        self.head_norm
+            .visit_hf(&format!("{c}transform.LayerNorm."), v);
+        v.visit(&format!("{c}bias"), Layout::Same, &mut self.head_bias);
+    }
+}
