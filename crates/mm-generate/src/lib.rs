@@ -2,8 +2,10 @@
 //!
 //! - [`decode`]: greedy decoding, beam search and sampling behind one step-decoder trait, with
 //!   transformers' `generate()` semantics.
+//! - [`metrics`]: BLEU-1..4 and CIDEr-D with pycocoevalcap's definitions.
 //! - [`caption`]: the image captioner (ViT encoder, BERT decoder), HF folders in and out.
 #![warn(missing_docs)]
 
 pub mod caption;
 pub mod decode;
+pub mod metrics;
