@@ -18,6 +18,8 @@
 //! cargo xtask data fetch vqa && cargo xtask train vqa && cargo xtask eval vqa --checkpoint runs/vqa/final
 //! cargo xtask train vilt && cargo xtask eval vilt --checkpoint runs/vilt/pretrain/final
 //! cargo xtask vqa --model runs/vqa/final --image a.png --question "what color is the shape?" [--json]
+//! cargo xtask train caption && cargo xtask eval caption --checkpoint runs/caption/final --out caption.json
+//! cargo xtask caption --model runs/caption/final --image a.png [--beams 5] [--length-penalty 1] [--json]
 //! cargo xtask cca --x x.npy --y y.npy -k 8 [--ridge 0.1] [--save-projections DIR]
 //! cargo xtask export clip --checkpoint runs/clip/final --out DIR
 //! cargo xtask embed --model DIR --image a.png --text "a cat" --json
@@ -31,6 +33,7 @@
 
 mod audio;
 mod bench;
+mod caption;
 mod cca;
 mod classify;
 mod common;
@@ -98,6 +101,8 @@ enum Command {
     Localize(localize::LocalizeArgs),
     /// Answer a question about an image with a trained VQA model.
     Vqa(vqa::VqaArgs),
+    /// Caption an image (greedy, beam search or sampling).
+    Caption(caption::CaptionArgs),
 }
 
 fn main() {
@@ -134,6 +139,7 @@ fn main() {
         Command::Loadtest(args) => loadtest::run(args),
         Command::Localize(args) => localize::run(args),
         Command::Vqa(args) => vqa::run(args),
+        Command::Caption(args) => caption::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -185,7 +185,7 @@ pub fn draw_shifts(rng: &mut dyn rand::RngCore, max: u32, n: usize) -> Vec<(i64,
 }
 
 /// Translates `img` by `(dx, dy)`, filling with white.
-fn shift(img: &RgbImage, dx: i64, dy: i64) -> RgbImage {
+pub fn shift(img: &RgbImage, dx: i64, dy: i64) -> RgbImage {
     let (w, h) = (img.width as i64, img.height as i64);
     let mut pixels = vec![255u8; img.pixels.len()];
     for y in 0..h {

@@ -1,4 +1,4 @@
-//! `cargo xtask bench clip|train-clip|cca|audio|index|video`: speed and memory, each figure beside the reference
+//! `cargo xtask bench clip|train-clip|cca|audio|index|video|generate`: speed and memory, each figure beside the reference
 //! implementation's on the same machine (committed JSON made by a script in `xtask/bench/`),
 //! with the ratio oriented so that above 1 means mm is better. `--run-reference` runs the
 //! script in the same sitting instead, alternating with mm (see [`reference`]).
@@ -6,6 +6,7 @@
 mod audio;
 mod cca;
 mod clip;
+mod generate;
 mod index;
 mod reference;
 mod train_clip;
@@ -37,6 +38,8 @@ enum Target {
     Index,
     /// R3D-18 and CNN+LSTM forward, and training steps of the small video models, vs PyTorch.
     Video,
+    /// Greedy and beam-5 captioning vs transformers' generate() on the same model.
+    Generate,
 }
 
 /// Flags of `bench`.
@@ -148,6 +151,7 @@ impl BenchArgs {
             Target::Cca => "cca",
             Target::Audio => "audio",
             Target::Index => "index",
+            Target::Generate => "generate",
         }
     }
 
@@ -161,6 +165,7 @@ impl BenchArgs {
             Target::Video => dispatch(device, video::VideoBench { min_seconds })??,
             Target::Cca => dispatch(device, cca::CcaBench { min_seconds })??,
             Target::Audio => dispatch(device, audio::AudioBench { min_seconds })??,
+            Target::Generate => dispatch(device, generate::GenerateBench { min_seconds })??,
             Target::Index => {
                 let ann = if self.skip_hnsw { "none" } else { &self.ann };
                 let job = index::IndexBench::from_flags(&self.sizes, ann, &self.ef_search)?;
@@ -184,6 +189,12 @@ impl BenchArgs {
                 }
                 a
             }
+            Target::Generate => vec![
+                "--min-seconds".into(),
+                self.min_seconds.to_string(),
+                "--model".into(),
+                generate::model_dir().display().to_string(),
+            ],
             _ => vec!["--min-seconds".into(), self.min_seconds.to_string()],
         }
     }
@@ -212,6 +223,12 @@ impl BenchArgs {
                 index::SINGLE,
                 index::M,
                 index::EF_CONSTRUCTION
+            ),
+            Target::Generate => println!(
+                "captioning {} images of 64x64 with the default captioner's architecture (random weights, {} words), at most {} new tokens, length_penalty 1, early_stopping false, --device {device}",
+                generate::IMAGES,
+                generate::VOCAB,
+                generate::MAX_NEW_TOKENS
             ),
             Target::Audio => println!(
                 "log-mel (dB) of 60 s: whisper = 16 kHz, n_fft 400, hop 160, 80 mels; librosa = 22.05 kHz, n_fft 2048, hop 512, 128 mels; host (one thread) and --device {device}"

@@ -1,8 +1,9 @@
-//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer|vqa|vilt`: evaluation commands, one
+//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer|vqa|vilt|caption`: evaluation commands, one
 //! file each.
 
 mod audio;
 mod av_sync;
+mod caption;
 mod clip;
 mod deep_cca;
 mod fusion;
@@ -47,6 +48,8 @@ enum Target {
     Localizer(localizer::LocalizerEvalArgs),
     /// VQA accuracy per answer type beside the question-only baseline and blanked images.
     Vqa(vqa::VqaEvalArgs),
+    /// A captioner: greedy vs beam 3 vs beam 5 (BLEU, CIDEr-D, exact match).
+    Caption(caption::CaptionEvalArgs),
     /// ITM AUC and masked-word accuracy (with and without the image) of a pre-trained ViLT.
     Vilt(vilt::ViltEvalArgs),
     /// Train every fusion strategy on a synergy task and a redundancy task; print a table.
@@ -66,6 +69,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Target::AvSync(a) => av_sync::run(a),
         Target::Localizer(a) => localizer::run(a),
         Target::Vqa(a) => vqa::run(a),
+        Target::Caption(a) => caption::run(a),
         Target::Vilt(a) => vilt::run(a),
         Target::Fusion(a) => fusion::run(a),
         Target::DeepCca(a) => deep_cca::run(a),

@@ -1,9 +1,10 @@
-//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync|localizer|vqa|vilt`: training commands, one file
+//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync|localizer|vqa|vilt|caption`: training commands, one file
 //! each. Every one takes `--config FILE`, `--set KEY=VALUE`, `--run-dir DIR`, `--resume`,
 //! `--device D` and `--devices N`; `eval NAME --checkpoint DIR` scores what it saved.
 
 mod audio;
 mod av_sync;
+mod caption;
 mod clip;
 mod deep_cca;
 mod fusion;
@@ -17,6 +18,7 @@ use clap::{Args, Subcommand};
 
 pub use audio::{load_sound_data, print_report};
 pub use av_sync::{av_clips, av_sync_manifest, print_sync_report};
+pub use caption::{caption_sources, print_caption_report};
 pub use clip::report_skipped;
 pub use localizer::{print_localizer_report, scenes_manifest};
 pub use video::{print_report as print_video_report, strips as video_strips, task_manifest};
@@ -51,6 +53,8 @@ enum Target {
     Vqa(vqa::VqaTrainArgs),
     /// ViLT: ITM + MLM pre-training on captions, then VQA fine-tuning.
     Vilt(vilt::ViltTrainArgs),
+    /// The image captioner (ViT encoder, BERT decoder) on stamps, emoji and easy-VQA captions.
+    Caption(caption::CaptionTrainArgs),
 }
 
 /// Runs `train`.
@@ -65,5 +69,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Target::Localizer(a) => localizer::run(a),
         Target::Vqa(a) => vqa::run(a),
         Target::Vilt(a) => vilt::run(a),
+        Target::Caption(a) => caption::run(a),
     }
 }

@@ -11,9 +11,10 @@ use burn::tensor::backend::Backend;
 use mm_core::hf::{HfError, HfParams, ParamVisitor, WeightMap, WeightWriter};
 use mm_text::WordPieceTokenizer;
 use mm_text::tokenizer::TokenizerError;
-use mm_vision::ViTConfig;
+use mm_vision::{ClipImageProcessor, Filter, ViTConfig};
 use serde_json::{Value, json};
 
+use super::data::vit_processor;
 use super::decoder::BertDecoderConfig;
 use super::model::{Captioner, CaptionerConfig};
 use crate::decode::{EarlyStopping, GenerateError, GenerationConfig};
@@ -71,6 +72,9 @@ pub struct LoadedCaptioner<B: Backend> {
     pub generation: GenerationConfig,
     /// The folder's tokenizer.
     pub tokenizer: WordPieceTokenizer,
+    /// The folder's image processor (`preprocessor_config.json`, else ViT's defaults at the
+    /// encoder's size).
+    pub processor: ClipImageProcessor,
 }
 
 fn read_json(path: &Path) -> Result<Value, CaptionError> {
@@ -209,6 +213,80 @@ fn generation_defaults(
     Ok(g)
 }
 
+/// The image processor of a folder: transformers' `ViTImageProcessor` settings from
+/// `preprocessor_config.json` (a resize to `size` with no crop, rescale, normalize), ViT's
+/// defaults at the encoder's size when there is none. Another processor class, or a size that
+/// is not the encoder's square, is an error that names it.
+pub fn image_processor(
+    dir: &Path,
+    config: &CaptionerConfig,
+) -> Result<ClipImageProcessor, CaptionError> {
+    let side = config.encoder.image_size as u32;
+    let mut p = vit_processor(side);
+    let path = dir.join("preprocessor_config.json");
+    if !path.is_file() {
+        return Ok(p);
+    }
+    let raw = read_json(&path)?;
+    let bad = |reason: String| CaptionError::Folder {
+        path: path.clone(),
+        reason,
+    };
+    let class = raw["image_processor_type"]
+        .as_str()
+        .or(raw["feature_extractor_type"].as_str())
+        .unwrap_or("ViTImageProcessor");
+    if !class.starts_with("ViTImageProcessor") && class != "ViTFeatureExtractor" {
+        return Err(bad(format!(
+            "image processor {class} is not supported (ViTImageProcessor is)"
+        )));
+    }
+    let size = match &raw["size"] {
+        Value::Null => (side, side),
+        Value::Number(n) => (
+            n.as_u64().unwrap_or(0) as u32,
+            n.as_u64().unwrap_or(0) as u32,
+        ),
+        v => (
+            v["height"].as_u64().unwrap_or(0) as u32,
+            v["width"].as_u64().unwrap_or(0) as u32,
+        ),
+    };
+    if size != (side, side) {
+        return Err(bad(format!(
+            "size {:?} is not the encoder's {side}x{side} images",
+            raw["size"]
+        )));
+    }
+    if let Some(code) = raw["resample"].as_u64() {
+        p.resample = Filter::from_pillow(code)
+            .ok_or_else(|| bad(format!("resample {code} is not a Pillow filter")))?;
+    }
+    let flag = |key: &str, default: bool| raw[key].as_bool().unwrap_or(default);
+    p.do_resize = flag("do_resize", true);
+    p.do_rescale = flag("do_rescale", true);
+    p.do_normalize = flag("do_normalize", true);
+    if let Some(f) = raw["rescale_factor"].as_f64() {
+        p.rescale_factor = f;
+    }
+    let triple = |key: &str, default: [f32; 3]| -> Result<[f32; 3], CaptionError> {
+        match &raw[key] {
+            Value::Null => Ok(default),
+            Value::Number(n) => Ok([n.as_f64().unwrap_or(0.0) as f32; 3]),
+            Value::Array(a) if a.len() == 3 => {
+                Ok(std::array::from_fn(|i| a[i].as_f64().unwrap_or(0.0) as f32))
+            }
+            other => Err(bad(format!("{key} {other} is not 3 numbers"))),
+        }
+    };
+    p.image_mean = triple("image_mean", p.image_mean)?;
+    p.image_std = triple("image_std", p.image_std)?;
+    if p.image_std.contains(&0.0) {
+        return Err(bad("image_std has a zero".into()));
+    }
+    Ok(p)
+}
+
 /// Loads a `VisionEncoderDecoderModel` folder (ViT + BERT), or one [`export_hf_captioner`]
 /// wrote.
 pub fn load_hf_captioner<B: Backend>(
@@ -233,11 +311,13 @@ pub fn load_hf_captioner<B: Backend>(
         });
     }
     let generation = generation_defaults(dir, &config)?;
+    let processor = image_processor(dir, &config)?;
     Ok(LoadedCaptioner {
         model,
         config,
         generation,
         tokenizer,
+        processor,
     })
 }
 

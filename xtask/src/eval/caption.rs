@@ -1,0 +1,70 @@
+//! `cargo xtask eval caption --checkpoint DIR [--test-source NAME=MANIFEST[:SPLIT]]
+//! [--max-new-tokens N] [--out FILE]`: greedy vs beam 3 vs beam 5 on the held-out images
+//! (BLEU-1..4, CIDEr-D, exact match; all images and per set). DIR is a captioner folder: a
+//! run's `final/`, or a transformers `VisionEncoderDecoderModel` (ViT + BERT) folder.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use mm_core::{BackendJob, dispatch};
+use mm_generate::caption::eval::{CaptionReport, evaluate_captioner};
+use mm_generate::caption::{CaptionSet, load_hf_captioner};
+
+use crate::common::DeviceArg;
+use crate::train::{caption_sources, print_caption_report};
+
+/// Flags of `eval caption`.
+#[derive(Args)]
+pub struct CaptionEvalArgs {
+    /// A captioner folder.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// A test set, `NAME=MANIFEST[:SPLIT]` (repeatable; default: the held-out stamps, the
+    /// Twitter emoji and easy-VQA's test images).
+    #[arg(long = "test-source", value_name = "NAME=MANIFEST[:SPLIT]")]
+    test_sources: Vec<String>,
+    /// Longest caption in tokens (default: what the decoder's positions allow).
+    #[arg(long)]
+    max_new_tokens: Option<usize>,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+struct EvalJob {
+    args: CaptionEvalArgs,
+}
+
+impl BackendJob for EvalJob {
+    type Output = Result<CaptionReport>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let a = self.args;
+        let loaded = load_hf_captioner::<B::InnerBackend>(&a.checkpoint, &device)?;
+        let test = CaptionSet::load(&caption_sources(&a.test_sources, true)?, &loaded.processor)?;
+        let mut generation = loaded.generation.clone();
+        generation.max_new_tokens = a
+            .max_new_tokens
+            .unwrap_or(loaded.config.decoder.max_position_embeddings - 1);
+        Ok(evaluate_captioner(
+            &loaded.model,
+            &loaded.tokenizer,
+            &test,
+            &generation,
+            4,
+            &device,
+        )?)
+    }
+}
+
+/// Runs `eval caption`.
+pub fn run(args: CaptionEvalArgs) -> Result<()> {
+    let out = args.out.clone();
+    let device = args.device.device;
+    let report = dispatch(device, EvalJob { args })??;
+    print_caption_report(&report, out.as_deref())
+}
