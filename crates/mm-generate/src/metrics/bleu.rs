@@ -58,9 +58,9 @@ fn counts(candidate: &[String], references: &[Vec<String>]) -> Counts {
 fn score(c: &Counts) -> [f64; 4] {
     let mut out = [0.0; 4];
     let mut product = 1.0;
-    for k in 0..4 {
+    for (k, o) in out.iter_mut().enumerate() {
         product *= (c.correct[k] as f64 + TINY) / (c.guess[k] as f64 + SMALL);
-        out[k] = product.powf(1.0 / (k + 1) as f64);
+        *o = product.powf(1.0 / (k + 1) as f64);
     }
     let ratio = (c.test_len as f64 + TINY) / (c.ref_len as f64 + SMALL);
     if ratio < 1.0 {

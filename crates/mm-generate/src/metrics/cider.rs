@@ -52,15 +52,15 @@ fn vector<'a>(words: &'a [String], df: &HashMap<&[String], f64>, log_refs: f64) 
 fn similarity(hyp: &Vector, reference: &Vector) -> [f64; N] {
     let delta = hyp.length - reference.length;
     let mut out = [0.0; N];
-    for n in 0..N {
+    for (n, o) in out.iter_mut().enumerate() {
         for (gram, &w) in &hyp.weights[n] {
             let r = reference.weights[n].get(gram).copied().unwrap_or(0.0);
-            out[n] += w.min(r) * r;
+            *o += w.min(r) * r;
         }
         if hyp.norms[n] != 0.0 && reference.norms[n] != 0.0 {
-            out[n] /= hyp.norms[n] * reference.norms[n];
+            *o /= hyp.norms[n] * reference.norms[n];
         }
-        out[n] *= std::f64::consts::E.powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
+        *o *= std::f64::consts::E.powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
     }
     out
 }
