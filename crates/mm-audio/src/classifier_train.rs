@@ -56,8 +56,7 @@ impl<B: Backend> BatchSource<B> for AudioBatches {
     fn batch(&self, at: StepInfo, device: &B::Device) -> AudioBatch<B> {
         let (step, share) = (at.step, at.share);
         let (rows, frames, n) = (self.cfg.n_mels, self.cfg.crop_frames, self.cfg.batch);
-        let mut rng =
-            SplitMix64::new(self.cfg.seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SplitMix64::stream(self.cfg.seed, step as u64);
         let len = self.clips.features.len() as u64;
         let picks: Vec<(usize, usize)> = (0..n)
             .map(|_| {

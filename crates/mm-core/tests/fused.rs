@@ -189,26 +189,30 @@ fn linear_gradients_match_burns_linear_on_ndarray() {
     assert_all_close("linear", names, got, expected, 1e-6);
 }
 
-/// Output and q/k/v gradients of `sum(attention(q, k, v) * w)` on `[2, 3, 6, 4]` inputs, with a
-/// causal mask or none; `fused` uses ours, otherwise Burn's attention op.
+/// Output and q/k/v gradients of `sum(attention(q, k, v) * w)` on `[2, 3, tq, 4]` queries and
+/// `[2, 3, tk, 4]` keys and values, with a causal mask (query i sees keys up to
+/// `i + tk - tq`, as a decoder continuing a cache does) or none; `fused` uses ours, otherwise
+/// Burn's attention op.
 fn attention_grads<B: burn::tensor::backend::AutodiffBackend>(
     fused: bool,
     masked: bool,
+    tq: usize,
+    tk: usize,
 ) -> [TensorData; 4] {
     let device = Default::default();
-    let input = |rows: usize| {
-        (Tensor::<B, 2>::from_data(inputs(rows, 4), &device) * 0.2).reshape([2, 3, 6, 4])
+    let input = |t: usize| {
+        (Tensor::<B, 2>::from_data(inputs(6 * t, 4), &device) * 0.2).reshape([2, 3, t, 4])
     };
     let (q, k, v) = (
-        input(36).require_grad(),
-        input(36).flip([0]).require_grad(),
-        input(36).flip([2]).require_grad(),
+        input(tq).require_grad(),
+        input(tk).flip([0]).require_grad(),
+        input(tk).flip([2]).require_grad(),
     );
-    let w = input(36) * 3.0;
+    let w = input(tq) * 3.0;
     let mask = masked.then(|| {
-        Tensor::<B, 2, Bool>::tril_mask([6, 6], 0, &device)
+        Tensor::<B, 2, Bool>::tril_mask([tq, tk], (tk - tq) as i64, &device)
             .unsqueeze_dims::<4>(&[0, 1])
-            .expand([2, 3, 6, 6])
+            .expand([2, 3, tq, tk])
     });
     let scale = 0.5;
     let y = if fused {
@@ -231,12 +235,25 @@ fn attention_grads<B: burn::tensor::backend::AutodiffBackend>(
 
 #[test]
 fn attention_gradients_match_burns_attention_on_ndarray() {
-    for masked in [false, true] {
-        let expected = attention_grads::<Autodiff<NdArray>>(false, masked);
-        let got = attention_grads::<Autodiff<Flex>>(true, masked);
+    // Self-attention, and cross-attention (queries and keys of different lengths).
+    for (masked, tq, tk) in [
+        (false, 6, 6),
+        (true, 6, 6),
+        (false, 5, 7),
+        (true, 5, 7),
+        (false, 7, 3),
+    ] {
+        let expected = attention_grads::<Autodiff<NdArray>>(false, masked, tq, tk);
+        let got = attention_grads::<Autodiff<Flex>>(true, masked, tq, tk);
         // The softmax gradient subtracts two sums of a few hundred (dP - rowsum(dP * P)):
         // f32 cancellation leaves about 2e-5 of the scale between two correct orders.
         let names = ["output", "q grad", "k grad", "v grad"];
-        assert_all_close(&format!("masked {masked}"), names, got, expected, 5e-5);
+        assert_all_close(
+            &format!("masked {masked}, {tq} x {tk}"),
+            names,
+            got,
+            expected,
+            5e-5,
+        );
     }
 }

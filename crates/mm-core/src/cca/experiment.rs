@@ -124,9 +124,7 @@ impl<B: Backend> BatchSource<B> for CcaBatches {
     }
 
     fn batch(&self, at: StepInfo, device: &B::Device) -> CcaBatch<B> {
-        let mut rng = SplitMix64::new(
-            self.cfg.seed ^ 0x5EED ^ (at.step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = SplitMix64::stream(self.cfg.seed ^ 0x5EED, at.step as u64);
         let idx: Vec<usize> = (0..self.cfg.batch)
             .map(|_| (rng.next_u64() % self.x.rows as u64) as usize)
             .collect();

@@ -169,8 +169,7 @@ impl<B: Backend> BatchSource<B> for CaptionBatches {
     }
 
     fn batch(&self, at: StepInfo, device: &B::Device) -> CaptionBatch<B> {
-        let mut rng =
-            SplitMix64::new(self.seed ^ (at.step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SplitMix64::stream(self.seed, at.step as u64);
         let mut below = |n: usize| (rng.next_u64() % n as u64) as usize;
         let mut picks = Vec::with_capacity(self.batch);
         let mut shifts = Vec::with_capacity(self.batch);

@@ -149,8 +149,7 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
 
     fn batch(&self, at: StepInfo, device: &B::Device) -> SceneBatch<B> {
         let c = &self.config;
-        let mut rng =
-            SplitMix64::new(c.seed ^ (at.step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SplitMix64::stream(c.seed, at.step as u64);
         let scenes: Vec<_> = (0..c.batch)
             .map(|_| {
                 let back =

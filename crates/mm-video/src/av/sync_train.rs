@@ -175,8 +175,7 @@ impl<B: Backend> BatchSource<B> for SyncBatches {
 
     fn batch(&self, at: StepInfo, device: &B::Device) -> SyncBatch<B> {
         let c = &self.config;
-        let mut rng =
-            SplitMix64::new(c.seed ^ (at.step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SplitMix64::stream(c.seed, at.step as u64);
         let mut picks = Vec::with_capacity(c.batch);
         while picks.len() < c.batch {
             let clip = (rng.next_u64() % self.clips.len() as u64) as usize;

@@ -187,8 +187,7 @@ impl<B: Backend> BatchSource<B> for PretrainBatches {
 
     fn batch(&self, at: StepInfo, device: &B::Device) -> PretrainBatch<B> {
         let s = &self.set;
-        let mut rng =
-            SplitMix64::new(self.seed ^ (at.step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SplitMix64::stream(self.seed, at.step as u64);
         let picks: Vec<(usize, usize)> = (0..self.settings.batch)
             .map(|_| {
                 let i = (rng.next_u64() % s.images.len() as u64) as usize;

@@ -153,8 +153,7 @@ impl<B: Backend> BatchSource<B> for VqaBatches {
     }
 
     fn batch(&self, at: StepInfo, device: &B::Device) -> VqaBatch<B> {
-        let mut rng =
-            SplitMix64::new(self.seed ^ (at.step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SplitMix64::stream(self.seed, at.step as u64);
         let n = self.set.items.len() as u64;
         let picks: Vec<usize> = (0..self.batch)
             .map(|_| (rng.next_u64() % n) as usize)
