@@ -85,12 +85,12 @@ fn tiny_config() -> VqaTrainConfig {
         },
         max_answers: 100,
         batch: 32,
-        steps: 150,
+        steps: 300,
         lr: 3e-3,
         warmup: 10,
         weight_decay: 0.0,
         seed: 3,
-        checkpoint_every: 150,
+        checkpoint_every: 300,
         keep_checkpoints: 1,
     }
 }
