@@ -88,6 +88,35 @@ pub fn write_folder_atomically(
     Ok(())
 }
 
+/// Replaces `dest` atomically with the files of `staging` (a folder an exporter just wrote)
+/// plus `extra` files, then removes `staging`: a model folder is either the old one or the
+/// complete new one, never half written. Errors name the file.
+pub fn publish_staged_folder(
+    staging: &Path,
+    dest: &Path,
+    extra: Vec<(String, Vec<u8>)>,
+) -> Result<(), (PathBuf, io::Error)> {
+    let at = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| (p, e)
+    };
+    let mut files = extra;
+    for entry in fs::read_dir(staging).map_err(at(staging))? {
+        let path = entry.map_err(at(staging))?.path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let bytes = fs::read(&path).map_err(at(&path))?;
+        files.push((name, bytes));
+    }
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    write_folder_atomically(dest, &refs)?;
+    let _ = fs::remove_dir_all(staging);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

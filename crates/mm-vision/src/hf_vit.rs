@@ -19,22 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::vit::patchify;
 
-fn default_eps() -> f64 {
-    1e-12
-}
-fn default_channels() -> usize {
-    3
-}
-fn default_true() -> bool {
-    true
-}
-fn default_init() -> f64 {
-    0.02
-}
-fn default_act() -> Activation {
-    Activation::Gelu
-}
-
 /// Sizes of a ViT; names and defaults are transformers `ViTConfig`'s, so the `encoder` part of
 /// an HF `config.json` reads straight into it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,7 +28,7 @@ pub struct ViTConfig {
     /// Patch side length in pixels.
     pub patch_size: usize,
     /// Image channels.
-    #[serde(default = "default_channels")]
+    #[serde(default = "mm_core::nn::hf_defaults::num_channels")]
     pub num_channels: usize,
     /// Width.
     pub hidden_size: usize,
@@ -55,16 +39,16 @@ pub struct ViTConfig {
     /// MLP inner width.
     pub intermediate_size: usize,
     /// MLP activation.
-    #[serde(default = "default_act")]
+    #[serde(default = "mm_core::nn::hf_defaults::gelu")]
     pub hidden_act: Activation,
     /// LayerNorm epsilon.
-    #[serde(default = "default_eps")]
+    #[serde(default = "mm_core::nn::hf_defaults::layer_norm_eps")]
     pub layer_norm_eps: f64,
     /// Whether q, k, v have biases (only `true` is supported).
-    #[serde(default = "default_true")]
+    #[serde(default = "mm_core::nn::hf_defaults::yes")]
     pub qkv_bias: bool,
     /// Standard deviation of the initializers.
-    #[serde(default = "default_init")]
+    #[serde(default = "mm_core::nn::hf_defaults::initializer_range")]
     pub initializer_range: f64,
 }
 

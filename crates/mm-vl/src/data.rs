@@ -151,21 +151,32 @@ impl ImageTextSet {
 
     /// Normalized pixels of `indices`, image `k` translated by `shifts[k]` (x, y) pixels.
     pub fn pixels_shifted(&self, indices: &[usize], shifts: &[(i64, i64)]) -> PixelBatch {
-        let (h, w) = self.processor.output_size();
-        let mut data = Vec::with_capacity(indices.len() * 3 * (h * w) as usize);
-        for (&i, &(dx, dy)) in indices.iter().zip(shifts) {
-            if (dx, dy) == (0, 0) {
-                data.extend(self.processor.normalize(&self.images[i]));
-            } else {
-                data.extend(self.processor.normalize(&shift(&self.images[i], dx, dy)));
-            }
+        shifted_pixels(&self.processor, &self.images, indices, shifts)
+    }
+}
+
+/// Normalized pixels of `images[indices]` (already resized to `processor`'s output size),
+/// image `k` translated by `shifts[k]` (x, y) pixels with white filling the gap.
+pub fn shifted_pixels(
+    processor: &ClipImageProcessor,
+    images: &[RgbImage],
+    indices: &[usize],
+    shifts: &[(i64, i64)],
+) -> PixelBatch {
+    let (h, w) = processor.output_size();
+    let mut data = Vec::with_capacity(indices.len() * 3 * (h * w) as usize);
+    for (&i, &(dx, dy)) in indices.iter().zip(shifts) {
+        if (dx, dy) == (0, 0) {
+            data.extend(processor.normalize(&images[i]));
+        } else {
+            data.extend(processor.normalize(&shift(&images[i], dx, dy)));
         }
-        PixelBatch {
-            data,
-            batch: indices.len(),
-            height: h as usize,
-            width: w as usize,
-        }
+    }
+    PixelBatch {
+        data,
+        batch: indices.len(),
+        height: h as usize,
+        width: w as usize,
     }
 }
 
@@ -185,7 +196,7 @@ pub fn draw_shifts(rng: &mut dyn rand::RngCore, max: u32, n: usize) -> Vec<(i64,
 }
 
 /// Translates `img` by `(dx, dy)`, filling with white.
-pub fn shift(img: &RgbImage, dx: i64, dy: i64) -> RgbImage {
+fn shift(img: &RgbImage, dx: i64, dy: i64) -> RgbImage {
     let (w, h) = (img.width as i64, img.height as i64);
     let mut pixels = vec![255u8; img.pixels.len()];
     for y in 0..h {

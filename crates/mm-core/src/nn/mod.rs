@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod attention;
 pub mod fused;
+pub mod hf_defaults;
 pub mod mlp;
 pub mod pool3d;
 pub mod transformer;

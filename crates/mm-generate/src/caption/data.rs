@@ -9,7 +9,7 @@ use mm_data::manifest::Manifest;
 use mm_vision::Filter;
 use mm_vision::decode::RgbImage;
 use mm_vision::preprocess::{ClipImageProcessor, CropSize, PixelBatch, SizeSpec};
-use mm_vl::data::{DataError, ImageTextSet, shift};
+use mm_vl::data::{DataError, ImageTextSet, shifted_pixels};
 
 /// transformers' `ViTImageProcessor` for `size`-pixel squares: a bilinear resize to the
 /// square (no crop), values to [0, 1], mean and std 0.5.
@@ -126,20 +126,6 @@ impl CaptionSet {
 
     /// Normalized pixels of `indices`, image `k` moved by `shifts[k]` pixels (white fill).
     pub fn pixels(&self, indices: &[usize], shifts: &[(i64, i64)]) -> PixelBatch {
-        let (h, w) = self.processor.output_size();
-        let mut data = Vec::with_capacity(indices.len() * 3 * (h * w) as usize);
-        for (&i, &(dx, dy)) in indices.iter().zip(shifts) {
-            if (dx, dy) == (0, 0) {
-                data.extend(self.processor.normalize(&self.images[i]));
-            } else {
-                data.extend(self.processor.normalize(&shift(&self.images[i], dx, dy)));
-            }
-        }
-        PixelBatch {
-            data,
-            batch: indices.len(),
-            height: h as usize,
-            width: w as usize,
-        }
+        shifted_pixels(&self.processor, &self.images, indices, shifts)
     }
 }

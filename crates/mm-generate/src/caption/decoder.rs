@@ -17,19 +17,6 @@ use mm_core::nn::fused::{attention, linear, swap_middle};
 use mm_core::nn::{Activation, ConfigError};
 use serde::{Deserialize, Serialize};
 
-fn default_types() -> usize {
-    2
-}
-fn default_eps() -> f64 {
-    1e-12
-}
-fn default_init() -> f64 {
-    0.02
-}
-fn default_act() -> Activation {
-    Activation::Gelu
-}
-
 /// Sizes of the decoder; names and defaults are transformers `BertConfig`'s, so the `decoder`
 /// part of a `VisionEncoderDecoderModel` config reads straight into it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,16 +34,16 @@ pub struct BertDecoderConfig {
     /// Longest sequence (start token included).
     pub max_position_embeddings: usize,
     /// Token types (only type 0 is used).
-    #[serde(default = "default_types")]
+    #[serde(default = "mm_core::nn::hf_defaults::two_types")]
     pub type_vocab_size: usize,
     /// MLP and prediction-head activation.
-    #[serde(default = "default_act")]
+    #[serde(default = "mm_core::nn::hf_defaults::gelu")]
     pub hidden_act: Activation,
     /// LayerNorm epsilon.
-    #[serde(default = "default_eps")]
+    #[serde(default = "mm_core::nn::hf_defaults::layer_norm_eps")]
     pub layer_norm_eps: f64,
     /// Standard deviation of the initializers.
-    #[serde(default = "default_init")]
+    #[serde(default = "mm_core::nn::hf_defaults::initializer_range")]
     pub initializer_range: f64,
 }
 

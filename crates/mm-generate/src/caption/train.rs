@@ -358,10 +358,6 @@ pub fn save_captioner<B: Backend>(
     processor: &mm_vision::ClipImageProcessor,
     dest: &Path,
 ) -> Result<(), TrainError> {
-    let io = |path: &Path, e: std::io::Error| TrainError::Io {
-        path: path.into(),
-        source: e,
-    };
     let staging = dest.with_extension("export");
     let _ = std::fs::remove_dir_all(&staging);
     export_hf_captioner(model, &config.model, tokenizer, &staging)
@@ -374,28 +370,16 @@ pub fn save_captioner<B: Backend>(
         "rescale_factor": processor.rescale_factor, "do_normalize": processor.do_normalize,
         "image_mean": processor.image_mean, "image_std": processor.image_std,
     });
-    let mut files = vec![
+    let extra = vec![
         (
             "preprocessor_config.json".to_string(),
-            serde_json::to_vec_pretty(&pre).expect("json"),
+            serde_json::to_vec_pretty(&pre).expect("JSON values serialize"),
         ),
         (
             "mm_train_config.json".to_string(),
-            serde_json::to_vec_pretty(config).expect("json"),
+            serde_json::to_vec_pretty(config).expect("configs serialize"),
         ),
     ];
-    for entry in std::fs::read_dir(&staging).map_err(|e| io(&staging, e))? {
-        let path = entry.map_err(|e| io(&staging, e))?.path();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        files.push((name, std::fs::read(&path).map_err(|e| io(&path, e))?));
-    }
-    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    mm_data::fs::write_folder_atomically(dest, &refs)
-        .map_err(|(path, source)| TrainError::Io { path, source })?;
-    let _ = std::fs::remove_dir_all(&staging);
-    Ok(())
+    mm_data::fs::publish_staged_folder(&staging, dest, extra)
+        .map_err(|(path, source)| TrainError::Io { path, source })
 }

@@ -177,25 +177,7 @@ pub fn beam_search<D: StepDecoder + ?Sized>(
 mod tests {
     use super::*;
     use crate::decode::generate;
-
-    /// Logits that depend only on the last token.
-    struct Chain(Vec<Vec<f32>>);
-
-    impl StepDecoder for Chain {
-        fn vocab_size(&self) -> usize {
-            self.0.len()
-        }
-        fn next_logits(
-            &mut self,
-            rows: &[Vec<u32>],
-            _: &[usize],
-        ) -> Result<Vec<Vec<f32>>, GenerateError> {
-            Ok(rows
-                .iter()
-                .map(|r| self.0[*r.last().unwrap() as usize].clone())
-                .collect())
-        }
-    }
+    use crate::decode::tests::Chain;
 
     #[test]
     fn beams_escape_the_greedy_trap() {

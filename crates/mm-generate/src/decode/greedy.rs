@@ -78,25 +78,7 @@ fn sample(logits: &mut [f32], config: &GenerationConfig, rng: &mut SplitMix64) -
 mod tests {
     use super::*;
     use crate::decode::generate;
-
-    /// A decoder whose next-token logits depend only on the last token: a Markov chain.
-    struct Chain(Vec<Vec<f32>>);
-
-    impl StepDecoder for Chain {
-        fn vocab_size(&self) -> usize {
-            self.0.len()
-        }
-        fn next_logits(
-            &mut self,
-            rows: &[Vec<u32>],
-            _: &[usize],
-        ) -> Result<Vec<Vec<f32>>, GenerateError> {
-            Ok(rows
-                .iter()
-                .map(|r| self.0[*r.last().unwrap() as usize].clone())
-                .collect())
-        }
-    }
+    use crate::decode::tests::Chain;
 
     fn chain() -> Chain {
         // 0 start, 1 end, 2..4 words: 0 -> 2 -> 3 -> 1 greedily.

@@ -210,8 +210,28 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A decoder whose next-token logits depend only on the last token: a Markov chain
+    /// (row `t` of the table is the logits after token `t`).
+    pub(crate) struct Chain(pub Vec<Vec<f32>>);
+
+    impl StepDecoder for Chain {
+        fn vocab_size(&self) -> usize {
+            self.0.len()
+        }
+        fn next_logits(
+            &mut self,
+            rows: &[Vec<u32>],
+            _: &[usize],
+        ) -> Result<Vec<Vec<f32>>, GenerateError> {
+            Ok(rows
+                .iter()
+                .map(|r| self.0[*r.last().unwrap() as usize].clone())
+                .collect())
+        }
+    }
 
     #[test]
     fn settings_that_cannot_work_are_named() {

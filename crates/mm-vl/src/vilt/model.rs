@@ -19,25 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use super::ViltError;
 
-fn default_type_vocab() -> usize {
-    2
-}
-fn default_eps() -> f64 {
-    1e-12
-}
-fn default_channels() -> usize {
-    3
-}
-fn default_true() -> bool {
-    true
-}
-fn default_init() -> f64 {
-    0.02
-}
-fn default_act() -> Activation {
-    Activation::Gelu
-}
-
 /// Sizes of a ViLT; field names and defaults are transformers `ViltConfig`'s, so an HF
 /// `config.json` reads straight into it (unknown fields ignored).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,10 +26,10 @@ pub struct ViltConfig {
     /// Text vocabulary size.
     pub vocab_size: usize,
     /// BERT token types.
-    #[serde(default = "default_type_vocab")]
+    #[serde(default = "mm_core::nn::hf_defaults::two_types")]
     pub type_vocab_size: usize,
     /// Modality types (text 0, image 1).
-    #[serde(default = "default_type_vocab")]
+    #[serde(default = "mm_core::nn::hf_defaults::two_types")]
     pub modality_type_vocab_size: usize,
     /// Longest text in tokens.
     pub max_position_embeddings: usize,
@@ -61,23 +42,23 @@ pub struct ViltConfig {
     /// MLP inner width.
     pub intermediate_size: usize,
     /// MLP activation (`gelu`: exact GELU).
-    #[serde(default = "default_act")]
+    #[serde(default = "mm_core::nn::hf_defaults::gelu")]
     pub hidden_act: Activation,
     /// LayerNorm epsilon.
-    #[serde(default = "default_eps")]
+    #[serde(default = "mm_core::nn::hf_defaults::layer_norm_eps")]
     pub layer_norm_eps: f64,
     /// Image side length in pixels.
     pub image_size: usize,
     /// Patch side length in pixels.
     pub patch_size: usize,
     /// Image channels.
-    #[serde(default = "default_channels")]
+    #[serde(default = "mm_core::nn::hf_defaults::num_channels")]
     pub num_channels: usize,
     /// Whether the query, key and value projections have biases (only `true` is supported).
-    #[serde(default = "default_true")]
+    #[serde(default = "mm_core::nn::hf_defaults::yes")]
     pub qkv_bias: bool,
     /// Standard deviation of the initializers.
-    #[serde(default = "default_init")]
+    #[serde(default = "mm_core::nn::hf_defaults::initializer_range")]
     pub initializer_range: f64,
 }
 

@@ -195,10 +195,6 @@ pub fn save_vilt_folder<B: Backend>(
     train_config: &ViltTrainConfig,
     dest: &Path,
 ) -> Result<(), TrainError> {
-    let io = |path: &Path, e: std::io::Error| TrainError::Io {
-        path: path.into(),
-        source: e,
-    };
     let staging = dest.with_extension("export");
     let _ = std::fs::remove_dir_all(&staging);
     export_hf_vilt(model, config, answers, &staging)
@@ -214,31 +210,18 @@ pub fn save_vilt_folder<B: Backend>(
         "rescale_factor": 1.0 / 255.0, "do_normalize": true,
         "image_mean": mean, "image_std": std, "do_pad": true,
     });
-    let extra = [
-        ("preprocessor_config.json", serde_json::to_vec_pretty(&pre)),
+    let extra = vec![
         (
-            "mm_train_config.json",
-            serde_json::to_vec_pretty(train_config),
+            "preprocessor_config.json".to_string(),
+            serde_json::to_vec_pretty(&pre).expect("JSON values serialize"),
+        ),
+        (
+            "mm_train_config.json".to_string(),
+            serde_json::to_vec_pretty(train_config).expect("configs serialize"),
         ),
     ];
-    let mut files = Vec::new();
-    for (name, bytes) in extra {
-        files.push((name.to_string(), bytes.expect("JSON values serialize")));
-    }
-    for entry in std::fs::read_dir(&staging).map_err(|e| io(&staging, e))? {
-        let path = entry.map_err(|e| io(&staging, e))?.path();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        files.push((name, std::fs::read(&path).map_err(|e| io(&path, e))?));
-    }
-    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    mm_data::fs::write_folder_atomically(dest, &refs)
-        .map_err(|(path, source)| TrainError::Io { path, source })?;
-    let _ = std::fs::remove_dir_all(&staging);
-    Ok(())
+    mm_data::fs::publish_staged_folder(&staging, dest, extra)
+        .map_err(|(path, source)| TrainError::Io { path, source })
 }
 
 fn settings(e: impl std::fmt::Display) -> TrainError {
