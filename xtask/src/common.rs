@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use mm_core::DeviceSpec;
+use mm_data::manifest::{ImageCaption, Manifest};
 use serde_json::Value;
 
 /// The `--device` flag every command that runs a model shares.
@@ -54,21 +55,61 @@ pub fn resolve_data(data: &str, role: Role) -> Result<PathBuf> {
         }
         return Ok(as_path.to_path_buf());
     }
-    let file = match (data, role) {
-        ("emoji", Role::Train) | ("emoji-google", _) => "emoji/google.jsonl",
-        ("emoji", Role::Test) | ("emoji-twitter", _) => "emoji/twitter.jsonl",
+    let (file, fetch) = match (data, role) {
+        ("emoji", Role::Train) | ("emoji-google", _) => ("emoji/google.jsonl", "emoji"),
+        ("emoji", Role::Test) | ("emoji-twitter", _) => ("emoji/twitter.jsonl", "emoji"),
+        ("stamps", _) => ("stamps/stamps.jsonl", "stamps"),
         _ => bail!(
-            "unknown dataset `{data}`: give a manifest (.jsonl) or one of emoji, emoji-google, emoji-twitter"
+            "unknown dataset `{data}`: give a manifest (.jsonl) or one of emoji, emoji-google, emoji-twitter, stamps"
         ),
     };
     let path = datasets_dir().join(file);
     if !path.is_file() {
         bail!(
-            "{} is missing: run `cargo xtask data fetch emoji` first",
+            "{} is missing: run `cargo xtask data fetch {fetch}` first",
             path.display()
         );
     }
     Ok(path)
+}
+
+/// Reads image-caption sources, each `NAME|MANIFEST.jsonl[:SPLIT]`, into one manifest (image
+/// paths made absolute). `emoji-enriched` is the emoji training set with CLIP-style captions
+/// ([`mm_vl::datasets::enrich_emoji_captions`]); `:SPLIT` keeps only that split's records.
+pub fn image_caption_sources(sources: &[String], role: Role) -> Result<Manifest<ImageCaption>> {
+    let mut records = Vec::new();
+    for source in sources {
+        let (name, split) = match source.rsplit_once(':') {
+            Some((name, split)) if !name.is_empty() && !split.contains('/') => (name, Some(split)),
+            _ => (source.as_str(), None),
+        };
+        let (name, enriched) = match name {
+            "emoji-enriched" => ("emoji", true),
+            other => (other, false),
+        };
+        let manifest = Manifest::<ImageCaption>::read(resolve_data(name, role)?)?;
+        let before = records.len();
+        for record in &manifest.records {
+            if split.is_some_and(|s| record.split.as_deref() != Some(s)) {
+                continue;
+            }
+            let mut record = if enriched {
+                mm_vl::datasets::enrich_emoji_captions(record)
+            } else {
+                record.clone()
+            };
+            record.image = manifest.image_path(&record).to_string_lossy().into_owned();
+            records.push(record);
+        }
+        if records.len() == before {
+            bail!("data source `{source}` has no records");
+        }
+    }
+    Ok(Manifest {
+        path: PathBuf::from(sources.join("+")),
+        root: PathBuf::new(),
+        records,
+    })
 }
 
 /// Reads a JSON config and applies `--set dotted.path=value` overrides to it.

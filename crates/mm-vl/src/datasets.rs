@@ -40,6 +40,29 @@ pub const EMOJI_TEMPLATES: &[&str] = &[
     "a small image of {}.",
 ];
 
+/// Templates wrapped around an emoji's name when its captions are enriched
+/// ([`enrich_emoji_captions`]), as CLIP's web captions wrap names in sentences.
+pub const EMOJI_CAPTION_TEMPLATES: &[&str] =
+    &["an emoji of a {}.", "a {} emoji.", "a drawing of a {}."];
+
+/// Enriched captions of an emoji record: its own captions, then its first caption (the name)
+/// in each of [`EMOJI_CAPTION_TEMPLATES`], then `"{subcategory} emoji: {name}."` (its label's
+/// words name its kind: "animal mammal emoji: dog face."). The first caption stays first, so
+/// retrieval evaluation is unchanged.
+pub fn enrich_emoji_captions(record: &ImageCaption) -> ImageCaption {
+    let mut out = record.clone();
+    let Some(name) = record.captions.first() else {
+        return out;
+    };
+    for template in EMOJI_CAPTION_TEMPLATES {
+        out.captions.push(template.replace("{}", name));
+    }
+    if let Some(kind) = &record.label {
+        out.captions.push(format!("{kind} emoji: {name}."));
+    }
+    out
+}
+
 /// Why the dataset could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -206,6 +229,29 @@ mod tests {
         assert_eq!(google[0].image, "img/google/64/1f600.png");
         assert_eq!(twitter[0].image, "img/twitter/64/1f600.png");
         assert_eq!(twitter[0].split.as_deref(), Some("test"));
+    }
+
+    #[test]
+    fn enrichment_wraps_the_name_and_names_the_kind() {
+        let record = ImageCaption {
+            image: "dog.png".into(),
+            captions: vec!["dog face".into(), "dog".into()],
+            label: Some("animal mammal".into()),
+            split: None,
+        };
+        let enriched = enrich_emoji_captions(&record);
+        assert_eq!(
+            enriched.captions,
+            [
+                "dog face",
+                "dog",
+                "an emoji of a dog face.",
+                "a dog face emoji.",
+                "a drawing of a dog face.",
+                "animal mammal emoji: dog face."
+            ]
+        );
+        assert_eq!(enriched.image, record.image);
     }
 
     #[test]

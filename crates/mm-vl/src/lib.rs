@@ -5,6 +5,8 @@
 //! - [`data`]: image-caption datasets from JSONL manifests.
 //! - [`train`]: contrastive training with atomic checkpoints and exact resume.
 //! - [`eval`]: retrieval Recall@K and zero-shot accuracy on a test set.
+//! - [`transfer`] and [`transfer_eval`]: zero-shot transfer to the Tux Paint stamps, with a
+//!   template ablation.
 //! - [`info`]: the InfoNCE lower bound on `I(image; caption)` of a trained CLIP.
 //! - [`hf`]: HuggingFace `CLIPModel` folders in and out.
 //! - [`pipeline`]: embed files and texts, classify an image (the guide's production pipeline).
@@ -23,6 +25,8 @@ pub mod hf;
 pub mod info;
 pub mod pipeline;
 pub mod train;
+pub mod transfer;
+pub mod transfer_eval;
 pub mod vilt;
 pub mod vqa;
 pub mod zeroshot;

@@ -1,4 +1,4 @@
-//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer|vqa|vilt|caption`: evaluation commands, one
+//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer|vqa|vilt|caption|zero-shot`: evaluation commands, one
 //! file each.
 
 mod audio;
@@ -12,6 +12,7 @@ mod localizer;
 mod video;
 mod vilt;
 mod vqa;
+mod zero_shot;
 
 use std::path::Path;
 
@@ -38,6 +39,9 @@ pub struct EvalArgs {
 enum Target {
     /// Retrieval Recall@K and zero-shot accuracy of a trained CLIP on its test set.
     Clip(clip::ClipEvalArgs),
+    /// Zero-shot transfer of a CLIP (ours or HF) to the Tux Paint stamps, with a template
+    /// ablation.
+    ZeroShot(zero_shot::ZeroShotEvalArgs),
     /// Held-out accuracy of a trained sound classifier beside the majority class.
     AudioClassifier(audio::AudioEvalArgs),
     /// Held-out accuracy and confusion of a video classifier.
@@ -64,6 +68,7 @@ enum Target {
 pub fn run(args: EvalArgs) -> Result<()> {
     match args.target {
         Target::Clip(a) => clip::run(a),
+        Target::ZeroShot(a) => zero_shot::run(a),
         Target::AudioClassifier(a) => audio::run(a),
         Target::Video(a) => video::run(a),
         Target::AvSync(a) => av_sync::run(a),

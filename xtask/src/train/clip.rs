@@ -13,16 +13,17 @@ use mm_vl::data::ImageTextSet;
 use mm_vl::train::{ClipTrainConfig, RunOptions, train};
 
 use crate::common::{DeviceArg, DevicesArg, RunFlags};
-use crate::common::{Role, load_config_with_overrides, resolve_data, workspace_root};
+use crate::common::{Role, image_caption_sources, load_config_with_overrides, workspace_root};
 
 /// Flags of `train clip`.
 #[derive(Args)]
 pub struct ClipTrainArgs {
     #[command(flatten)]
     run: RunFlags,
-    /// Dataset name (emoji) or a manifest .jsonl.
+    /// Training data, `NAME|MANIFEST.jsonl[:SPLIT]`, repeatable: emoji (names), emoji-enriched
+    /// (names in CLIP-style captions), stamps, or a manifest.
     #[arg(long, default_value = "emoji")]
-    data: String,
+    data: Vec<String>,
     /// Folder for checkpoints and the final model.
     #[arg(long, default_value = "runs/clip")]
     run_dir: PathBuf,
@@ -34,7 +35,7 @@ pub struct ClipTrainArgs {
 
 struct TrainJob {
     config: ClipTrainConfig,
-    manifest: PathBuf,
+    manifest: Manifest<ImageCaption>,
     run_dir: PathBuf,
     resume: bool,
     devices: usize,
@@ -44,14 +45,14 @@ impl BackendJob for TrainJob {
     type Output = Result<()>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
-        let manifest = Manifest::<ImageCaption>::read(&self.manifest)?;
+        let manifest = self.manifest;
         let processor = ClipImageProcessor::clip(self.config.model.vision_config.image_size as u32);
         let data = ImageTextSet::load(&manifest, &processor, None)?;
         report_skipped(&data);
         println!(
             "training on {} image-caption records from {}",
             data.len(),
-            self.manifest.display()
+            manifest.path.display()
         );
         let run = RunOptions {
             resume: self.resume,
@@ -101,7 +102,7 @@ pub fn run(args: ClipTrainArgs) -> Result<()> {
     if let Err(e) = config.model.validate() {
         bail!("config {}: {e}", config_path.display());
     }
-    let manifest = resolve_data(&args.data, Role::Train)?;
+    let manifest = image_caption_sources(&args.data, Role::Train)?;
     let device = args.device.device;
     let job = TrainJob {
         config,
