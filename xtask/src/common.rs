@@ -74,7 +74,8 @@ pub fn resolve_data(data: &str, role: Role) -> Result<PathBuf> {
 }
 
 /// Reads image-caption sources, each `NAME|MANIFEST.jsonl[:SPLIT]`, into one manifest (image
-/// paths made absolute). `emoji-enriched` is the emoji training set with CLIP-style captions
+/// paths made absolute). `emoji-enriched` (and `emoji-google-enriched`,
+/// `emoji-twitter-enriched`) is an emoji set with CLIP-style captions
 /// ([`mm_vl::datasets::enrich_emoji_captions`]); `:SPLIT` keeps only that split's records.
 pub fn image_caption_sources(sources: &[String], role: Role) -> Result<Manifest<ImageCaption>> {
     let mut records = Vec::new();
@@ -83,9 +84,9 @@ pub fn image_caption_sources(sources: &[String], role: Role) -> Result<Manifest<
             Some((name, split)) if !name.is_empty() && !split.contains('/') => (name, Some(split)),
             _ => (source.as_str(), None),
         };
-        let (name, enriched) = match name {
-            "emoji-enriched" => ("emoji", true),
-            other => (other, false),
+        let (name, enriched) = match name.strip_suffix("-enriched") {
+            Some(emoji) if emoji.starts_with("emoji") => (emoji, true),
+            _ => (name, false),
         };
         let manifest = Manifest::<ImageCaption>::read(resolve_data(name, role)?)?;
         let before = records.len();

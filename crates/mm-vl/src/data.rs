@@ -11,6 +11,8 @@ use mm_vision::decode::{RgbImage, load_image};
 use mm_vision::preprocess::{ClipImageProcessor, PixelBatch, center_crop};
 use rand::Rng;
 
+use crate::augment::{Draw, apply};
+
 /// Why a dataset could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -153,6 +155,17 @@ impl ImageTextSet {
     pub fn pixels_shifted(&self, indices: &[usize], shifts: &[(i64, i64)]) -> PixelBatch {
         shifted_pixels(&self.processor, &self.images, indices, shifts)
     }
+
+    /// Normalized pixels of `indices`, image `k` translated by `shifts[k]`, then augmented by
+    /// `draws[k]`.
+    pub fn pixels_augmented(
+        &self,
+        indices: &[usize],
+        shifts: &[(i64, i64)],
+        draws: &[Draw],
+    ) -> PixelBatch {
+        augmented_pixels(&self.processor, &self.images, indices, shifts, draws)
+    }
 }
 
 /// Normalized pixels of `images[indices]` (already resized to `processor`'s output size),
@@ -163,13 +176,36 @@ pub fn shifted_pixels(
     indices: &[usize],
     shifts: &[(i64, i64)],
 ) -> PixelBatch {
+    augmented_pixels(
+        processor,
+        images,
+        indices,
+        shifts,
+        &vec![Draw::NONE; indices.len()],
+    )
+}
+
+/// [`shifted_pixels`], each image then augmented by `draws[k]` ([`crate::augment::apply`]).
+pub fn augmented_pixels(
+    processor: &ClipImageProcessor,
+    images: &[RgbImage],
+    indices: &[usize],
+    shifts: &[(i64, i64)],
+    draws: &[Draw],
+) -> PixelBatch {
     let (h, w) = processor.output_size();
     let mut data = Vec::with_capacity(indices.len() * 3 * (h * w) as usize);
-    for (&i, &(dx, dy)) in indices.iter().zip(shifts) {
-        if (dx, dy) == (0, 0) {
-            data.extend(processor.normalize(&images[i]));
+    for ((&i, &(dx, dy)), draw) in indices.iter().zip(shifts).zip(draws) {
+        let shifted = if (dx, dy) == (0, 0) {
+            None
         } else {
-            data.extend(processor.normalize(&shift(&images[i], dx, dy)));
+            Some(shift(&images[i], dx, dy))
+        };
+        let image = shifted.as_ref().unwrap_or(&images[i]);
+        if *draw == Draw::NONE {
+            data.extend(processor.normalize(image));
+        } else {
+            data.extend(processor.normalize(&apply(image, draw)));
         }
     }
     PixelBatch {

@@ -2,7 +2,8 @@
 //!
 //! - [`clip`]: the CLIP model joining `mm-vision`'s ViT and `mm-text`'s text transformer.
 //! - [`zeroshot`]: zero-shot classification with prompt ensembles.
-//! - [`data`]: image-caption datasets from JSONL manifests.
+//! - [`data`]: image-caption datasets from JSONL manifests; [`augment`]: flips, grayscale and
+//!   colour jitter of training images.
 //! - [`train`]: contrastive training with atomic checkpoints and exact resume.
 //! - [`eval`]: retrieval Recall@K and zero-shot accuracy on a test set.
 //! - [`transfer`] and [`transfer_eval`]: zero-shot transfer to the Tux Paint stamps, with a
@@ -16,6 +17,7 @@
 //! - [`datasets`]: fetching and converting the real datasets the project trains on.
 #![warn(missing_docs)]
 
+pub mod augment;
 pub mod checkpoint;
 pub mod clip;
 pub mod data;

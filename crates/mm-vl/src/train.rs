@@ -18,6 +18,8 @@ pub use mm_core::train::RunOptions;
 use mm_core::train::{BatchSource, StepInfo, StepOutput, WarmupCosine, fit};
 use mm_text::{ClipTokenizer, TextBatch, TokenizerError};
 use rand::rngs::StdRng;
+
+use crate::augment::ColourAugment;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
@@ -59,6 +61,9 @@ pub struct TrainSettings {
     /// Largest random translation, in pixels, applied to training images (0: none).
     #[config(default = 2)]
     pub max_shift: u32,
+    /// Flips, grayscale and colour jitter of training images (off unless set).
+    #[config(default = "ColourAugment::default()")]
+    pub augment: ColourAugment,
 }
 
 /// A training configuration file: the model and the optimization.
@@ -176,10 +181,15 @@ impl<B: Backend> BatchSource<B> for ClipBatches {
             .map(|&i| rng.random_range(0..self.tokens[i].len()))
             .collect();
         let shifts = draw_shifts(&mut rng, s.max_shift, indices.len());
+        let draws = s.augment.draw(&mut rng, indices.len());
         let rows = share.rows(indices.len());
         let pixels = self
             .data
-            .pixels_shifted(&indices[rows.clone()], &shifts[rows.clone()])
+            .pixels_augmented(
+                &indices[rows.clone()],
+                &shifts[rows.clone()],
+                &draws[rows.clone()],
+            )
             .to_tensor::<B>(device);
         let mut ids = Vec::with_capacity(rows.len() * self.context);
         let mut eot = Vec::with_capacity(rows.len());

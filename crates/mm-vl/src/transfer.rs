@@ -79,7 +79,7 @@ fn words(text: &str) -> Vec<String> {
 /// Words that end a noun phrase: what follows them qualifies the object.
 const PHRASE_ENDS: &[&str] = &[
     "with", "in", "on", "at", "from", "for", "that", "who", "which", "is", "are", "being",
-    "playing", "lets", "gets", "carries", "means",
+    "playing", "lets", "gets", "carries", "means", "to", "like",
 ];
 
 /// Leading words that are not part of the object's name.
@@ -88,7 +88,7 @@ const LEADING: &[&str] = &["a", "an", "the", "some", "two", "another"];
 /// Head words that name no object (a quantity, a part, an exclamation).
 const NOT_OBJECTS: &[&str] = &[
     "one", "you", "down", "part", "yum", "hatched", "entry", "dancing", "brain", "head", "root",
-    "slice", "wings", "baby", "boom", "light", "couple", "pair", "kind", "piece",
+    "slice", "wings", "baby", "boom", "light", "couple", "pair", "kind", "piece", "way",
 ];
 
 /// The object a caption names, as a word of `vocabulary`, or `None`.

@@ -102,6 +102,9 @@ pub fn run(args: ClipTrainArgs) -> Result<()> {
     if let Err(e) = config.model.validate() {
         bail!("config {}: {e}", config_path.display());
     }
+    if let Err(e) = config.train.augment.validate() {
+        bail!("config {}: train.{e}", config_path.display());
+    }
     let manifest = image_caption_sources(&args.data, Role::Train)?;
     let device = args.device.device;
     let job = TrainJob {
