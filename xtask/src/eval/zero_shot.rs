@@ -14,6 +14,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Args;
 use mm_core::{BackendJob, dispatch};
 use mm_data::manifest::{ImageCaption, Manifest};
+use mm_vision::AlphaMode;
 use mm_vl::hf::{LoadedClip, load_any_clip};
 use mm_vl::transfer::{STAMP_TEMPLATES, Vocabulary, stamp_items};
 use mm_vl::transfer_eval::{TaskReport, ZeroShotReport, evaluate_transfer};
@@ -88,7 +89,11 @@ impl BackendJob for ZeroShotJob {
     type Output = Result<(ZeroShotReport, ZeroShotReport)>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let trained = load_any_clip::<B::InnerBackend>(&self.checkpoint, &device)?;
+        let mut trained = load_any_clip::<B::InnerBackend>(&self.checkpoint, &device)?;
+        // Stamps are cutouts meant to be laid on a page: every model sees them on white (an HF
+        // folder would otherwise drop alpha as transformers does, showing whatever colour the
+        // transparent pixels hold).
+        trained.alpha = AlphaMode::CompositeOnWhite;
         B::InnerBackend::seed(&device, self.seed);
         let untrained = LoadedClip {
             model: trained.config.init::<B>(&device)?.valid(),
@@ -244,7 +249,15 @@ pub fn run(args: ZeroShotEvalArgs) -> Result<()> {
         templates,
         seed: args.seed,
     };
-    let (trained, untrained) = dispatch(args.device.device, job)??;
+    let (mut trained, untrained) = dispatch(args.device.device, job)??;
+    // Image paths in the report relative to where the command ran, when below it.
+    if let Ok(here) = std::env::current_dir() {
+        for p in &mut trained.predictions {
+            if let Ok(rel) = p.image.strip_prefix(&here) {
+                p.image = rel.to_path_buf();
+            }
+        }
+    }
     println!(
         "zero-shot: {} on {} (classes: words of {})",
         args.checkpoint.display(),
