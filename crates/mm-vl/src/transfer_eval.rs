@@ -82,12 +82,18 @@ pub struct ZeroShotReport {
     pub predictions: Vec<Prediction>,
 }
 
-/// Unit-norm prompt embeddings `[template][class][dim]`.
+/// Unit-norm prompt embeddings, `[template][class][dim]`.
+type PromptEmbeddings = Vec<Vec<Vec<f32>>>;
+
+/// A task's figures, its classes in order, and their prompt embeddings.
+type TaskOutcome = (TaskReport, Vec<String>, PromptEmbeddings);
+
+/// Unit-norm prompt embeddings of every class in every template.
 fn prompt_embeddings<B: Backend>(
     clip: &LoadedClip<B>,
     classes: &[String],
     templates: &[String],
-) -> Result<Vec<Vec<Vec<f32>>>, PipelineError> {
+) -> Result<PromptEmbeddings, PipelineError> {
     templates
         .iter()
         .map(|t| {
@@ -147,7 +153,7 @@ fn task<B: Backend>(
     images: &[Vec<f32>],
     labels: &[&str],
     templates: &[String],
-) -> Result<(TaskReport, Vec<String>, Vec<Vec<Vec<f32>>>), PipelineError> {
+) -> Result<TaskOutcome, PipelineError> {
     let classes: Vec<String> = labels
         .iter()
         .map(|l| l.to_string())

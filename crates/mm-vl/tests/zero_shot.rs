@@ -122,7 +122,7 @@ fn bad_templates_and_empty_sets_are_named() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no test items"), "{err}");
-    let err = evaluate_transfer(&clip, &[item.clone()], &["a photo".into()], 4)
+    let err = evaluate_transfer(&clip, std::slice::from_ref(&item), &["a photo".into()], 4)
         .unwrap_err()
         .to_string();
     assert!(err.contains("`{}`"), "{err}");
