@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::common::DeviceArg;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::{BackendJob, dispatch};
@@ -49,13 +49,7 @@ impl BackendJob for ClassifyJob {
 /// Runs `classify`.
 pub fn run(args: ClassifyArgs) -> Result<()> {
     let templates: Vec<String> = match &args.templates {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read templates {}", path.display()))?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect(),
+        Some(path) => crate::eval::read_templates(path)?,
         None => SINGLE_TEMPLATE.iter().map(|t| t.to_string()).collect(),
     };
     let device = args.device.device;

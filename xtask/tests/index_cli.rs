@@ -2,8 +2,9 @@
 //! (skipped by name), the model recorded in the index folder, text and image queries, an
 //! existing index refused, and both index kinds.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use burn::backend::Flex;
 use mm_text::ClipTextConfig;
@@ -12,21 +13,7 @@ use mm_vl::checkpoint::save_model;
 use mm_vl::clip::ClipConfig;
 use serde_json::Value;
 
-fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use common::{ok, xtask};
 
 /// Five 24 px images of different colours, and a file that only looks like a PNG.
 fn images(dir: &Path) {

@@ -3,8 +3,9 @@
 //! ablation in the JSON, the same figures from the model exported as an HF CLIP folder, and
 //! named errors for a bad template file and a missing manifest.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use burn::backend::Flex;
 use mm_text::ClipTextConfig;
@@ -13,21 +14,7 @@ use mm_vl::checkpoint::save_model;
 use mm_vl::clip::ClipConfig;
 use serde_json::Value;
 
-fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use common::{ok, xtask};
 
 /// Stamp-like images (opaque, so HF folders, which drop alpha, see what ours see) in two folders and their manifest; a training manifest whose
 /// captions hold some of the objects' names.

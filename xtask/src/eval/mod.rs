@@ -14,6 +14,8 @@ mod vilt;
 mod vqa;
 mod zero_shot;
 
+pub(crate) use zero_shot::read_templates;
+
 use std::path::Path;
 
 use anyhow::Result;
