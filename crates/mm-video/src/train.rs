@@ -125,7 +125,8 @@ impl<B: Backend> VideoNet<B> {
     ) -> Result<Self, ConfigError> {
         let lstm = CnnLstmConfig::new(classes)
             .with_cnn_width(config.width)
-            .with_hidden(config.hidden);
+            .with_hidden(config.hidden)
+            .with_grid(config.grid);
         Ok(match config.model {
             VideoModelKind::Lstm => VideoNet::Lstm(lstm.init(device)?),
             VideoModelKind::Frame => VideoNet::Frame(lstm.init_baseline(device)?),
@@ -367,4 +368,30 @@ pub fn evaluate_video<B: Backend>(
         confusion,
         per_class,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+
+    #[test]
+    fn the_pooling_grid_reaches_the_frame_models() {
+        let device = Default::default();
+        let clips = Tensor::<NdArray, 5>::zeros([2, 3, 3, 64, 64], &device);
+        for kind in [VideoModelKind::Lstm, VideoModelKind::Frame] {
+            let mut config = VideoTrainConfig::new(kind, VideoTask::Motion);
+            config.width = 4;
+            config.hidden = 8;
+            config.grid = 2;
+            let net = VideoNet::<NdArray>::new(&config, 5, &device).unwrap();
+            let grid = match &net {
+                VideoNet::Lstm(m) => m.grid,
+                VideoNet::Frame(m) => m.grid,
+                _ => unreachable!(),
+            };
+            assert_eq!(grid, 2);
+            assert_eq!(net.logits(clips.clone()).dims(), [2, 5]);
+        }
+    }
 }

@@ -61,7 +61,7 @@ impl CnnLstmConfig {
         let lstm = (0..self.lstm_layers)
             .map(|k| {
                 let input = if k == 0 {
-                    encoder.feature_dim()
+                    self.frame_dim()
                 } else {
                     self.hidden
                 };
