@@ -6,14 +6,9 @@ mod common;
 
 use std::path::Path;
 
-use burn::backend::Flex;
-use mm_text::ClipTextConfig;
-use mm_vision::ClipVisionConfig;
-use mm_vl::checkpoint::save_model;
-use mm_vl::clip::ClipConfig;
 use serde_json::Value;
 
-use common::{ok, xtask};
+use common::{ok, tiny_clip_folder, xtask};
 
 /// Five 24 px images of different colours, and a file that only looks like a PNG.
 fn images(dir: &Path) {
@@ -44,17 +39,7 @@ fn images(dir: &Path) {
 fn build_then_search_by_text_and_image() {
     let tmp = tempfile::tempdir().unwrap();
     let model = tmp.path().join("model");
-    let config = ClipConfig::new(
-        ClipTextConfig::new(32, 64, 16, 2, 4).with_max_position_embeddings(12),
-        ClipVisionConfig::new(32, 64, 16, 2, 4, 16, 4),
-        16,
-    );
-    save_model(
-        &config.init::<Flex>(&Default::default()).unwrap(),
-        &config,
-        &model,
-    )
-    .unwrap();
+    tiny_clip_folder(&model);
     let data = tmp.path().join("images");
     images(&data);
     for kind in ["exact", "hnsw"] {

@@ -7,14 +7,9 @@ mod common;
 
 use std::path::Path;
 
-use burn::backend::Flex;
-use mm_text::ClipTextConfig;
-use mm_vision::ClipVisionConfig;
-use mm_vl::checkpoint::save_model;
-use mm_vl::clip::ClipConfig;
 use serde_json::Value;
 
-use common::{ok, xtask};
+use common::{ok, tiny_clip_folder, xtask};
 
 /// Stamp-like images (opaque, so HF folders, which drop alpha, see what ours see) in two folders and their manifest; a training manifest whose
 /// captions hold some of the objects' names.
@@ -62,17 +57,7 @@ fn data(dir: &Path) {
 fn stamps_are_scored_from_our_folder_and_its_hf_export() {
     let tmp = tempfile::tempdir().unwrap();
     let model = tmp.path().join("model");
-    let config = ClipConfig::new(
-        ClipTextConfig::new(32, 64, 16, 2, 4).with_max_position_embeddings(12),
-        ClipVisionConfig::new(32, 64, 16, 2, 4, 16, 4),
-        16,
-    );
-    save_model(
-        &config.init::<Flex>(&Default::default()).unwrap(),
-        &config,
-        &model,
-    )
-    .unwrap();
+    tiny_clip_folder(&model);
     data(tmp.path());
     let hf = tmp.path().join("hf");
     ok(&xtask(&[
