@@ -81,32 +81,7 @@ pub struct BenchArgs {
     rounds: usize,
 }
 
-/// One measured figure.
-pub struct Figure {
-    key: String,
-    value: f64,
-    lower_is_better: bool,
-}
-
-impl Figure {
-    /// A rate or other figure where more is better.
-    pub fn higher_is_better(key: impl Into<String>, value: f64) -> Self {
-        Self {
-            key: key.into(),
-            value,
-            lower_is_better: false,
-        }
-    }
-
-    /// A time or memory figure where less is better.
-    pub fn lower_is_better(key: impl Into<String>, value: f64) -> Self {
-        Self {
-            key: key.into(),
-            value,
-            lower_is_better: true,
-        }
-    }
-}
+pub use mm_xtask::figure::Figure;
 
 /// Items per second of `f` (which must return only once its work is done).
 pub fn rate(items: usize, min_seconds: f64, mut f: impl FnMut()) -> f64 {
@@ -310,7 +285,7 @@ fn print_table(figures: &[Figure], reference: Option<&Value>) {
     );
     for f in figures {
         let theirs = reference.and_then(|r| r[f.key.as_str()].as_f64());
-        let ratio = theirs.map(|t| reference::ratio(f, t));
+        let ratio = theirs.map(|t| mm_xtask::figure::ratio(f, t));
         let show = |v: Option<f64>, suffix: &str| {
             v.map(|v| format!("{v:.3}{suffix}"))
                 .unwrap_or_else(|| "-".into())

@@ -8,8 +8,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::Figure;
 use crate::common::workspace_root;
+use mm_xtask::figure::{Figure, median, ratio};
 
 /// How to run a target's reference script.
 pub struct ReferenceScript {
@@ -54,30 +54,6 @@ impl ReferenceScript {
         let text = std::fs::read_to_string(&out)
             .with_context(|| format!("the reference script wrote no {}", out.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", out.display()))
-    }
-}
-
-/// mm's figure over the reference's, oriented so that above 1 means mm is better.
-pub fn ratio(figure: &Figure, theirs: f64) -> f64 {
-    if figure.lower_is_better {
-        theirs / figure.value
-    } else {
-        figure.value / theirs
-    }
-}
-
-/// The median of `values` (NaN when empty).
-pub fn median(values: &[f64]) -> f64 {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
     }
 }
 
@@ -126,21 +102,5 @@ pub fn print_rounds(rounds: &[(Vec<Figure>, Value)]) {
             per_round,
             median(&ratios)
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn medians_and_ratios_are_oriented() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(&[]).is_nan());
-        let rate = Figure::higher_is_better("r", 10.0);
-        let time = Figure::lower_is_better("t", 2.0);
-        assert_eq!(ratio(&rate, 5.0), 2.0);
-        assert_eq!(ratio(&time, 4.0), 2.0);
     }
 }

@@ -4,13 +4,20 @@
 //! - [`schedule`]: betas, alpha products, inference timesteps, the noising process.
 //! - [`scheduler`]: DDPM, DDIM and Euler steps.
 //! - [`unet`]: the conditional UNet that predicts the noise.
+//! - [`vae`]: the KL autoencoder between pixels and latents.
+//! - [`text`]: prompts to the CLIP token states the UNet attends to.
+//! - [`pipeline`]: the guided sampling loop, text to image.
 
 pub mod config;
+pub mod pipeline;
 pub mod schedule;
 pub mod scheduler;
+pub mod text;
 pub mod unet;
+pub mod vae;
 
 pub use config::{SchedulerConfig, SchedulerKind};
+pub use pipeline::{GenerateOptions, PipelineError, TextToImage};
 pub use schedule::NoiseSchedule;
 pub use scheduler::{Scheduler, StepOutput};
 

@@ -73,7 +73,7 @@ impl<B: Backend> DownBlock<B> {
             let cin = if i == 0 { shape.input } else { shape.output };
             resnets.push(ResnetBlock2D::new(
                 [cin, shape.output],
-                shape.temb,
+                Some(shape.temb),
                 shape.groups,
                 shape.eps,
                 1.0,
@@ -103,7 +103,7 @@ impl<B: Backend> DownBlock<B> {
         skips: &mut Vec<Tensor<B, 4>>,
     ) -> Tensor<B, 4> {
         for (i, resnet) in self.resnets.iter().enumerate() {
-            x = resnet.forward(x, temb.clone());
+            x = resnet.forward(x, Some(temb.clone()));
             if let Some(attn) = self.attentions.get(i) {
                 x = attn.forward(x, context.clone());
             }
@@ -130,8 +130,16 @@ impl<B: Backend> MidBlock<B> {
     /// One attention (of `shape.attention`) between two ResNet blocks.
     pub fn new(shape: BlockShape, scale: f64, device: &B::Device) -> Self {
         let c = shape.input;
-        let resnet =
-            || ResnetBlock2D::new([c, c], shape.temb, shape.groups, shape.eps, scale, device);
+        let resnet = || {
+            ResnetBlock2D::new(
+                [c, c],
+                Some(shape.temb),
+                shape.groups,
+                shape.eps,
+                scale,
+                device,
+            )
+        };
         Self {
             attentions: shape.attention(c, device).into_iter().collect(),
             resnets: vec![resnet(), resnet()],
@@ -146,9 +154,9 @@ impl<B: Backend> MidBlock<B> {
         temb: &Tensor<B, 2>,
         context: &Tensor<B, 3>,
     ) -> Tensor<B, 4> {
-        let mut x = self.resnets[0].forward(x, temb.clone());
+        let mut x = self.resnets[0].forward(x, Some(temb.clone()));
         for (attn, resnet) in self.attentions.iter().zip(&self.resnets[1..]) {
-            x = resnet.forward(attn.forward(x, context.clone()), temb.clone());
+            x = resnet.forward(attn.forward(x, context.clone()), Some(temb.clone()));
         }
         x
     }
@@ -181,7 +189,7 @@ impl<B: Backend> UpBlock<B> {
             let cin = if i == 0 { previous } else { shape.output };
             resnets.push(ResnetBlock2D::new(
                 [cin + skip, shape.output],
-                shape.temb,
+                Some(shape.temb),
                 shape.groups,
                 shape.eps,
                 1.0,
@@ -212,7 +220,7 @@ impl<B: Backend> UpBlock<B> {
     ) -> Tensor<B, 4> {
         for (i, resnet) in self.resnets.iter().enumerate() {
             let skip = skips.pop().expect("one skip per up-block ResNet");
-            x = resnet.forward(Tensor::cat(vec![x, skip], 1), temb.clone());
+            x = resnet.forward(Tensor::cat(vec![x, skip], 1), Some(temb.clone()));
             if let Some(attn) = self.attentions.get(i) {
                 x = attn.forward(x, context.clone());
             }

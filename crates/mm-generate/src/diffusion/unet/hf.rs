@@ -38,7 +38,8 @@ pub enum UNetError {
     Weights(#[from] HfError),
 }
 
-fn visit_vec<B: Backend, M: HfParams<B>>(
+/// Visits `items` under `{prefix}{name}.{i}.`, as PyTorch names a `ModuleList`'s children.
+pub fn visit_vec<B: Backend, M: HfParams<B>>(
     items: &mut [M],
     prefix: &str,
     name: &str,
@@ -60,8 +61,9 @@ impl<B: Backend> HfParams<B> for ResnetBlock2D<B> {
     fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
         self.norm1.visit_hf(&format!("{prefix}norm1."), v);
         self.conv1.visit_hf(&format!("{prefix}conv1."), v);
-        self.time_emb_proj
-            .visit_hf(&format!("{prefix}time_emb_proj."), v);
+        if let Some(t) = self.time_emb_proj.as_mut() {
+            t.visit_hf(&format!("{prefix}time_emb_proj."), v);
+        }
         self.norm2.visit_hf(&format!("{prefix}norm2."), v);
         self.conv2.visit_hf(&format!("{prefix}conv2."), v);
         if let Some(c) = self.conv_shortcut.as_mut() {

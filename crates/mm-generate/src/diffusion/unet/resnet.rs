@@ -86,15 +86,15 @@ impl<B: Backend> TimestepEmbedding<B> {
 }
 
 /// A ResNet block with the timestep embedding added between its convolutions (diffusers
-/// `ResnetBlock2D`, `time_embedding_norm="default"`).
+/// `ResnetBlock2D`, `time_embedding_norm="default"`); the VAE's blocks have no timestep.
 #[derive(Module, Debug)]
 pub struct ResnetBlock2D<B: Backend> {
     /// First norm.
     pub norm1: GroupNorm<B>,
     /// First convolution.
     pub conv1: Conv2d<B>,
-    /// Timestep embedding to channels.
-    pub time_emb_proj: Linear<B>,
+    /// Timestep embedding to channels (none in the VAE).
+    pub time_emb_proj: Option<Linear<B>>,
     /// Second norm.
     pub norm2: GroupNorm<B>,
     /// Second convolution.
@@ -107,10 +107,11 @@ pub struct ResnetBlock2D<B: Backend> {
 }
 
 impl<B: Backend> ResnetBlock2D<B> {
-    /// A block from `channels[0]` to `channels[1]`.
+    /// A block from `channels[0]` to `channels[1]`, taking a `temb`-wide timestep embedding
+    /// if any.
     pub fn new(
         channels: [usize; 2],
-        temb: usize,
+        temb: Option<usize>,
         groups: usize,
         eps: f64,
         output_scale_factor: f64,
@@ -125,7 +126,7 @@ impl<B: Backend> ResnetBlock2D<B> {
         Self {
             norm1: norm(cin),
             conv1: conv([cin, cout], 3, 1, 1, device),
-            time_emb_proj: LinearConfig::new(temb, cout).init(device),
+            time_emb_proj: temb.map(|t| LinearConfig::new(t, cout).init(device)),
             norm2: norm(cout),
             conv2: conv([cout, cout], 3, 1, 1, device),
             conv_shortcut: (cin != cout).then(|| conv([cin, cout], 1, 1, 0, device)),
@@ -136,14 +137,13 @@ impl<B: Backend> ResnetBlock2D<B> {
     // diffusers `resnet.py`, `ResnetBlock2D.forward` (dropout 0 at inference).
     /// # Shapes
     /// - `x`: `[batch, in, h, w]`; `temb`: `[batch, temb]`; output `[batch, out, h, w]`.
-    pub fn forward(&self, x: Tensor<B, 4>, temb: Tensor<B, 2>) -> Tensor<B, 4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
-        let [batch, channels, _, _] = h.dims();
-        let t = self
-            .time_emb_proj
-            .forward(silu(temb))
-            .reshape([batch, channels, 1, 1]);
-        let h = self.conv2.forward(silu(self.norm2.forward(h + t)));
+    pub fn forward(&self, x: Tensor<B, 4>, temb: Option<Tensor<B, 2>>) -> Tensor<B, 4> {
+        let mut h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        if let (Some(proj), Some(temb)) = (&self.time_emb_proj, temb) {
+            let [batch, channels, _, _] = h.dims();
+            h = h + proj.forward(silu(temb)).reshape([batch, channels, 1, 1]);
+        }
+        let h = self.conv2.forward(silu(self.norm2.forward(h)));
         let x = match &self.conv_shortcut {
             Some(c) => c.forward(x),
             None => x,

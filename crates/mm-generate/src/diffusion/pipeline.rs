@@ -1,0 +1,225 @@
+//! Text to image: the sampling loop with classifier-free guidance, in pixel space or through
+//! the VAE's latents (diffusers `pipeline_stable_diffusion.py`, `StableDiffusionPipeline.__call__`).
+
+use std::path::Path;
+
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::scheduler::Scheduler;
+use super::text::TextConditioner;
+use super::unet::{UNet2DConditionModel, UNetError, load_unet};
+use super::vae::{AutoencoderKL, load_vae};
+use super::{SchedulerConfig, SchedulerError, SchedulerKind};
+
+/// The models of a text-to-image pipeline.
+#[derive(Debug, Clone)]
+pub struct TextToImage<B: Backend> {
+    /// The noise predictor.
+    pub unet: UNet2DConditionModel<B>,
+    /// The autoencoder; none for a pixel-space model.
+    pub vae: Option<AutoencoderKL<B>>,
+    /// Latents are multiplied by this (the VAE's `scaling_factor`; 1 without a VAE).
+    pub scaling_factor: f64,
+    /// Subtracted from latents before scaling (the VAE's `shift_factor`; 0 if none).
+    pub shift_factor: f64,
+    /// The text side.
+    pub text: TextConditioner<B>,
+    /// The scheduler settings (`scheduler/scheduler_config.json`).
+    pub scheduler: SchedulerConfig,
+}
+
+/// Why a pipeline could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A folder could not be loaded.
+    #[error(transparent)]
+    Load(#[from] UNetError),
+    /// The scheduler could not be set up or stepped.
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    /// A prompt could not be tokenized.
+    #[error("prompt: {0}")]
+    Prompt(#[from] mm_text::TokenizerError),
+    /// The starting noise has the wrong shape.
+    #[error("initial latents {got:?}: expected {expected:?}")]
+    Latents {
+        /// What was given.
+        got: Vec<usize>,
+        /// What the model needs.
+        expected: Vec<usize>,
+    },
+}
+
+/// One generation's settings.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Denoising steps.
+    pub steps: usize,
+    /// Guidance scale w: `uncond + w * (cond - uncond)`. At 1 only the conditional prediction
+    /// is computed (as diffusers does for w <= 1); at any other w both are, so w = 0 is the
+    /// unconditional model (diffusers would ignore w < 1).
+    pub guidance: f32,
+    /// The sampler (none: the folder's own class).
+    pub scheduler: Option<SchedulerKind>,
+    /// DDIM's eta.
+    pub eta: f32,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self {
+            steps: 50,
+            guidance: 7.5,
+            scheduler: None,
+            eta: 0.0,
+        }
+    }
+}
+
+impl<B: Backend> TextToImage<B> {
+    /// Loads a diffusers pipeline folder: `unet/`, `text_encoder/`, `tokenizer/`,
+    /// `scheduler/` and, for latent diffusion, `vae/`.
+    pub fn load(dir: &Path, device: &B::Device) -> Result<Self, PipelineError> {
+        let (unet, _) = load_unet::<B>(&dir.join("unet"), device)?;
+        let (vae, scaling_factor, shift_factor) = if dir.join("vae").is_dir() {
+            let (vae, config) = load_vae::<B>(&dir.join("vae"), device)?;
+            (
+                Some(vae),
+                config.scaling_factor,
+                config.shift_factor.unwrap_or(0.0),
+            )
+        } else {
+            (None, 1.0, 0.0)
+        };
+        let text =
+            TextConditioner::load(&dir.join("text_encoder"), &dir.join("tokenizer"), device)?;
+        let scheduler =
+            SchedulerConfig::from_file(&dir.join("scheduler/scheduler_config.json"), None)
+                .or_else(|e| match e {
+                    // A pipeline saved with a scheduler we lack runs under DDIM's reading of it.
+                    SchedulerError::Unsupported { ref key, .. } if key == "_class_name" => {
+                        SchedulerConfig::from_file(
+                            &dir.join("scheduler/scheduler_config.json"),
+                            Some(SchedulerKind::Ddim),
+                        )
+                    }
+                    e => Err(e),
+                })?;
+        Ok(Self {
+            unet,
+            vae,
+            scaling_factor,
+            shift_factor,
+            text,
+            scheduler,
+        })
+    }
+
+    /// The starting noise's shape for `batch` images of `height` x `width` pixels.
+    pub fn latent_shape(&self, batch: usize, height: usize, width: usize) -> [usize; 4] {
+        let [_, channels, _, _] = self.unet.conv_in.weight.dims();
+        let down = match &self.vae {
+            Some(v) => {
+                1 << v
+                    .decoder
+                    .up_blocks
+                    .iter()
+                    .filter(|b| !b.upsamplers.is_empty())
+                    .count()
+            }
+            None => 1,
+        };
+        [batch, channels, height / down, width / down]
+    }
+
+    /// Images for `prompts` from the standard normal `init` (one per prompt, shaped by
+    /// [`Self::latent_shape`]); `noise` draws a standard normal tensor of a shape whenever a
+    /// step adds noise (DDPM, DDIM with eta > 0). `progress` is called after every step.
+    ///
+    /// # Shapes
+    /// - `init`: `[prompts, latent channels, h, w]`; output `[prompts, channels, H, W]` in [0, 1].
+    pub fn generate(
+        &self,
+        prompts: &[&str],
+        init: Tensor<B, 4>,
+        options: &GenerateOptions,
+        noise: &mut dyn FnMut([usize; 4]) -> Tensor<B, 4>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Tensor<B, 4>, PipelineError> {
+        let shape = init.dims();
+        if shape[0] != prompts.len() || shape[1] != self.unet.conv_in.weight.dims()[1] {
+            return Err(PipelineError::Latents {
+                got: shape.to_vec(),
+                expected: vec![
+                    prompts.len(),
+                    self.unet.conv_in.weight.dims()[1],
+                    shape[2],
+                    shape[3],
+                ],
+            });
+        }
+        let multiple = self.unet.size_multiple();
+        if shape[2] % multiple != 0 || shape[3] % multiple != 0 {
+            return Err(PipelineError::Latents {
+                got: shape.to_vec(),
+                expected: vec![
+                    shape[0],
+                    shape[1],
+                    shape[2].div_ceil(multiple) * multiple,
+                    shape[3].div_ceil(multiple) * multiple,
+                ],
+            });
+        }
+        let mut config = self.scheduler.clone();
+        if let Some(kind) = options.scheduler {
+            config.class_name = kind;
+        }
+        let scheduler = Scheduler::new(config, options.steps)?.with_eta(options.eta);
+        let guided = options.guidance != 1.0;
+        let cond = self.text.encode(prompts)?;
+        let context = if guided {
+            let empty = vec![""; prompts.len()];
+            Tensor::cat(vec![self.text.encode(&empty)?, cond], 0)
+        } else {
+            cond
+        };
+        let device = init.device();
+        let mut latents = init.mul_scalar(scheduler.init_noise_sigma());
+        let total = scheduler.timesteps().len();
+        for (i, &t) in scheduler.timesteps().iter().enumerate() {
+            let input = if guided {
+                Tensor::cat(vec![latents.clone(), latents.clone()], 0)
+            } else {
+                latents.clone()
+            };
+            let input = scheduler.scale_model_input(input, i);
+            let rows = input.dims()[0];
+            let timesteps = Tensor::<B, 1>::from_floats([t].as_slice(), &device).expand([rows]);
+            let prediction = self.unet.forward(input, timesteps, context.clone());
+            let prediction = if guided {
+                // The guide's rule: uncond + w * (cond - uncond).
+                let b = prompts.len();
+                let [_, c, h, w] = prediction.dims();
+                let uncond = prediction.clone().slice([0..b, 0..c, 0..h, 0..w]);
+                let text = prediction.slice([b..2 * b, 0..c, 0..h, 0..w]);
+                uncond.clone() + (text - uncond).mul_scalar(options.guidance)
+            } else {
+                prediction
+            };
+            let step_noise = scheduler.needs_noise(i).then(|| noise(shape));
+            latents = scheduler
+                .step(i, prediction, latents, step_noise)?
+                .prev_sample;
+            progress(i + 1, total);
+        }
+        let image = match &self.vae {
+            Some(vae) => vae.decode(
+                latents
+                    .div_scalar(self.scaling_factor)
+                    .add_scalar(self.shift_factor),
+            ),
+            None => latents,
+        };
+        Ok(image.div_scalar(2.0).add_scalar(0.5).clamp(0.0, 1.0))
+    }
+}

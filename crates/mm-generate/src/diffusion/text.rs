@@ -1,0 +1,133 @@
+//! Text conditioning: a CLIP text tower's final token states (transformers'
+//! `CLIPTextModel(...)[0]`, the `last_hidden_state` after the final layer norm), from a
+//! diffusers pipeline's `text_encoder/` + `tokenizer/` folders or from any CLIP we have.
+
+use std::path::Path;
+
+use burn::tensor::{Tensor, backend::Backend};
+use mm_core::hf::{HfParams, Layout, ParamVisitor, WeightMap};
+use mm_text::{ClipTextConfig, ClipTextTransformer, ClipTokenizer, TextBatch};
+use serde_json::Value;
+
+use super::unet::UNetError;
+
+/// A tokenizer and the text tower whose token states condition the UNet.
+#[derive(Debug, Clone)]
+pub struct TextConditioner<B: Backend> {
+    /// The tower (its projection is unused).
+    pub tower: ClipTextTransformer<B>,
+    /// Its tokenizer.
+    pub tokenizer: ClipTokenizer,
+    /// Tokens per prompt, padded (the tokenizer's `model_max_length`, at most the tower's
+    /// positions), as diffusers' pipelines pad.
+    pub context_length: usize,
+}
+
+/// The tower without the projection: `CLIPTextModel`'s keys (`text_model.*`).
+struct TowerOnly<'a, B: Backend>(&'a mut ClipTextTransformer<B>);
+
+impl<B: Backend> HfParams<B> for TowerOnly<'_, B> {
+    fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
+        let t = &mut *self.0;
+        let p = format!("{prefix}text_model.");
+        v.visit(
+            &format!("{p}embeddings.token_embedding.weight"),
+            Layout::Same,
+            &mut t.token_embedding,
+        );
+        v.visit(
+            &format!("{p}embeddings.position_embedding.weight"),
+            Layout::Same,
+            &mut t.position_embedding,
+        );
+        t.encoder.visit_hf(&format!("{p}encoder."), v);
+        t.final_layer_norm
+            .visit_hf(&format!("{p}final_layer_norm."), v);
+    }
+}
+
+fn text_config(value: &Value) -> Result<ClipTextConfig, String> {
+    let get = |k: &str, d: usize| {
+        value
+            .get(k)
+            .and_then(Value::as_u64)
+            .map_or(d, |x| x as usize)
+    };
+    let hidden = get("hidden_size", 512);
+    let act = value
+        .get("hidden_act")
+        .cloned()
+        .unwrap_or(Value::from("quick_gelu"));
+    let act = serde_json::from_value(act.clone())
+        .map_err(|_| format!("hidden_act {act} is not supported (quick_gelu, gelu, relu)"))?;
+    let config = ClipTextConfig::new(
+        hidden,
+        get("intermediate_size", 2048),
+        get("projection_dim", hidden),
+        get("num_hidden_layers", 12),
+        get("num_attention_heads", 8),
+    )
+    .with_vocab_size(get("vocab_size", 49408))
+    .with_max_position_embeddings(get("max_position_embeddings", 77))
+    .with_hidden_act(act)
+    .with_layer_norm_eps(
+        value
+            .get("layer_norm_eps")
+            .and_then(Value::as_f64)
+            .unwrap_or(1e-5),
+    );
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+impl<B: Backend> TextConditioner<B> {
+    /// Loads a transformers `CLIPTextModel` folder (`text_encoder`) and a CLIP tokenizer
+    /// folder (`tokenizer`), as a diffusers pipeline holds them.
+    pub fn load(
+        text_encoder: &Path,
+        tokenizer: &Path,
+        device: &B::Device,
+    ) -> Result<Self, UNetError> {
+        let path = text_encoder.join("config.json");
+        let bad = |reason: String| UNetError::Config {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let config = text_config(&value).map_err(bad)?;
+        let mut tower = config.init::<B>(device).map_err(|e| bad(e.to_string()))?;
+        WeightMap::<B>::open_folder(text_encoder, &["position_ids"], device)?
+            .load_into(&mut TowerOnly(&mut tower), "")?;
+        let tok_err = |reason: String| UNetError::Config {
+            path: tokenizer.display().to_string(),
+            reason,
+        };
+        let tokenizer = ClipTokenizer::from_folder(tokenizer)
+            .map_err(|e| tok_err(e.to_string()))?
+            .ok_or_else(|| tok_err("no tokenizer.json, nor vocab.json + merges.txt".into()))?;
+        Ok(Self::new(tower, tokenizer))
+    }
+
+    /// A conditioner from a tower and tokenizer we already have (the text side of our CLIP).
+    pub fn new(tower: ClipTextTransformer<B>, tokenizer: ClipTokenizer) -> Self {
+        let context_length = tokenizer.max_tokens(tower.context_length());
+        Self {
+            tower,
+            tokenizer,
+            context_length,
+        }
+    }
+
+    /// The final token states of `prompts`, each padded to [`Self::context_length`].
+    ///
+    /// # Shapes
+    /// - output: `[prompts, context_length, hidden]`.
+    pub fn encode(&self, prompts: &[&str]) -> Result<Tensor<B, 3>, mm_text::TokenizerError> {
+        let device = self.tower.token_embedding.val().device();
+        let batch = self.tokenizer.encode_batch(prompts, self.context_length)?;
+        let (ids, eot_positions) = batch.to_tensors::<B>(&device);
+        let out = self.tower.forward(TextBatch { ids, eot_positions });
+        Ok(out.sequence.expect("the text tower returns token states"))
+    }
+}
