@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
-use mm_generate::diffusion::unet::{UNetError, load_unet, read_unet_config, save_unet};
+use mm_generate::diffusion::folder::FolderError;
+use mm_generate::diffusion::unet::{load_unet, read_unet_config, save_unet};
 use serde_json::Value;
 
 type B = Flex;
@@ -113,7 +114,7 @@ fn unsupported_or_broken_folders_are_named() {
     }
     write(&config);
     let err = load_unet::<B>(dir.path(), &Default::default()).unwrap_err();
-    assert!(matches!(err, UNetError::Weights(_)), "{err}");
+    assert!(matches!(err, FolderError::Weights(_)), "{err}");
     assert!(err.to_string().contains("diffusion_pytorch_model"), "{err}");
     std::fs::write(dir.path().join("config.json"), "{not json").unwrap();
     assert!(read_unet_config(dir.path()).is_err());

@@ -3,12 +3,14 @@
 //! - [`config`]: `scheduler_config.json` with each diffusers class's defaults.
 //! - [`schedule`]: betas, alpha products, inference timesteps, the noising process.
 //! - [`scheduler`]: DDPM, DDIM and Euler steps.
+//! - [`folder`]: diffusers model folders (config and weights), read and written.
 //! - [`unet`]: the conditional UNet that predicts the noise.
 //! - [`vae`]: the KL autoencoder between pixels and latents.
 //! - [`text`]: prompts to the CLIP token states the UNet attends to.
 //! - [`pipeline`]: the guided sampling loop, text to image.
 
 pub mod config;
+pub mod folder;
 pub mod pipeline;
 pub mod schedule;
 pub mod scheduler;

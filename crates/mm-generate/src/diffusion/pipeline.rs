@@ -5,9 +5,10 @@ use std::path::Path;
 
 use burn::tensor::{Tensor, backend::Backend};
 
+use super::folder::FolderError;
 use super::scheduler::Scheduler;
 use super::text::TextConditioner;
-use super::unet::{UNet2DConditionModel, UNetError, load_unet};
+use super::unet::{UNet2DConditionModel, load_unet};
 use super::vae::{AutoencoderKL, load_vae};
 use super::{SchedulerConfig, SchedulerError, SchedulerKind};
 
@@ -33,7 +34,7 @@ pub struct TextToImage<B: Backend> {
 pub enum PipelineError {
     /// A folder could not be loaded.
     #[error(transparent)]
-    Load(#[from] UNetError),
+    Load(#[from] FolderError),
     /// The scheduler could not be set up or stepped.
     #[error(transparent)]
     Scheduler(#[from] SchedulerError),
@@ -159,7 +160,7 @@ impl<B: Backend> TextToImage<B> {
             });
         }
         let multiple = self.unet.size_multiple();
-        if shape[2] % multiple != 0 || shape[3] % multiple != 0 {
+        if !shape[2].is_multiple_of(multiple) || !shape[3].is_multiple_of(multiple) {
             return Err(PipelineError::Latents {
                 got: shape.to_vec(),
                 expected: vec![

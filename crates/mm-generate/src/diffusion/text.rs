@@ -9,7 +9,7 @@ use mm_core::hf::{HfParams, Layout, ParamVisitor, WeightMap};
 use mm_text::{ClipTextConfig, ClipTextTransformer, ClipTokenizer, TextBatch};
 use serde_json::Value;
 
-use super::unet::UNetError;
+use super::folder::FolderError;
 
 /// A tokenizer and the text tower whose token states condition the UNet.
 #[derive(Debug, Clone)]
@@ -87,9 +87,9 @@ impl<B: Backend> TextConditioner<B> {
         text_encoder: &Path,
         tokenizer: &Path,
         device: &B::Device,
-    ) -> Result<Self, UNetError> {
+    ) -> Result<Self, FolderError> {
         let path = text_encoder.join("config.json");
-        let bad = |reason: String| UNetError::Config {
+        let bad = |reason: String| FolderError::Config {
             path: path.display().to_string(),
             reason,
         };
@@ -99,7 +99,7 @@ impl<B: Backend> TextConditioner<B> {
         let mut tower = config.init::<B>(device).map_err(|e| bad(e.to_string()))?;
         WeightMap::<B>::open_folder(text_encoder, &["position_ids"], device)?
             .load_into(&mut TowerOnly(&mut tower), "")?;
-        let tok_err = |reason: String| UNetError::Config {
+        let tok_err = |reason: String| FolderError::Config {
             path: tokenizer.display().to_string(),
             reason,
         };

@@ -328,7 +328,7 @@ impl UNet2DConditionConfig {
                 ));
             }
         }
-        if self.conv_in_kernel % 2 == 0 || self.conv_out_kernel % 2 == 0 {
+        if self.conv_in_kernel.is_multiple_of(2) || self.conv_out_kernel.is_multiple_of(2) {
             return Err("conv_in_kernel and conv_out_kernel must be odd".into());
         }
         Ok(())

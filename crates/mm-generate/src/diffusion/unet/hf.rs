@@ -1,42 +1,20 @@
 //! The UNet's key table (diffusers' parameter names, which our module tree mirrors) and its
-//! folder: `config.json` plus `diffusion_pytorch_model.safetensors` (or `.bin`), read and
-//! written as diffusers' `save_pretrained` lays them out.
+//! folder (see [`crate::diffusion::folder`]).
 
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
-use mm_core::hf::{HfError, HfParams, ParamVisitor, WeightMap, WeightWriter};
-use serde_json::{Value, json};
+use mm_core::hf::{HfParams, ParamVisitor};
 
 use super::attention::{
     BasicTransformerBlock, CrossAttention, GegluFeedForward, Projection, Transformer2D,
 };
+use crate::diffusion::folder::{self, FolderError};
+
 use super::blocks::{DownBlock, MidBlock, UpBlock};
 use super::config::UNet2DConditionConfig;
 use super::model::UNet2DConditionModel;
 use super::resnet::{Downsample2D, ResnetBlock2D, TimestepEmbedding, Upsample2D};
-
-/// The weight files of a diffusers model folder, in diffusers' order of preference.
-pub const UNET_WEIGHT_FILES: [&str; 2] = [
-    "diffusion_pytorch_model.safetensors",
-    "diffusion_pytorch_model.bin",
-];
-
-/// Why a UNet folder could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum UNetError {
-    /// `config.json` is missing, unreadable or describes something not implemented.
-    #[error("{path}: {reason}")]
-    Config {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The weights could not be read, or do not fit the config.
-    #[error(transparent)]
-    Weights(#[from] HfError),
-}
 
 /// Visits `items` under `{prefix}{name}.{i}.`, as PyTorch names a `ModuleList`'s children.
 pub fn visit_vec<B: Backend, M: HfParams<B>>(
@@ -175,22 +153,12 @@ impl<B: Backend> HfParams<B> for UNet2DConditionModel<B> {
 }
 
 /// Reads a UNet folder's `config.json`.
-pub fn read_unet_config(dir: &Path) -> Result<UNet2DConditionConfig, UNetError> {
-    let path = dir.join("config.json");
-    let bad = |reason: String| UNetError::Config {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    if let Some(class) = value.get("_class_name").and_then(Value::as_str)
-        && class != "UNet2DConditionModel"
-    {
-        return Err(bad(format!(
-            "`_class_name` is {class}, expected UNet2DConditionModel"
-        )));
-    }
-    UNet2DConditionConfig::from_json(&value).map_err(bad)
+pub fn read_unet_config(dir: &Path) -> Result<UNet2DConditionConfig, FolderError> {
+    folder::read_config(
+        dir,
+        "UNet2DConditionModel",
+        UNet2DConditionConfig::from_json,
+    )
 }
 
 /// Loads a diffusers UNet folder (a pipeline's `unet/`, or one [`save_unet`] wrote); every
@@ -198,20 +166,10 @@ pub fn read_unet_config(dir: &Path) -> Result<UNet2DConditionConfig, UNetError> 
 pub fn load_unet<B: Backend>(
     dir: &Path,
     device: &B::Device,
-) -> Result<(UNet2DConditionModel<B>, UNet2DConditionConfig), UNetError> {
+) -> Result<(UNet2DConditionModel<B>, UNet2DConditionConfig), FolderError> {
     let config = read_unet_config(dir)?;
     let mut model = config.init::<B>(device);
-    let file = UNET_WEIGHT_FILES
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            UNetError::Weights(HfError::NoWeights {
-                dir: dir.into(),
-                looked_for: UNET_WEIGHT_FILES.iter().map(|s| s.to_string()).collect(),
-            })
-        })?;
-    WeightMap::<B>::open(&file, &[], device)?.load_into(&mut model, "")?;
+    folder::load_weights(dir, &mut model, device)?;
     Ok((model, config))
 }
 
@@ -220,24 +178,7 @@ pub fn save_unet<B: Backend>(
     model: &UNet2DConditionModel<B>,
     config: &UNet2DConditionConfig,
     dir: &Path,
-) -> Result<(), UNetError> {
-    let io = |path: &Path, e: std::io::Error| UNetError::Config {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let mut writer = WeightWriter::new(config.in_channels);
-    writer.collect(&mut model.clone(), "");
-    let metadata = [("format".to_string(), "pt".to_string())]
-        .into_iter()
-        .collect();
-    writer.write(&dir.join(UNET_WEIGHT_FILES[0]), Some(metadata))?;
-    let mut value = serde_json::to_value(config).expect("configs serialize");
-    value["_class_name"] = json!("UNet2DConditionModel");
-    let path = dir.join("config.json");
-    mm_data::fs::atomic_write(
-        &path,
-        &serde_json::to_vec_pretty(&value).expect("JSON values serialize"),
-    )
-    .map_err(|e| io(&path, e))
+) -> Result<(), FolderError> {
+    let value = serde_json::to_value(config).expect("configs serialize");
+    folder::save(model, value, "UNet2DConditionModel", dir)
 }

@@ -8,5 +8,5 @@ pub mod model;
 pub mod resnet;
 
 pub use config::UNet2DConditionConfig;
-pub use hf::{UNetError, load_unet, read_unet_config, save_unet};
+pub use hf::{load_unet, read_unet_config, save_unet};
 pub use model::UNet2DConditionModel;

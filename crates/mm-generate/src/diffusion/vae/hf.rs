@@ -1,16 +1,15 @@
 //! The autoencoder's key table (diffusers' names, which our module tree mirrors) and its
-//! folder: `config.json` plus `diffusion_pytorch_model.safetensors` (or `.bin`).
+//! folder (see [`crate::diffusion::folder`]).
 
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
-use mm_core::hf::{HfError, HfParams, ParamVisitor, WeightMap, WeightWriter};
-use serde_json::{Value, json};
+use mm_core::hf::{HfParams, ParamVisitor};
 
 use super::config::AutoencoderKLConfig;
 use super::model::{AutoencoderKL, VaeAttention, VaeBlock, VaeDecoder, VaeEncoder, VaeMidBlock};
-use crate::diffusion::unet::UNetError;
-use crate::diffusion::unet::hf::{UNET_WEIGHT_FILES, visit_vec};
+use crate::diffusion::folder::{self, FolderError};
+use crate::diffusion::unet::hf::visit_vec;
 
 impl<B: Backend> HfParams<B> for VaeAttention<B> {
     fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
@@ -74,22 +73,8 @@ impl<B: Backend> HfParams<B> for AutoencoderKL<B> {
 }
 
 /// Reads a VAE folder's `config.json`.
-pub fn read_vae_config(dir: &Path) -> Result<AutoencoderKLConfig, UNetError> {
-    let path = dir.join("config.json");
-    let bad = |reason: String| UNetError::Config {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    if let Some(class) = value.get("_class_name").and_then(Value::as_str)
-        && class != "AutoencoderKL"
-    {
-        return Err(bad(format!(
-            "`_class_name` is {class}, expected AutoencoderKL"
-        )));
-    }
-    AutoencoderKLConfig::from_json(&value).map_err(bad)
+pub fn read_vae_config(dir: &Path) -> Result<AutoencoderKLConfig, FolderError> {
+    folder::read_config(dir, "AutoencoderKL", AutoencoderKLConfig::from_json)
 }
 
 /// Loads a diffusers `AutoencoderKL` folder (a pipeline's `vae/`, or one [`save_vae`] wrote);
@@ -97,20 +82,10 @@ pub fn read_vae_config(dir: &Path) -> Result<AutoencoderKLConfig, UNetError> {
 pub fn load_vae<B: Backend>(
     dir: &Path,
     device: &B::Device,
-) -> Result<(AutoencoderKL<B>, AutoencoderKLConfig), UNetError> {
+) -> Result<(AutoencoderKL<B>, AutoencoderKLConfig), FolderError> {
     let config = read_vae_config(dir)?;
     let mut model = config.init::<B>(device);
-    let file = UNET_WEIGHT_FILES
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            UNetError::Weights(HfError::NoWeights {
-                dir: dir.into(),
-                looked_for: UNET_WEIGHT_FILES.iter().map(|s| s.to_string()).collect(),
-            })
-        })?;
-    WeightMap::<B>::open(&file, &[], device)?.load_into(&mut model, "")?;
+    folder::load_weights(dir, &mut model, device)?;
     Ok((model, config))
 }
 
@@ -119,24 +94,7 @@ pub fn save_vae<B: Backend>(
     model: &AutoencoderKL<B>,
     config: &AutoencoderKLConfig,
     dir: &Path,
-) -> Result<(), UNetError> {
-    let io = |path: &Path, e: std::io::Error| UNetError::Config {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let mut writer = WeightWriter::new(config.in_channels);
-    writer.collect(&mut model.clone(), "");
-    let metadata = [("format".to_string(), "pt".to_string())]
-        .into_iter()
-        .collect();
-    writer.write(&dir.join(UNET_WEIGHT_FILES[0]), Some(metadata))?;
-    let mut value = serde_json::to_value(config).expect("configs serialize");
-    value["_class_name"] = json!("AutoencoderKL");
-    let path = dir.join("config.json");
-    mm_data::fs::atomic_write(
-        &path,
-        &serde_json::to_vec_pretty(&value).expect("JSON values serialize"),
-    )
-    .map_err(|e| io(&path, e))
+) -> Result<(), FolderError> {
+    let value = serde_json::to_value(config).expect("configs serialize");
+    folder::save(model, value, "AutoencoderKL", dir)
 }
