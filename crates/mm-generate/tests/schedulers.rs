@@ -1,9 +1,9 @@
 //! DDPM, DDIM and Euler against diffusers 0.35.2 (`fixtures/schedulers/generate.py`): for ten
 //! configurations (Stable Diffusion's, the defaults, trailing/linspace spacing, cosine betas,
 //! v- and sample-prediction, every DDPM variance), the timesteps, the starting noise scale,
-//! every step's model input, previous sample and clean-sample estimate, and the noising
-//! process. Each step is fed diffusers' own input sample and must agree within 1e-6
-//! (relative above 1); the whole chain run on our own outputs within 1e-5.
+//! every step's model input, previous sample and clean-sample estimate, the noising process
+//! and the v-prediction target. Each step is fed diffusers' own input sample and must agree
+//! within 1e-6 (relative above 1); the whole chain run on our own outputs within 1e-5.
 
 use std::path::Path;
 
@@ -120,6 +120,13 @@ fn every_step_matches_diffusers() {
                 .schedule()
                 .add_noise(original.clone(), noise.clone(), &[t, t]);
             assert_close(ours, want, STEP_TOLERANCE, &format!("{name} add_noise {t}"));
+        }
+        for (t, want) in case["add_noise"]["velocity"].as_object().unwrap() {
+            let t: usize = t.parse().unwrap();
+            let ours = s
+                .schedule()
+                .velocity(original.clone(), noise.clone(), &[t, t]);
+            assert_close(ours, want, STEP_TOLERANCE, &format!("{name} velocity {t}"));
         }
     }
 }

@@ -61,15 +61,7 @@ impl NoiseSchedule {
         noise: Tensor<B, D>,
         timesteps: &[usize],
     ) -> Tensor<B, D> {
-        let (signal, noise_scale): (Vec<f32>, Vec<f32>) = timesteps
-            .iter()
-            .map(|&t| {
-                let a = self.alphas_cumprod[t];
-                (a.sqrt(), (1.0 - a).sqrt())
-            })
-            .unzip();
-        let signal = per_item(signal, &original.device());
-        let noise_scale = per_item(noise_scale, &original.device());
+        let (signal, noise_scale) = self.scales(timesteps, &original.device());
         original * signal + noise * noise_scale
     }
 
@@ -84,16 +76,24 @@ impl NoiseSchedule {
         noise: Tensor<B, D>,
         timesteps: &[usize],
     ) -> Tensor<B, D> {
-        let (signal, noise_scale): (Vec<f32>, Vec<f32>) = timesteps
+        let (signal, noise_scale) = self.scales(timesteps, &original.device());
+        noise * signal - original * noise_scale
+    }
+
+    /// `sqrt(a_t)` and `sqrt(1 - a_t)` per batch item, as `[batch, 1, 1, ...]` tensors.
+    fn scales<B: Backend, const D: usize>(
+        &self,
+        timesteps: &[usize],
+        device: &B::Device,
+    ) -> (Tensor<B, D>, Tensor<B, D>) {
+        let (signal, noise): (Vec<f32>, Vec<f32>) = timesteps
             .iter()
             .map(|&t| {
                 let a = self.alphas_cumprod[t];
                 (a.sqrt(), (1.0 - a).sqrt())
             })
             .unzip();
-        let signal = per_item(signal, &original.device());
-        let noise_scale = per_item(noise_scale, &original.device());
-        noise * signal - original * noise_scale
+        (per_item(signal, device), per_item(noise, device))
     }
 }
 
