@@ -2,7 +2,9 @@
 //! (`fixtures/pipeline/generate.py`): a tiny random pipeline folder (UNet, VAE, CLIP text
 //! encoder, BPE tokenizer from vocab.json + merges.txt, DDIM scheduler) loaded by ours gives
 //! diffusers' token ids and text states, and diffusers' images from the same initial latents
-//! and prompts: DDIM with guidance 3 and 1, Euler with guidance 5, within 1e-4.
+//! and prompts: DDIM with guidance 3 and 1, Euler with guidance 5, within 1e-4; saved as a
+//! diffusers folder and reloaded, the same image (`fixtures/pipeline/check_export.py` loads
+//! such a folder in diffusers).
 
 use std::path::{Path, PathBuf};
 
@@ -110,6 +112,26 @@ fn tiny_pipeline_matches_diffusers() {
     }
     // Guidance changes the image far beyond the tolerance: the comparison is not vacuous.
     assert!(max_error(&images[0], &images[1]) > 100.0 * TOLERANCE);
+
+    // Saved as a diffusers folder and loaded back: the same image, bit for bit.
+    let dir = tempfile::tempdir().unwrap();
+    pipe.save(dir.path()).unwrap();
+    let again = TextToImage::<B>::load(dir.path(), &device).unwrap();
+    assert_eq!(again.scheduler, pipe.scheduler);
+    assert_eq!(again.text.context_length, pipe.text.context_length);
+    let options = GenerateOptions {
+        steps: 4,
+        guidance: 3.0,
+        ..Default::default()
+    };
+    let image: Vec<f32> = again
+        .generate(&prompts, init, &options, &mut no_noise, &mut |_, _| {})
+        .unwrap()
+        .permute([0, 2, 3, 1])
+        .into_data()
+        .to_vec()
+        .unwrap();
+    assert_eq!(max_error(&image, &images[0]), 0.0, "saved and reloaded");
 }
 
 #[test]

@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use burn::tensor::{Tensor, backend::Backend};
+use serde_json::json;
 
 use super::folder::FolderError;
 use super::scheduler::Scheduler;
 use super::text::TextConditioner;
-use super::unet::{UNet2DConditionModel, load_unet};
-use super::vae::{AutoencoderKL, load_vae};
+use super::unet::{UNet2DConditionConfig, UNet2DConditionModel, load_unet, save_unet};
+use super::vae::{AutoencoderKL, AutoencoderKLConfig, load_vae, save_vae};
 use super::{SchedulerConfig, SchedulerError, SchedulerKind};
 
 /// The models of a text-to-image pipeline.
@@ -17,12 +18,11 @@ use super::{SchedulerConfig, SchedulerError, SchedulerKind};
 pub struct TextToImage<B: Backend> {
     /// The noise predictor.
     pub unet: UNet2DConditionModel<B>,
-    /// The autoencoder; none for a pixel-space model.
-    pub vae: Option<AutoencoderKL<B>>,
-    /// Latents are multiplied by this (the VAE's `scaling_factor`; 1 without a VAE).
-    pub scaling_factor: f64,
-    /// Subtracted from latents before scaling (the VAE's `shift_factor`; 0 if none).
-    pub shift_factor: f64,
+    /// Its settings.
+    pub unet_config: UNet2DConditionConfig,
+    /// The autoencoder and its settings (`scaling_factor`, `shift_factor`); none for a
+    /// pixel-space model.
+    pub vae: Option<(AutoencoderKL<B>, AutoencoderKLConfig)>,
     /// The text side.
     pub text: TextConditioner<B>,
     /// The scheduler settings (`scheduler/scheduler_config.json`).
@@ -81,16 +81,10 @@ impl<B: Backend> TextToImage<B> {
     /// Loads a diffusers pipeline folder: `unet/`, `text_encoder/`, `tokenizer/`,
     /// `scheduler/` and, for latent diffusion, `vae/`.
     pub fn load(dir: &Path, device: &B::Device) -> Result<Self, PipelineError> {
-        let (unet, _) = load_unet::<B>(&dir.join("unet"), device)?;
-        let (vae, scaling_factor, shift_factor) = if dir.join("vae").is_dir() {
-            let (vae, config) = load_vae::<B>(&dir.join("vae"), device)?;
-            (
-                Some(vae),
-                config.scaling_factor,
-                config.shift_factor.unwrap_or(0.0),
-            )
-        } else {
-            (None, 1.0, 0.0)
+        let (unet, unet_config) = load_unet::<B>(&dir.join("unet"), device)?;
+        let vae = match dir.join("vae").is_dir() {
+            true => Some(load_vae::<B>(&dir.join("vae"), device)?),
+            false => None,
         };
         let text =
             TextConditioner::load(&dir.join("text_encoder"), &dir.join("tokenizer"), device)?;
@@ -108,26 +102,65 @@ impl<B: Backend> TextToImage<B> {
                 })?;
         Ok(Self {
             unet,
+            unet_config,
             vae,
-            scaling_factor,
-            shift_factor,
             text,
             scheduler,
         })
+    }
+
+    /// Writes the pipeline as a diffusers folder: `unet/`, `vae/` (if any), `text_encoder/`
+    /// (`CLIPTextModel`), `tokenizer/` (`CLIPTokenizerFast`), `scheduler/` and
+    /// `model_index.json`. A folder with a VAE is a `StableDiffusionPipeline` to diffusers; a
+    /// pixel-space one loads here whole and in diffusers component by component.
+    pub fn save(&self, dir: &Path) -> Result<(), FolderError> {
+        save_unet(&self.unet, &self.unet_config, &dir.join("unet"))?;
+        if let Some((model, config)) = &self.vae {
+            save_vae(model, config, &dir.join("vae"))?;
+        }
+        self.text
+            .save(&dir.join("text_encoder"), &dir.join("tokenizer"))?;
+        let io = |path: &Path, e: std::io::Error| FolderError::Config {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let scheduler_dir = dir.join("scheduler");
+        std::fs::create_dir_all(&scheduler_dir).map_err(|e| io(&scheduler_dir, e))?;
+        let class = serde_json::to_value(self.scheduler.class_name).expect("kinds serialize");
+        let files = [
+            (
+                scheduler_dir.join("scheduler_config.json"),
+                serde_json::to_value(&self.scheduler).expect("configs serialize"),
+            ),
+            (
+                dir.join("model_index.json"),
+                json!({
+                    "_class_name": "StableDiffusionPipeline",
+                    "_diffusers_version": "0.35.2",
+                    "unet": ["diffusers", "UNet2DConditionModel"],
+                    "vae": if self.vae.is_some() { json!(["diffusers", "AutoencoderKL"]) } else { json!([null, null]) },
+                    "text_encoder": ["transformers", "CLIPTextModel"],
+                    "tokenizer": ["transformers", "CLIPTokenizerFast"],
+                    "scheduler": ["diffusers", class],
+                    "safety_checker": [null, null],
+                    "feature_extractor": [null, null],
+                    "image_encoder": [null, null],
+                    "requires_safety_checker": false,
+                }),
+            ),
+        ];
+        for (path, value) in files {
+            mm_data::fs::atomic_write(&path, &serde_json::to_vec_pretty(&value).expect("json"))
+                .map_err(|e| io(&path, e))?;
+        }
+        Ok(())
     }
 
     /// The starting noise's shape for `batch` images of `height` x `width` pixels.
     pub fn latent_shape(&self, batch: usize, height: usize, width: usize) -> [usize; 4] {
         let [_, channels, _, _] = self.unet.conv_in.weight.dims();
         let down = match &self.vae {
-            Some(v) => {
-                1 << v
-                    .decoder
-                    .up_blocks
-                    .iter()
-                    .filter(|b| !b.upsamplers.is_empty())
-                    .count()
-            }
+            Some((_, c)) => 1 << (c.block_out_channels.len() - 1),
             None => 1,
         };
         [batch, channels, height / down, width / down]
@@ -214,10 +247,10 @@ impl<B: Backend> TextToImage<B> {
             progress(i + 1, total);
         }
         let image = match &self.vae {
-            Some(vae) => vae.decode(
+            Some((vae, c)) => vae.decode(
                 latents
-                    .div_scalar(self.scaling_factor)
-                    .add_scalar(self.shift_factor),
+                    .div_scalar(c.scaling_factor)
+                    .add_scalar(c.shift_factor.unwrap_or(0.0)),
             ),
             None => latents,
         };

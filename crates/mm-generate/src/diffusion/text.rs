@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use burn::tensor::{Tensor, backend::Backend};
-use mm_core::hf::{HfParams, Layout, ParamVisitor, WeightMap};
+use mm_core::hf::{HfParams, Layout, ParamVisitor, WeightMap, WeightWriter};
 use mm_text::{ClipTextConfig, ClipTextTransformer, ClipTokenizer, TextBatch};
 use serde_json::Value;
 
@@ -16,6 +16,8 @@ use super::folder::FolderError;
 pub struct TextConditioner<B: Backend> {
     /// The tower (its projection is unused).
     pub tower: ClipTextTransformer<B>,
+    /// The tower's settings.
+    pub config: ClipTextConfig,
     /// Its tokenizer.
     pub tokenizer: ClipTokenizer,
     /// Tokens per prompt, padded (the tokenizer's `model_max_length`, at most the tower's
@@ -106,17 +108,78 @@ impl<B: Backend> TextConditioner<B> {
         let tokenizer = ClipTokenizer::from_folder(tokenizer)
             .map_err(|e| tok_err(e.to_string()))?
             .ok_or_else(|| tok_err("no tokenizer.json, nor vocab.json + merges.txt".into()))?;
-        Ok(Self::new(tower, tokenizer))
+        Ok(Self::new(tower, config, tokenizer))
     }
 
-    /// A conditioner from a tower and tokenizer we already have (the text side of our CLIP).
-    pub fn new(tower: ClipTextTransformer<B>, tokenizer: ClipTokenizer) -> Self {
+    /// A conditioner from a tower (with its settings) and tokenizer we already have: the
+    /// text side of our CLIP.
+    pub fn new(
+        tower: ClipTextTransformer<B>,
+        config: ClipTextConfig,
+        tokenizer: ClipTokenizer,
+    ) -> Self {
         let context_length = tokenizer.max_tokens(tower.context_length());
         Self {
             tower,
+            config,
             tokenizer,
             context_length,
         }
+    }
+
+    /// Writes the tower as a transformers `CLIPTextModel` folder and the tokenizer as a
+    /// `CLIPTokenizerFast` folder (`tokenizer.json`, `tokenizer_config.json`).
+    pub fn save(&self, text_encoder: &Path, tokenizer: &Path) -> Result<(), FolderError> {
+        let c = &self.config;
+        let act = serde_json::to_value(c.hidden_act).expect("activations serialize");
+        let config = serde_json::json!({
+            "architectures": ["CLIPTextModel"],
+            "model_type": "clip_text_model",
+            "vocab_size": c.vocab_size,
+            "hidden_size": c.hidden_size,
+            "intermediate_size": c.intermediate_size,
+            "projection_dim": c.projection_dim,
+            "num_hidden_layers": c.num_hidden_layers,
+            "num_attention_heads": c.num_attention_heads,
+            "max_position_embeddings": c.max_position_embeddings,
+            "hidden_act": act,
+            "layer_norm_eps": c.layer_norm_eps,
+            "bos_token_id": self.tokenizer.bos_id(),
+            "eos_token_id": self.tokenizer.eot_id(),
+            "pad_token_id": self.tokenizer.pad_id(),
+        });
+        let mut tower = self.tower.clone();
+        let mut writer = WeightWriter::new(3);
+        writer.collect(&mut TowerOnly(&mut tower), "");
+        let write = |dir: &Path, name: &str, bytes: &[u8]| {
+            std::fs::create_dir_all(dir)
+                .and_then(|_| mm_data::fs::atomic_write(&dir.join(name), bytes))
+                .map_err(|e| FolderError::Config {
+                    path: dir.join(name).display().to_string(),
+                    reason: e.to_string(),
+                })
+        };
+        write(
+            text_encoder,
+            "config.json",
+            &serde_json::to_vec_pretty(&config).expect("json"),
+        )?;
+        let metadata = [("format".to_string(), "pt".to_string())]
+            .into_iter()
+            .collect();
+        writer.write(&text_encoder.join("model.safetensors"), Some(metadata))?;
+        write(
+            tokenizer,
+            "tokenizer.json",
+            self.tokenizer.to_json().as_bytes(),
+        )?;
+        let mut tok = self.tokenizer.config_json(self.context_length);
+        tok["tokenizer_class"] = serde_json::json!("CLIPTokenizerFast");
+        write(
+            tokenizer,
+            "tokenizer_config.json",
+            &serde_json::to_vec_pretty(&tok).expect("json"),
+        )
     }
 
     /// The final token states of `prompts`, each padded to [`Self::context_length`].
