@@ -20,6 +20,8 @@
 //! cargo xtask vqa --model runs/vqa/final --image a.png --question "what color is the shape?" [--json]
 //! cargo xtask train caption && cargo xtask eval caption --checkpoint runs/caption/final --out caption.json
 //! cargo xtask caption --model runs/caption/final --image a.png [--beams 5] [--length-penalty 1] [--json]
+//! cargo xtask data fetch vqa && cargo xtask train diffusion && cargo xtask eval diffusion --checkpoint runs/diffusion/final
+//! cargo xtask generate --model runs/diffusion/final --prompt "a red circle" --guidance 1,3,5 --out grid.png
 //! cargo xtask cca --x x.npy --y y.npy -k 8 [--ridge 0.1] [--save-projections DIR]
 //! cargo xtask export clip --checkpoint runs/clip/final --out DIR
 //! cargo xtask embed --model DIR --image a.png --text "a cat" --json
@@ -41,6 +43,7 @@ mod data;
 mod embed;
 mod eval;
 mod export;
+mod generate;
 mod index;
 mod loadtest;
 mod localize;
@@ -103,6 +106,8 @@ enum Command {
     Vqa(vqa::VqaArgs),
     /// Caption an image (greedy, beam search or sampling).
     Caption(caption::CaptionArgs),
+    /// Images from a text-to-image pipeline, as a grid across guidance scales and samplers.
+    Generate(generate::GenerateArgs),
 }
 
 fn main() {
@@ -140,6 +145,7 @@ fn main() {
         Command::Localize(args) => localize::run(args),
         Command::Vqa(args) => vqa::run(args),
         Command::Caption(args) => caption::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -135,8 +135,8 @@ fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
     out
 }
 
-/// Parses a 2-D (or 1-D, read as one column) float32/float64 `.npy`.
-fn parse_npy(bytes: &[u8]) -> Result<HostMatrix, String> {
+/// Parses a float32/float64 `.npy` of any rank into its shape and C-order values.
+fn parse_npy_array(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>), String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err("not a .npy file (missing the \\x93NUMPY magic)".into());
     }
@@ -168,17 +168,15 @@ fn parse_npy(bytes: &[u8]) -> Result<HostMatrix, String> {
         other => return Err(format!("fortran_order is {other}")),
     };
     let shape = parse_shape(dict_value(header, "shape")?)?;
-    let (rows, cols) = match shape.as_slice() {
-        [r] => (*r, 1),
-        [r, c] => (*r, *c),
-        s => return Err(format!("shape {s:?} is not a matrix (1 or 2 dimensions)")),
-    };
-    let count = rows.checked_mul(cols).ok_or("shape overflows")?;
+    let count = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("shape overflows")?;
     let needed = count.checked_mul(elem).ok_or("shape overflows")?;
     let body = &bytes[start + header_len..];
     if body.len() != needed {
         return Err(format!(
-            "shape ({rows}, {cols}) needs {needed} bytes of data, the file holds {}",
+            "shape {shape:?} needs {needed} bytes of data, the file holds {}",
             body.len()
         ));
     }
@@ -191,16 +189,46 @@ fn parse_npy(bytes: &[u8]) -> Result<HostMatrix, String> {
             .map(|b| f64::from_le_bytes(b.try_into().expect("chunk of 8")))
             .collect()
     };
-    let data = if fortran {
-        let mut data = vec![0.0; count];
-        for c in 0..cols {
-            for r in 0..rows {
-                data[r * cols + c] = values[c * rows + r];
+    if !fortran || shape.len() < 2 {
+        return Ok((shape, values));
+    }
+    // Fortran order: the first index varies fastest.
+    let mut data = vec![0.0; count];
+    let mut index = vec![0usize; shape.len()];
+    for value in values {
+        let at = index.iter().zip(&shape).fold(0, |a, (&i, &d)| a * d + i);
+        data[at] = value;
+        for (i, &d) in index.iter_mut().zip(&shape) {
+            *i += 1;
+            if *i < d {
+                break;
             }
+            *i = 0;
         }
-        data
-    } else {
-        values
+    }
+    Ok((shape, data))
+}
+
+/// Reads a float32/float64 `.npy` of any rank: its shape and its values in C order.
+pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>), MatrixError> {
+    let bytes = fs::read(path).map_err(|source| MatrixError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (shape, values) = parse_npy_array(&bytes).map_err(|message| MatrixError::Format {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    Ok((shape, values.into_iter().map(|v| v as f32).collect()))
+}
+
+/// Parses a 2-D (or 1-D, read as one column) float32/float64 `.npy`.
+fn parse_npy(bytes: &[u8]) -> Result<HostMatrix, String> {
+    let (shape, data) = parse_npy_array(bytes)?;
+    let (rows, cols) = match shape.as_slice() {
+        [r] => (*r, 1),
+        [r, c] => (*r, *c),
+        s => return Err(format!("shape {s:?} is not a matrix (1 or 2 dimensions)")),
     };
     Ok(HostMatrix { rows, cols, data })
 }
@@ -303,6 +331,34 @@ mod tests {
         }
         let m = parse_npy(&bytes).unwrap();
         assert_eq!(m.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn arrays_of_any_rank_read_in_c_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.npy");
+        let values: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        write_npy_f32(&p, &[1, 2, 3, 4], &values).unwrap();
+        assert_eq!(read_npy(&p).unwrap(), (vec![1, 2, 3, 4], values));
+        // Fortran order, shape (2, 3, 2): element [i, j, k] stored at i + 2j + 6k.
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        let dict = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 2), }\n";
+        bytes.extend((dict.len() as u16).to_le_bytes());
+        bytes.extend(dict.as_bytes());
+        let mut stored = [0f32; 12];
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..2 {
+                    stored[i + 2 * j + 6 * k] = (i * 6 + j * 2 + k) as f32;
+                }
+            }
+        }
+        for v in stored {
+            bytes.extend(v.to_le_bytes());
+        }
+        let (shape, data) = parse_npy_array(&bytes).unwrap();
+        assert_eq!(shape, vec![2, 3, 2]);
+        assert_eq!(data, (0..12).map(f64::from).collect::<Vec<_>>());
     }
 
     #[test]

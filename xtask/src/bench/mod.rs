@@ -1,4 +1,4 @@
-//! `cargo xtask bench clip|train-clip|cca|audio|index|video|generate`: speed and memory, each figure beside the reference
+//! `cargo xtask bench clip|train-clip|cca|audio|index|video|generate|diffusion`: speed and memory, each figure beside the reference
 //! implementation's on the same machine (committed JSON made by a script in `xtask/bench/`),
 //! with the ratio oriented so that above 1 means mm is better. `--run-reference` runs the
 //! script in the same sitting instead, alternating with mm (see [`reference`]).
@@ -6,6 +6,7 @@
 mod audio;
 mod cca;
 mod clip;
+mod diffusion;
 mod generate;
 mod index;
 mod reference;
@@ -40,6 +41,8 @@ enum Target {
     Video,
     /// Greedy and beam-5 captioning vs transformers' generate() on the same model.
     Generate,
+    /// UNet forward and 50-step DDIM generation of the default diffusion model vs diffusers.
+    Diffusion,
 }
 
 /// Flags of `bench`.
@@ -127,6 +130,7 @@ impl BenchArgs {
             Target::Audio => "audio",
             Target::Index => "index",
             Target::Generate => "generate",
+            Target::Diffusion => "diffusion",
         }
     }
 
@@ -141,6 +145,7 @@ impl BenchArgs {
             Target::Cca => dispatch(device, cca::CcaBench { min_seconds })??,
             Target::Audio => dispatch(device, audio::AudioBench { min_seconds })??,
             Target::Generate => dispatch(device, generate::GenerateBench { min_seconds })??,
+            Target::Diffusion => dispatch(device, diffusion::DiffusionBench { min_seconds })??,
             Target::Index => {
                 let ann = if self.skip_hnsw { "none" } else { &self.ann };
                 let job = index::IndexBench::from_flags(&self.sizes, ann, &self.ef_search)?;
@@ -169,6 +174,12 @@ impl BenchArgs {
                 self.min_seconds.to_string(),
                 "--model".into(),
                 generate::model_dir().display().to_string(),
+            ],
+            Target::Diffusion => vec![
+                "--min-seconds".into(),
+                self.min_seconds.to_string(),
+                "--model".into(),
+                diffusion::model_dir().display().to_string(),
             ],
             _ => vec!["--min-seconds".into(), self.min_seconds.to_string()],
         }
@@ -204,6 +215,12 @@ impl BenchArgs {
                 generate::IMAGES,
                 generate::VOCAB,
                 generate::MAX_NEW_TOKENS
+            ),
+            Target::Diffusion => println!(
+                "the default diffusion model (32 px pixel-space UNet, emoji-CLIP-sized text tower; random weights): UNet forward on {} images, and {}-step DDIM generation of {} prompts at guidance 3, --device {device}",
+                diffusion::FORWARD_BATCH,
+                diffusion::STEPS,
+                diffusion::PROMPTS.len()
             ),
             Target::Audio => println!(
                 "log-mel (dB) of 60 s: whisper = 16 kHz, n_fft 400, hop 160, 80 mels; librosa = 22.05 kHz, n_fft 2048, hop 512, 128 mels; host (one thread) and --device {device}"

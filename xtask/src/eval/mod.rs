@@ -1,4 +1,4 @@
-//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer|vqa|vilt|caption|zero-shot`: evaluation commands, one
+//! `cargo xtask eval clip|audio-classifier|fusion|deep-cca|info|video|av-sync|localizer|vqa|vilt|caption|diffusion|zero-shot`: evaluation commands, one
 //! file each.
 
 mod audio;
@@ -6,6 +6,7 @@ mod av_sync;
 mod caption;
 mod clip;
 mod deep_cca;
+mod diffusion;
 mod fusion;
 mod info;
 mod localizer;
@@ -14,6 +15,7 @@ mod vilt;
 mod vqa;
 mod zero_shot;
 
+pub(crate) use diffusion::parse_scheduler;
 pub(crate) use zero_shot::read_templates;
 
 use std::path::Path;
@@ -58,6 +60,8 @@ enum Target {
     Caption(caption::CaptionEvalArgs),
     /// ITM AUC and masked-word accuracy (with and without the image) of a pre-trained ViLT.
     Vilt(vilt::ViltEvalArgs),
+    /// Whether a text-to-image pipeline draws the asked colour and shape, by guidance scale.
+    Diffusion(diffusion::DiffusionEvalArgs),
     /// Train every fusion strategy on a synergy task and a redundancy task; print a table.
     Fusion(fusion::FusionEvalArgs),
     /// Deep CCA against linear CCA on a nonlinear two-view problem.
@@ -78,6 +82,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Target::Vqa(a) => vqa::run(a),
         Target::Caption(a) => caption::run(a),
         Target::Vilt(a) => vilt::run(a),
+        Target::Diffusion(a) => diffusion::run(a),
         Target::Fusion(a) => fusion::run(a),
         Target::DeepCca(a) => deep_cca::run(a),
         Target::Info(a) => info::run(a),

@@ -1,4 +1,4 @@
-//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync|localizer|vqa|vilt|caption`: training commands, one file
+//! `cargo xtask train clip|audio-classifier|deep-cca|fusion|video|av-sync|localizer|vqa|vilt|caption|diffusion`: training commands, one file
 //! each. Every one takes `--config FILE`, `--set KEY=VALUE`, `--run-dir DIR`, `--resume`,
 //! `--device D` and `--devices N`; `eval NAME --checkpoint DIR` scores what it saved.
 
@@ -7,6 +7,7 @@ mod av_sync;
 mod caption;
 mod clip;
 mod deep_cca;
+mod diffusion;
 mod fusion;
 mod localizer;
 mod video;
@@ -18,7 +19,7 @@ use clap::{Args, Subcommand};
 
 pub use audio::{load_sound_data, print_report};
 pub use av_sync::{av_clips, av_sync_manifest, print_sync_report};
-pub use caption::{caption_sources, print_caption_report};
+pub use caption::{caption_sources, parse_source as parse_caption_source, print_caption_report};
 pub use clip::report_skipped;
 pub use localizer::{print_localizer_report, scenes_manifest};
 pub use video::{print_report as print_video_report, strips as video_strips, task_manifest};
@@ -55,6 +56,8 @@ enum Target {
     Vilt(vilt::ViltTrainArgs),
     /// The image captioner (ViT encoder, BERT decoder) on stamps, emoji and easy-VQA captions.
     Caption(caption::CaptionTrainArgs),
+    /// A pixel-space text-to-image UNet (classifier-free guidance, EMA) on easy-VQA shapes.
+    Diffusion(diffusion::DiffusionTrainArgs),
 }
 
 /// Runs `train`.
@@ -70,5 +73,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Target::Vqa(a) => vqa::run(a),
         Target::Vilt(a) => vilt::run(a),
         Target::Caption(a) => caption::run(a),
+        Target::Diffusion(a) => diffusion::run(a),
     }
 }

@@ -11,6 +11,7 @@
 //!   `keep_checkpoints` kept, resume from the newest one that is whole;
 //! - `metrics.jsonl` (one line per step: step, loss, lr, samples/s and the model's extras) and
 //!   a progress display that suits a terminal and a CI log ([`RunLog`], [`ProgressRenderer`]);
+//! - optionally, an exponential moving average of the weights ([`WithEma`]);
 //! - data parallelism over several devices with burn-train's multi-device strategy: each
 //!   device builds its [`Share`] of every batch, gradients are summed on the first device.
 //!
@@ -19,6 +20,7 @@
 //! ([`save_model_dir`]) and may append its evaluation to `metrics.jsonl` ([`append_eval`]).
 
 mod confusion;
+mod ema;
 mod loader;
 mod log;
 mod model_dir;
@@ -41,6 +43,7 @@ use burn_train::{
 };
 
 pub use confusion::confusion_png;
+pub use ema::{EmaModule, WithEma, ema_decay, lerp_weights};
 pub use loader::{BatchSource, EmptyLoader, Share, StepInfo, StepLoader};
 pub use log::{
     NoEpochLogs, ProgressRenderer, RunLog, StepOutput, StepRecord, append_eval, read_losses,

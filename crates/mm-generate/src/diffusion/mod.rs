@@ -8,13 +8,18 @@
 //! - [`vae`]: the KL autoencoder between pixels and latents.
 //! - [`text`]: prompts to the CLIP token states the UNet attends to.
 //! - [`pipeline`]: the guided sampling loop, text to image.
+//! - [`train`]: training a pixel-space model with conditioning dropout and EMA weights.
+//! - [`judge`], [`eval`]: scoring whether generated shapes follow their prompts.
 
 pub mod config;
+pub mod eval;
 pub mod folder;
+pub mod judge;
 pub mod pipeline;
 pub mod schedule;
 pub mod scheduler;
 pub mod text;
+pub mod train;
 pub mod unet;
 pub mod vae;
 

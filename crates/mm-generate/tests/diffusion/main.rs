@@ -1,0 +1,9 @@
+//! Text-to-image diffusion, one test binary (CI links it once): the schedulers, the UNet, the
+//! VAE and the whole pipeline against diffusers (fixture scripts under `tests/fixtures/`), and
+//! training, resuming and judging a tiny pixel-space model.
+
+mod pipeline;
+mod schedulers;
+mod train;
+mod unet;
+mod vae;
