@@ -2,6 +2,7 @@
 //! VAE and the whole pipeline against diffusers (fixture scripts under `tests/fixtures/`), and
 //! training, resuming and judging a tiny pixel-space model.
 
+mod common;
 mod pipeline;
 mod schedulers;
 mod train;

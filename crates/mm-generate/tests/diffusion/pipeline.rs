@@ -13,20 +13,14 @@ use burn::tensor::{Tensor, TensorData};
 use mm_generate::diffusion::{GenerateOptions, PipelineError, SchedulerKind, TextToImage};
 use serde_json::Value;
 
+use super::common::floats;
+
 type B = Flex;
 
 const TOLERANCE: f32 = 1e-4;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipeline")
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
+    super::common::fixtures("pipeline")
 }
 
 fn max_error(a: &[f32], b: &[f32]) -> f32 {

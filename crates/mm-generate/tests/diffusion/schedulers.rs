@@ -12,23 +12,16 @@ use burn::tensor::{Tensor, TensorData};
 use mm_generate::diffusion::{Scheduler, SchedulerConfig, SchedulerError, SchedulerKind};
 use serde_json::{Value, json};
 
+use super::common::floats;
+
 type B = Flex;
 
 const STEP_TOLERANCE: f64 = 1e-6;
 const CHAIN_TOLERANCE: f64 = 1e-5;
 
 fn expected() -> Value {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schedulers/expected.json");
+    let path = super::common::fixtures("schedulers").join("expected.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
 }
 
 fn tensor(v: &Value, shape: [usize; 4]) -> Tensor<B, 4> {

@@ -12,20 +12,14 @@ use mm_generate::diffusion::folder::FolderError;
 use mm_generate::diffusion::unet::{load_unet, read_unet_config, save_unet};
 use serde_json::Value;
 
+use super::common::floats;
+
 type B = Flex;
 
 const TOLERANCE: f32 = 1e-4;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unet")
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
+    super::common::fixtures("unet")
 }
 
 fn shape<const D: usize>(v: &Value) -> [usize; D] {

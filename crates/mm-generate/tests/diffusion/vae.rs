@@ -2,7 +2,7 @@
 //! folder loaded strictly gives diffusers' latent mean and log-variance, reconstruction and
 //! decoding within 1e-4; a folder we write loads back to the same outputs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
@@ -14,7 +14,7 @@ type B = Flex;
 const TOLERANCE: f32 = 1e-4;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vae")
+    super::common::fixtures("vae")
 }
 
 fn tensor(v: &Value, shape: [usize; 4]) -> Tensor<B, 4> {
