@@ -111,6 +111,7 @@ pub fn save_model<B: Backend>(
     dir: &Path,
 ) -> Result<(), CheckpointError> {
     let json = serde_json::to_vec_pretty(config).expect("configs serialize");
+    mm_core::nn::materialize(model);
     write_folder_atomically(
         dir,
         &[

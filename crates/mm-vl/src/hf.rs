@@ -309,7 +309,7 @@ pub fn export_hf_clip<B: Backend>(
         source,
     })?;
     let mut writer = WeightWriter::new(config.vision_config.num_channels);
-    writer.collect(&mut model.clone(), "");
+    writer.collect_module(model, "");
     let metadata = [("format".to_string(), "pt".to_string())]
         .into_iter()
         .collect();

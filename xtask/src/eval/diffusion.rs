@@ -4,19 +4,26 @@
 //! easy-VQA images (kept in `runs/diffusion-judge/`, trained on first use) judges every
 //! generated image; the table gives the fraction right by guidance scale, the held-out
 //! prompt apart, and the grids of every scale go to `--grids`.
+//!
+//! With `--captions NAME=MANIFEST[:SPLIT]` (any captioned images, e.g. the emoji) the judge is
+//! a CLIP instead (`--clip`, default `runs/clip/final`): the CLIP score of the generated
+//! images against their prompts, beside the real images' and mismatched pairs'.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::train::RunOptions;
 use mm_core::{BackendJob, dispatch};
 use mm_generate::caption::{CaptionSet, vit_processor};
+use mm_generate::diffusion::clip_score::{ClipScoreReport, evaluate_clip_score, pick_prompts};
 use mm_generate::diffusion::eval::{DiffusionReport, ShapeEvalOptions, evaluate_shapes, save_grid};
 use mm_generate::diffusion::judge::{judge_accuracy, train_or_load_judge};
 use mm_generate::diffusion::train::DiffusionTrainConfig;
 use mm_generate::diffusion::{SchedulerKind, TextToImage};
+use mm_vl::hf::load_any_clip;
 
 use crate::common::{DeviceArg, datasets_dir};
 use crate::train::parse_caption_source;
@@ -51,6 +58,16 @@ pub struct DiffusionEvalArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Score by CLIP on these captioned images (`NAME=MANIFEST[:SPLIT]`; the prompts are their
+    /// first captions) instead of judging easy-VQA shapes.
+    #[arg(long, value_name = "NAME=MANIFEST[:SPLIT]")]
+    captions: Option<String>,
+    /// The CLIP that scores (`--captions`): a folder of ours or an HF CLIP folder.
+    #[arg(long, default_value = "runs/clip/final")]
+    clip: PathBuf,
+    /// How many prompts `--captions` scores (spread evenly over the manifest).
+    #[arg(long, default_value_t = 48)]
+    prompts: usize,
     #[command(flatten)]
     device: DeviceArg,
 }
@@ -66,13 +83,73 @@ struct EvalJob {
     options: ShapeEvalOptions,
 }
 
+/// What `eval diffusion` measured.
+enum Report {
+    Shapes(DiffusionReport),
+    ClipScore(ClipScoreReport),
+}
+
+/// A grid writer for `on_images`: `w{scale}.png` under `dir`, the first failure kept.
+fn grid_writer<'a, B: burn::tensor::backend::Backend>(
+    dir: Option<&'a Path>,
+    columns: usize,
+    failed: &'a mut Option<String>,
+) -> impl FnMut(f32, &Tensor<B, 4>) + 'a {
+    move |w, images| {
+        eprintln!("guidance {w}: sampled");
+        if let Some(dir) = dir {
+            let path = dir.join(format!("w{w}.png"));
+            if let Err(e) = save_grid(images, columns, 2, &path) {
+                failed.get_or_insert(format!("{}: {e}", path.display()));
+            }
+        }
+    }
+}
+
+impl EvalJob {
+    fn clip_score<B: AutodiffBackend>(
+        &self,
+        pipeline: &TextToImage<B::InnerBackend>,
+        captions: &str,
+        device: &B::Device,
+    ) -> Result<ClipScoreReport> {
+        let a = &self.args;
+        let size = pipeline.unet_config.sample_size.unwrap_or(32) as u32;
+        let set = CaptionSet::load(&[parse_caption_source(captions)?], &vit_processor(size))?;
+        let clip = load_any_clip::<B::InnerBackend>(&a.clip, device)
+            .with_context(|| format!("loading the scoring CLIP {}", a.clip.display()))?;
+        let real = pick_prompts(&set, a.prompts);
+        let mut failed = None;
+        let report = evaluate_clip_score(
+            pipeline,
+            &clip,
+            &real,
+            &self.options,
+            device,
+            &mut grid_writer(a.grids.as_deref(), self.options.samples, &mut failed),
+        )?;
+        if let Some(e) = failed {
+            anyhow::bail!("writing a grid failed: {e}");
+        }
+        Ok(report)
+    }
+}
+
 impl BackendJob for EvalJob {
-    type Output = Result<DiffusionReport>;
+    type Output = Result<Report>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let a = self.args;
+        let a = &self.args;
         let pipeline = TextToImage::<B::InnerBackend>::load(&a.checkpoint, &device)
             .with_context(|| format!("loading the pipeline {}", a.checkpoint.display()))?;
+        if let Some(dir) = &a.grids {
+            std::fs::create_dir_all(dir)?;
+        }
+        if let Some(captions) = &a.captions {
+            return Ok(Report::ClipScore(
+                self.clip_score::<B>(&pipeline, captions, &device)?,
+            ));
+        }
         let size = pipeline.unet_config.sample_size.unwrap_or(32) as u32;
         let manifest = datasets_dir().join("vqa/captions.jsonl");
         anyhow::ensure!(
@@ -92,9 +169,6 @@ impl BackendJob for EvalJob {
             "judge accuracy on real test images: {:.1}%",
             100.0 * accuracy
         );
-        if let Some(dir) = &a.grids {
-            std::fs::create_dir_all(dir)?;
-        }
         let mut failed = None;
         let report = evaluate_shapes(
             &pipeline,
@@ -102,20 +176,12 @@ impl BackendJob for EvalJob {
             accuracy,
             &self.options,
             &device,
-            &mut |w, images| {
-                eprintln!("guidance {w}: sampled");
-                if let Some(dir) = &a.grids {
-                    let path = dir.join(format!("w{w}.png"));
-                    if let Err(e) = save_grid(images, self.options.samples, 2, &path) {
-                        failed = Some(format!("{}: {e}", path.display()));
-                    }
-                }
-            },
+            &mut grid_writer(a.grids.as_deref(), self.options.samples, &mut failed),
         )?;
         if let Some(e) = failed {
             anyhow::bail!("writing a grid failed: {e}");
         }
-        Ok(report)
+        Ok(Report::Shapes(report))
     }
 }
 
@@ -136,7 +202,49 @@ pub fn run(args: DiffusionEvalArgs) -> Result<()> {
     };
     let out = args.out.clone();
     let device = args.device.device;
-    let report = dispatch(device, EvalJob { args, options })??;
+    let json = match dispatch(device, EvalJob { args, options })?? {
+        Report::Shapes(report) => {
+            print_shapes(&report);
+            serde_json::to_string_pretty(&report)?
+        }
+        Report::ClipScore(report) => {
+            print_clip_score(&report);
+            serde_json::to_string_pretty(&report)?
+        }
+    };
+    if let Some(out) = out {
+        mm_data::fs::atomic_write(&out, json.as_bytes())?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+fn print_clip_score(report: &ClipScoreReport) {
+    println!(
+        "{:<10} {:>11} {:>11}",
+        "guidance", "CLIP score", "mismatched"
+    );
+    for (w, own) in &report.clip_score_by_guidance {
+        let wrong = report
+            .mismatched_by_guidance
+            .get(w)
+            .copied()
+            .unwrap_or(f64::NAN);
+        println!("{w:<10} {own:>11.2} {wrong:>11.2}");
+    }
+    println!(
+        "{:<10} {:>11.2} {:>11.2}",
+        "real", report.real, report.real_mismatched
+    );
+    println!(
+        "{} prompts x {} images, {} steps; CLIP score = 100 x max(cos, 0)",
+        report.prompts.len(),
+        report.samples_per_prompt,
+        report.steps
+    );
+}
+
+fn print_shapes(report: &DiffusionReport) {
     println!(
         "{:<10} {:>8} {:>8} {:>8} {:>10}",
         "guidance", "both", "colour", "shape", "held-out"
@@ -160,9 +268,4 @@ pub fn run(args: DiffusionEvalArgs) -> Result<()> {
         100.0 * report.judge_accuracy,
         report.held_out.join(", ")
     );
-    if let Some(out) = out {
-        mm_data::fs::atomic_write(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
-        println!("wrote {}", out.display());
-    }
-    Ok(())
 }

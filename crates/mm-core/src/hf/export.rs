@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use burn::module::Module;
 use burn::tensor::backend::Backend;
 use safetensors::Dtype;
 
@@ -27,6 +28,17 @@ impl WeightWriter {
     /// Collects `model`'s parameters.
     pub fn collect<B: Backend, M: HfParams<B>>(&mut self, model: &mut M, prefix: &str) {
         model.visit_hf(prefix, &mut Collector { writer: self });
+    }
+
+    /// Collects the parameters of a model held by reference: it is materialized first (see
+    /// [`materialize`](crate::nn::materialize)), so the file holds the values it computes with.
+    pub fn collect_module<B: Backend, M: HfParams<B> + Module<B>>(
+        &mut self,
+        model: &M,
+        prefix: &str,
+    ) {
+        crate::nn::materialize(model);
+        self.collect(&mut model.clone(), prefix);
     }
 
     /// Puts one parameter of our shape `ours` (values `data`) under `key` in HF layout.

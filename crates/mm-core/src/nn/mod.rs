@@ -4,11 +4,13 @@ pub mod activation;
 pub mod attention;
 pub mod fused;
 pub mod hf_defaults;
+pub mod materialize;
 pub mod mlp;
 pub mod pool3d;
 pub mod transformer;
 
 pub use activation::Activation;
+pub use materialize::materialize;
 
 /// A model configuration that cannot be built; the message names the setting and its value.
 ///

@@ -145,9 +145,8 @@ mod tests {
         let device = Default::default();
         let a: Linear<B> = LinearConfig::new(3, 2).init(&device);
         let b: Linear<B> = LinearConfig::new(3, 2).init(&device);
-        // Parameters initialize lazily, and a clone of an uninitialized one draws its own
-        // values: read them once so that `a` and its clone agree.
-        let _ = (a.weight.val(), a.bias.as_ref().unwrap().val());
+        // `a` and its clone must agree (see `crate::nn::materialize`).
+        crate::nn::materialize(&a);
         let id = a.weight.id;
         let out = lerp_weights(a.clone(), &b, 0.75);
         assert_eq!(out.weight.id, id);

@@ -18,6 +18,7 @@ pub fn save_model_dir<B: Backend, M: Module<B>>(
     config: &Value,
     model: &M,
 ) -> Result<(), TrainError> {
+    crate::nn::materialize(model);
     let weights = Recorder::<B>::record(&Bytes::default(), model.clone().into_record(), ())
         .map_err(|e| TrainError::BadCheckpoint {
             path: dir.join("model.mpk"),
@@ -72,9 +73,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let device = Default::default();
         let model: Linear<NdArray> = LinearConfig::new(3, 2).init(&device);
-        let weight = model.weight.val().into_data().convert::<f32>();
         let path = dir.path().join("final");
+        // Saved before its weights were ever read: the file must still hold the values the
+        // model computes with (lazy initialization, see `crate::nn::materialize`).
         save_model_dir(&path, &serde_json::json!({"d": 3}), &model).unwrap();
+        let weight = model.weight.val().into_data().convert::<f32>();
         assert_eq!(read_model_config(&path).unwrap()["d"], 3);
         let fresh: Linear<NdArray> = LinearConfig::new(3, 2).init(&device);
         let back = load_weights(&path, fresh, &device).unwrap();

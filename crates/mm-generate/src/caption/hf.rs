@@ -359,7 +359,7 @@ pub fn export_hf_captioner<B: Backend>(
         hf[k] = v.clone();
     }
     let mut writer = WeightWriter::new(config.encoder.num_channels);
-    writer.collect(&mut model.clone(), "");
+    writer.collect_module(model, "");
     let metadata = [("format".to_string(), "pt".to_string())]
         .into_iter()
         .collect();

@@ -100,7 +100,7 @@ pub fn seeded_noise<B: Backend>(
 
 /// Samples `prompts[i]` for every row id in `rows` (row `r` is prompt `r / samples`) at
 /// guidance `w`, in chunks of 64.
-fn sample_rows<B: Backend>(
+pub(crate) fn sample_rows<B: Backend>(
     pipeline: &TextToImage<B>,
     prompts: &[String],
     samples: usize,
@@ -195,6 +195,28 @@ pub fn evaluate_shapes<B: Backend>(
     })
 }
 
+/// Images `[n, 3, h, w]` with values in [0, 1] (clamped) as 8-bit RGB pictures.
+pub fn to_rgb_images<B: Backend>(images: &Tensor<B, 4>) -> Vec<image::RgbImage> {
+    let [n, _, h, w] = images.dims();
+    let data = images
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap_or_default();
+    (0..n)
+        .map(|i| {
+            image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+                let px = |c: usize| {
+                    let v = data[((i * 3 + c) * h + y as usize) * w + x as usize];
+                    (v.clamp(0.0, 1.0) * 255.0).round() as u8
+                };
+                image::Rgb([px(0), px(1), px(2)])
+            })
+        })
+        .collect()
+}
+
 /// Writes images (`[n, 3, h, w]` in [0, 1]) as one PNG grid of `columns` columns, each image
 /// scaled up `scale` times (nearest neighbour), with a 2-pixel white gutter.
 pub fn save_grid<B: Backend>(
@@ -207,30 +229,17 @@ pub fn save_grid<B: Backend>(
     let columns = columns.clamp(1, n.max(1));
     let rows = n.div_ceil(columns);
     let (cell_h, cell_w) = (h * scale + 2, w * scale + 2);
-    let data = images
-        .clone()
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .unwrap_or_default();
     let mut grid = image::RgbImage::from_pixel(
         (columns * cell_w + 2) as u32,
         (rows * cell_h + 2) as u32,
         image::Rgb([255, 255, 255]),
     );
-    for i in 0..n {
+    for (i, picture) in to_rgb_images(images).iter().enumerate() {
         let (gy, gx) = (2 + (i / columns) * cell_h, 2 + (i % columns) * cell_w);
         for y in 0..h * scale {
             for x in 0..w * scale {
-                let px = |c: usize| {
-                    let v = data[((i * 3 + c) * h + y / scale) * w + x / scale];
-                    (v.clamp(0.0, 1.0) * 255.0).round() as u8
-                };
-                grid.put_pixel(
-                    (gx + x) as u32,
-                    (gy + y) as u32,
-                    image::Rgb([px(0), px(1), px(2)]),
-                );
+                let p = *picture.get_pixel((x / scale) as u32, (y / scale) as u32);
+                grid.put_pixel((gx + x) as u32, (gy + y) as u32, p);
             }
         }
     }

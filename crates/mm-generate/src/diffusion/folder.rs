@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use burn::module::Module;
 use burn::tensor::backend::Backend;
 use mm_core::hf::{HfError, HfParams, WeightMap, WeightWriter};
 use serde_json::{Value, json};
@@ -72,7 +73,7 @@ pub fn load_weights<B: Backend, M: HfParams<B>>(
 }
 
 /// Writes `model`'s weights and `config` (with `_class_name: class`) as `save_pretrained` does.
-pub fn save<B: Backend, M: HfParams<B> + Clone>(
+pub fn save<B: Backend, M: HfParams<B> + Module<B>>(
     model: &M,
     config: Value,
     class: &str,
@@ -85,7 +86,7 @@ pub fn save<B: Backend, M: HfParams<B> + Clone>(
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     // Conv weights are written as they are; the channel count only matters for ConvAsLinear.
     let mut writer = WeightWriter::new(3);
-    writer.collect(&mut model.clone(), "");
+    writer.collect_module(model, "");
     let metadata = [("format".to_string(), "pt".to_string())]
         .into_iter()
         .collect();

@@ -10,7 +10,9 @@
 //! - [`pipeline`]: the guided sampling loop, text to image.
 //! - [`train`]: training a pixel-space model with conditioning dropout and EMA weights.
 //! - [`judge`], [`eval`]: scoring whether generated shapes follow their prompts.
+//! - [`clip_score`]: the CLIP score of generated images beside real ones, for any captions.
 
+pub mod clip_score;
 pub mod config;
 pub mod eval;
 pub mod folder;

@@ -49,6 +49,9 @@ pub enum PipelineError {
         /// What the model needs.
         expected: Vec<usize>,
     },
+    /// An evaluation was asked for something it cannot do; the message says what.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// One generation's settings.

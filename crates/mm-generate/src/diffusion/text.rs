@@ -148,6 +148,7 @@ impl<B: Backend> TextConditioner<B> {
             "eos_token_id": self.tokenizer.eot_id(),
             "pad_token_id": self.tokenizer.pad_id(),
         });
+        mm_core::nn::materialize(&self.tower);
         let mut tower = self.tower.clone();
         let mut writer = WeightWriter::new(3);
         writer.collect(&mut TowerOnly(&mut tower), "");

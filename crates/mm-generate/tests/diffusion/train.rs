@@ -34,7 +34,7 @@ fn draw(colour: [u8; 3], shape: &str, cx: i32, cy: i32) -> image::RgbImage {
         let inside = match shape {
             "circle" => dx * dx + dy * dy <= 49,
             "rectangle" => dx.abs() <= 8 && dy.abs() <= 3,
-            _ => dy >= -6 && dy <= 6 && dx.abs() * 2 <= dy + 6,
+            _ => (-6..=6).contains(&dy) && dx.abs() * 2 <= dy + 6,
         };
         image::Rgb(if inside { colour } else { [255, 255, 255] })
     })
@@ -66,19 +66,19 @@ fn shapes_manifest(dir: &Path, n: usize) -> std::path::PathBuf {
     path
 }
 
-fn shape_set(dir: &Path, n: usize) -> CaptionSet {
+pub fn shape_set(dir: &Path, n: usize) -> CaptionSet {
     let manifest = shapes_manifest(dir, n);
     let source = CaptionSource::new("shapes", &manifest, Some("train"));
     CaptionSet::load(&[source], &vit_processor(32)).unwrap()
 }
 
-fn tiny_text(device: &burn::tensor::Device<B>) -> TextConditioner<B> {
+pub fn tiny_text(device: &burn::tensor::Device<B>) -> TextConditioner<B> {
     let config = ClipTextConfig::new(16, 32, 16, 1, 2).with_max_position_embeddings(8);
     let tower = config.init::<B>(device).unwrap();
     TextConditioner::new(tower, config, ClipTokenizer::bundled())
 }
 
-fn tiny_config() -> DiffusionTrainConfig {
+pub fn tiny_config() -> DiffusionTrainConfig {
     let unet = serde_json::json!({
         "sample_size": 32, "in_channels": 3, "out_channels": 3,
         "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
@@ -137,11 +137,10 @@ fn a_run_saves_a_pipeline_with_ema_weights_and_resumes_exactly() {
     let runs = tempfile::tempdir().unwrap();
     let config = tiny_config();
 
-    // The frozen text tower is random: both runs must get the same one. Parameters
-    // initialize lazily and a clone of an uninitialized one draws its own values, so the
-    // tower is run once before it is cloned.
+    // The frozen text tower is random: both runs must get the same one, so it is
+    // materialized before it is cloned (see `mm_core::nn::materialize`).
     let text = tiny_text(&device);
-    text.encode(&["a red circle"]).unwrap();
+    mm_core::nn::materialize(&text.tower);
     let whole = RunOptions::new(runs.path().join("whole"));
     let trained = train_diffusion::<AB>(
         &config,

@@ -152,7 +152,7 @@ pub fn export_hf_vilt<B: Backend>(
             .collect();
     }
     let mut writer = WeightWriter::new(config.num_channels);
-    writer.collect(&mut model.clone(), "");
+    writer.collect_module(model, "");
     let metadata = [("format".to_string(), "pt".to_string())]
         .into_iter()
         .collect();

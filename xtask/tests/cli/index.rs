@@ -2,13 +2,11 @@
 //! (skipped by name), the model recorded in the index folder, text and image queries, an
 //! existing index refused, and both index kinds.
 
-mod common;
-
 use std::path::Path;
 
 use serde_json::Value;
 
-use common::{ok, tiny_clip_folder, xtask};
+use crate::common::{ok, tiny_clip_folder, xtask};
 
 /// Five 24 px images of different colours, and a file that only looks like a PNG.
 fn images(dir: &Path) {

@@ -3,8 +3,6 @@
 //! accuracy (one prompt, ensemble, each template alone, the ensemble without each) match the
 //! reference of `tests/fixtures/zero_shot/generate.py`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use burn::backend::NdArray;
@@ -53,7 +51,7 @@ fn assert_task(what: &str, got: &TaskReport, want: &Value) {
 
 #[test]
 fn ensembles_and_ablation_match_transformers() {
-    let want = common::read_json(&fixtures().join("zero_shot/expected.json"));
+    let want = crate::common::read_json(&fixtures().join("zero_shot/expected.json"));
     let clip =
         load_hf_clip::<B>(&fixtures().join("hf_clip/quick_gelu"), &Default::default()).unwrap();
     let items: Vec<TransferItem> = want["items"]
@@ -101,10 +99,10 @@ fn ensembles_and_ablation_match_transformers() {
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|p| common::floats(&p[1]))
+            .flat_map(|p| crate::common::floats(&p[1]))
             .collect();
         // Softmax at scale 100 multiplies a 1e-5 cosine difference by about 1e-3.
-        common::assert_close("top-3 probabilities", &probs, &want_probs, 2e-3);
+        crate::common::assert_close("top-3 probabilities", &probs, &want_probs, 2e-3);
     }
 }
 

@@ -120,6 +120,7 @@ fn shifting_the_sound_delays_or_advances_it() {
 
 #[test]
 fn the_model_finds_the_shift_and_the_shuffled_control_does_not() {
+    let _rng = crate::seeded();
     let dir = tempfile::tempdir().unwrap();
     let config = SyncTrainConfig {
         model: SyncNetConfig::new().with_width(8).with_embed(32),

@@ -10,8 +10,7 @@ use mm_retrieval::snapshot::read_snapshot;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-mod common;
-use common::*;
+use crate::common::*;
 
 async fn add_white(c: &reqwest::Client, url: &str, side: u32) -> Value {
     let form = Form::new()

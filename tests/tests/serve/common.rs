@@ -1,8 +1,6 @@
 //! What the HTTP service tests share: a tiny CLIP and an indexed shapes dataset on disk, a
 //! server on a loopback port, and small request helpers.
 
-#![allow(dead_code)] // each test file uses its own share of these
-
 use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;

@@ -4,14 +4,12 @@
 //! MLM (text positions) and ITM logits within 1e-4, on Flex and on NdArray; an exported model
 //! loads back with the same logits; folders that disagree with their config are named errors.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::{assert_close, floats, read_json};
 use burn::backend::{Flex, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use common::{assert_close, floats, read_json};
 use mm_vl::vilt::{LoadedVilt, ViltOutput, export_hf_vilt, load_hf_vilt};
 use serde_json::Value;
 

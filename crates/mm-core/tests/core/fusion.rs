@@ -206,6 +206,7 @@ fn bad_inputs_are_named_errors() {
 
 #[test]
 fn interaction_capable_fusion_beats_late_fusion_on_synergy() {
+    let _rng = crate::seeded();
     let cfg = FusionBenchmarkConfig::new().with_steps(200);
     let tmp = tempfile::tempdir().unwrap();
     let results =

@@ -3,13 +3,11 @@
 //! ablation in the JSON, the same figures from the model exported as an HF CLIP folder, and
 //! named errors for a bad template file and a missing manifest.
 
-mod common;
-
 use std::path::Path;
 
 use serde_json::Value;
 
-use common::{ok, tiny_clip_folder, xtask};
+use crate::common::{ok, tiny_clip_folder, xtask};
 
 /// Stamp-like images (opaque, so HF folders, which drop alpha, see what ours see) in two folders and their manifest; a training manifest whose
 /// captions hold some of the objects' names.

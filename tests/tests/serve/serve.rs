@@ -11,8 +11,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_answers_like_the_library() {

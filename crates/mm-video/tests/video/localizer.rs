@@ -104,6 +104,7 @@ fn the_mask_covers_the_sounding_stamp_only() {
 
 #[test]
 fn both_localizers_point_at_the_sounding_stamp() {
+    let _rng = crate::seeded();
     let stamps = stamps();
     let mut rng = SplitMix64::new(8);
     let test: Vec<TestScene> = backgrounds(40, 9)

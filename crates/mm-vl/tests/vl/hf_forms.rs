@@ -17,8 +17,7 @@ use mm_vision::{ImageError, load_image_with, load_processor_config};
 use mm_vl::hf::load_hf_clip;
 use serde_json::Value;
 
-mod common;
-use common::{assert_close, floats, read_json};
+use crate::common::{assert_close, floats, read_json};
 
 type B = NdArray;
 const TOLERANCE: f32 = 1e-4;

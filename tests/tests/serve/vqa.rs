@@ -3,11 +3,9 @@
 //! the model gives directly, batches concurrent questions, and answers every bad request with
 //! a JSON 4xx; a service started without a VQA model says so.
 
-mod common;
-
 use std::path::Path;
 
-use common::{B, Setup, json_of, setup, start_full, test_config};
+use crate::common::{B, Setup, json_of, setup, start_full, test_config};
 use mm_retrieval::DurableIndex;
 use mm_vl::vqa::AnyVqa;
 use reqwest::multipart::{Form, Part};
@@ -55,7 +53,7 @@ fn form(question: &str) -> Form {
         .text("question", question.to_string())
 }
 
-async fn serve_with_vqa(s: &Setup, vqa_dir: &Path) -> common::Server {
+async fn serve_with_vqa(s: &Setup, vqa_dir: &Path) -> crate::common::Server {
     let index = DurableIndex::open::<B>(&s.index, &Default::default()).unwrap();
     let vqa = mm_serve::VqaModel {
         model: AnyVqa::<B>::load(vqa_dir, &Default::default()).unwrap(),
@@ -169,7 +167,7 @@ async fn vqa_answers_as_the_model_does_and_names_bad_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_without_a_vqa_model_says_so() {
     let s = setup();
-    let server = common::start(&s, test_config()).await;
+    let server = crate::common::start(&s, test_config()).await;
     let c = reqwest::Client::new();
     let (status, body) = json_of(
         c.post(format!("{}/vqa", server.url))

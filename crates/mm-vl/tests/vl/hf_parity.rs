@@ -12,8 +12,7 @@ use mm_vision::{AlphaMode, load_image_with};
 use mm_vl::hf::{LoadedClip, export_hf_clip, load_any_clip, load_hf_clip};
 use serde_json::Value;
 
-mod common;
-use common::floats;
+use crate::common::floats;
 
 type B = NdArray;
 const TOLERANCE: f32 = 1e-4;
@@ -23,11 +22,11 @@ fn fixtures() -> PathBuf {
 }
 
 fn expected() -> Value {
-    common::read_json(&fixtures().join("expected.json"))
+    crate::common::read_json(&fixtures().join("expected.json"))
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-    common::assert_close(what, got, want, TOLERANCE);
+    crate::common::assert_close(what, got, want, TOLERANCE);
 }
 
 fn host(t: Tensor<B, 2>) -> Vec<f32> {

@@ -67,6 +67,7 @@ fn accuracy(model: VideoModelKind, dir: &std::path::Path) -> f64 {
 
 #[test]
 fn temporal_models_learn_direction_and_the_frame_baseline_cannot() {
+    let _rng = crate::seeded();
     let dir = tempfile::tempdir().unwrap();
     let c3d = accuracy(VideoModelKind::C3d, &dir.path().join("c3d"));
     let frame = accuracy(VideoModelKind::Frame, &dir.path().join("frame"));

@@ -1,0 +1,7 @@
+//! The HTTP service tests, in one binary (one link instead of three; CI's build time is mostly
+//! linking test binaries against Burn's backends).
+
+mod common;
+mod compaction;
+mod serve;
+mod vqa;

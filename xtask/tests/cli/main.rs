@@ -1,0 +1,8 @@
+//! The command-line tests: each runs the built `xtask` binary and checks what it writes and
+//! prints. One test binary for all (one link instead of four).
+
+mod cca;
+mod common;
+mod index;
+mod train_eval;
+mod zero_shot;
