@@ -40,7 +40,13 @@ mod tests {
     use super::*;
 
     fn weights(layer: &Linear<NdArray>) -> Vec<f32> {
-        layer.weight.val().into_data().to_vec().unwrap()
+        layer
+            .weight
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap()
     }
 
     #[test]

@@ -96,7 +96,6 @@ fn value_equals_linear_cca() {
 
 #[test]
 fn deep_cca_beats_linear_cca_on_a_nonlinear_problem() {
-    let _rng = crate::seeded();
     let cfg = DeepCcaExperimentConfig::new().with_steps(250);
     let tmp = tempfile::tempdir().unwrap();
     let run = RunOptions::new(tmp.path().join("run"));
