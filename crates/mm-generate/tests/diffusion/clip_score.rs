@@ -3,7 +3,6 @@
 //! and mismatched pairs.
 
 use burn::backend::Flex;
-use mm_generate::diffusion::TextToImage;
 use mm_generate::diffusion::clip_score::{clip_scores, evaluate_clip_score, pick_prompts};
 use mm_generate::diffusion::eval::ShapeEvalOptions;
 use mm_text::{ClipTextConfig, ClipTokenizer};
@@ -11,7 +10,7 @@ use mm_vision::{AlphaMode, ClipImageProcessor, ClipVisionConfig};
 use mm_vl::clip::ClipConfig;
 use mm_vl::hf::LoadedClip;
 
-use crate::train::{shape_set, tiny_config, tiny_text};
+use crate::train::{shape_set, tiny_pipeline};
 
 type B = Flex;
 
@@ -65,14 +64,7 @@ fn the_evaluation_scores_every_scale_beside_real_and_mismatched_pairs() {
     let prompts: Vec<String> = real.iter().map(|r| r.1.clone()).collect();
     assert!(prompts[0] != prompts[1] && prompts[1] != prompts[2]);
 
-    let config = tiny_config();
-    let pipeline = TextToImage::<B> {
-        unet: config.unet.init(&device),
-        unet_config: config.unet.clone(),
-        vae: None,
-        text: tiny_text(&device),
-        scheduler: config.scheduler.clone(),
-    };
+    let pipeline = tiny_pipeline(&device);
     let options = ShapeEvalOptions {
         guidances: vec![0.0, 3.0],
         samples: 2,

@@ -97,6 +97,18 @@ pub fn tiny_config() -> DiffusionTrainConfig {
     }
 }
 
+/// An untrained pipeline of [`tiny_config`]'s UNet and [`tiny_text`]'s tower.
+pub fn tiny_pipeline(device: &burn::tensor::Device<B>) -> TextToImage<B> {
+    let config = tiny_config();
+    TextToImage {
+        unet: config.unet.init(device),
+        unet_config: config.unet,
+        vae: None,
+        text: tiny_text(device),
+        scheduler: config.scheduler,
+    }
+}
+
 /// Every float parameter of `m`, in visiting order.
 fn flat<M: Module<B>>(m: &M) -> Vec<f32> {
     struct Grab(Vec<f32>);
@@ -266,16 +278,7 @@ fn the_judge_learns_colours_and_shapes_and_scores_a_model() {
 
     // An untrained model is scored at every scale (trained and held-out prompts apart), and
     // its images reach the grid writer.
-    let config = tiny_config();
-    let mut unet_config = config.unet.clone();
-    unet_config.cross_attention_dim = 16;
-    let pipeline = TextToImage::<B> {
-        unet: unet_config.init(&device),
-        unet_config,
-        vae: None,
-        text: tiny_text(&device),
-        scheduler: config.scheduler.clone(),
-    };
+    let pipeline = tiny_pipeline(&device);
     let eval = ShapeEvalOptions {
         guidances: vec![0.0, 3.0],
         samples: 1,
