@@ -8,6 +8,8 @@ use mm_data::matrix::HostMatrix;
 use mm_data::synth::cca::{BENCHMARK_RHOS, benchmark_views};
 use serde_json::Value;
 
+use crate::floats;
+
 type B = Flex;
 
 fn tensor(m: &HostMatrix) -> Tensor<B, 2> {
@@ -16,19 +18,7 @@ fn tensor(m: &HostMatrix) -> Tensor<B, 2> {
 }
 
 fn expected() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/cca/expected.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
+    crate::fixture_json("cca")
 }
 
 /// Column `c` of a `d x k` host matrix.

@@ -9,20 +9,10 @@ use mm_core::info::{
 };
 use serde_json::Value;
 
-fn expected() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/info/expected.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::floats;
 
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
+fn expected() -> Value {
+    crate::fixture_json("info")
 }
 
 fn case(c: &Value) -> Trivariate {

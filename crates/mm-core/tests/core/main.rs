@@ -11,6 +11,8 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use serde_json::Value;
+
 mod cca_parity;
 mod data_parallel;
 mod fused;
@@ -22,4 +24,23 @@ mod info_measures;
 pub fn seeded() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `tests/fixtures/{name}/expected.json`, the reference a fixture script wrote.
+pub fn fixture_json(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/{name}/expected.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A JSON array of numbers.
+pub fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
