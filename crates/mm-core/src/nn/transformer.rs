@@ -13,6 +13,7 @@ use crate::hf::{HfParams, ParamVisitor};
 use super::ConfigError;
 use super::activation::Activation;
 use super::attention::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
+use super::fused::layer_norm;
 
 /// Configuration of one [`EncoderLayer`]; field names follow HF `config.json`.
 #[derive(Config, Debug)]
@@ -86,6 +87,10 @@ pub struct EncoderLayer<B: Backend> {
     /// Pre-norm (true) or post-norm (false); from the config, not stored in records.
     #[module(skip)]
     pub norm_first: bool,
+    /// The layer norms' epsilon (Burn's `LayerNorm` keeps its own private), for the fused
+    /// training path; from the config, not stored in records.
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl EncoderLayerConfig {
@@ -108,6 +113,7 @@ impl EncoderLayerConfig {
                 .with_hidden_act(self.hidden_act)
                 .init(device),
             norm_first: self.norm_first,
+            layer_norm_eps: self.layer_norm_eps,
         })
     }
 }
@@ -117,14 +123,16 @@ impl<B: Backend> EncoderLayer<B> {
     /// - `x`: `[batch, tokens, hidden]`; `mask`: `[batch or 1, tokens, tokens]`
     /// - output: `[batch, tokens, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 3, Bool>>) -> Tensor<B, 3> {
+        let norm = |n: &LayerNorm<B>, x| layer_norm(n, x, self.layer_norm_eps);
         if self.norm_first {
-            let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), mask);
-            x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
+            let x = x.clone() + self.self_attn.forward(norm(&self.layer_norm1, x), mask);
+            x.clone() + self.mlp.forward(norm(&self.layer_norm2, x))
         } else {
-            let x = self
-                .layer_norm1
-                .forward(x.clone() + self.self_attn.forward(x, mask));
-            self.layer_norm2.forward(x.clone() + self.mlp.forward(x))
+            let x = norm(
+                &self.layer_norm1,
+                x.clone() + self.self_attn.forward(x, mask),
+            );
+            norm(&self.layer_norm2, x.clone() + self.mlp.forward(x))
         }
     }
 }

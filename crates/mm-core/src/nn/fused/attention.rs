@@ -1,8 +1,13 @@
-//! Scaled dot-product attention as one differentiable op on `Autodiff<Flex>`: the forward is
-//! Flex's fused attention kernel (no `[batch, heads, t, t]` tensors kept for the graph), the
-//! backward recomputes the probabilities from q and k and applies the softmax-attention
-//! gradients directly, where Burn's autodiff would record and replay matmul, scale, mask,
-//! softmax and matmul as five nodes with their saved intermediates.
+//! Scaled dot-product attention on Flex as batched GEMMs around one parallel softmax pass,
+//! and as one differentiable op on `Autodiff<Flex>`.
+//!
+//! Flex's own attention kernel runs the `batch x heads` heads one after another on one core
+//! with a scalar `exp`. Here the scores are one batched GEMM (Flex spreads the heads over
+//! rayon's pool), the scale, mask and softmax one parallel pass with a vectorizable `exp`
+//! ([`super::softmax`]), and the output one more batched GEMM. In training, the graph keeps
+//! only q, k, v and the mask: the backward recomputes the probabilities and applies the
+//! softmax-attention gradients directly, where Burn's autodiff would record and replay
+//! matmul, scale, mask, softmax and matmul as five nodes with their saved intermediates.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -10,30 +15,53 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::tensor::activation::softmax;
-use burn::tensor::ops::{AttentionModuleOptions, BoolTensor, ModuleOps};
-use burn::tensor::{Bool, Tensor, TensorPrimitive};
+use burn::tensor::ops::{BoolTensor, FloatTensorOps};
 
 use super::flex::AdTensor;
+use super::softmax::{Mask, softmax_rows, softmax_rows_backward};
 
-type T4 = Tensor<Flex, 4>;
+/// Score matrices above this many elements (all heads together) go to Flex's own tiled
+/// kernel at inference instead of being materialized.
+pub const MAX_SCORES: usize = 1 << 26;
 
-fn t4(x: FlexTensor) -> T4 {
-    Tensor::from_primitive(TensorPrimitive::Float(x))
+/// A Flex bool mask as a [`Mask`] broadcast to `target`; `None` when it does not broadcast.
+pub fn flex_mask(mask: &BoolTensor<Flex>, target: [usize; 4]) -> Option<Mask> {
+    let mask = mask.to_contiguous();
+    let shape = mask.layout().shape();
+    if shape.num_dims() != 4 {
+        return None;
+    }
+    let dims = [shape[0], shape[1], shape[2], shape[3]];
+    let data = mask.bytes().iter().map(|&b| b != 0).collect();
+    Mask::new(data, dims, target)
 }
 
-fn raw(x: T4) -> FlexTensor {
-    x.into_primitive().tensor()
+/// `softmax(scale * q k^T)` with masked keys at 0, as a contiguous `[b, h, q, kv]` tensor.
+fn probabilities(q: &FlexTensor, k: &FlexTensor, mask: Option<&Mask>, scale: f64) -> FlexTensor {
+    let scores = Flex::float_matmul(q.clone(), Flex::float_swap_dims(k.clone(), 2, 3));
+    let mut scores = if scores.is_contiguous() {
+        scores
+    } else {
+        scores.to_contiguous()
+    };
+    let cols = scores.layout().shape()[3];
+    softmax_rows(scores.storage_mut::<f32>(), cols, scale as f32, mask);
+    scores
+}
+
+/// Attention's output `[b, h, q, dv]` on Flex primitives.
+pub fn forward(
+    q: &FlexTensor,
+    k: &FlexTensor,
+    v: &FlexTensor,
+    mask: Option<&Mask>,
+    scale: f64,
+) -> FlexTensor {
+    Flex::float_matmul(probabilities(q, k, mask, scale), v.clone())
 }
 
 /// What the backward needs: q, k, v, the mask and the scale.
-type State = (
-    FlexTensor,
-    FlexTensor,
-    FlexTensor,
-    Option<BoolTensor<Flex>>,
-    f64,
-);
+type State = (FlexTensor, FlexTensor, FlexTensor, Option<Mask>, f64);
 
 #[derive(Debug)]
 struct AttentionBackward;
@@ -43,48 +71,32 @@ impl Backward<Flex, 3> for AttentionBackward {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_q, node_k, node_v] = ops.parents;
-        let d_out = t4(grads.consume::<Flex>(&ops.node));
+        let d_out = grads.consume::<Flex>(&ops.node);
         let (q, k, v, mask, scale) = ops.state;
-        let (q, k, v) = (t4(q), t4(k), t4(v));
-        let scores = q.clone().matmul(k.clone().swap_dims(2, 3)) * scale;
-        let scores = match mask {
-            Some(m) => scores.mask_fill(
-                Tensor::<Flex, 4, Bool>::from_primitive(m),
-                f32::NEG_INFINITY,
-            ),
-            None => scores,
-        };
-        let p = softmax(scores, 3);
+        let p = probabilities(&q, &k, mask.as_ref(), scale);
         if let Some(node) = node_v {
-            grads.register::<Flex>(
-                node.id,
-                raw(p.clone().swap_dims(2, 3).matmul(d_out.clone())),
-            );
+            let p_t = Flex::float_swap_dims(p.clone(), 2, 3);
+            grads.register::<Flex>(node.id, Flex::float_matmul(p_t, d_out.clone()));
         }
-        let d_p = d_out.matmul(v.swap_dims(2, 3));
-        let row = (d_p.clone() * p.clone()).sum_dim(3);
-        let d_s = p * (d_p - row) * scale;
+        let d_p = Flex::float_matmul(d_out, Flex::float_swap_dims(v, 2, 3));
+        let mut d_s = if d_p.is_contiguous() {
+            d_p
+        } else {
+            d_p.to_contiguous()
+        };
+        let cols = d_s.layout().shape()[3];
+        let p_rows = p
+            .as_slice::<f32>()
+            .expect("probabilities are contiguous f32");
+        softmax_rows_backward(p_rows, d_s.storage_mut::<f32>(), cols, scale as f32);
         if let Some(node) = node_q {
-            grads.register::<Flex>(node.id, raw(d_s.clone().matmul(k)));
+            grads.register::<Flex>(node.id, Flex::float_matmul(d_s.clone(), k));
         }
         if let Some(node) = node_k {
-            grads.register::<Flex>(node.id, raw(d_s.swap_dims(2, 3).matmul(q)));
+            let d_s_t = Flex::float_swap_dims(d_s, 2, 3);
+            grads.register::<Flex>(node.id, Flex::float_matmul(d_s_t, q));
         }
     }
-}
-
-fn forward(
-    q: &FlexTensor,
-    k: &FlexTensor,
-    v: &FlexTensor,
-    mask: Option<BoolTensor<Flex>>,
-    scale: f64,
-) -> FlexTensor {
-    let options = AttentionModuleOptions {
-        scale: Some(scale),
-        ..Default::default()
-    };
-    Flex::attention(q.clone(), k.clone(), v.clone(), mask, None, options)
 }
 
 /// Attention recorded in the autodiff graph with [`AttentionBackward`].
@@ -92,7 +104,7 @@ pub fn attention_autodiff(
     q: AdTensor,
     k: AdTensor,
     v: AdTensor,
-    mask: Option<BoolTensor<Flex>>,
+    mask: Option<Mask>,
     scale: f64,
 ) -> AdTensor {
     let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
@@ -106,7 +118,7 @@ pub fn attention_autodiff(
                 &q.primitive,
                 &k.primitive,
                 &v.primitive,
-                mask.clone(),
+                mask.as_ref(),
                 scale,
             );
             prep.finish((q.primitive, k.primitive, v.primitive, mask, scale), y)
@@ -115,7 +127,7 @@ pub fn attention_autodiff(
             &q.primitive,
             &k.primitive,
             &v.primitive,
-            mask,
+            mask.as_ref(),
             scale,
         )),
     }

@@ -42,28 +42,31 @@ fn map(x: &FlexTensor, fill: impl FnOnce(&[f32], &mut [f32])) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(out, x.shape()))
 }
 
-/// The fused forward on a Flex primitive.
-fn quick_gelu_flex(x: &FlexTensor) -> FlexTensor {
-    map(x, kernels::quick_gelu)
+/// The fused `x * sigmoid(alpha x)` on a Flex primitive.
+fn gated_flex(alpha: f32, x: &FlexTensor) -> FlexTensor {
+    map(x, |x, out| kernels::gated_unit(alpha, x, out))
 }
 
-/// The backward of quick-GELU: the gradient of its input from its output's.
+/// The backward of `x * sigmoid(alpha x)`: the gradient of its input from its output's.
 #[derive(Debug)]
-struct QuickGeluBackward;
+struct GatedBackward {
+    alpha: f32,
+}
 
-impl Backward<Flex, 1> for QuickGeluBackward {
+impl Backward<Flex, 1> for GatedBackward {
     /// The forward's input.
     type State = FlexTensor;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let x = ops.state;
+        let alpha = self.alpha;
         unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
             let x = contiguous(&x);
             let grad = contiguous(&grad);
             let xs = x.as_slice::<f32>().expect("contiguous f32");
             let gs = grad.as_slice::<f32>().expect("contiguous f32");
             let mut out = vec![0.0f32; xs.len()];
-            kernels::quick_gelu_backward(xs, gs, &mut out);
+            kernels::gated_unit_backward(alpha, xs, gs, &mut out);
             FlexTensor::from_data(TensorData::new(out, x.shape()))
         });
     }
@@ -110,8 +113,8 @@ pub fn swap_middle<B: Backend>(x: Tensor<B, 4>) -> Result<Tensor<B, 4>, Tensor<B
 /// Runs `flex` when `B` is Flex, `autodiff` when it is `Autodiff<Flex>`, for `f32` `x`.
 fn on_flex<B: Backend, const D: usize, const E: usize>(
     x: Tensor<B, D>,
-    flex: fn(&FlexTensor) -> FlexTensor,
-    autodiff: fn(AdTensor) -> AdTensor,
+    flex: impl FnOnce(&FlexTensor) -> FlexTensor,
+    autodiff: impl FnOnce(AdTensor) -> AdTensor,
 ) -> Result<Tensor<B, E>, Tensor<B, D>> {
     let is_flex = TypeId::of::<B>() == TypeId::of::<Flex>();
     let is_ad_flex = TypeId::of::<B>() == TypeId::of::<AdFlex>();
@@ -129,27 +132,28 @@ fn on_flex<B: Backend, const D: usize, const E: usize>(
     Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
 }
 
-/// The fused forward recorded in the autodiff graph with [`QuickGeluBackward`].
-fn quick_gelu_autodiff(x: AdTensor) -> AdTensor {
-    match QuickGeluBackward
+/// The fused forward recorded in the autodiff graph with [`GatedBackward`].
+fn gated_autodiff(alpha: f32, x: AdTensor) -> AdTensor {
+    match (GatedBackward { alpha })
         .prepare::<NoCheckpointing>([x.node.clone()])
         .compute_bound()
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            let y = quick_gelu_flex(&x.primitive);
+            let y = gated_flex(alpha, &x.primitive);
             prep.finish(x.primitive, y)
         }
-        OpsKind::UnTracked(prep) => prep.finish(quick_gelu_flex(&x.primitive)),
+        OpsKind::UnTracked(prep) => prep.finish(gated_flex(alpha, &x.primitive)),
     }
 }
 
-/// [`super::quick_gelu`] when `B` is `Flex` or `Autodiff<Flex>` and `x` is `f32`; `Err(x)`
-/// otherwise.
-pub fn quick_gelu<B: Backend, const D: usize>(
+/// [`super::quick_gelu`] (`alpha` 1.702) and [`super::silu`] (`alpha` 1) when `B` is `Flex`
+/// or `Autodiff<Flex>` and `x` is `f32`; `Err(x)` otherwise.
+pub fn gated<B: Backend, const D: usize>(
+    alpha: f32,
     x: Tensor<B, D>,
 ) -> Result<Tensor<B, D>, Tensor<B, D>> {
-    on_flex(x, quick_gelu_flex, quick_gelu_autodiff)
+    on_flex(x, |x| gated_flex(alpha, x), |x| gated_autodiff(alpha, x))
 }
 
 /// [`super::linear`] when `B` is `Autodiff<Flex>`, `x` is `f32` and the layer has a bias;
@@ -173,8 +177,9 @@ pub fn linear<B: Backend, const D: usize>(
     Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
 }
 
-/// [`super::attention`] when `B` is `Autodiff<Flex>` and the inputs are `f32`; `Err` with the
-/// inputs back otherwise.
+/// [`super::attention`] when `B` is `Flex` or `Autodiff<Flex>`, the inputs are `f32`, the
+/// scale positive and the mask broadcasts to the scores (and, at inference, the scores fit
+/// [`super::attention::MAX_SCORES`]); `Err` with the inputs back otherwise.
 #[allow(clippy::type_complexity)]
 pub fn attention<B: Backend>(
     q: Tensor<B, 4>,
@@ -191,18 +196,104 @@ pub fn attention<B: Backend>(
         Option<Tensor<B, 4, burn::tensor::Bool>>,
     ),
 > {
-    if TypeId::of::<B>() != TypeId::of::<AdFlex>() || q.dtype() != DType::F32 {
+    let is_flex = TypeId::of::<B>() == TypeId::of::<Flex>();
+    let is_ad_flex = TypeId::of::<B>() == TypeId::of::<AdFlex>();
+    if !(is_flex || is_ad_flex) || q.dtype() != DType::F32 || scale <= 0.0 {
         return Err((q, k, v, mask));
     }
-    let ad = |t: Tensor<B, 4>| -> AdTensor {
-        cast(t.into_primitive().tensor()).expect("B is Autodiff<Flex>")
+    let [b, h, tq, _] = q.dims();
+    let [_, _, tk, _] = k.dims();
+    let target = [b, h, tq, tk];
+    if is_flex && target.iter().product::<usize>() > super::attention::MAX_SCORES {
+        return Err((q, k, v, mask));
+    }
+    let flex_mask = match &mask {
+        Some(m) => {
+            let m: burn::tensor::ops::BoolTensor<Flex> = cast(m.clone().into_primitive())
+                .expect("Flex and Autodiff<Flex> share Flex's bool tensors");
+            match super::attention::flex_mask(&m, target) {
+                Some(m) => Some(m),
+                None => return Err((q, k, v, mask)),
+            }
+        }
+        None => None,
     };
-    let mask = mask.map(|m| {
-        let m: burn::tensor::ops::BoolTensor<Flex> =
-            cast(m.into_primitive()).expect("Autodiff<Flex> keeps Flex's bool tensors");
-        m
-    });
-    let y = super::attention::attention_autodiff(ad(q), ad(k), ad(v), mask, scale);
+    let out: FloatTensor<B> = if is_flex {
+        let raw = |t: Tensor<B, 4>| -> FlexTensor {
+            cast(t.into_primitive().tensor()).expect("B is Flex")
+        };
+        let y = super::attention::forward(&raw(q), &raw(k), &raw(v), flex_mask.as_ref(), scale);
+        cast(y).expect("B is Flex")
+    } else {
+        let ad = |t: Tensor<B, 4>| -> AdTensor {
+            cast(t.into_primitive().tensor()).expect("B is Autodiff<Flex>")
+        };
+        let y = super::attention::attention_autodiff(ad(q), ad(k), ad(v), flex_mask, scale);
+        cast(y).expect("B is Autodiff<Flex>")
+    };
+    Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
+}
+
+/// [`super::group_norm`] (SiLU after it when `silu`) when `B` is `Flex` or `Autodiff<Flex>`,
+/// `x` is `f32` with the norm's channel count on axis 1 and the norm is affine; `Err(x)`
+/// otherwise.
+pub fn group_norm<B: Backend, const D: usize>(
+    norm: &burn::nn::GroupNorm<B>,
+    x: Tensor<B, D>,
+    silu: bool,
+) -> Result<Tensor<B, D>, Tensor<B, D>> {
+    let (Some(gamma), Some(beta)) = (&norm.gamma, &norm.beta) else {
+        return Err(x);
+    };
+    let dims = x.dims();
+    if D < 2 || dims[1] != norm.num_channels || !dims[1].is_multiple_of(norm.num_groups) {
+        return Err(x);
+    }
+    let groups = super::group_norm::Groups {
+        batch: dims[0],
+        channels: dims[1],
+        spatial: dims[2..].iter().product(),
+        groups: norm.num_groups,
+        epsilon: norm.epsilon as f32,
+        silu,
+    };
+    let (gamma, beta) = (gamma.val(), beta.val());
+    let (gamma_ad, beta_ad) = (gamma.clone(), beta.clone());
+    on_flex(
+        x,
+        |x| {
+            let raw = |t: Tensor<B, 1>| -> FlexTensor {
+                cast(t.into_primitive().tensor()).expect("B is Flex")
+            };
+            super::group_norm::forward_flex(x, &raw(gamma), &raw(beta), groups).0
+        },
+        |x| {
+            let ad = |t: Tensor<B, 1>| -> AdTensor {
+                cast(t.into_primitive().tensor()).expect("B is Autodiff<Flex>")
+            };
+            super::group_norm::group_norm_autodiff(x, ad(gamma_ad), ad(beta_ad), groups)
+        },
+    )
+}
+
+/// [`super::layer_norm`] when `B` is `Autodiff<Flex>`, `x` is `f32` and the norm has a bias;
+/// `Err(x)` otherwise (Flex's own layer-norm forward is already one fused pass).
+pub fn layer_norm<B: Backend, const D: usize>(
+    norm: &burn::nn::LayerNorm<B>,
+    x: Tensor<B, D>,
+    epsilon: f64,
+) -> Result<Tensor<B, D>, Tensor<B, D>> {
+    let Some(beta) = &norm.beta else {
+        return Err(x);
+    };
+    if TypeId::of::<B>() != TypeId::of::<AdFlex>() || x.dtype() != DType::F32 {
+        return Err(x);
+    }
+    let ad = |t: FloatTensor<B>| -> AdTensor { cast(t).expect("B is Autodiff<Flex>") };
+    let x = ad(x.into_primitive().tensor());
+    let gamma = ad(norm.gamma.val().into_primitive().tensor());
+    let beta = ad(beta.val().into_primitive().tensor());
+    let y = super::layer_norm::layer_norm_autodiff(x, gamma, beta, epsilon as f32);
     let y: FloatTensor<B> = cast(y).expect("B is Autodiff<Flex>");
     Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
 }

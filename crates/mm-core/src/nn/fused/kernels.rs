@@ -3,8 +3,6 @@
 
 use rayon::prelude::*;
 
-use super::QUICK_GELU_ALPHA;
-
 /// Elements per rayon task: big enough to amortize scheduling, small enough to balance.
 const CHUNK: usize = 16 * 1024;
 
@@ -31,31 +29,97 @@ pub fn exp(x: f32) -> f32 {
     p * scale
 }
 
-/// `sigmoid(a x)` and `x * sigmoid(a x)`.
+/// Lanes of the reductions below: independent accumulators the compiler keeps in one vector
+/// register each, where a single running sum would serialize on the add's latency.
+const LANES: usize = 16;
+
+/// `sum_i f(x[i])`, accumulated in [`LANES`] partial sums (vectorized).
 #[inline(always)]
-fn gate(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-QUICK_GELU_ALPHA * x))
+pub fn sum_by(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += f(v);
+        }
+    }
+    acc.iter().sum::<f32>() + rest
 }
 
-/// `out[i] = x[i] * sigmoid(1.702 x[i])`.
-pub fn quick_gelu(x: &[f32], out: &mut [f32]) {
+/// `sum_i a[i] * b[i]`, accumulated as [`sum_by`] is.
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let rest: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (ca, cb) in ca.zip(cb) {
+        for ((acc, &x), &y) in acc.iter_mut().zip(ca).zip(cb) {
+            *acc += x * y;
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// The largest element (`-inf` for an empty slice), over [`LANES`] running maxima.
+#[inline(always)]
+pub fn max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a = if v > *a { v } else { *a };
+        }
+    }
+    acc.iter().fold(rest, |m, &v| if v > m { v } else { m })
+}
+
+/// `sigmoid(a x)`.
+#[inline(always)]
+pub fn sigmoid(a: f32, x: f32) -> f32 {
+    1.0 / (1.0 + exp(-a * x))
+}
+
+/// `x * sigmoid(a x)`: quick-GELU at `a = 1.702`, SiLU at `a = 1`.
+#[inline(always)]
+pub fn gated(a: f32, x: f32) -> f32 {
+    x * sigmoid(a, x)
+}
+
+/// `d/dx [x * sigmoid(a x)] = s + a x s (1 - s)`, `s = sigmoid(a x)`.
+#[inline(always)]
+pub fn gated_slope(a: f32, x: f32) -> f32 {
+    let s = sigmoid(a, x);
+    s + a * x * s * (1.0 - s)
+}
+
+/// `out[i] = x[i] * sigmoid(a x[i])`.
+pub fn gated_unit(a: f32, x: &[f32], out: &mut [f32]) {
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(out, x)| {
             for (o, &v) in out.iter_mut().zip(x) {
-                *o = v * gate(v);
+                *o = gated(a, v);
             }
         });
 }
 
-/// `out[i] = grad[i] * d/dx[x * sigmoid(a x)] = grad[i] * (s + a x s (1 - s))`, `s = sigmoid(a x)`.
-pub fn quick_gelu_backward(x: &[f32], grad: &[f32], out: &mut [f32]) {
+/// `out[i] = grad[i] * d/dx[x * sigmoid(a x)]` at `x[i]`.
+pub fn gated_unit_backward(a: f32, x: &[f32], grad: &[f32], out: &mut [f32]) {
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
         .for_each(|(out, (x, grad))| {
             for ((o, &v), &g) in out.iter_mut().zip(x).zip(grad) {
-                let s = gate(v);
-                *o = g * (s + QUICK_GELU_ALPHA * v * s * (1.0 - s));
+                *o = g * gated_slope(a, v);
             }
         });
 }

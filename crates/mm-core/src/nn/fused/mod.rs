@@ -16,9 +16,15 @@ mod attention;
 #[cfg(feature = "flex")]
 mod flex;
 #[cfg(feature = "flex")]
+mod group_norm;
+#[cfg(feature = "flex")]
 mod kernels;
 #[cfg(feature = "flex")]
+mod layer_norm;
+#[cfg(feature = "flex")]
 mod linear;
+#[cfg(feature = "flex")]
+mod softmax;
 
 use burn::tensor::{Tensor, activation, backend::Backend};
 
@@ -28,16 +34,71 @@ pub const QUICK_GELU_ALPHA: f32 = 1.702;
 /// `x * sigmoid(1.702 x)` (transformers' `QuickGELUActivation`), fused on Flex.
 pub fn quick_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     #[cfg(feature = "flex")]
-    let x = match flex::quick_gelu(x) {
+    let x = match flex::gated(QUICK_GELU_ALPHA, x) {
         Ok(y) => return y,
         Err(x) => x,
     };
     quick_gelu_plain(x)
 }
 
+/// `x * sigmoid(x)` (SiLU, swish), fused on Flex as [`quick_gelu`] is.
+pub fn silu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let x = match flex::gated(1.0, x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    activation::silu(x)
+}
+
 /// [`quick_gelu`] as plain Burn ops: the reference the fused kernels are tested against.
 pub fn quick_gelu_plain<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     x.clone() * activation::sigmoid(x * QUICK_GELU_ALPHA)
+}
+
+/// `norm.forward(x)`: one parallel pass per `(sample, group)` on Flex and `Autodiff<Flex>`
+/// (affine norms), Burn's `GroupNorm` everywhere else.
+pub fn group_norm<B: Backend, const D: usize>(
+    norm: &burn::nn::GroupNorm<B>,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let x = match flex::group_norm(norm, x, false) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    norm.forward(x)
+}
+
+/// `silu(norm.forward(x))`, the UNet's and the VAE's norm-then-activate, fused as
+/// [`group_norm`] is.
+pub fn group_norm_silu<B: Backend, const D: usize>(
+    norm: &burn::nn::GroupNorm<B>,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let x = match flex::group_norm(norm, x, true) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    activation::silu(norm.forward(x))
+}
+
+/// `norm.forward(x)` for a layer norm built with `epsilon` (Burn keeps it private, so the
+/// caller passes it again); on `Autodiff<Flex>` one differentiable op with a one-pass
+/// backward instead of Burn's nine-node decomposition.
+pub fn layer_norm<B: Backend, const D: usize>(
+    norm: &burn::nn::LayerNorm<B>,
+    x: Tensor<B, D>,
+    epsilon: f64,
+) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let x = match flex::layer_norm(norm, x, epsilon) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    let _ = epsilon;
+    norm.forward(x)
 }
 
 /// `[a, b, c, d]` to `[a, c, b, d]`, laid out contiguously: how attention splits heads
@@ -68,8 +129,10 @@ pub fn linear<B: Backend, const D: usize>(
 }
 
 /// Scaled dot-product attention of `[batch, heads, tokens, head_dim]` q, k, v with an optional
-/// mask (`true`: masked out) and an explicit scale: Burn's attention op (Flex's fused kernel
-/// at inference), and on `Autodiff<Flex>` one differentiable op with its own backward.
+/// mask (`true`: masked out) and an explicit scale: on Flex two batched GEMMs around one
+/// parallel softmax pass, on `Autodiff<Flex>` the same as one differentiable op with its own
+/// backward, and Burn's attention op everywhere else. A query whose every key is masked gets
+/// zeros on Flex (its softmax is undefined).
 pub fn attention<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,

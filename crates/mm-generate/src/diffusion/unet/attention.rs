@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Tensor, activation::gelu, backend::Backend};
-use mm_core::nn::fused::{attention, linear, swap_middle};
+use mm_core::nn::fused::{attention, group_norm, linear, swap_middle};
 
 use super::resnet::conv;
 
@@ -195,7 +195,7 @@ impl<B: Backend> Transformer2D<B> {
         let [b, c, h, w] = x.dims();
         let to_tokens = |y: Tensor<B, 4>| y.reshape([b, c, h * w]).swap_dims(1, 2); // [b, hw, c]
         let to_map = |y: Tensor<B, 3>| y.swap_dims(1, 2).reshape([b, c, h, w]);
-        let normed = self.norm.forward(x.clone());
+        let normed = group_norm(&self.norm, x.clone());
         let mut tokens = match &self.proj_in {
             Projection::Conv(p) => to_tokens(p.forward(normed)),
             Projection::Linear(p) => linear(p, to_tokens(normed)),

@@ -5,7 +5,8 @@
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, GroupNormConfig};
-use burn::tensor::{Tensor, activation::silu, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
+use mm_core::nn::fused::group_norm_silu;
 
 use super::blocks::{BlockShape, DownBlock, MidBlock, UpBlock};
 use super::config::UNet2DConditionConfig;
@@ -181,7 +182,8 @@ impl<B: Backend> UNet2DConditionModel<B> {
         for block in &self.up_blocks {
             x = block.forward(x, &temb, &context, &mut skips);
         }
-        self.conv_out.forward(silu(self.conv_norm_out.forward(x)))
+        self.conv_out
+            .forward(group_norm_silu(&self.conv_norm_out, x))
     }
 
     /// What the height and width must be a multiple of.

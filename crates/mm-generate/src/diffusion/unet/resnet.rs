@@ -5,7 +5,8 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::{Tensor, TensorData, activation::silu, backend::Backend};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+use mm_core::nn::fused::{group_norm_silu, silu};
 
 /// A `k x k` convolution with "same" padding (stride 1) or the given stride.
 pub fn conv<B: Backend>(
@@ -138,12 +139,12 @@ impl<B: Backend> ResnetBlock2D<B> {
     /// # Shapes
     /// - `x`: `[batch, in, h, w]`; `temb`: `[batch, temb]`; output `[batch, out, h, w]`.
     pub fn forward(&self, x: Tensor<B, 4>, temb: Option<Tensor<B, 2>>) -> Tensor<B, 4> {
-        let mut h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let mut h = self.conv1.forward(group_norm_silu(&self.norm1, x.clone()));
         if let (Some(proj), Some(temb)) = (&self.time_emb_proj, temb) {
             let [batch, channels, _, _] = h.dims();
             h = h + proj.forward(silu(temb)).reshape([batch, channels, 1, 1]);
         }
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = self.conv2.forward(group_norm_silu(&self.norm2, h));
         let x = match &self.conv_shortcut {
             Some(c) => c.forward(x),
             None => x,

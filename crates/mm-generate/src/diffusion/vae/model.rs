@@ -5,8 +5,8 @@
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig};
-use burn::tensor::{Tensor, activation::silu, backend::Backend};
-use mm_core::nn::fused::{attention, linear};
+use burn::tensor::{Tensor, backend::Backend};
+use mm_core::nn::fused::{attention, group_norm, group_norm_silu, linear};
 
 use super::config::AutoencoderKLConfig;
 use crate::diffusion::unet::resnet::{Downsample2D, ResnetBlock2D, Upsample2D, conv};
@@ -50,9 +50,7 @@ impl<B: Backend> VaeAttention<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [b, c, h, w] = x.dims();
         // [b, c, h, w] -> [b, 1 head, h*w, c]
-        let tokens = self
-            .group_norm
-            .forward(x.clone())
+        let tokens = group_norm(&self.group_norm, x.clone())
             .reshape([b, c, h * w])
             .swap_dims(1, 2);
         let head = |t: Tensor<B, 3>| t.reshape([b, 1, h * w, c]);
@@ -280,7 +278,7 @@ impl<B: Backend> AutoencoderKL<B> {
             h = block.forward(h);
         }
         h = e.mid_block.forward(h);
-        let mut moments = e.conv_out.forward(silu(e.conv_norm_out.forward(h)));
+        let mut moments = e.conv_out.forward(group_norm_silu(&e.conv_norm_out, h));
         if let Some(q) = &self.quant_conv {
             moments = q.forward(moments);
         }
@@ -308,7 +306,7 @@ impl<B: Backend> AutoencoderKL<B> {
         for block in &d.up_blocks {
             h = block.forward(h);
         }
-        d.conv_out.forward(silu(d.conv_norm_out.forward(h)))
+        d.conv_out.forward(group_norm_silu(&d.conv_norm_out, h))
     }
 
     /// Reconstruction through the mean latent (diffusers `AutoencoderKL.forward`).

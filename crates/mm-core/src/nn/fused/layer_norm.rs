@@ -1,0 +1,187 @@
+//! Layer normalization over the last axis as one differentiable op on `Autodiff<Flex>`.
+//!
+//! Flex has a fused layer-norm forward, but Burn's autodiff has no layer-norm node: it
+//! records Burn's default decomposition (mean, subtract, square, mean, add, square root,
+//! divide, scale, shift), nine nodes with their saved `[rows, width]` intermediates, and
+//! replays them backward one op at a time. Here the forward is one parallel pass over rows
+//! that keeps each row's mean and `1 / std`, and the backward one more pass:
+//! `dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))` with `dxhat = dy gamma`, and
+//! gamma's and beta's gradients summed over rows per task and then across tasks.
+
+use burn::backend::Flex;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{TensorData, TensorMetadata};
+use rayon::prelude::*;
+
+use super::flex::AdTensor;
+use super::kernels::sum_by;
+
+/// Rows per rayon task.
+const ROWS: usize = 32;
+
+/// A row's mean and `1 / sqrt(var + eps)` (biased variance), two vectorized passes.
+fn statistics(x: &[f32], epsilon: f32) -> (f32, f32) {
+    let n = x.len().max(1) as f32;
+    let mean = sum_by(x, |v| v) / n;
+    let var = sum_by(x, |v| (v - mean) * (v - mean)) / n;
+    (mean, 1.0 / (var + epsilon).sqrt())
+}
+
+/// `out = gamma * (x - mean) * rstd + beta` per row of `width`; each row's `(mean, rstd)`.
+pub fn forward(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f32,
+    out: &mut [f32],
+) -> Vec<(f32, f32)> {
+    let width = gamma.len();
+    if width == 0 {
+        return Vec::new();
+    }
+    out.par_chunks_mut(width)
+        .zip(x.par_chunks(width))
+        .with_min_len(ROWS)
+        .map(|(out, x)| {
+            let (mean, rstd) = statistics(x, epsilon);
+            for ((o, &v), (&g, &b)) in out.iter_mut().zip(x).zip(gamma.iter().zip(beta)) {
+                *o = (v - mean) * rstd * g + b;
+            }
+            (mean, rstd)
+        })
+        .collect()
+}
+
+/// The gradients of `x`, `gamma` and `beta` from that of the output: `(dx, dgamma, dbeta)`.
+pub fn backward(
+    x: &[f32],
+    gamma: &[f32],
+    stats: &[(f32, f32)],
+    grad: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let width = gamma.len();
+    let mut dx = vec![0.0f32; x.len()];
+    if width == 0 {
+        return (dx, Vec::new(), Vec::new());
+    }
+    let n = width as f32;
+    let (dgamma, dbeta) = dx
+        .par_chunks_mut(ROWS * width)
+        .zip(
+            x.par_chunks(ROWS * width)
+                .zip(grad.par_chunks(ROWS * width)),
+        )
+        .zip(stats.par_chunks(ROWS))
+        .map(|((dx, (x, grad)), stats)| {
+            let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
+            let rows = dx
+                .chunks_exact_mut(width)
+                .zip(x.chunks_exact(width).zip(grad.chunks_exact(width)));
+            for ((dx, (x, grad)), &(mean, rstd)) in rows.zip(stats) {
+                let (mut sum, mut dot) = (0.0f32, 0.0f32);
+                for j in 0..width {
+                    let xhat = (x[j] - mean) * rstd;
+                    dgamma[j] += grad[j] * xhat;
+                    dbeta[j] += grad[j];
+                    let d = grad[j] * gamma[j];
+                    dx[j] = d;
+                    sum += d;
+                    dot += d * xhat;
+                }
+                let (m1, m2) = (sum / n, dot / n);
+                for (d, &v) in dx.iter_mut().zip(x) {
+                    *d = rstd * (*d - m1 - (v - mean) * rstd * m2);
+                }
+            }
+            (dgamma, dbeta)
+        })
+        .reduce(
+            || (vec![0.0f32; width], vec![0.0f32; width]),
+            |(mut g, mut b), (g2, b2)| {
+                g.iter_mut().zip(g2).for_each(|(a, v)| *a += v);
+                b.iter_mut().zip(b2).for_each(|(a, v)| *a += v);
+                (g, b)
+            },
+        );
+    (dx, dgamma, dbeta)
+}
+
+/// A contiguous `f32` copy of a Flex tensor's elements.
+fn values(x: &FlexTensor) -> Vec<f32> {
+    x.to_contiguous()
+        .as_slice::<f32>()
+        .expect("contiguous f32")
+        .to_vec()
+}
+
+/// The forward on Flex primitives: the output and each row's statistics.
+fn forward_flex(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    epsilon: f32,
+) -> (FlexTensor, Vec<(f32, f32)>) {
+    let x = x.to_contiguous();
+    let xs = x.as_slice::<f32>().expect("contiguous f32");
+    let mut out = vec![0.0f32; xs.len()];
+    let stats = forward(xs, &values(gamma), &values(beta), epsilon, &mut out);
+    (
+        FlexTensor::from_data(TensorData::new(out, x.shape())),
+        stats,
+    )
+}
+
+/// What the backward keeps: the input, gamma, beta's shape and the row statistics.
+type State = (FlexTensor, FlexTensor, Vec<(f32, f32)>);
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
+        let (x, gamma, stats) = ops.state;
+        let x = x.to_contiguous();
+        let (dx, dgamma, dbeta) = backward(
+            x.as_slice::<f32>().expect("contiguous f32"),
+            &values(&gamma),
+            &stats,
+            grad.as_slice::<f32>().expect("contiguous f32"),
+        );
+        let tensor = |v: Vec<f32>, shape| FlexTensor::from_data(TensorData::new(v, shape));
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor(dx, x.shape()));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor(dgamma, gamma.shape()));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor(dbeta, gamma.shape()));
+        }
+    }
+}
+
+/// Layer norm recorded in the autodiff graph with [`LayerNormBackward`].
+pub fn layer_norm_autodiff(x: AdTensor, gamma: AdTensor, beta: AdTensor, epsilon: f32) -> AdTensor {
+    let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
+    match LayerNormBackward
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (y, stats) = forward_flex(&x.primitive, &gamma.primitive, &beta.primitive, epsilon);
+            prep.finish((x.primitive, gamma.primitive, stats), y)
+        }
+        OpsKind::UnTracked(prep) => {
+            prep.finish(forward_flex(&x.primitive, &gamma.primitive, &beta.primitive, epsilon).0)
+        }
+    }
+}
