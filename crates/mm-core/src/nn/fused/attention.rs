@@ -36,14 +36,19 @@ pub fn flex_mask(mask: &BoolTensor<Flex>, target: [usize; 4]) -> Option<Mask> {
     Mask::new(data, dims, target)
 }
 
+/// A matmul's output, made contiguous if it is not, to be written in place.
+fn fresh(x: FlexTensor) -> FlexTensor {
+    if x.is_contiguous() && x.layout().start_offset() == 0 {
+        x
+    } else {
+        x.to_contiguous()
+    }
+}
+
 /// `softmax(scale * q k^T)` with masked keys at 0, as a contiguous `[b, h, q, kv]` tensor.
 fn probabilities(q: &FlexTensor, k: &FlexTensor, mask: Option<&Mask>, scale: f64) -> FlexTensor {
     let scores = Flex::float_matmul(q.clone(), Flex::float_swap_dims(k.clone(), 2, 3));
-    let mut scores = if scores.is_contiguous() {
-        scores
-    } else {
-        scores.to_contiguous()
-    };
+    let mut scores = fresh(scores);
     let cols = scores.layout().shape()[3];
     softmax_rows(scores.storage_mut::<f32>(), cols, scale as f32, mask);
     scores
@@ -79,11 +84,7 @@ impl Backward<Flex, 3> for AttentionBackward {
             grads.register::<Flex>(node.id, Flex::float_matmul(p_t, d_out.clone()));
         }
         let d_p = Flex::float_matmul(d_out, Flex::float_swap_dims(v, 2, 3));
-        let mut d_s = if d_p.is_contiguous() {
-            d_p
-        } else {
-            d_p.to_contiguous()
-        };
+        let mut d_s = fresh(d_p);
         let cols = d_s.layout().shape()[3];
         let p_rows = p
             .as_slice::<f32>()

@@ -33,6 +33,14 @@ fn contiguous(x: &FlexTensor) -> FlexTensor {
     x.to_contiguous()
 }
 
+/// A contiguous `f32` copy of a Flex tensor's elements (a norm's gamma or beta).
+pub(super) fn values(x: &FlexTensor) -> Vec<f32> {
+    contiguous(x)
+        .as_slice::<f32>()
+        .expect("contiguous f32")
+        .to_vec()
+}
+
 /// A new contiguous Flex tensor of `x`'s shape, filled by `fill` from `x`'s elements.
 fn map(x: &FlexTensor, fill: impl FnOnce(&[f32], &mut [f32])) -> FlexTensor {
     let x = contiguous(x);

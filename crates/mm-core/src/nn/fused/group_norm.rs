@@ -18,8 +18,8 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{TensorData, TensorMetadata};
 use rayon::prelude::*;
 
-use super::flex::AdTensor;
-use super::kernels::{gated, gated_slope, sum_by};
+use super::flex::{AdTensor, values};
+use super::kernels::{gated, gated_slope, mean_rstd};
 
 /// The layout of a group norm: `batch` samples of `channels` channels of `spatial` elements,
 /// in `groups` groups of consecutive channels.
@@ -49,14 +49,6 @@ impl Groups {
     }
 }
 
-/// Each block's mean and `1 / sqrt(var + eps)` (biased variance), two vectorized passes.
-fn statistics(x: &[f32], epsilon: f32) -> (f32, f32) {
-    let n = x.len().max(1) as f32;
-    let mean = sum_by(x, |v| v) / n;
-    let var = sum_by(x, |v| (v - mean) * (v - mean)) / n;
-    (mean, 1.0 / (var + epsilon).sqrt())
-}
-
 /// `out = act(gamma * (x - mean) * rstd + beta)` per block; returns each block's
 /// `(mean, rstd)`, in `(sample, group)` order, for the backward.
 pub fn forward(
@@ -74,7 +66,7 @@ pub fn forward(
         .zip(x.par_chunks(block))
         .enumerate()
         .map(|(index, (out, x))| {
-            let (mean, rstd) = statistics(x, g.epsilon);
+            let (mean, rstd) = mean_rstd(x, g.epsilon);
             let first = (index % g.groups) * per_group;
             for c in 0..per_group {
                 let scale = gamma[first + c] * rstd;
@@ -160,14 +152,6 @@ pub fn backward(
         }
     }
     (dx, dgamma, dbeta)
-}
-
-/// A contiguous `f32` copy of a Flex tensor's elements.
-fn values(x: &FlexTensor) -> Vec<f32> {
-    x.to_contiguous()
-        .as_slice::<f32>()
-        .expect("contiguous f32")
-        .to_vec()
 }
 
 /// The forward on Flex primitives: the output and the statistics.

@@ -83,6 +83,16 @@ pub fn max(x: &[f32]) -> f32 {
     acc.iter().fold(rest, |m, &v| if v > m { v } else { m })
 }
 
+/// The mean of `x` and `1 / sqrt(var + epsilon)` (biased variance), in two vectorized passes:
+/// the statistics of a group or layer norm.
+#[inline(always)]
+pub fn mean_rstd(x: &[f32], epsilon: f32) -> (f32, f32) {
+    let n = x.len().max(1) as f32;
+    let mean = sum_by(x, |v| v) / n;
+    let var = sum_by(x, |v| (v - mean) * (v - mean)) / n;
+    (mean, 1.0 / (var + epsilon).sqrt())
+}
+
 /// `sigmoid(a x)`.
 #[inline(always)]
 pub fn sigmoid(a: f32, x: f32) -> f32 {

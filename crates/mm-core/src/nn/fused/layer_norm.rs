@@ -17,19 +17,11 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{TensorData, TensorMetadata};
 use rayon::prelude::*;
 
-use super::flex::AdTensor;
-use super::kernels::sum_by;
+use super::flex::{AdTensor, values};
+use super::kernels::mean_rstd;
 
 /// Rows per rayon task.
 const ROWS: usize = 32;
-
-/// A row's mean and `1 / sqrt(var + eps)` (biased variance), two vectorized passes.
-fn statistics(x: &[f32], epsilon: f32) -> (f32, f32) {
-    let n = x.len().max(1) as f32;
-    let mean = sum_by(x, |v| v) / n;
-    let var = sum_by(x, |v| (v - mean) * (v - mean)) / n;
-    (mean, 1.0 / (var + epsilon).sqrt())
-}
 
 /// `out = gamma * (x - mean) * rstd + beta` per row of `width`; each row's `(mean, rstd)`.
 pub fn forward(
@@ -47,7 +39,7 @@ pub fn forward(
         .zip(x.par_chunks(width))
         .with_min_len(ROWS)
         .map(|(out, x)| {
-            let (mean, rstd) = statistics(x, epsilon);
+            let (mean, rstd) = mean_rstd(x, epsilon);
             for ((o, &v), (&g, &b)) in out.iter_mut().zip(x).zip(gamma.iter().zip(beta)) {
                 *o = (v - mean) * rstd * g + b;
             }
@@ -108,14 +100,6 @@ pub fn backward(
             },
         );
     (dx, dgamma, dbeta)
-}
-
-/// A contiguous `f32` copy of a Flex tensor's elements.
-fn values(x: &FlexTensor) -> Vec<f32> {
-    x.to_contiguous()
-        .as_slice::<f32>()
-        .expect("contiguous f32")
-        .to_vec()
 }
 
 /// The forward on Flex primitives: the output and each row's statistics.
