@@ -41,6 +41,20 @@ pub(super) fn values(x: &FlexTensor) -> Vec<f32> {
         .to_vec()
 }
 
+/// Registers gradients (elements and shape) with the parent nodes that want them: the
+/// input, gamma and beta of the fused norms.
+pub(super) fn register_grads<const N: usize>(
+    grads: &mut Gradients,
+    nodes: [Option<burn::backend::autodiff::NodeId>; N],
+    values: [(Vec<f32>, burn::tensor::Shape); N],
+) {
+    for (node, (v, shape)) in nodes.into_iter().zip(values) {
+        if let Some(id) = node {
+            grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(v, shape)));
+        }
+    }
+}
+
 /// A new contiguous Flex tensor of `x`'s shape, filled by `fill` from `x`'s elements.
 fn map(x: &FlexTensor, fill: impl FnOnce(&[f32], &mut [f32])) -> FlexTensor {
     let x = contiguous(x);

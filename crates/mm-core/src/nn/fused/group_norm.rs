@@ -18,7 +18,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{TensorData, TensorMetadata};
 use rayon::prelude::*;
 
-use super::flex::{AdTensor, values};
+use super::flex::{AdTensor, register_grads, values};
 use super::kernels::{gated, gated_slope, mean_rstd};
 
 /// The layout of a group norm: `batch` samples of `channels` channels of `spatial` elements,
@@ -181,7 +181,7 @@ impl Backward<Flex, 3> for GroupNormBackward {
     type State = State;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
+        let ids = ops.parents.map(|node| node.map(|n| n.id));
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, gamma, beta, stats, g) = ops.state;
         let x = x.to_contiguous();
@@ -194,16 +194,12 @@ impl Backward<Flex, 3> for GroupNormBackward {
             grad.as_slice::<f32>().expect("contiguous f32"),
             g,
         );
-        let tensor = |v: Vec<f32>, shape| FlexTensor::from_data(TensorData::new(v, shape));
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, tensor(dx, x.shape()));
-        }
-        if let Some(node) = node_gamma {
-            grads.register::<Flex>(node.id, tensor(dgamma, gamma.shape()));
-        }
-        if let Some(node) = node_beta {
-            grads.register::<Flex>(node.id, tensor(dbeta, beta.shape()));
-        }
+        let values = [
+            (dx, x.shape()),
+            (dgamma, gamma.shape()),
+            (dbeta, beta.shape()),
+        ];
+        register_grads(grads, ids, values);
     }
 }
 

@@ -17,7 +17,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{TensorData, TensorMetadata};
 use rayon::prelude::*;
 
-use super::flex::{AdTensor, values};
+use super::flex::{AdTensor, register_grads, values};
 use super::kernels::mean_rstd;
 
 /// Rows per rayon task.
@@ -129,7 +129,7 @@ impl Backward<Flex, 3> for LayerNormBackward {
     type State = State;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
+        let ids = ops.parents.map(|node| node.map(|n| n.id));
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (x, gamma, stats) = ops.state;
         let x = x.to_contiguous();
@@ -139,16 +139,12 @@ impl Backward<Flex, 3> for LayerNormBackward {
             &stats,
             grad.as_slice::<f32>().expect("contiguous f32"),
         );
-        let tensor = |v: Vec<f32>, shape| FlexTensor::from_data(TensorData::new(v, shape));
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, tensor(dx, x.shape()));
-        }
-        if let Some(node) = node_gamma {
-            grads.register::<Flex>(node.id, tensor(dgamma, gamma.shape()));
-        }
-        if let Some(node) = node_beta {
-            grads.register::<Flex>(node.id, tensor(dbeta, gamma.shape()));
-        }
+        let values = [
+            (dx, x.shape()),
+            (dgamma, gamma.shape()),
+            (dbeta, gamma.shape()),
+        ];
+        register_grads(grads, ids, values);
     }
 }
 
