@@ -19,7 +19,7 @@ use burn::tensor::{TensorData, TensorMetadata};
 use rayon::prelude::*;
 
 use super::flex::{AdTensor, register_grads, values};
-use super::kernels::{gated, gated_slope, mean_rstd};
+use super::kernels::{dot, gated, gated_slope, mean_rstd, sum_by};
 
 /// The layout of a group norm: `batch` samples of `channels` channels of `spatial` elements,
 /// in `groups` groups of consecutive channels.
@@ -111,34 +111,39 @@ pub fn backward(
         .map(|(index, (dx, (x, grad)))| {
             let (mean, rstd) = stats[index];
             let first = (index % g.groups) * per_group;
-            let mut sums = (0.0f32, 0.0f32);
+            let channel = |c: usize| c * spatial..(c + 1) * spatial;
+            // Per channel: dz (the gradient before gamma) into dx, then its sums; each loop
+            // either element-wise or a lane-split reduction, so all of them vectorize.
+            let mut xhat = vec![0.0f32; spatial];
+            let (mut sum, mut dot_xhat) = (0.0f32, 0.0f32);
             let mut per_channel = Vec::with_capacity(per_group);
             for c in 0..per_group {
                 let (gm, bt) = (gamma[first + c], beta[first + c]);
-                let range = c * spatial..(c + 1) * spatial;
-                let (dx, x, grad) = (&mut dx[range.clone()], &x[range.clone()], &grad[range]);
-                let (mut dg, mut db) = (0.0f32, 0.0f32);
-                for ((d, &v), &dy) in dx.iter_mut().zip(x).zip(grad) {
-                    let xhat = (v - mean) * rstd;
-                    let dz = if g.silu {
-                        dy * gated_slope(1.0, xhat * gm + bt)
-                    } else {
-                        dy
-                    };
-                    dg += dz * xhat;
-                    db += dz;
-                    // d(loss)/d(xhat), finished below once the block's sums are known.
-                    *d = dz * gm;
-                    sums.0 += *d;
-                    sums.1 += *d * xhat;
+                let (dz, x, grad) = (&mut dx[channel(c)], &x[channel(c)], &grad[channel(c)]);
+                for (h, &v) in xhat.iter_mut().zip(x) {
+                    *h = (v - mean) * rstd;
                 }
+                if g.silu {
+                    for ((d, &h), &dy) in dz.iter_mut().zip(&xhat).zip(grad) {
+                        *d = dy * gated_slope(1.0, h * gm + bt);
+                    }
+                } else {
+                    dz.copy_from_slice(grad);
+                }
+                let (dg, db) = (dot(dz, &xhat), sum_by(dz, |v| v));
+                // d(loss)/d(xhat) = dz * gamma: its block sums.
+                sum += gm * db;
+                dot_xhat += gm * dg;
                 per_channel.push((dg, db));
             }
             let n = block as f32;
-            let (m1, m2) = (sums.0 / n, sums.1 / n);
-            for (d, &v) in dx.iter_mut().zip(x) {
-                let xhat = (v - mean) * rstd;
-                *d = rstd * (*d - m1 - xhat * m2);
+            let (m1, m2) = (sum / n, dot_xhat / n);
+            for c in 0..per_group {
+                let gm = gamma[first + c];
+                for (d, &v) in dx[channel(c)].iter_mut().zip(&x[channel(c)]) {
+                    let h = (v - mean) * rstd;
+                    *d = rstd * (gm * *d - m1 - h * m2);
+                }
             }
             per_channel
         })
