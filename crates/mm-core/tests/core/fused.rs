@@ -194,6 +194,55 @@ fn linear_gradients_match_burns_linear_on_ndarray() {
     assert_all_close("linear", names, got, expected, 1e-6);
 }
 
+/// `linear` on Flex at inference against Burn's `Linear` on ndarray: a small layer on a
+/// transposed (strided) input, and one large enough for the GEMM to split over threads.
+#[test]
+fn linear_on_flex_inference_matches_ndarray() {
+    for (rows, input, output, transposed) in [(6, 5, 3, true), (320, 160, 170, false)] {
+        let (dev, nd_dev) = (Default::default(), Default::default());
+        let weight = inputs(input, output);
+        let bias = TensorData::new(inputs(1, output).to_vec::<f32>().unwrap(), [output]);
+        let x = inputs(rows, input);
+        let layer = |w: TensorData, b: TensorData| {
+            (
+                Linear::<Flex> {
+                    weight: Param::from_data(w.clone(), &dev),
+                    bias: Some(Param::from_data(b.clone(), &dev)),
+                },
+                Linear::<NdArray> {
+                    weight: Param::from_data(w, &nd_dev),
+                    bias: Some(Param::from_data(b, &nd_dev)),
+                },
+            )
+        };
+        let (fused_layer, plain_layer) = layer(weight, bias);
+        let (flex, nd) = if transposed {
+            // The same [rows, input] matrix, stored as [input, rows] and viewed transposed.
+            let stored = Tensor::<NdArray, 2>::from_data(x, &nd_dev)
+                .transpose()
+                .into_data();
+            (
+                Tensor::<Flex, 2>::from_data(stored.clone(), &dev).transpose(),
+                Tensor::<NdArray, 2>::from_data(stored, &nd_dev).transpose(),
+            )
+        } else {
+            (
+                Tensor::<Flex, 2>::from_data(x.clone(), &dev),
+                Tensor::<NdArray, 2>::from_data(x, &nd_dev),
+            )
+        };
+        let got = linear(&fused_layer, flex.unsqueeze::<3>()).into_data();
+        let expected = plain_layer.forward(nd.unsqueeze::<3>()).into_data();
+        assert_eq!(got.shape, expected.shape);
+        let scale = expected.iter::<f32>().fold(1.0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(got, expected);
+        assert!(
+            diff <= 1e-5 * scale,
+            "{rows}x{input}->{output}: max |diff| {diff}"
+        );
+    }
+}
+
 /// Output and q/k/v gradients of `sum(attention(q, k, v) * w)` on `[2, 3, tq, 4]` queries and
 /// `[2, 3, tk, 4]` keys and values, with a causal mask (query i sees keys up to
 /// `i + tk - tq`, as a decoder continuing a cache does) or none; `fused` uses ours, otherwise

@@ -2,9 +2,9 @@
 //! and as one differentiable op on `Autodiff<Flex>`.
 //!
 //! Flex's own attention kernel runs the `batch x heads` heads one after another on one core
-//! with a scalar `exp`. Here the scores are one batched GEMM (Flex spreads the heads over
-//! rayon's pool), the scale, mask and softmax one parallel pass with a vectorizable `exp`
-//! ([`super::softmax`]), and the output one more batched GEMM. In training, the graph keeps
+//! with a scalar `exp`. Here the scores are one batched GEMM (the heads spread over rayon's
+//! pool, transposes as strides, [`super::gemm`]), the scale, mask and softmax one parallel
+//! pass with a vectorizable `exp` ([`super::softmax`]), and the output one more batched GEMM. In training, the graph keeps
 //! only q, k, v and the mask: the backward recomputes the probabilities and applies the
 //! softmax-attention gradients directly, where Burn's autodiff would record and replay
 //! matmul, scale, mask, softmax and matmul as five nodes with their saved intermediates.
@@ -15,9 +15,11 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::tensor::ops::{BoolTensor, FloatTensorOps};
+use burn::tensor::ops::BoolTensor;
+use burn::tensor::{TensorData, TensorMetadata};
 
-use super::flex::AdTensor;
+use super::flex::{AdTensor, dense, elements};
+use super::gemm::{View, batched};
 use super::softmax::{Mask, softmax_rows, softmax_rows_backward};
 
 /// Score matrices above this many elements (all heads together) go to Flex's own tiled
@@ -36,21 +38,50 @@ pub fn flex_mask(mask: &BoolTensor<Flex>, target: [usize; 4]) -> Option<Mask> {
     Mask::new(data, dims, target)
 }
 
-/// A matmul's output, made contiguous if it is not, to be written in place.
-fn fresh(x: FlexTensor) -> FlexTensor {
-    if x.is_contiguous() && x.layout().start_offset() == 0 {
-        x
+/// The `[b, h, t, d]` dims of an attention operand.
+fn dims4(x: &FlexTensor) -> [usize; 4] {
+    let s = x.shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// Block `i` of `data`, `r x c` row-major (transposed when `t`, stored as `c x r`).
+fn block(data: &[f32], i: usize, r: usize, c: usize, t: bool) -> View<'_> {
+    if t {
+        View::row_major(&data[i * r * c..], c, r).t()
     } else {
-        x.to_contiguous()
+        View::row_major(&data[i * r * c..], r, c)
     }
 }
 
-/// `softmax(scale * q k^T)` with masked keys at 0, as a contiguous `[b, h, q, kv]` tensor.
-fn probabilities(q: &FlexTensor, k: &FlexTensor, mask: Option<&Mask>, scale: f64) -> FlexTensor {
-    let scores = Flex::float_matmul(q.clone(), Flex::float_swap_dims(k.clone(), 2, 3));
-    let mut scores = fresh(scores);
-    let cols = scores.layout().shape()[3];
-    softmax_rows(scores.storage_mut::<f32>(), cols, scale as f32, mask);
+/// `batch` products of `rows x inner` blocks of `a` with `inner x cols` blocks of `b`
+/// (each transposed first when its flag says so), into a new row-major buffer.
+fn products(
+    (a, a_t): (&[f32], bool),
+    (b, b_t): (&[f32], bool),
+    batch: usize,
+    [rows, inner, cols]: [usize; 3],
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; batch * rows * cols];
+    batched(
+        batch,
+        |i| block(a, i, rows, inner, a_t),
+        |i| block(b, i, inner, cols, b_t),
+        &mut out,
+    );
+    out
+}
+
+/// `softmax(scale * q k^T)` with masked keys at 0, as a contiguous `[b, h, q, kv]` buffer.
+fn probabilities(q: &FlexTensor, k: &FlexTensor, mask: Option<&Mask>, scale: f64) -> Vec<f32> {
+    let ([b, h, tq, d], [_, _, tk, _]) = (dims4(q), dims4(k));
+    let (q, k) = (dense(q), dense(k));
+    let mut scores = products(
+        (elements(&q), false),
+        (elements(&k), true),
+        b * h,
+        [tq, d, tk],
+    );
+    softmax_rows(&mut scores, tk, scale as f32, mask);
     scores
 }
 
@@ -62,7 +93,11 @@ pub fn forward(
     mask: Option<&Mask>,
     scale: f64,
 ) -> FlexTensor {
-    Flex::float_matmul(probabilities(q, k, mask, scale), v.clone())
+    let ([b, h, tq, _], [_, _, tk, dv]) = (dims4(q), dims4(v));
+    let p = probabilities(q, k, mask, scale);
+    let v = dense(v);
+    let out = products((&p, false), (elements(&v), false), b * h, [tq, tk, dv]);
+    FlexTensor::from_data(TensorData::new(out, [b, h, tq, dv]))
 }
 
 /// What the backward needs: q, k, v, the mask and the scale.
@@ -76,26 +111,32 @@ impl Backward<Flex, 3> for AttentionBackward {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_q, node_k, node_v] = ops.parents;
-        let d_out = grads.consume::<Flex>(&ops.node);
+        let d_out = dense(&grads.consume::<Flex>(&ops.node));
         let (q, k, v, mask, scale) = ops.state;
+        let ([b, h, tq, d], [_, _, tk, dv]) = (dims4(&q), dims4(&v));
+        let bh = b * h;
         let p = probabilities(&q, &k, mask.as_ref(), scale);
+        let (q, k, v) = (dense(&q), dense(&k), dense(&v));
+        let tensor =
+            |x: Vec<f32>, dims: [usize; 4]| FlexTensor::from_data(TensorData::new(x, dims));
         if let Some(node) = node_v {
-            let p_t = Flex::float_swap_dims(p.clone(), 2, 3);
-            grads.register::<Flex>(node.id, Flex::float_matmul(p_t, d_out.clone()));
+            let d_v = products((&p, true), (elements(&d_out), false), bh, [tk, tq, dv]);
+            grads.register::<Flex>(node.id, tensor(d_v, [b, h, tk, dv]));
         }
-        let d_p = Flex::float_matmul(d_out, Flex::float_swap_dims(v, 2, 3));
-        let mut d_s = fresh(d_p);
-        let cols = d_s.layout().shape()[3];
-        let p_rows = p
-            .as_slice::<f32>()
-            .expect("probabilities are contiguous f32");
-        softmax_rows_backward(p_rows, d_s.storage_mut::<f32>(), cols, scale as f32);
+        let mut d_s = products(
+            (elements(&d_out), false),
+            (elements(&v), true),
+            bh,
+            [tq, dv, tk],
+        );
+        softmax_rows_backward(&p, &mut d_s, tk, scale as f32);
         if let Some(node) = node_q {
-            grads.register::<Flex>(node.id, Flex::float_matmul(d_s.clone(), k));
+            let d_q = products((&d_s, false), (elements(&k), false), bh, [tq, tk, d]);
+            grads.register::<Flex>(node.id, tensor(d_q, [b, h, tq, d]));
         }
         if let Some(node) = node_k {
-            let d_s_t = Flex::float_swap_dims(d_s, 2, 3);
-            grads.register::<Flex>(node.id, Flex::float_matmul(d_s_t, q));
+            let d_k = products((&d_s, true), (elements(&q), false), bh, [tk, tq, d]);
+            grads.register::<Flex>(node.id, tensor(d_k, [b, h, tk, d]));
         }
     }
 }

@@ -33,6 +33,20 @@ fn contiguous(x: &FlexTensor) -> FlexTensor {
     x.to_contiguous()
 }
 
+/// `x` itself when its `f32` elements are one contiguous run, a contiguous copy otherwise.
+pub(super) fn dense(x: &FlexTensor) -> FlexTensor {
+    if x.as_slice::<f32>().is_some() {
+        x.clone()
+    } else {
+        x.to_contiguous()
+    }
+}
+
+/// The elements of a [`dense`] `f32` tensor.
+pub(super) fn elements(x: &FlexTensor) -> &[f32] {
+    x.as_slice::<f32>().expect("a dense f32 tensor")
+}
+
 /// A contiguous `f32` copy of a Flex tensor's elements (a norm's gamma or beta).
 pub(super) fn values(x: &FlexTensor) -> Vec<f32> {
     contiguous(x)
@@ -178,8 +192,8 @@ pub fn gated<B: Backend, const D: usize>(
     on_flex(x, |x| gated_flex(alpha, x), |x| gated_autodiff(alpha, x))
 }
 
-/// [`super::linear`] when `B` is `Autodiff<Flex>`, `x` is `f32` and the layer has a bias;
-/// `Err(x)` otherwise (inference on Flex gains nothing: its forward is already one GEMM).
+/// [`super::linear`] when `B` is `Flex` or `Autodiff<Flex>`, `x` is `f32` and the layer has a
+/// bias; `Err(x)` otherwise.
 pub fn linear<B: Backend, const D: usize>(
     layer: &burn::nn::Linear<B>,
     x: Tensor<B, D>,
@@ -187,15 +201,24 @@ pub fn linear<B: Backend, const D: usize>(
     let Some(bias) = &layer.bias else {
         return Err(x);
     };
-    if TypeId::of::<B>() != TypeId::of::<AdFlex>() || x.dtype() != DType::F32 {
+    let is_flex = TypeId::of::<B>() == TypeId::of::<Flex>();
+    let is_ad_flex = TypeId::of::<B>() == TypeId::of::<AdFlex>();
+    let input = layer.weight.dims()[0];
+    if !(is_flex || is_ad_flex) || x.dtype() != DType::F32 || x.dims()[D - 1] != input {
         return Err(x);
     }
-    let ad = |t: FloatTensor<B>| -> AdTensor { cast(t).expect("B is Autodiff<Flex>") };
-    let x = ad(x.into_primitive().tensor());
-    let w = ad(layer.weight.val().into_primitive().tensor());
-    let b = ad(bias.val().into_primitive().tensor());
-    let y = super::linear::linear_autodiff(x, w, b);
-    let y: FloatTensor<B> = cast(y).expect("B is Autodiff<Flex>");
+    let (x, w, b) = (
+        x.into_primitive().tensor(),
+        layer.weight.val().into_primitive().tensor(),
+        bias.val().into_primitive().tensor(),
+    );
+    let y: FloatTensor<B> = if is_flex {
+        let raw = |t: FloatTensor<B>| -> FlexTensor { cast(t).expect("B is Flex") };
+        cast(super::linear::forward(&raw(x), &raw(w), &raw(b))).expect("B is Flex")
+    } else {
+        let ad = |t: FloatTensor<B>| -> AdTensor { cast(t).expect("B is Autodiff<Flex>") };
+        cast(super::linear::linear_autodiff(ad(x), ad(w), ad(b))).expect("B is Autodiff<Flex>")
+    };
     Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
 }
 
@@ -223,8 +246,10 @@ pub fn attention<B: Backend>(
     if !(is_flex || is_ad_flex) || q.dtype() != DType::F32 || scale <= 0.0 {
         return Err((q, k, v, mask));
     }
-    let [b, h, tq, _] = q.dims();
-    let [_, _, tk, _] = k.dims();
+    let ([b, h, tq, d], [kb, kh, tk, kd], [vb, vh, vt, _]) = (q.dims(), k.dims(), v.dims());
+    if [kb, kh, kd] != [b, h, d] || [vb, vh, vt] != [b, h, tk] {
+        return Err((q, k, v, mask));
+    }
     let target = [b, h, tq, tk];
     if is_flex && target.iter().product::<usize>() > super::attention::MAX_SCORES {
         return Err((q, k, v, mask));

@@ -1,7 +1,12 @@
-//! A linear layer whose backward on `Autodiff<Flex>` flattens the batch: Burn's default
-//! weight gradient of `[batch, tokens, in]` inputs is a batched matmul into a
+//! A linear layer on Flex as one GEMM over all rows, and on `Autodiff<Flex>` with a backward
+//! of two GEMMs and a column sum.
+//!
+//! Burn's forward is a matmul into a zeroed, then re-aligned, output and a broadcast bias add;
+//! its weight gradient of `[batch, tokens, in]` inputs is a batched matmul into a
 //! `[batch, in, out]` intermediate (each batch's transposed input copied first), then a sum
-//! over the batch; here it is one `[in, rows] x [rows, out]` GEMM over all rows.
+//! over the batch. Here the output starts as the bias rows and the GEMM accumulates onto
+//! them; the weight gradient is one `[in, rows] x [rows, out]` GEMM with the transpose as
+//! strides.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -9,24 +14,27 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::tensor::ops::FloatTensorOps;
-use burn::tensor::{Shape, TensorMetadata};
+use burn::tensor::{Shape, TensorData, TensorMetadata};
 
-use super::flex::AdTensor;
-
-type F = Flex;
+use super::flex::{AdTensor, dense, elements};
+use super::gemm::{View, broadcast_rows, column_sums, matmul};
 
 /// `x @ w + b` over the last axis of `x`.
-fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+pub fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
     let shape = x.shape();
     let (input, output) = (w.shape()[0], w.shape()[1]);
     let rows = shape.num_elements() / input;
-    let flat = F::float_reshape(x.clone(), Shape::new([rows, input]));
-    let y = F::float_matmul(flat, w.clone());
-    let y = F::float_add(y, F::float_reshape(b.clone(), Shape::new([1, output])));
+    let (x, w, b) = (dense(x), dense(w), dense(b));
+    let mut y = broadcast_rows(elements(&b), rows);
+    matmul(
+        View::row_major(elements(&x), rows, input),
+        View::row_major(elements(&w), input, output),
+        &mut y,
+        true,
+    );
     let mut dims = shape.to_vec();
     *dims.last_mut().expect("rank >= 1") = output;
-    F::float_reshape(y, Shape::from(dims))
+    FlexTensor::from_data(TensorData::new(y, dims))
 }
 
 /// Gradients of `x`, `w` and `b` from the output's.
@@ -39,23 +47,39 @@ impl Backward<Flex, 3> for LinearBackward {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w, node_b] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
+        let grad = dense(&grads.consume::<Flex>(&ops.node));
         let (x, w) = ops.state;
         let (input, output) = (w.shape()[0], w.shape()[1]);
         let x_shape = x.shape();
         let rows = x_shape.num_elements() / input;
-        let g = F::float_reshape(grad, Shape::new([rows, output]));
+        let g = View::row_major(elements(&grad), rows, output);
         if let Some(node) = node_w {
-            let xt = F::float_transpose(F::float_reshape(x, Shape::new([rows, input])));
-            grads.register::<Flex>(node.id, F::float_matmul(xt, g.clone()));
+            let x = dense(&x);
+            let mut gw = vec![0.0f32; input * output];
+            matmul(
+                View::row_major(elements(&x), rows, input).t(),
+                g,
+                &mut gw,
+                false,
+            );
+            let gw = TensorData::new(gw, Shape::new([input, output]));
+            grads.register::<Flex>(node.id, FlexTensor::from_data(gw));
         }
         if let Some(node) = node_b {
-            let gb = F::float_reshape(F::float_sum_dim(g.clone(), 0), Shape::new([output]));
-            grads.register::<Flex>(node.id, gb);
+            let gb = TensorData::new(column_sums(elements(&grad), output), [output]);
+            grads.register::<Flex>(node.id, FlexTensor::from_data(gb));
         }
         if let Some(node) = node_x {
-            let gx = F::float_matmul(g, F::float_transpose(w));
-            grads.register::<Flex>(node.id, F::float_reshape(gx, x_shape));
+            let w = dense(&w);
+            let mut gx = vec![0.0f32; rows * input];
+            matmul(
+                g,
+                View::row_major(elements(&w), input, output).t(),
+                &mut gx,
+                false,
+            );
+            let gx = TensorData::new(gx, x_shape);
+            grads.register::<Flex>(node.id, FlexTensor::from_data(gx));
         }
     }
 }

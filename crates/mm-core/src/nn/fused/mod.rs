@@ -17,6 +17,8 @@ mod attention;
 #[cfg(feature = "flex")]
 mod flex;
 #[cfg(feature = "flex")]
+mod gemm;
+#[cfg(feature = "flex")]
 mod group_norm;
 #[cfg(feature = "flex")]
 mod kernels;
@@ -115,8 +117,9 @@ pub fn swap_middle<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     x.swap_dims(1, 2)
 }
 
-/// `layer.forward(x)`; on `Autodiff<Flex>` with a one-GEMM weight gradient over all rows
-/// instead of Burn's per-batch matmuls and sum.
+/// `layer.forward(x)`; on Flex and `Autodiff<Flex>` one GEMM over all rows that accumulates
+/// onto the broadcast bias (no copy of the output, no second pass), and in training a weight
+/// gradient that is one GEMM over all rows instead of Burn's per-batch matmuls and sum.
 pub fn linear<B: Backend, const D: usize>(
     layer: &burn::nn::Linear<B>,
     x: Tensor<B, D>,

@@ -1,0 +1,271 @@
+//! Matrix products straight into a new `Vec<f32>`, for the fused ops on Flex.
+//!
+//! Flex's own matmul allocates its output as zeroed bytes and then copies them once more to
+//! align the buffer (`FlexTensor::empty`), and a linear layer's bias is a second pass over
+//! the output. Here the output is one fresh allocation that the GEMM kernel (the `gemm`
+//! crate, the one Flex calls) writes or accumulates into, and transposes are strides, never
+//! copies.
+
+use rayon::prelude::*;
+
+/// GEMMs with at least this many multiply-adds split over rayon's pool (Flex's threshold).
+const PARALLEL_MACS: usize = 192 * 192 * 192;
+/// A batch of GEMMs with at least this many multiply-adds in all runs one per task.
+const BATCH_PARALLEL_MACS: usize = 128 * 128 * 128;
+
+/// A strided view of an `f32` matrix: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> View<'a> {
+    /// The row-major `rows x cols` matrix at the start of `data`.
+    ///
+    /// # Panics
+    /// When `data` holds fewer than `rows * cols` elements.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(
+            data.len() >= rows * cols,
+            "a {rows}x{cols} matrix needs {} elements, the slice has {}",
+            rows * cols,
+            data.len()
+        );
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose, as strides over the same elements.
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+}
+
+/// `out = a b` (or `out += a b` when `accumulate`), `out` row-major `a.rows x b.cols`.
+///
+/// # Panics
+/// When the inner dimensions or `out`'s length do not match.
+pub fn matmul(a: View, b: View, out: &mut [f32], accumulate: bool) {
+    let macs = a.rows * a.cols * b.cols;
+    let parallel = if macs >= PARALLEL_MACS {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    matmul_with(a, b, out, accumulate, parallel);
+}
+
+/// [`matmul`] with the kernel's own threading chosen by the caller.
+///
+/// The workspace's one `unsafe` block: `gemm::gemm` takes raw pointers and strides, and the
+/// asserts before it prove every access in bounds.
+#[allow(unsafe_code)]
+fn matmul_with(a: View, b: View, out: &mut [f32], accumulate: bool, parallel: gemm::Parallelism) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(
+        b.rows, k,
+        "inner dimensions differ: {m}x{k} times {}x{n}",
+        b.rows
+    );
+    assert_eq!(out.len(), m * n, "the output of a {m}x{n} product");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out.fill(0.0);
+        }
+        return;
+    }
+    // Each view's last element lies inside its slice, so every element the kernel reads does.
+    for v in [a, b] {
+        let last = (v.rows - 1) * v.row_stride + (v.cols - 1) * v.col_stride;
+        assert!(last < v.data.len(), "a strided view reaches past its slice");
+    }
+    // SAFETY: the asserts above keep every read inside `a.data` and `b.data` and every write
+    // inside `out` (row-major m x n), and the three slices cannot alias (`out` is `&mut`).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallel,
+        );
+    }
+}
+
+/// `batch` products `out[i] = a(i) b(i)`, each `m x n` and row-major, one after another in
+/// `out`: split over the batch when it is large, over each product when the products are.
+pub fn batched<'a>(
+    batch: usize,
+    a: impl Fn(usize) -> View<'a> + Sync,
+    b: impl Fn(usize) -> View<'a> + Sync,
+    out: &mut [f32],
+) {
+    if batch == 0 {
+        return;
+    }
+    let size = out.len() / batch;
+    assert_eq!(
+        size * batch,
+        out.len(),
+        "the output splits into {batch} products"
+    );
+    let first = a(0);
+    let macs = first.rows * first.cols * b(0).cols;
+    let split_batch = batch >= 4 || macs < PARALLEL_MACS;
+    if batch > 1 && batch * macs >= BATCH_PARALLEL_MACS && split_batch {
+        out.par_chunks_mut(size.max(1))
+            .enumerate()
+            .for_each(|(i, o)| matmul_with(a(i), b(i), o, false, gemm::Parallelism::None));
+    } else {
+        for (i, o) in out.chunks_mut(size.max(1)).enumerate() {
+            matmul(a(i), b(i), o, false);
+        }
+    }
+}
+
+/// Row sums of a row-major `rows x cols` matrix's columns: `out[c] = sum_r x[r, c]`.
+pub fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
+    let rows = x.len().checked_div(cols).unwrap_or(0);
+    let ones = vec![1.0f32; rows];
+    let mut out = vec![0.0f32; cols];
+    matmul(
+        View::row_major(&ones, 1, rows),
+        View::row_major(x, rows, cols),
+        &mut out,
+        false,
+    );
+    out
+}
+
+/// A row-major `rows x cols` buffer with `row` in every row (a bias broadcast), filled in
+/// parallel.
+pub fn broadcast_rows(row: &[f32], rows: usize) -> Vec<f32> {
+    let cols = row.len();
+    let mut out = vec![0.0f32; rows * cols];
+    if cols > 0 {
+        out.par_chunks_mut(cols * 64)
+            .for_each(|block| block.chunks_mut(cols).for_each(|r| r.copy_from_slice(row)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook triple loop, for comparison.
+    fn naive(a: View, b: View) -> Vec<f32> {
+        let mut out = vec![0.0; a.rows * b.cols];
+        for r in 0..a.rows {
+            for c in 0..b.cols {
+                out[r * b.cols + c] = (0..a.cols)
+                    .map(|i| {
+                        a.data[r * a.row_stride + i * a.col_stride]
+                            * b.data[i * b.row_stride + c * b.col_stride]
+                    })
+                    .sum();
+            }
+        }
+        out
+    }
+
+    fn ramp(n: usize, step: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32) * step).sin()).collect()
+    }
+
+    fn assert_close(x: &[f32], y: &[f32]) {
+        assert_eq!(x.len(), y.len());
+        for (i, (a, b)) in x.iter().zip(y).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "element {i}: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn products_with_transposed_views_match_the_triple_loop() {
+        let (m, k, n) = (7, 5, 3);
+        let a = ramp(m * k, 0.37);
+        let b = ramp(k * n, 0.91);
+        let (va, vb) = (View::row_major(&a, m, k), View::row_major(&b, k, n));
+        let mut out = vec![0.0; m * n];
+        matmul(va, vb, &mut out, false);
+        assert_close(&out, &naive(va, vb));
+        // (a^T)^T b with a stored transposed.
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let vat = View::row_major(&at, k, m).t();
+        matmul(vat, vb, &mut out, false);
+        assert_close(&out, &naive(va, vb));
+        // Accumulating adds to what is there.
+        let mut acc = vec![1.0; m * n];
+        matmul(va, vb, &mut acc, true);
+        let expected: Vec<f32> = naive(va, vb).iter().map(|x| x + 1.0).collect();
+        assert_close(&acc, &expected);
+    }
+
+    #[test]
+    fn batches_sums_and_broadcasts_are_exact() {
+        let (batch, m, k, n) = (6, 4, 3, 5);
+        let a = ramp(batch * m * k, 0.13);
+        let b = ramp(batch * k * n, 0.29);
+        let mut out = vec![0.0; batch * m * n];
+        let va = |i: usize| View::row_major(&a[i * m * k..], m, k);
+        let vb = |i: usize| View::row_major(&b[i * k * n..], k, n);
+        batched(batch, va, vb, &mut out);
+        for i in 0..batch {
+            assert_close(&out[i * m * n..(i + 1) * m * n], &naive(va(i), vb(i)));
+        }
+        let sums = column_sums(&a[..m * k], k);
+        for (c, s) in sums.iter().enumerate() {
+            let expected: f32 = (0..m).map(|r| a[r * k + c]).sum();
+            assert!((s - expected).abs() < 1e-5);
+        }
+        let rows = broadcast_rows(&[1.0, 2.0, 3.0], 100);
+        assert!(rows.chunks(3).all(|r| r == [1.0, 2.0, 3.0]));
+    }
+
+    #[test]
+    #[should_panic(expected = "inner dimensions differ")]
+    fn mismatched_shapes_are_refused() {
+        let a = vec![0.0; 6];
+        matmul(
+            View::row_major(&a, 2, 3),
+            View::row_major(&a, 2, 3),
+            &mut [0.0; 9],
+            false,
+        );
+    }
+}
