@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use super::flex::{AdTensor, register_grads, values};
 use super::kernels::{dot, gated, gated_slope, mean_rstd, sum_by};
+use super::wide::widest;
 
 /// The layout of a group norm: `batch` samples of `channels` channels of `spatial` elements,
 /// in `groups` groups of consecutive channels.
@@ -66,24 +67,29 @@ pub fn forward(
         .zip(x.par_chunks(block))
         .enumerate()
         .map(|(index, (out, x))| {
-            let (mean, rstd) = mean_rstd(x, g.epsilon);
-            let first = (index % g.groups) * per_group;
-            for c in 0..per_group {
-                let scale = gamma[first + c] * rstd;
-                let shift = beta[first + c] - mean * scale;
-                let range = c * spatial..(c + 1) * spatial;
-                let (out, x) = (&mut out[range.clone()], &x[range]);
-                if g.silu {
-                    for (o, &v) in out.iter_mut().zip(x) {
-                        *o = gated(1.0, v * scale + shift);
+            widest(
+                #[inline(always)]
+                || {
+                    let (mean, rstd) = mean_rstd(x, g.epsilon);
+                    let first = (index % g.groups) * per_group;
+                    for c in 0..per_group {
+                        let scale = gamma[first + c] * rstd;
+                        let shift = beta[first + c] - mean * scale;
+                        let range = c * spatial..(c + 1) * spatial;
+                        let (out, x) = (&mut out[range.clone()], &x[range]);
+                        if g.silu {
+                            for (o, &v) in out.iter_mut().zip(x) {
+                                *o = gated(1.0, v * scale + shift);
+                            }
+                        } else {
+                            for (o, &v) in out.iter_mut().zip(x) {
+                                *o = v * scale + shift;
+                            }
+                        }
                     }
-                } else {
-                    for (o, &v) in out.iter_mut().zip(x) {
-                        *o = v * scale + shift;
-                    }
-                }
-            }
-            (mean, rstd)
+                    (mean, rstd)
+                },
+            )
         })
         .collect()
 }
@@ -109,43 +115,49 @@ pub fn backward(
         .zip(x.par_chunks(block).zip(grad.par_chunks(block)))
         .enumerate()
         .map(|(index, (dx, (x, grad)))| {
-            let (mean, rstd) = stats[index];
-            let first = (index % g.groups) * per_group;
-            let channel = |c: usize| c * spatial..(c + 1) * spatial;
-            // Per channel: dz (the gradient before gamma) into dx, then its sums; each loop
-            // either element-wise or a lane-split reduction, so all of them vectorize.
-            let mut xhat = vec![0.0f32; spatial];
-            let (mut sum, mut dot_xhat) = (0.0f32, 0.0f32);
-            let mut per_channel = Vec::with_capacity(per_group);
-            for c in 0..per_group {
-                let (gm, bt) = (gamma[first + c], beta[first + c]);
-                let (dz, x, grad) = (&mut dx[channel(c)], &x[channel(c)], &grad[channel(c)]);
-                for (h, &v) in xhat.iter_mut().zip(x) {
-                    *h = (v - mean) * rstd;
-                }
-                if g.silu {
-                    for ((d, &h), &dy) in dz.iter_mut().zip(&xhat).zip(grad) {
-                        *d = dy * gated_slope(1.0, h * gm + bt);
+            widest(
+                #[inline(always)]
+                || {
+                    let (mean, rstd) = stats[index];
+                    let first = (index % g.groups) * per_group;
+                    let channel = |c: usize| c * spatial..(c + 1) * spatial;
+                    // Per channel: dz (the gradient before gamma) into dx, then its sums; each loop
+                    // either element-wise or a lane-split reduction, so all of them vectorize.
+                    let mut xhat = vec![0.0f32; spatial];
+                    let (mut sum, mut dot_xhat) = (0.0f32, 0.0f32);
+                    let mut per_channel = Vec::with_capacity(per_group);
+                    for c in 0..per_group {
+                        let (gm, bt) = (gamma[first + c], beta[first + c]);
+                        let (dz, x, grad) =
+                            (&mut dx[channel(c)], &x[channel(c)], &grad[channel(c)]);
+                        for (h, &v) in xhat.iter_mut().zip(x) {
+                            *h = (v - mean) * rstd;
+                        }
+                        if g.silu {
+                            for ((d, &h), &dy) in dz.iter_mut().zip(&xhat).zip(grad) {
+                                *d = dy * gated_slope(1.0, h * gm + bt);
+                            }
+                        } else {
+                            dz.copy_from_slice(grad);
+                        }
+                        let (dg, db) = (dot(dz, &xhat), sum_by(dz, |v| v));
+                        // d(loss)/d(xhat) = dz * gamma: its block sums.
+                        sum += gm * db;
+                        dot_xhat += gm * dg;
+                        per_channel.push((dg, db));
                     }
-                } else {
-                    dz.copy_from_slice(grad);
-                }
-                let (dg, db) = (dot(dz, &xhat), sum_by(dz, |v| v));
-                // d(loss)/d(xhat) = dz * gamma: its block sums.
-                sum += gm * db;
-                dot_xhat += gm * dg;
-                per_channel.push((dg, db));
-            }
-            let n = block as f32;
-            let (m1, m2) = (sum / n, dot_xhat / n);
-            for c in 0..per_group {
-                let gm = gamma[first + c];
-                for (d, &v) in dx[channel(c)].iter_mut().zip(&x[channel(c)]) {
-                    let h = (v - mean) * rstd;
-                    *d = rstd * (gm * *d - m1 - h * m2);
-                }
-            }
-            per_channel
+                    let n = block as f32;
+                    let (m1, m2) = (sum / n, dot_xhat / n);
+                    for c in 0..per_group {
+                        let gm = gamma[first + c];
+                        for (d, &v) in dx[channel(c)].iter_mut().zip(&x[channel(c)]) {
+                            let h = (v - mean) * rstd;
+                            *d = rstd * (gm * *d - m1 - h * m2);
+                        }
+                    }
+                    per_channel
+                },
+            )
         })
         .collect();
     let (mut dgamma, mut dbeta) = (vec![0.0f32; g.channels], vec![0.0f32; g.channels]);

@@ -3,6 +3,8 @@
 
 use rayon::prelude::*;
 
+use super::wide::widest;
+
 /// Elements per rayon task: big enough to amortize scheduling, small enough to balance.
 const CHUNK: usize = 16 * 1024;
 
@@ -25,7 +27,11 @@ pub fn exp(x: f32) -> f32 {
     let poly = poly * r + 0.166_666_65;
     let poly = poly * r + 0.5;
     let p = poly * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from the exponent bits. `n + 127` lies in [1, 254]; added to 2^23 it is the low
+    // mantissa bits of the sum, read without a float-to-int conversion (whose saturating
+    // `as` would keep the loop scalar).
+    const BIAS: f32 = 8_388_608.0 + 127.0;
+    let scale = f32::from_bits(((n + BIAS).to_bits() & 0x7f_ffff) << 23);
     p * scale
 }
 
@@ -117,9 +123,14 @@ pub fn gated_unit(a: f32, x: &[f32], out: &mut [f32]) {
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(out, x)| {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = gated(a, v);
-            }
+            widest(
+                #[inline(always)]
+                || {
+                    for (o, &v) in out.iter_mut().zip(x) {
+                        *o = gated(a, v);
+                    }
+                },
+            )
         });
 }
 
@@ -128,9 +139,14 @@ pub fn gated_unit_backward(a: f32, x: &[f32], grad: &[f32], out: &mut [f32]) {
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
         .for_each(|(out, (x, grad))| {
-            for ((o, &v), &g) in out.iter_mut().zip(x).zip(grad) {
-                *o = g * gated_slope(a, v);
-            }
+            widest(
+                #[inline(always)]
+                || {
+                    for ((o, &v), &g) in out.iter_mut().zip(x).zip(grad) {
+                        *o = g * gated_slope(a, v);
+                    }
+                },
+            )
         });
 }
 
@@ -143,11 +159,16 @@ pub fn swap_middle(src: &[f32], [_, b, c, d]: [usize; 4], out: &mut [f32]) {
     out.par_chunks_mut(b * d)
         .enumerate()
         .for_each(|(row, chunk)| {
-            let (i, k) = (row / c, row % c);
-            for (j, dst) in chunk.chunks_exact_mut(d).enumerate() {
-                let at = ((i * b + j) * c + k) * d;
-                dst.copy_from_slice(&src[at..at + d]);
-            }
+            widest(
+                #[inline(always)]
+                || {
+                    let (i, k) = (row / c, row % c);
+                    for (j, dst) in chunk.chunks_exact_mut(d).enumerate() {
+                        let at = ((i * b + j) * c + k) * d;
+                        dst.copy_from_slice(&src[at..at + d]);
+                    }
+                },
+            )
         });
 }
 

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use super::flex::{AdTensor, register_grads, values};
 use super::kernels::mean_rstd;
+use super::wide::widest;
 
 /// Rows per rayon task.
 const ROWS: usize = 32;
@@ -39,11 +40,16 @@ pub fn forward(
         .zip(x.par_chunks(width))
         .with_min_len(ROWS)
         .map(|(out, x)| {
-            let (mean, rstd) = mean_rstd(x, epsilon);
-            for ((o, &v), (&g, &b)) in out.iter_mut().zip(x).zip(gamma.iter().zip(beta)) {
-                *o = (v - mean) * rstd * g + b;
-            }
-            (mean, rstd)
+            widest(
+                #[inline(always)]
+                || {
+                    let (mean, rstd) = mean_rstd(x, epsilon);
+                    for ((o, &v), (&g, &b)) in out.iter_mut().zip(x).zip(gamma.iter().zip(beta)) {
+                        *o = (v - mean) * rstd * g + b;
+                    }
+                    (mean, rstd)
+                },
+            )
         })
         .collect()
 }
@@ -69,27 +75,32 @@ pub fn backward(
         )
         .zip(stats.par_chunks(ROWS))
         .map(|((dx, (x, grad)), stats)| {
-            let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
-            let rows = dx
-                .chunks_exact_mut(width)
-                .zip(x.chunks_exact(width).zip(grad.chunks_exact(width)));
-            for ((dx, (x, grad)), &(mean, rstd)) in rows.zip(stats) {
-                let (mut sum, mut dot) = (0.0f32, 0.0f32);
-                for j in 0..width {
-                    let xhat = (x[j] - mean) * rstd;
-                    dgamma[j] += grad[j] * xhat;
-                    dbeta[j] += grad[j];
-                    let d = grad[j] * gamma[j];
-                    dx[j] = d;
-                    sum += d;
-                    dot += d * xhat;
-                }
-                let (m1, m2) = (sum / n, dot / n);
-                for (d, &v) in dx.iter_mut().zip(x) {
-                    *d = rstd * (*d - m1 - (v - mean) * rstd * m2);
-                }
-            }
-            (dgamma, dbeta)
+            widest(
+                #[inline(always)]
+                || {
+                    let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
+                    let rows = dx
+                        .chunks_exact_mut(width)
+                        .zip(x.chunks_exact(width).zip(grad.chunks_exact(width)));
+                    for ((dx, (x, grad)), &(mean, rstd)) in rows.zip(stats) {
+                        let (mut sum, mut dot) = (0.0f32, 0.0f32);
+                        for j in 0..width {
+                            let xhat = (x[j] - mean) * rstd;
+                            dgamma[j] += grad[j] * xhat;
+                            dbeta[j] += grad[j];
+                            let d = grad[j] * gamma[j];
+                            dx[j] = d;
+                            sum += d;
+                            dot += d * xhat;
+                        }
+                        let (m1, m2) = (sum / n, dot / n);
+                        for (d, &v) in dx.iter_mut().zip(x) {
+                            *d = rstd * (*d - m1 - (v - mean) * rstd * m2);
+                        }
+                    }
+                    (dgamma, dbeta)
+                },
+            )
         })
         .reduce(
             || (vec![0.0f32; width], vec![0.0f32; width]),

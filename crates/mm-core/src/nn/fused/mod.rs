@@ -28,6 +28,8 @@ mod layer_norm;
 mod linear;
 #[cfg(feature = "flex")]
 mod softmax;
+#[cfg(feature = "flex")]
+mod wide;
 
 use burn::tensor::{Tensor, activation, backend::Backend};
 

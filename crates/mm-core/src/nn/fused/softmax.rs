@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 
 use super::kernels::{dot, exp, max, sum_by};
+use super::wide::widest;
 
 /// Rows per rayon task (each row is one query's scores over every key).
 const ROWS: usize = 64;
@@ -61,26 +62,31 @@ pub fn softmax_rows(scores: &mut [f32], cols: usize, scale: f32, mask: Option<&M
         .par_chunks_mut(ROWS * cols)
         .enumerate()
         .for_each(|(chunk, rows)| {
-            for (r, row) in rows.chunks_exact_mut(cols).enumerate() {
-                let Some(mask) = mask else {
-                    softmax_row(row, scale, |_| {});
-                    continue;
-                };
-                let (at, step) = mask.row(chunk * ROWS + r);
-                let masked = |j: usize| mask.data[at + j * step];
-                for (j, s) in row.iter_mut().enumerate() {
-                    if masked(j) {
-                        *s = f32::NEG_INFINITY;
-                    }
-                }
-                softmax_row(row, scale, |row| {
-                    for (j, s) in row.iter_mut().enumerate() {
-                        if masked(j) {
-                            *s = 0.0;
+            widest(
+                #[inline(always)]
+                || {
+                    for (r, row) in rows.chunks_exact_mut(cols).enumerate() {
+                        let Some(mask) = mask else {
+                            softmax_row(row, scale, |_| {});
+                            continue;
+                        };
+                        let (at, step) = mask.row(chunk * ROWS + r);
+                        let masked = |j: usize| mask.data[at + j * step];
+                        for (j, s) in row.iter_mut().enumerate() {
+                            if masked(j) {
+                                *s = f32::NEG_INFINITY;
+                            }
                         }
+                        softmax_row(row, scale, |row| {
+                            for (j, s) in row.iter_mut().enumerate() {
+                                if masked(j) {
+                                    *s = 0.0;
+                                }
+                            }
+                        });
                     }
-                });
-            }
+                },
+            )
         });
 }
 
@@ -113,12 +119,17 @@ pub fn softmax_rows_backward(p: &[f32], dp: &mut [f32], cols: usize, scale: f32)
     dp.par_chunks_mut(ROWS * cols)
         .zip(p.par_chunks(ROWS * cols))
         .for_each(|(dp, p)| {
-            for (dp, p) in dp.chunks_exact_mut(cols).zip(p.chunks_exact(cols)) {
-                let dot = dot(dp, p);
-                for (g, &p) in dp.iter_mut().zip(p) {
-                    *g = scale * p * (*g - dot);
-                }
-            }
+            widest(
+                #[inline(always)]
+                || {
+                    for (dp, p) in dp.chunks_exact_mut(cols).zip(p.chunks_exact(cols)) {
+                        let dot = dot(dp, p);
+                        for (g, &p) in dp.iter_mut().zip(p) {
+                            *g = scale * p * (*g - dot);
+                        }
+                    }
+                },
+            )
         });
 }
 
