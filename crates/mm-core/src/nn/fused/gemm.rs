@@ -155,7 +155,7 @@ pub fn batched<'a>(
     }
 }
 
-/// Row sums of a row-major `rows x cols` matrix's columns: `out[c] = sum_r x[r, c]`.
+/// The column sums of a row-major `rows x cols` matrix: `out[c] = sum_r x[r, c]`.
 pub fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
     let rows = x.len().checked_div(cols).unwrap_or(0);
     let ones = vec![1.0f32; rows];
