@@ -4,10 +4,11 @@
 //! Flex's own attention kernel runs the `batch x heads` heads one after another on one core
 //! with a scalar `exp`. Here the scores are one batched GEMM (the heads spread over rayon's
 //! pool, transposes as strides, [`super::gemm`]), the scale, mask and softmax one parallel
-//! pass with a vectorizable `exp` ([`super::softmax`]), and the output one more batched GEMM. In training, the graph keeps
-//! only q, k, v and the mask: the backward recomputes the probabilities and applies the
-//! softmax-attention gradients directly, where Burn's autodiff would record and replay
-//! matmul, scale, mask, softmax and matmul as five nodes with their saved intermediates.
+//! pass with a vectorizable `exp` ([`super::softmax`]), and the output one more batched
+//! GEMM. In training, the graph keeps only q, k, v and the mask: the backward recomputes the
+//! probabilities and applies the softmax-attention gradients directly, where Burn's autodiff
+//! would record and replay matmul, scale, mask, softmax and matmul as five nodes with their
+//! saved intermediates.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -15,10 +16,10 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
+use burn::tensor::TensorMetadata;
 use burn::tensor::ops::BoolTensor;
-use burn::tensor::{TensorData, TensorMetadata};
 
-use super::flex::{AdTensor, dense, elements};
+use super::flex::{AdTensor, dense, elements, tensor};
 use super::gemm::{View, batched};
 use super::softmax::{Mask, softmax_rows, softmax_rows_backward};
 
@@ -97,7 +98,7 @@ pub fn forward(
     let p = probabilities(q, k, mask, scale);
     let v = dense(v);
     let out = products((&p, false), (elements(&v), false), b * h, [tq, tk, dv]);
-    FlexTensor::from_data(TensorData::new(out, [b, h, tq, dv]))
+    tensor(out, [b, h, tq, dv])
 }
 
 /// What the backward needs: q, k, v, the mask and the scale.
@@ -117,8 +118,6 @@ impl Backward<Flex, 3> for AttentionBackward {
         let bh = b * h;
         let p = probabilities(&q, &k, mask.as_ref(), scale);
         let (q, k, v) = (dense(&q), dense(&k), dense(&v));
-        let tensor =
-            |x: Vec<f32>, dims: [usize; 4]| FlexTensor::from_data(TensorData::new(x, dims));
         if let Some(node) = node_v {
             let d_v = products((&p, true), (elements(&d_out), false), bh, [tk, tq, dv]);
             grads.register::<Flex>(node.id, tensor(d_v, [b, h, tk, dv]));

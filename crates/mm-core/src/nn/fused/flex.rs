@@ -28,11 +28,6 @@ pub(super) fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
         .and_then(Option::take)
 }
 
-/// An `f32` Flex tensor's elements, copied into a contiguous layout only when needed.
-fn contiguous(x: &FlexTensor) -> FlexTensor {
-    x.to_contiguous()
-}
-
 /// `x` itself when its `f32` elements are one contiguous run, a contiguous copy otherwise.
 pub(super) fn dense(x: &FlexTensor) -> FlexTensor {
     if x.as_slice::<f32>().is_some() {
@@ -47,12 +42,14 @@ pub(super) fn elements(x: &FlexTensor) -> &[f32] {
     x.as_slice::<f32>().expect("a dense f32 tensor")
 }
 
+/// A Flex tensor owning `values` (no copy), laid out contiguously in `shape`.
+pub(super) fn tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
 /// A contiguous `f32` copy of a Flex tensor's elements (a norm's gamma or beta).
 pub(super) fn values(x: &FlexTensor) -> Vec<f32> {
-    contiguous(x)
-        .as_slice::<f32>()
-        .expect("contiguous f32")
-        .to_vec()
+    elements(&dense(x)).to_vec()
 }
 
 /// Registers gradients (elements and shape) with the parent nodes that want them: the
@@ -64,18 +61,18 @@ pub(super) fn register_grads<const N: usize>(
 ) {
     for (node, (v, shape)) in nodes.into_iter().zip(values) {
         if let Some(id) = node {
-            grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(v, shape)));
+            grads.register::<Flex>(id, tensor(v, shape));
         }
     }
 }
 
 /// A new contiguous Flex tensor of `x`'s shape, filled by `fill` from `x`'s elements.
 fn map(x: &FlexTensor, fill: impl FnOnce(&[f32], &mut [f32])) -> FlexTensor {
-    let x = contiguous(x);
+    let x = dense(x);
     let src = x.as_slice::<f32>().expect("contiguous f32");
     let mut out = vec![0.0f32; src.len()];
     fill(src, &mut out);
-    FlexTensor::from_data(TensorData::new(out, x.shape()))
+    tensor(out, x.shape())
 }
 
 /// The fused `x * sigmoid(alpha x)` on a Flex primitive.
@@ -97,25 +94,25 @@ impl Backward<Flex, 1> for GatedBackward {
         let x = ops.state;
         let alpha = self.alpha;
         unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            let x = contiguous(&x);
-            let grad = contiguous(&grad);
+            let x = dense(&x);
+            let grad = dense(&grad);
             let xs = x.as_slice::<f32>().expect("contiguous f32");
             let gs = grad.as_slice::<f32>().expect("contiguous f32");
             let mut out = vec![0.0f32; xs.len()];
             kernels::gated_unit_backward(alpha, xs, gs, &mut out);
-            FlexTensor::from_data(TensorData::new(out, x.shape()))
+            tensor(out, x.shape())
         });
     }
 }
 
 /// `x` (`[a, b, c, d]`) with its middle axes swapped, contiguous.
 fn swap_middle_flex(x: &FlexTensor) -> FlexTensor {
-    let x = contiguous(x);
+    let x = dense(x);
     let dims: [usize; 4] = x.shape().dims();
     let src = x.as_slice::<f32>().expect("contiguous f32");
     let mut out = vec![0.0f32; src.len()];
     kernels::swap_middle(src, dims, &mut out);
-    FlexTensor::from_data(TensorData::new(out, [dims[0], dims[2], dims[1], dims[3]]))
+    tensor(out, [dims[0], dims[2], dims[1], dims[3]])
 }
 
 /// The backward of the axis swap: the same swap of the gradient.

@@ -155,18 +155,21 @@ pub fn batched<'a>(
     }
 }
 
+/// `a b` in a new row-major `a.rows x b.cols` buffer.
+pub fn product(a: View, b: View) -> Vec<f32> {
+    let mut out = vec![0.0f32; a.rows * b.cols];
+    matmul(a, b, &mut out, false);
+    out
+}
+
 /// The column sums of a row-major `rows x cols` matrix: `out[c] = sum_r x[r, c]`.
 pub fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
     let rows = x.len().checked_div(cols).unwrap_or(0);
     let ones = vec![1.0f32; rows];
-    let mut out = vec![0.0f32; cols];
-    matmul(
+    product(
         View::row_major(&ones, 1, rows),
         View::row_major(x, rows, cols),
-        &mut out,
-        false,
-    );
-    out
+    )
 }
 
 /// A row-major `rows x cols` buffer with `row` in every row (a bias broadcast), filled in

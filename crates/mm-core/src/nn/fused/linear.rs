@@ -14,10 +14,10 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Shape, TensorData, TensorMetadata};
+use burn::tensor::TensorMetadata;
 
-use super::flex::{AdTensor, dense, elements};
-use super::gemm::{View, broadcast_rows, column_sums, matmul};
+use super::flex::{AdTensor, dense, elements, tensor};
+use super::gemm::{View, broadcast_rows, column_sums, matmul, product};
 
 /// `x @ w + b` over the last axis of `x`.
 pub fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
@@ -34,7 +34,7 @@ pub fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
     );
     let mut dims = shape.to_vec();
     *dims.last_mut().expect("rank >= 1") = output;
-    FlexTensor::from_data(TensorData::new(y, dims))
+    tensor(y, dims)
 }
 
 /// Gradients of `x`, `w` and `b` from the output's.
@@ -55,31 +55,17 @@ impl Backward<Flex, 3> for LinearBackward {
         let g = View::row_major(elements(&grad), rows, output);
         if let Some(node) = node_w {
             let x = dense(&x);
-            let mut gw = vec![0.0f32; input * output];
-            matmul(
-                View::row_major(elements(&x), rows, input).t(),
-                g,
-                &mut gw,
-                false,
-            );
-            let gw = TensorData::new(gw, Shape::new([input, output]));
-            grads.register::<Flex>(node.id, FlexTensor::from_data(gw));
+            let gw = product(View::row_major(elements(&x), rows, input).t(), g);
+            grads.register::<Flex>(node.id, tensor(gw, [input, output]));
         }
         if let Some(node) = node_b {
-            let gb = TensorData::new(column_sums(elements(&grad), output), [output]);
-            grads.register::<Flex>(node.id, FlexTensor::from_data(gb));
+            let gb = column_sums(elements(&grad), output);
+            grads.register::<Flex>(node.id, tensor(gb, [output]));
         }
         if let Some(node) = node_x {
             let w = dense(&w);
-            let mut gx = vec![0.0f32; rows * input];
-            matmul(
-                g,
-                View::row_major(elements(&w), input, output).t(),
-                &mut gx,
-                false,
-            );
-            let gx = TensorData::new(gx, x_shape);
-            grads.register::<Flex>(node.id, FlexTensor::from_data(gx));
+            let gx = product(g, View::row_major(elements(&w), input, output).t());
+            grads.register::<Flex>(node.id, tensor(gx, x_shape));
         }
     }
 }

@@ -1,12 +1,12 @@
-//! Fused CPU kernels (activations, attention, group and layer norm) for the Flex backend,
-//! with plain Burn ops everywhere else.
+//! Fused CPU kernels (linear layers, activations, attention, group and layer norm) for the
+//! Flex backend, with plain Burn ops everywhere else.
 //!
 //! Flex runs each element-wise op on one core with scalar `exp`, and autodiff records every
-//! op of an activation or a norm as its own node with its own saved tensors. The functions here take
-//! one pass instead, over both cores, with a vectorizable `exp`, on `Flex` (inference) and
-//! on `Autodiff<Flex>` (training, with a hand-written backward). Any other backend, dtype or
-//! autodiff checkpointing strategy gets exactly the plain ops, so callers stay generic over
-//! `Backend` and nothing changes on wgpu, CUDA or ndarray.
+//! op of an activation or a norm as its own node with its own saved tensors. The functions
+//! here take one pass instead, over both cores, with a vectorizable `exp`, on `Flex`
+//! (inference) and on `Autodiff<Flex>` (training, with a hand-written backward). Any other
+//! backend, dtype or autodiff checkpointing strategy gets exactly the plain ops, so callers
+//! stay generic over `Backend` and nothing changes on wgpu, CUDA or ndarray.
 //!
 //! The backend is recognised by its type at run time ([`std::any::TypeId`]), which keeps the
 //! extension out of every model's trait bounds; `tests/core/fused.rs` checks each kernel against
