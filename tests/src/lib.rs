@@ -38,54 +38,11 @@ pub fn tiny_clip_run(steps: usize) -> ClipTrainConfig {
     ClipTrainConfig::new(tiny_clip(), train)
 }
 
-/// Colours and shapes of [`shapes_dataset`].
-const COLOURS: [(&str, [u8; 3]); 4] = [
-    ("red", [220, 30, 30]),
-    ("green", [30, 180, 60]),
-    ("blue", [40, 60, 220]),
-    ("yellow", [230, 210, 40]),
-];
-const SHAPES: [&str; 4] = ["square", "circle", "bar", "cross"];
-
-fn inside(shape: &str, x: i32, y: i32, size: i32) -> bool {
-    let c = size / 2;
-    let (dx, dy) = (x - c, y - c);
-    match shape {
-        "square" => dx.abs() < size / 3 && dy.abs() < size / 3,
-        "circle" => dx * dx + dy * dy < (size / 3) * (size / 3),
-        "bar" => dy.abs() < size / 8 && dx.abs() < size / 2 - 2,
-        _ => {
-            (dx.abs() < size / 10 || dy.abs() < size / 10)
-                && dx.abs() < size / 3
-                && dy.abs() < size / 3
-        }
-    }
-}
-
 /// Writes 16 PNGs (4 colours x 4 shapes, `size` px, white background) and `manifest.jsonl`
-/// into `dir`; each record's caption is e.g. "a red circle" and its label the shape.
-/// Returns the manifest path.
+/// into `dir` ([`mm_data::synth::shapes`]); each record's caption is e.g. "a red circle" and
+/// its label the shape. Returns the manifest path.
 pub fn shapes_dataset(dir: &Path, size: u32) -> PathBuf {
-    let mut lines = String::new();
-    for (colour, rgb) in COLOURS {
-        for shape in SHAPES {
-            let name = format!("{colour}-{shape}.png");
-            let img = image::RgbImage::from_fn(size, size, |x, y| {
-                if inside(shape, x as i32, y as i32, size as i32) {
-                    image::Rgb(rgb)
-                } else {
-                    image::Rgb([255, 255, 255])
-                }
-            });
-            img.save(dir.join(&name)).expect("write png");
-            lines.push_str(&format!(
-                "{{\"image\": \"{name}\", \"captions\": [\"a {colour} {shape}\"], \"label\": \"{shape}\"}}\n"
-            ));
-        }
-    }
-    let path = dir.join("manifest.jsonl");
-    std::fs::write(&path, lines).expect("write manifest");
-    path
+    mm_data::synth::shapes::write_shapes(dir, size, 16).expect("write the shapes set")
 }
 
 /// Rebuilds `module`'s weights on backend `B2` (through Burn's record format).

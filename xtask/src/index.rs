@@ -1,9 +1,12 @@
-//! `cargo xtask index build --model DIR --images FOLDER|MANIFEST --out INDEX` and
+//! `cargo xtask index build --model DIR --images FOLDER|MANIFEST --out INDEX [--resume]` and
 //! `cargo xtask search --index INDEX --text "..." | --image PATH [--k 10]`.
 //!
 //! An index folder records the model that built it (`model.json`), so `search` and `serve`
-//! embed queries with the same model unless `--model` says otherwise.
+//! embed queries with the same model unless `--model` says otherwise. Each batch is durable
+//! once it is reported (`N of M images indexed` on stderr when it is not a terminal); a build
+//! that was stopped continues with `--resume`, adding only what the folder does not hold.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use crate::common::DeviceArg;
@@ -67,6 +70,9 @@ struct BuildArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// Continue a build that was stopped: keep what `--out` holds and add the rest.
+    #[arg(long)]
+    resume: bool,
     #[command(flatten)]
     device: DeviceArg,
 }
@@ -121,17 +127,36 @@ impl BackendJob for BuildJob {
             ef_construction: a.ef_construction,
             ef_search: a.ef_search,
         };
-        let index: Box<dyn VectorIndex> = match a.kind {
-            Kind::Exact => Box::new(ExactIndex::<B::InnerBackend>::new(dim, &device)),
-            Kind::Hnsw => Box::new(HnswIndex::new(dim, params)?),
-            Kind::Usearch => Box::new(UsearchIndex::new(dim, params)?),
-        };
-        let mut index = DurableIndex::create(&a.out, index)?;
         let model_path = std::fs::canonicalize(&a.model)?;
-        std::fs::write(
-            a.out.join("model.json"),
-            serde_json::to_vec_pretty(&json!({"model": model_path}))?,
+        let resuming = a.resume && a.out.join(mm_retrieval::durable::SNAPSHOT_FILE).exists();
+        let (mut index, todo) = if resuming {
+            check_model_json(&a.out, &model_path)?;
+            let index = DurableIndex::open::<B::InnerBackend>(&a.out, &device)?;
+            let todo = not_yet_indexed(&index, items, &a.out)?;
+            (index, todo)
+        } else {
+            let index: Box<dyn VectorIndex> = match a.kind {
+                Kind::Exact => Box::new(ExactIndex::<B::InnerBackend>::new(dim, &device)),
+                Kind::Hnsw => Box::new(HnswIndex::new(dim, params)?),
+                Kind::Usearch => Box::new(UsearchIndex::new(dim, params)?),
+            };
+            (DurableIndex::create(&a.out, index)?, items)
+        };
+        if index.index().dim() != dim {
+            bail!(
+                "{} holds {}-d vectors but {} embeds to {dim}",
+                a.out.display(),
+                index.index().dim(),
+                a.model.display()
+            );
+        }
+        mm_data::fs::atomic_write(
+            &a.out.join("model.json"),
+            &serde_json::to_vec_pretty(&json!({"model": model_path}))?,
         )?;
+        let total = index.len() + todo.len();
+        let items = todo;
+        let terminal = std::io::stderr().is_terminal();
         let bar = ProgressBar::new(items.len() as u64);
         bar.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} images [{eta}]").expect("template"),
@@ -157,11 +182,61 @@ impl BackendJob for BuildJob {
                 .collect();
             index.add(&rows, metadata)?;
             bar.inc(chunk.len() as u64);
+            if !terminal {
+                // The batch is in the log and fsynced: acknowledged.
+                eprintln!("{} of {total} images indexed", index.len());
+            }
         }
         bar.finish_and_clear();
         index.save()?;
         Ok((index.len(), skipped))
     }
+}
+
+/// Refuses to continue a build with another model than the one named in `model.json`.
+fn check_model_json(out: &Path, model: &Path) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(out.join("model.json")) else {
+        return Ok(()); // stopped before it was written: it is written now
+    };
+    let recorded = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["model"].as_str().map(PathBuf::from));
+    match recorded {
+        Some(m) if m != model => bail!(
+            "{} was built with {}, not {}; resume with the same --model",
+            out.display(),
+            m.display(),
+            model.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The items an index folder does not hold yet: its entries must be the first items of
+/// `items` in order (those that could not be read were skipped and are tried again).
+fn not_yet_indexed(
+    index: &DurableIndex,
+    items: Vec<(PathBuf, Value)>,
+    out: &Path,
+) -> Result<Vec<(PathBuf, Value)>> {
+    let mut matched = 0;
+    let mut todo = Vec::new();
+    for (path, meta) in items {
+        if index.metadata(matched as u64) == Some(&meta) {
+            matched += 1;
+        } else {
+            todo.push((path, meta));
+        }
+    }
+    if matched != index.len() {
+        bail!(
+            "{} holds {} entries, but only its first {matched} are the first of these images; \
+             it was built from other images (choose another --out)",
+            out.display(),
+            index.len()
+        );
+    }
+    Ok(todo)
 }
 
 /// The model an index was built with (`model.json` in its folder).
@@ -185,9 +260,9 @@ pub fn index_model(index: &Path, model: Option<PathBuf>) -> Result<PathBuf> {
 pub fn run(args: IndexArgs) -> Result<()> {
     match args.command {
         IndexCommand::Build(a) => {
-            if a.out.join(mm_retrieval::durable::SNAPSHOT_FILE).exists() {
+            if !a.resume && a.out.join(mm_retrieval::durable::SNAPSHOT_FILE).exists() {
                 bail!(
-                    "{} already holds an index; choose another --out",
+                    "{} already holds an index; choose another --out, or --resume to continue it",
                     a.out.display()
                 );
             }

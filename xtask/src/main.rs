@@ -26,10 +26,11 @@
 //! cargo xtask export clip --checkpoint runs/clip/final --out DIR
 //! cargo xtask embed --model DIR --image a.png --text "a cat" --json
 //! cargo xtask classify --model DIR --image a.png --labels "dog,cat,bird"
-//! cargo xtask index build --model DIR --images FOLDER|MANIFEST --out INDEX [--kind exact|hnsw]
+//! cargo xtask index build --model DIR --images FOLDER|MANIFEST --out INDEX [--kind exact|hnsw] [--resume]
 //! cargo xtask search --index INDEX --text "a red heart" | --image PATH [--k 10]
 //! cargo xtask serve --model DIR --index INDEX [--addr 127.0.0.1:8080]
 //! cargo xtask loadtest --url http://127.0.0.1:8080 --endpoint classify --image a.png --labels "a,b"
+//! cargo xtask stress [--target all|train|index|serve] [--kills 50] [--seed 1]
 //! cargo xtask bench clip|train-clip|cca|audio|index [--device cpu] [--threads 2]
 //! ```
 
@@ -48,6 +49,7 @@ mod index;
 mod loadtest;
 mod localize;
 mod serve;
+mod stress;
 mod train;
 mod video;
 mod vqa;
@@ -100,6 +102,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Load-test a running service.
     Loadtest(loadtest::LoadtestArgs),
+    /// Kill train, index build and serve at random moments and check nothing was lost.
+    Stress(stress::StressArgs),
     /// Where in a picture a sound comes from (a heatmap over the picture).
     Localize(localize::LocalizeArgs),
     /// Answer a question about an image with a trained VQA model.
@@ -142,6 +146,7 @@ fn main() {
         Command::Search(args) => index::run_search(args),
         Command::Serve(args) => serve::run(args),
         Command::Loadtest(args) => loadtest::run(args),
+        Command::Stress(args) => stress::run(args),
         Command::Localize(args) => localize::run(args),
         Command::Vqa(args) => vqa::run(args),
         Command::Caption(args) => caption::run(args),

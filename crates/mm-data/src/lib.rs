@@ -5,7 +5,8 @@
 //! - [`fetch`]: packages from registries by name (`npm pack`, `pip download`,
 //!   `apt-get download`), checksummed and cached, and their archives unpacked.
 //! - [`matrix`]: host matrices, `.npy` and CSV files.
-//! - [`synth`]: seeded synthetic sets (two-view data with known correlations, unit vectors).
+//! - [`synth`]: seeded synthetic sets (two-view data with known correlations, unit vectors,
+//!   coloured shapes).
 //! - [`stamps`]: the Tux Paint stamps (images, captions, sounds), fetched with apt-get.
 //! - [`easy_vqa`]: easy-VQA's question-answer images, fetched with pip.
 //! - [`rng`]: the seeded generator they and the training code share.

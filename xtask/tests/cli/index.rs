@@ -100,3 +100,115 @@ fn build_then_search_by_text_and_image() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("model.json"));
 }
+
+#[test]
+fn a_stopped_build_resumes_with_what_it_lacks_and_refuses_another_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("model");
+    tiny_clip_folder(&model);
+    let data = tmp.path().join("images");
+    images(&data);
+    let index = tmp.path().join("index");
+    let (m, i, d) = (
+        model.to_str().unwrap(),
+        data.to_str().unwrap(),
+        index.to_str().unwrap(),
+    );
+    let build = |extra: &[&str]| {
+        let mut a = vec![
+            "index", "build", "--model", m, "--images", i, "--out", d, "--batch", "2",
+        ];
+        a.extend_from_slice(extra);
+        xtask(&a)
+    };
+    let whole = build(&[]);
+    ok(&whole);
+    // Each batch is reported once it is durable (stderr is a pipe here, not a terminal).
+    let stderr = String::from_utf8_lossy(&whole.stderr);
+    assert!(stderr.contains("2 of 5 images indexed"), "{stderr}");
+    assert!(stderr.contains("5 of 5 images indexed"), "{stderr}");
+    let search = || -> Value {
+        serde_json::from_str(&ok(&xtask(&[
+            "search", "--index", d, "--text", "a red", "--k", "100", "--json",
+        ])))
+        .unwrap()
+    };
+    let before = search();
+
+    // A resumed build of a complete folder adds nothing.
+    let stdout = ok(&build(&["--resume"]));
+    assert!(stdout.contains("indexed 5 images"), "{stdout}");
+    assert_eq!(search(), before);
+
+    // A build stopped after 3 images: it holds them, and --resume adds the other 2.
+    let partial = tmp.path().join("partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    for name in ["img0.png", "img1.png", "img2.png"] {
+        std::fs::copy(data.join(name), partial.join(name)).unwrap();
+    }
+    let p = partial.to_str().unwrap();
+    let stopped = tmp.path().join("stopped");
+    let s = stopped.to_str().unwrap();
+    ok(&xtask(&[
+        "index", "build", "--model", m, "--images", p, "--out", s,
+    ]));
+    ok(&xtask(&[
+        "index", "build", "--model", m, "--images", i, "--out", s, "--resume",
+    ]));
+    let resumed: Value = serde_json::from_str(&ok(&xtask(&[
+        "search", "--index", s, "--text", "a red", "--k", "100", "--json",
+    ])))
+    .unwrap();
+    assert_eq!(resumed.as_array().unwrap().len(), 5, "{resumed}");
+    for (a, b) in resumed
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(before.as_array().unwrap())
+    {
+        assert_eq!(a["id"], b["id"]);
+        assert_eq!(a["metadata"], b["metadata"]);
+        assert!((a["score"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs() < 1e-5);
+    }
+
+    // Another model, or images the folder was not built from, are refused by name.
+    let other = tmp.path().join("other-model");
+    tiny_clip_folder(&other);
+    let refused = xtask(&[
+        "index",
+        "build",
+        "--model",
+        other.to_str().unwrap(),
+        "--images",
+        i,
+        "--out",
+        s,
+        "--resume",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("resume with the same --model"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let only_last = tmp.path().join("only-last");
+    std::fs::create_dir_all(&only_last).unwrap();
+    std::fs::copy(data.join("img4.png"), only_last.join("img4.png")).unwrap();
+    let refused = xtask(&[
+        "index",
+        "build",
+        "--model",
+        m,
+        "--images",
+        only_last.to_str().unwrap(),
+        "--out",
+        s,
+        "--resume",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("built from other images"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

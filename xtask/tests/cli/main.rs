@@ -4,5 +4,6 @@
 mod cca;
 mod common;
 mod index;
+mod stress;
 mod train_eval;
 mod zero_shot;
