@@ -3,8 +3,9 @@
 //!
 //! An index folder records the model that built it (`model.json`), so `search` and `serve`
 //! embed queries with the same model unless `--model` says otherwise. Each batch is durable
-//! once it is reported (`N of M images indexed` on stderr when it is not a terminal); a build
-//! that was stopped continues with `--resume`, adding only what the folder does not hold.
+//! once it is reported (`indexed N, read R of M images` on stderr when it is not a
+//! terminal); a build that was stopped continues with `--resume`, adding only what the
+//! folder does not hold.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -154,7 +155,7 @@ impl BackendJob for BuildJob {
             &a.out.join("model.json"),
             &serde_json::to_vec_pretty(&json!({"model": model_path}))?,
         )?;
-        let total = index.len() + todo.len();
+        let (total, mut read) = (index.len() + todo.len(), index.len());
         let items = todo;
         let terminal = std::io::stderr().is_terminal();
         let bar = ProgressBar::new(items.len() as u64);
@@ -182,9 +183,10 @@ impl BackendJob for BuildJob {
                 .collect();
             index.add(&rows, metadata)?;
             bar.inc(chunk.len() as u64);
+            read += chunk.len();
             if !terminal {
                 // The batch is in the log and fsynced: acknowledged.
-                eprintln!("{} of {total} images indexed", index.len());
+                eprintln!("indexed {}, read {read} of {total} images", index.len());
             }
         }
         bar.finish_and_clear();

@@ -33,12 +33,17 @@ pub fn entries(index: &Path, model: &Path, log: &Path) -> Result<BTreeMap<u64, F
     Ok(found.into_iter().map(|f| (f.id, f)).collect())
 }
 
-/// The number in the last `N of M images indexed` line.
+/// The number in the last `indexed N, read R of M images` line.
 fn acknowledged(stderr: &str) -> usize {
     stderr
         .lines()
-        .filter_map(|l| l.strip_suffix(" images indexed"))
-        .filter_map(|l| l.split(" of ").next()?.trim().parse().ok())
+        .filter_map(|l| {
+            l.strip_prefix("indexed ")?
+                .split_once(", read ")?
+                .0
+                .parse()
+                .ok()
+        })
         .next_back()
         .unwrap_or(0)
 }
