@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         _ => AlphaMode::RequireRgb,
     };
     if let Ok(image) = decode_image_with(data, "fuzz", alpha) {
-        assert!(image.width() > 0 && image.height() > 0);
+        assert!(image.width > 0 && image.height > 0);
         let pixels = ClipImageProcessor::clip(32).preprocess(&image);
         assert_eq!(pixels.len(), 3 * 32 * 32);
         assert!(pixels.iter().all(|v| v.is_finite()));

@@ -15,9 +15,14 @@ fuzz_target!(|data: &[u8]| {
     // A config may ask for any size of model: keep to what a fuzz run can allocate.
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(config) {
         let too_big = |c: &serde_json::Value| {
-            ["hidden_size", "intermediate_size", "vocab_size", "max_position_embeddings"]
-                .iter()
-                .any(|k| c[k].as_u64().is_some_and(|x| x > 4096))
+            [
+                "hidden_size",
+                "intermediate_size",
+                "vocab_size",
+                "max_position_embeddings",
+            ]
+            .iter()
+            .any(|k| c[k].as_u64().is_some_and(|x| x > 4096))
                 || c["num_hidden_layers"].as_u64().is_some_and(|x| x > 8)
                 || c["image_size"].as_u64().is_some_and(|x| x > 256)
         };

@@ -29,7 +29,7 @@ fn wordpiece() -> &'static WordPieceTokenizer {
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Ok(ids) = clip().encode(&text, 77) {
-        assert_eq!(ids.len(), 77);
+        assert!(ids.len() <= 77);
         assert!(ids.iter().all(|&id| (id as usize) < clip().vocab_size()));
     }
     let _ = clip().count_tokens(&text);

@@ -130,6 +130,14 @@ pub fn decode_audio(bytes: &[u8], what: &str) -> Result<Audio, AudioError> {
         if bytes.starts_with(b"RIFF") || bytes.starts_with(b"RIFX") || bytes.starts_with(b"RF64") {
             decode_wav(bytes, what)?
         } else if bytes.starts_with(b"fLaC") || bytes.starts_with(b"OggS") {
+            if bytes.starts_with(b"fLaC") {
+                crate::flac_meta::check_flac_metadata(bytes).map_err(|message| {
+                    AudioError::Corrupt {
+                        what: what.to_string(),
+                        message,
+                    }
+                })?;
+            }
             decode_symphonia(bytes, what)?
         } else {
             return Err(AudioError::UnknownFormat(what.to_string()));

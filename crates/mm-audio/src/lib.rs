@@ -26,6 +26,7 @@ pub mod encode;
 pub mod encoder;
 pub mod error;
 pub mod features;
+mod flac_meta;
 pub mod mel;
 pub mod resample;
 pub mod stft;

@@ -223,3 +223,60 @@ fn mutated_files_never_panic() {
         }
     }
 }
+
+/// Found by the `audio` fuzz target: a FLAC Vorbis comment (or picture) length that overruns
+/// its metadata block made symphonia ask for up to 4 GiB before the read failed. It is now a
+/// named error before symphonia sees the file; the file without the bad block still decodes.
+#[test]
+fn flac_metadata_lengths_past_their_block_are_named() {
+    let flac = std::fs::read(fixtures().join("tabla_tun2.flac")).unwrap();
+    // "fLaC" and the STREAMINFO block (4-byte head + 34 bytes), marked not last.
+    let mut head = flac[..42].to_vec();
+    head[4] &= 0x7f;
+    let rest_after_metadata = {
+        // Skip the fixture's own metadata blocks to reach its first frame.
+        let mut at = 4;
+        loop {
+            let last = flac[at] & 0x80 != 0;
+            let len = u32::from_be_bytes([0, flac[at + 1], flac[at + 2], flac[at + 3]]) as usize;
+            at += 4 + len;
+            if last {
+                break at;
+            }
+        }
+    };
+    let with_block = |kind: u8, body: &[u8]| {
+        let mut bytes = head.clone();
+        bytes.push(0x80 | kind);
+        bytes.extend(&(body.len() as u32).to_be_bytes()[1..]);
+        bytes.extend(body);
+        bytes.extend(&flac[rest_after_metadata..]);
+        bytes
+    };
+    // A vendor string "of" 4 GiB - 16 bytes in a 12-byte comment block.
+    let mut comment = (u32::MAX - 15).to_le_bytes().to_vec();
+    comment.extend([0u8; 8]);
+    let err = decode_audio(&with_block(4, &comment), "bad.flac").unwrap_err();
+    assert!(matches!(err, AudioError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string().contains("Vorbis comment vendor string"),
+        "{err}"
+    );
+    // A picture whose data length overruns its block.
+    let mut picture = vec![0u8; 4];
+    picture.extend(0u32.to_be_bytes()); // MIME type: empty
+    picture.extend(0u32.to_be_bytes()); // description: empty
+    picture.extend([0u8; 16]);
+    picture.extend(1_000_000u32.to_be_bytes());
+    picture.extend([0u8; 4]);
+    let err = decode_audio(&with_block(6, &picture), "bad.flac").unwrap_err();
+    assert!(err.to_string().contains("picture data"), "{err}");
+    // A well-formed comment block: the file decodes as before.
+    let mut comment = 3u32.to_le_bytes().to_vec();
+    comment.extend(b"abc");
+    comment.extend(1u32.to_le_bytes());
+    comment.extend(5u32.to_le_bytes());
+    comment.extend(b"A=bcd");
+    let audio = decode_audio(&with_block(4, &comment), "good.flac").unwrap();
+    assert_eq!(audio.frames(), 118_784);
+}

@@ -153,10 +153,12 @@ pub fn read_snapshot(path: &Path) -> Result<Snapshot, IndexError> {
         ));
     }
     let expected_vectors = match header.kind {
-        IndexKind::Exact => (header.count * header.dim * 4) as u64,
-        IndexKind::Hnsw(_) | IndexKind::Usearch(_) => 0,
+        IndexKind::Exact => (header.count as u64)
+            .checked_mul(header.dim as u64)
+            .and_then(|n| n.checked_mul(4)),
+        IndexKind::Hnsw(_) | IndexKind::Usearch(_) => Some(0),
     };
-    if header.vector_bytes != expected_vectors {
+    if expected_vectors != Some(header.vector_bytes) {
         return Err(corrupt(path, "vector section does not match count x dim"));
     }
     let mut read = |n: u64| -> Result<Vec<u8>, IndexError> {

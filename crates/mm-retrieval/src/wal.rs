@@ -70,7 +70,7 @@ pub(crate) fn parse_record(bytes: &[u8], dim: usize) -> Record {
     if crc32fast::hash(&bytes[..total - 4]) != crc && !cfg!(fuzzing) {
         return bad("checksum mismatch");
     }
-    if vec_bytes != rows * dim as u64 * 4 {
+    if rows.checked_mul(dim as u64).and_then(|n| n.checked_mul(4)) != Some(vec_bytes) {
         return Record::Damaged("vector bytes do not match rows x dim".into());
     }
     let v_end = RECORD_HEAD + vec_bytes as usize;

@@ -366,3 +366,47 @@ fn exact_index_on_wgpu_matches_brute_force() {
         assert_eq!(ids, brute_force(&data, q, 5));
     }
 }
+
+/// Found by the `index_folder` fuzz target: row counts and vector widths whose product
+/// overflows (in a log record with a valid checksum, or a snapshot header) are named damage,
+/// not an arithmetic overflow.
+#[test]
+fn lengths_that_overflow_are_named_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let dim = 8;
+    drop(folder_with(&dir, &unit_vectors(2, dim, 3), dim));
+    // A log record claiming 2^62 rows of 8 floats, with a checksum that matches.
+    let meta = b"[]";
+    let mut record = Vec::new();
+    record.extend(0x4d4d_5752u32.to_le_bytes());
+    record.extend(2u64.to_le_bytes());
+    record.extend((1u64 << 62).to_le_bytes());
+    record.extend(0u64.to_le_bytes());
+    record.extend((meta.len() as u64).to_le_bytes());
+    record.extend(meta);
+    record.extend(crc32fast::hash(&record).to_le_bytes());
+    let log = dir.join(LOG_FILE);
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend(&record);
+    bytes.extend(&record); // not the last record: damage, not a torn write
+    std::fs::write(&log, &bytes).unwrap();
+    let err = DurableIndex::open::<B>(&dir, &Default::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("rows x dim"), "{err}");
+
+    // A snapshot header whose count x dim overflows.
+    let header = json!({
+        "kind": {"kind": "exact"}, "dim": 1u64 << 40, "count": 1u64 << 40, "vector_bytes": 0,
+        "graph_bytes": 0, "metadata_bytes": 0, "crc32": 0,
+    })
+    .to_string();
+    let mut snap = b"MMINDEX1".to_vec();
+    snap.extend((header.len() as u64).to_le_bytes());
+    snap.extend(header.as_bytes());
+    let path = dir.join(SNAPSHOT_FILE);
+    std::fs::write(&path, &snap).unwrap();
+    let err = read_snapshot(&path).err().unwrap();
+    assert!(err.to_string().contains("count x dim"), "{err}");
+}

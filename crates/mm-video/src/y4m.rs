@@ -92,7 +92,9 @@ impl<R: BufRead> Y4mReader<R> {
         }
         let (mut width, mut height, mut fps, mut chroma) = (0u32, 0u32, None, Chroma::C420);
         for field in fields.filter(|f| !f.is_empty()) {
-            let (tag, value) = field.split_at(1);
+            // The tag is one character, which need not be one byte in a damaged header.
+            let tag_len = field.chars().next().map_or(0, char::len_utf8);
+            let (tag, value) = field.split_at(tag_len);
             match tag {
                 "W" => width = value.parse().unwrap_or(0),
                 "H" => height = value.parse().unwrap_or(0),

@@ -3,5 +3,6 @@
 
 mod common;
 mod compaction;
+mod faults;
 mod serve;
 mod vqa;

@@ -202,3 +202,14 @@ fn clips_at_a_stride_become_tensors() {
     assert!((v[0] - 120.0 / 255.0).abs() < 4.0 / 255.0);
     assert_eq!(channels_first(x).dims(), [2, 3, 4, 24, 16]);
 }
+
+/// Found by the `y4m` fuzz target: a header field whose one-character tag is several bytes
+/// long made the reader slice inside a character and panic.
+#[test]
+fn a_header_tag_outside_ascii_is_an_error_not_a_panic() {
+    let bytes = "YUV4MPEG2 W4 \u{36a}2 F25:1\nFRAME\n".as_bytes();
+    let err = mm_video::y4m::Y4mReader::new(std::io::Cursor::new(bytes), Path::new("odd.y4m"))
+        .err()
+        .expect("no height: an error");
+    assert!(err.to_string().contains("frame size 4x0"), "{err}");
+}
