@@ -81,20 +81,28 @@ fn config_json() -> Result<serde_json::Value> {
 /// Trains the uninterrupted reference run; returns its final model folder.
 pub fn reference_model(work: &Path) -> Result<PathBuf> {
     let setup = Setup::new(work)?;
-    reference(&setup).map(|(dir, _, _)| dir.join("final"))
+    Ok(Reference::train(&setup)?.dir.join("final"))
 }
 
-/// The uninterrupted run: its folder, its losses and how long it took.
-fn reference(setup: &Setup) -> Result<(PathBuf, Vec<(usize, f64)>, std::time::Duration)> {
-    let dir = setup.work.join("reference");
-    let began = Instant::now();
-    run_to_end(&setup.command(&dir, false), &setup.work.join("reference"))?;
-    let took = began.elapsed();
-    let losses = read_losses(&dir.join("metrics.jsonl"))?;
-    if losses.len() != STEPS {
-        bail!("the reference run logged {} of {STEPS} steps", losses.len());
+/// The uninterrupted run.
+struct Reference {
+    dir: PathBuf,
+    losses: Vec<(usize, f64)>,
+    took: std::time::Duration,
+}
+
+impl Reference {
+    fn train(setup: &Setup) -> Result<Self> {
+        let dir = setup.work.join("reference");
+        let began = Instant::now();
+        run_to_end(&setup.command(&dir, false), &setup.work.join("reference"))?;
+        let took = began.elapsed();
+        let losses = read_losses(&dir.join("metrics.jsonl"))?;
+        if losses.len() != STEPS {
+            bail!("the reference run logged {} of {STEPS} steps", losses.len());
+        }
+        Ok(Self { dir, losses, took })
     }
-    Ok((dir, losses, took))
 }
 
 /// Every step logged in `run_dir` has the reference's loss; returns how many were logged.
@@ -124,7 +132,11 @@ fn check_losses(run_dir: &Path, reference: &[(usize, f64)]) -> Result<usize> {
 pub fn stress(work: &Path, kills: usize, seed: u64) -> Result<(TargetReport, PathBuf)> {
     let began = Instant::now();
     let setup = Setup::new(work)?;
-    let (reference_dir, losses, window) = reference(&setup)?;
+    let Reference {
+        dir: reference_dir,
+        losses,
+        took: window,
+    } = Reference::train(&setup)?;
     let mut report = TargetReport::new("train");
     let mut rng = SplitMix64::stream(seed, 1);
     let mut attempt = 0;
