@@ -1,7 +1,7 @@
 """Writes the committed seed corpus of the fuzz targets into seeds/<target>/.
 
 Pinned: Pillow 11.3.0, numpy 2.4.6, soundfile 0.14.0, safetensors 0.6.2, torch 2.15.0.
-The index_folder snapshot seeds (`seeds/index_folder/{exact,hnsw,usearch}`: 0x00 + an
+The index_folder snapshot seeds (`seeds/index_folder/{exact,hnsw}`: 0x00 + an
 `index.mmi` of two 16-d entries) come from our own CLI:
   cargo xtask index build --model TINY_CLIP --images TWO_PNGS --out DIR --kind KIND --m 4
 and are committed; the log seeds are written here.
@@ -136,7 +136,7 @@ def index_logs():
     meta = json.dumps([{"n": 1}, {"n": 2}]).encode()
     body = struct.pack("<IQQQQ", 0x4D4D5752, 8, 2, vectors.nbytes, len(meta)) + vectors.tobytes() + meta
     record = body + struct.pack("<I", zlib.crc32(body))
-    for pick, kind in [(1, "exact"), (3, "hnsw"), (5, "usearch")]:
+    for pick, kind in [(1, "exact"), (3, "hnsw")]:
         put("index_folder", f"log_{kind}", bytes([pick]) + record + record[:20])
 
 

@@ -4,6 +4,10 @@
 //!
 //! Input: the first byte picks the file (even: the snapshot, with an empty log; odd: the log,
 //! after a whole snapshot of kind `byte / 2 % 3`); the rest is its content.
+//!
+//! A snapshot whose graph is usearch's is not opened: usearch (C++) trusts its graph bytes and
+//! reads out of bounds on a forged one (found here; docs/reliability.md). Outside fuzzing the
+//! snapshot's checksum stops accidental damage before usearch sees it.
 #![no_main]
 
 use std::path::{Path, PathBuf};
@@ -61,8 +65,13 @@ fuzz_target!(|data: &[u8]| {
     let dir = scratch("case");
     if pick % 2 == 0 {
         write(&dir, bytes, &[]);
+        let snapshot = mm_retrieval::snapshot::read_snapshot(&dir.join(SNAPSHOT_FILE));
+        if snapshot.is_ok_and(|s| matches!(s.kind, mm_retrieval::index::IndexKind::Usearch(_))) {
+            return;
+        }
     } else {
-        write(&dir, &whole_snapshots()[(pick / 2 % 3) as usize], bytes);
+        // Our own graph and the exact index only (see above).
+        write(&dir, &whole_snapshots()[(pick / 2 % 2) as usize], bytes);
     }
     if let Ok(index) = DurableIndex::open::<NdArray>(&dir, &Default::default()) {
         let dim = index.index().dim();

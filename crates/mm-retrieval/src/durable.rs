@@ -217,8 +217,17 @@ impl DurableIndex {
         let first_id = self.metadata.len() as u64;
         let record = encode_record(first_id, vectors, &metadata);
         let log_path = self.dir.join(LOG_FILE);
-        self.log.write_all(&record).map_err(io(&log_path))?;
-        self.log.sync_data().map_err(io(&log_path))?;
+        let written = self
+            .log
+            .write_all(&record)
+            .and_then(|()| self.log.sync_data());
+        if let Err(e) = written {
+            // A full disk can leave part of the record behind; a later addition appended after
+            // it would make the log unreadable. Cut it off (best effort: the next open also
+            // drops a torn last record).
+            let _ = self.log.set_len(self.log_bytes);
+            return Err(io(&log_path)(e));
+        }
         self.log_bytes += record.len() as u64;
         let ids = self.index.add(vectors)?;
         self.metadata.extend(metadata);

@@ -62,6 +62,20 @@ impl From<mm_retrieval::IndexError> for ApiError {
             E::Dimension { .. } | E::NonFinite { .. } | E::ZeroK | E::Invalid(_) => {
                 Self::unprocessable("bad_index_request", e.to_string())
             }
+            E::Io {
+                ref path,
+                ref source,
+            } => {
+                let message = format!("index: {}: {source}", path.display());
+                if source.kind() == std::io::ErrorKind::StorageFull
+                    || source.kind() == std::io::ErrorKind::QuotaExceeded
+                {
+                    // 507: nothing was added; the request can be repeated once there is room.
+                    Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", message)
+                } else {
+                    Self::internal(message)
+                }
+            }
             _ => Self::internal(format!("index: {e}")),
         }
     }
