@@ -80,3 +80,31 @@ pub fn write_shapes(dir: &Path, size: u32, count: usize) -> io::Result<PathBuf> 
     crate::fs::atomic_write(&path, lines.as_bytes())?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{ImageCaption, Manifest};
+
+    #[test]
+    fn every_combination_first_then_shifted_copies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = write_shapes(tmp.path(), 16, 20).unwrap();
+        let manifest = Manifest::<ImageCaption>::read(&path).unwrap();
+        assert_eq!(manifest.records.len(), 20);
+        let first: Vec<&str> = manifest.records[..16]
+            .iter()
+            .map(|r| r.captions[0].as_str())
+            .collect();
+        assert_eq!(first[0], "a red square");
+        assert_eq!(first[5], "a green circle");
+        let distinct: std::collections::BTreeSet<_> = first.iter().collect();
+        assert_eq!(distinct.len(), 16);
+        // Image 16 is image 0's shape moved: same caption, other pixels.
+        assert_eq!(manifest.records[16].image, "red-square-1.png");
+        assert_eq!(manifest.records[16].captions[0], "a red square");
+        let a = std::fs::read(tmp.path().join("red-square.png")).unwrap();
+        let b = std::fs::read(tmp.path().join("red-square-1.png")).unwrap();
+        assert_ne!(a, b);
+    }
+}
