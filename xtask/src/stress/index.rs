@@ -33,6 +33,22 @@ pub fn entries(index: &Path, model: &Path, log: &Path) -> Result<BTreeMap<u64, F
     Ok(found.into_iter().map(|f| (f.id, f)).collect())
 }
 
+/// `xtask index build` of the images of `manifest` into `out` with `model`, then `extra`.
+pub fn build_command(model: &Path, manifest: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = args(&[
+        &"index",
+        &"build",
+        &"--model",
+        &model,
+        &"--images",
+        &manifest,
+        &"--out",
+        &out,
+    ]);
+    a.extend(extra.iter().map(|e| e.to_string()));
+    a
+}
+
 /// The number in the last `indexed N, read R of M images` line.
 fn acknowledged(stderr: &str) -> usize {
     stderr
@@ -78,21 +94,9 @@ pub fn stress(work: &Path, model: &Path, kills: usize, seed: u64) -> Result<Targ
     let began = Instant::now();
     std::fs::create_dir_all(work)?;
     let manifest = mm_data::synth::shapes::write_shapes(&work.join("shapes"), 16, IMAGES)?;
-    let command = |out: &PathBuf| {
-        args(&[
-            &"index",
-            &"build",
-            &"--model",
-            &model,
-            &"--images",
-            &manifest,
-            &"--out",
-            out,
-            &"--batch",
-            &BATCH.to_string(),
-            &"--resume",
-        ])
-    };
+    let batch = BATCH.to_string();
+    let command =
+        |out: &PathBuf| build_command(model, &manifest, out, &["--batch", &batch, "--resume"]);
     let reference_dir = work.join("reference");
     let start = Instant::now();
     run_to_end(&command(&reference_dir), &work.join("reference"))?;

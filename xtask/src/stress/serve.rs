@@ -12,7 +12,7 @@ use mm_data::rng::SplitMix64;
 use mm_retrieval::Found;
 use serde_json::{Value, json};
 
-use super::index::{TOLERANCE, entries};
+use super::index::{TOLERANCE, build_command, entries};
 use super::{Ending, Run, TargetReport, args, moment, run_to_end, tail};
 
 /// Images in the folder before the first start; added image `n` is shape `n % BASE`.
@@ -134,16 +134,7 @@ pub fn stress(work: &Path, model: &Path, kills: usize, seed: u64) -> Result<Targ
     let manifest = mm_data::synth::shapes::write_shapes(&shapes, 16, BASE)?;
     let index = work.join("index");
     run_to_end(
-        &args(&[
-            &"index",
-            &"build",
-            &"--model",
-            &model,
-            &"--images",
-            &manifest,
-            &"--out",
-            &index,
-        ]),
+        &build_command(model, &manifest, &index, &[]),
         &work.join("build"),
     )?;
     let base = entries(&index, model, &work.join("search-base"))?;
