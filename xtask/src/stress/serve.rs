@@ -29,6 +29,8 @@ struct Seen {
     indexed_at_start: Option<u64>,
     sent: Vec<u64>,
     acknowledged: Vec<u64>,
+    /// An answer other than 200 while the service was alive: a failure of the service.
+    refused: Option<String>,
 }
 
 async fn add_until_killed(
@@ -72,8 +74,7 @@ async fn add_until_killed(
                 let status = r.status();
                 let body = r.text().await.unwrap_or_default();
                 if !killed.load(Ordering::SeqCst) {
-                    seen.sent.push(u64::MAX); // marks the failure for the caller
-                    eprintln!("POST /index answered {status}: {body}");
+                    seen.refused = Some(format!("POST /index answered {status}: {body}"));
                     break;
                 }
             }
@@ -190,8 +191,8 @@ pub fn stress(work: &Path, model: &Path, kills: usize, seed: u64) -> Result<Targ
             );
         }
         report.kills += 1;
-        if seen.sent.contains(&u64::MAX) {
-            bail!("the service refused an addition before its kill (see above)");
+        if let Some(refused) = &seen.refused {
+            bail!("before its kill, the service refused an addition: {refused}");
         }
         if seen.answered {
             report.count("answered_after_restart", 1);
