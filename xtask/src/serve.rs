@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// Seconds a request may wait for the model before a 503.
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
+    /// Seconds a request's body may take to arrive whole before a 408.
+    #[arg(long, default_value_t = 30.0)]
+    body_timeout: f64,
     /// Model jobs queued before new requests get 429.
     #[arg(long, default_value_t = BatchConfig::default().queue_capacity)]
     queue: usize,
@@ -85,6 +88,7 @@ impl BackendJob for ServeJob {
                 max_labels: a.max_labels,
                 max_text_bytes: a.max_text_bytes,
                 request_timeout: Duration::from_secs_f64(a.timeout),
+                body_timeout: Duration::from_secs_f64(a.body_timeout),
                 ..Limits::default()
             },
             batch: BatchConfig {

@@ -22,6 +22,8 @@ pub struct Limits {
     pub max_images_per_request: usize,
     /// A request still waiting for the model after this long gets a 503.
     pub request_timeout: Duration,
+    /// A request whose body has not arrived whole after this long gets a 408.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -35,6 +37,7 @@ impl Default for Limits {
             max_k: 1000,
             max_images_per_request: 64,
             request_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }

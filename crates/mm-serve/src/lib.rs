@@ -17,6 +17,7 @@
 //! request's fault) or 5xx status ([`error`]); limits are in [`config::Limits`]. A growing
 //! index log is folded into a snapshot in the background ([`compaction`]).
 
+mod body;
 pub mod compaction;
 pub mod config;
 pub mod error;
@@ -126,6 +127,10 @@ pub fn router<B: Backend>(
         .route("/vqa", post(vqa::vqa))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body::read_in_time,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state);
     Ok((router, index))

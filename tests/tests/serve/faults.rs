@@ -123,3 +123,30 @@ async fn an_upload_dropped_midway_adds_nothing() {
     assert_eq!(index.len(), 17);
     assert_eq!(index.metadata(16).unwrap()["note"], "whole");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_slower_than_the_body_timeout_gets_a_408_and_adds_nothing() {
+    let s = setup();
+    let mut config = test_config();
+    config.limits.body_timeout = Duration::from_millis(400);
+    let server = start(&s, config).await;
+    let host = server.url.trim_start_matches("http://").to_string();
+    let c = reqwest::Client::new();
+    let (head, body) = index_request(&host, "too slow");
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&host).unwrap();
+        stream.write_all(&head).unwrap();
+        // Half the body, then nothing for longer than the timeout.
+        stream.write_all(&body[..body.len() / 2]).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let json: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["error"]["code"], "body_timeout", "{json}");
+    assert_eq!(indexed(&c, &server.url).await, 16);
+    server.stop().await;
+}

@@ -265,7 +265,7 @@ async fn every_bad_request_gets_a_json_4xx_naming_the_problem() {
             "body over the limit",
             classify(image_form(vec![7u8; (2 << 20) + (64 << 10)]).text("labels", "a")),
             413,
-            "bad_multipart",
+            "body_too_large",
         ),
         (
             "not multipart",
