@@ -28,6 +28,22 @@ fn index_request(host: &str, note: &str) -> (Vec<u8>, Vec<u8>) {
     (head.into_bytes(), body)
 }
 
+/// Sends `head` and the first `sent` bytes of `body` on a fresh connection, then reads the
+/// whole answer (off the async runtime: plain blocking sockets).
+async fn send_raw(host: &str, head: Vec<u8>, body: Vec<u8>, sent: usize) -> String {
+    let host = host.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&host).unwrap();
+        stream.write_all(&head).unwrap();
+        stream.write_all(&body[..sent]).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap()
+}
+
 async fn indexed(c: &reqwest::Client, url: &str) -> u64 {
     let (_, health) = json_of(c.get(format!("{url}/health")).send().await.unwrap()).await;
     health["indexed"].as_u64().unwrap()
@@ -105,16 +121,8 @@ async fn an_upload_dropped_midway_adds_nothing() {
     assert_eq!(indexed(&c, &server.url).await, 16);
     // The service goes on: a whole upload lands, with the next id.
     let (head, body) = index_request(&host, "whole");
-    let answer = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(&host).unwrap();
-        stream.write_all(&head).unwrap();
-        stream.write_all(&body).unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-    })
-    .await
-    .unwrap();
+    let whole = body.len();
+    let answer = send_raw(&host, head, body, whole).await;
     assert!(answer.contains("\"ids\":[16]"), "{answer}");
     server.stop().await;
     // Reopened, the folder holds the 16 images and the one whole upload.
@@ -133,17 +141,9 @@ async fn a_body_slower_than_the_body_timeout_gets_a_408_and_adds_nothing() {
     let host = server.url.trim_start_matches("http://").to_string();
     let c = reqwest::Client::new();
     let (head, body) = index_request(&host, "too slow");
-    let answer = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(&host).unwrap();
-        stream.write_all(&head).unwrap();
-        // Half the body, then nothing for longer than the timeout.
-        stream.write_all(&body[..body.len() / 2]).unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-    })
-    .await
-    .unwrap();
+    // Half the body, then nothing for longer than the timeout.
+    let half = body.len() / 2;
+    let answer = send_raw(&host, head, body, half).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     let json: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(json["error"]["code"], "body_timeout", "{json}");
