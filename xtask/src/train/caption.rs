@@ -207,7 +207,7 @@ pub fn run(args: CaptionTrainArgs) -> Result<()> {
         train,
         test,
         run,
-        devices: args.devices.devices as usize,
+        devices: args.devices.start()?,
     };
     let report = dispatch(args.device.device, job)??;
     append_eval(

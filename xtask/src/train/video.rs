@@ -194,7 +194,7 @@ pub fn run(args: VideoTrainArgs) -> Result<()> {
         train,
         test,
         run,
-        devices: args.devices.devices as usize,
+        devices: args.devices.start()?,
     };
     let report = dispatch(args.device.device, job)??;
     append_eval(

@@ -13,7 +13,9 @@
 //!   a progress display that suits a terminal and a CI log ([`RunLog`], [`ProgressRenderer`]);
 //! - optionally, an exponential moving average of the weights ([`WithEma`]);
 //! - data parallelism over several devices with burn-train's multi-device strategy: each
-//!   device builds its [`Share`] of every batch, gradients are summed on the first device.
+//!   device builds its [`Share`] of every batch, gradients are summed on the first device;
+//! - and over several processes or machines ([`nodes`]): burn-collective sums the gradients
+//!   of every node's devices before each optimizer step.
 //!
 //! A run folder holds `config.json` (what the caller passes: the full training config),
 //! `checkpoint/`, `metrics.jsonl` and `loss.png`; the caller saves `final/`
@@ -24,6 +26,7 @@ mod ema;
 mod loader;
 mod log;
 mod model_dir;
+pub mod nodes;
 mod plot;
 mod recorder;
 mod schedule;
@@ -283,11 +286,13 @@ where
         .first()
         .cloned()
         .ok_or_else(|| TrainError::Settings("no device to train on".into()))?;
-    if source.batch_size() < devices.len() {
+    let node = nodes::current().map_or(Share::WHOLE, |g| g.share());
+    if source.batch_size() < devices.len() * node.count {
         return Err(TrainError::Settings(format!(
-            "a batch of {} cannot be split over {} devices",
+            "a batch of {} cannot be split over {} devices on {} node(s)",
             source.batch_size(),
-            devices.len()
+            devices.len(),
+            node.count
         )));
     }
     let start_chunk = prepare(spec, config)?;
@@ -297,12 +302,13 @@ where
     }
     let start_step = (start_chunk * spec.chunk()).min(spec.total_steps);
     let batch_size = source.batch_size();
-    let train = Arc::new(StepLoader::<B, S>::new(
+    let train = Arc::new(StepLoader::<B, S>::for_node(
         Arc::new(source),
         spec.total_steps,
         spec.chunk(),
         start_chunk,
         main.clone(),
+        node,
     ));
     let valid = Arc::new(EmptyLoader::<<M::InnerModule as InferenceStep>::Input>::default());
     let log = RunLog::new(&spec.metrics_path(), batch_size);
@@ -323,7 +329,9 @@ where
             ExecutionStrategy::multi(devices.to_vec(), MultiDeviceOptim::OptimMainDevice),
         ));
     }
+    let model = nodes::renumber_for_group(model);
     let result = training.launch(Learner::new(model, optim, schedule));
+    nodes::finish::<B::InnerBackend>();
     let losses = read_losses(&spec.metrics_path()).map_err(io(&spec.metrics_path()))?;
     loss_curve(&losses, &spec.run_dir.join("loss.png"))?;
     Ok(result.model)
