@@ -14,75 +14,13 @@ pub struct DeviceArg {
     pub device: DeviceSpec,
 }
 
-/// `--devices N` of the training commands: data-parallel over N devices of `--device`'s kind,
-/// and over several nodes (processes or machines) with `--nodes`.
-#[derive(clap::Args, Debug, Clone)]
+/// `--devices N` of the training commands: data-parallel over N devices of `--device`'s kind.
+#[derive(clap::Args, Debug, Clone, Copy)]
 pub struct DevicesArg {
     /// Train data-parallel on N devices counted from --device (cuda:0 --devices 2: cuda:0 and
     /// cuda:1; cpu: N worker threads on the CPU). Each takes 1/N of every batch.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub devices: u16,
-    /// Train on N nodes (processes or machines), each running this same command with the same
-    /// config and data and its own --node-rank; gradients are summed over all of them
-    /// (docs/distributed.md).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    pub nodes: u16,
-    /// This node's rank, 0..N; node 0 hosts the orchestrator.
-    #[arg(long, default_value_t = 0, requires = "orchestrator")]
-    pub node_rank: u16,
-    /// HOST:PORT of the orchestrator: node 0's address, and the port it listens on.
-    #[arg(long)]
-    pub orchestrator: Option<String>,
-    /// HOST:PORT where the other nodes reach this one [default with a loopback orchestrator:
-    /// 127.0.0.1:(orchestrator port + 1 + rank)].
-    #[arg(long)]
-    pub node_address: Option<String>,
-    /// Seconds a node waits for the others at a step before it stops with an error.
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
-    pub node_timeout: u64,
-}
-
-impl DevicesArg {
-    /// Joins the node group the flags describe (if any) and returns the local device count.
-    pub fn start(&self) -> Result<usize> {
-        if self.nodes > 1 {
-            mm_core::train::nodes::join(self.group()?)?;
-        } else if self.orchestrator.is_some() || self.node_rank > 0 {
-            bail!("--orchestrator and --node-rank need --nodes 2 or more");
-        }
-        Ok(self.devices as usize)
-    }
-
-    fn group(&self) -> Result<mm_core::train::nodes::NodeGroup> {
-        let Some(orchestrator) = self.orchestrator.clone() else {
-            bail!("--nodes {} needs --orchestrator HOST:PORT", self.nodes);
-        };
-        let node_address = match &self.node_address {
-            Some(a) => a.clone(),
-            None => {
-                let (host, port) = orchestrator
-                    .rsplit_once(':')
-                    .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
-                    .with_context(|| format!("--orchestrator {orchestrator:?} is not HOST:PORT"))?;
-                if !matches!(host, "127.0.0.1" | "localhost") {
-                    bail!(
-                        "--orchestrator {orchestrator} is not on this machine: give --node-address HOST:PORT"
-                    );
-                }
-                let port = port
-                    .checked_add(1 + self.node_rank)
-                    .context("--orchestrator port too high for a default --node-address")?;
-                format!("127.0.0.1:{port}")
-            }
-        };
-        Ok(mm_core::train::nodes::NodeGroup {
-            nodes: self.nodes as usize,
-            rank: self.node_rank as usize,
-            orchestrator,
-            node_address,
-            timeout: std::time::Duration::from_secs(self.node_timeout),
-        })
-    }
 }
 
 /// The workspace root (the folder holding `configs/` and `datasets/`).

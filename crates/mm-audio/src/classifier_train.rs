@@ -101,7 +101,7 @@ impl<B: AutodiffBackend> TrainStep for AudioClassifier<B> {
     fn step(&self, batch: AudioBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = loss_and_output(self, &batch);
         // Each device's gradient is weighted by its share, so their sum is the batch's.
-        batch.at.train_output(self, loss, out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 

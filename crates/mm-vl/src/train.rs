@@ -4,10 +4,8 @@
 //! Everything random is derived from `seed` and the step number (the sample order of each
 //! epoch, the caption drawn for each image, the augmentation), so a run resumed from a
 //! checkpoint sees exactly the batches the uninterrupted run would have seen. On several
-//! devices of one process each device takes its share of every batch; the contrastive loss
-//! then sees the negatives of its own share only (no cross-device gather), and the gradients
-//! are summed. On several nodes ([`mm_core::train::nodes`]) the embeddings of the whole batch
-//! are gathered, so the loss and its gradient are the whole batch's, as on one device.
+//! devices each device takes its share of every batch; the contrastive loss then sees the
+//! negatives of its own share only (no cross-device gather), and the gradients are summed.
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
@@ -16,9 +14,7 @@ use burn::optim::{AdamWConfig, GradientsParams, MultiGradientsParams, Optimizer}
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
-use mm_core::loss::contrastive_loss;
 pub use mm_core::train::RunOptions;
-use mm_core::train::nodes::gather_rows;
 use mm_core::train::{BatchSource, StepInfo, StepOutput, WarmupCosine, fit};
 use mm_text::{ClipTokenizer, TextBatch, TokenizerError};
 use rand::rngs::StdRng;
@@ -227,27 +223,12 @@ impl<B: AutodiffBackend> TrainStep for Clip<B> {
     type Output = StepOutput;
 
     fn step(&self, batch: ClipBatch<B>) -> TrainOutput<StepOutput> {
-        let at = batch.at;
-        let image = self.encode_image(batch.pixels.clone());
-        let text = self.encode_text(batch.text.clone());
-        // On several nodes the negatives are the whole batch, as on one device: every share
-        // computes the whole batch's loss from gathered embeddings, through its own rows
-        // only, and carries 1/shares of the logit scale's gradient (same value, every share
-        // with a gradient for every parameter, as the all-reduce needs).
-        if let Some(images) = gather_rows(image.clone(), &at) {
-            let texts = gather_rows(text, &at).expect("the same group gathers both towers");
-            let shares = at.share.count as f64;
-            let scale = self.logit_scale.scale();
-            let scale = scale.clone() / shares + scale.detach() * (1.0 - 1.0 / shares);
-            let loss = contrastive_loss(images, texts, scale);
-            let out = step_output(self, &batch, loss.clone().into_scalar().elem());
-            return at.train_output_gathered(self, loss, out);
-        }
-        // Otherwise each device's loss sees its own share's negatives, and its gradient is
-        // weighted by its share, so their sum is the shares' mean.
-        let loss = contrastive_loss(image, text, self.logit_scale.scale());
-        let out = step_output(self, &batch, loss.clone().into_scalar().elem());
-        at.train_output(self, loss, out)
+        let loss = self.loss(batch.pixels.clone(), batch.text.clone());
+        let value: f64 = loss.clone().into_scalar().elem();
+        // Each device's gradient is weighted by its share, so their sum is the batch's.
+        let grads = (loss * batch.at.weight()).backward();
+        let out = step_output(self, &batch, value);
+        TrainOutput::new(self, grads, out)
     }
 
     fn optimize<B2, O>(self, optim: &mut O, lr: f64, grads: GradientsParams) -> Self

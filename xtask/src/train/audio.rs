@@ -164,7 +164,7 @@ pub fn run(args: AudioTrainArgs) -> Result<()> {
         train,
         test,
         run,
-        devices: args.devices.start()?,
+        devices: args.devices.devices as usize,
     };
     let report = dispatch(args.device.device, job)??;
     println!("final model: {}", args.run_dir.join("final").display());

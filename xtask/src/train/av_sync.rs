@@ -134,7 +134,7 @@ pub fn run(args: AvSyncTrainArgs) -> Result<()> {
         train,
         test,
         run,
-        devices: args.devices.start()?,
+        devices: args.devices.devices as usize,
     };
     let report = dispatch(args.device.device, job)??;
     append_eval(

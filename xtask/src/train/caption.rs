@@ -207,7 +207,7 @@ pub fn run(args: CaptionTrainArgs) -> Result<()> {
         train,
         test,
         run,
-        devices: args.devices.start()?,
+        devices: args.devices.devices as usize,
     };
     let report = dispatch(args.device.device, job)??;
     append_eval(

@@ -112,7 +112,7 @@ pub fn run(args: ClipTrainArgs) -> Result<()> {
         manifest,
         run_dir: args.run_dir,
         resume: args.run.resume,
-        devices: args.devices.start()?,
+        devices: args.devices.devices as usize,
     };
     dispatch(device, job)?
 }

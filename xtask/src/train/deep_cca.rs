@@ -46,7 +46,7 @@ pub fn run(args: DeepCcaTrainArgs) -> Result<()> {
         resume: args.run.resume,
         ..RunOptions::new(&args.run_dir)
     };
-    let devices = args.devices.start()?;
+    let devices = args.devices.devices as usize;
     dispatch(args.device.device, TrainJob(cfg, run, devices))??;
     let losses = read_losses(&args.run_dir.join("metrics.jsonl"))?;
     if let (Some(first), Some(last)) = (losses.first(), losses.last()) {

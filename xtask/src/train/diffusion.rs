@@ -117,7 +117,7 @@ pub fn run(args: DiffusionTrainArgs) -> Result<()> {
         train,
         text_encoder: args.text_encoder,
         run,
-        devices: args.devices.start()?,
+        devices: args.devices.devices as usize,
     };
     dispatch(args.device.device, job)??;
     println!("final pipeline: {}", run_dir.join("final").display());

@@ -45,7 +45,7 @@ pub fn run(args: FusionTrainArgs) -> Result<()> {
         cfg,
         args.run_dir.clone(),
         args.run.resume,
-        args.devices.start()?,
+        args.devices.devices as usize,
     );
     dispatch(args.device.device, job)??;
     println!(

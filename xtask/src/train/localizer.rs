@@ -180,7 +180,7 @@ pub fn run(args: LocalizerTrainArgs) -> Result<()> {
         backgrounds: backs,
         test,
         run,
-        devices: args.devices.start()?,
+        devices: args.devices.devices as usize,
     };
     let (report, img) = dispatch(args.device.device, job)??;
     append_eval(

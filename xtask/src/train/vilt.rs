@@ -200,7 +200,7 @@ pub fn run(args: ViltTrainArgs) -> Result<()> {
         from: args.from,
         run_dir: run_dir.clone(),
         resume: args.run.resume,
-        devices: args.devices.start()?,
+        devices: args.devices.devices as usize,
     };
     let (pre, report) = dispatch(args.device.device, job)??;
     let figures = serde_json::json!({"pretraining": pre, "vqa": report});

@@ -148,7 +148,7 @@ pub fn run(args: VqaTrainArgs) -> Result<()> {
         train,
         test,
         run,
-        devices: args.devices.start()?,
+        devices: args.devices.devices as usize,
     };
     let report = dispatch(args.device.device, job)??;
     append_eval(

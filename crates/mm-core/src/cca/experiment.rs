@@ -162,7 +162,7 @@ impl<B: AutodiffBackend> TrainStep for TwoViewEncoders<B> {
     /// the step as an error.
     fn step(&self, batch: CcaBatch<B>) -> TrainOutput<StepOutput> {
         match self.output(&batch) {
-            (Some(loss), out) => batch.at.train_output(self, loss, out),
+            (Some(loss), out) => TrainOutput::new(self, (loss * batch.at.weight()).backward(), out),
             (None, out) => TrainOutput {
                 grads: GradientsParams::new(),
                 item: out,

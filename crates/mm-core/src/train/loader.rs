@@ -17,40 +17,26 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
-use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor};
-use burn_train::TrainOutput;
 
 /// Which part of each step's batch one device builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Share {
     /// This device's position among the devices.
     pub index: usize,
-    /// Number of devices the batch is split over (on all nodes together).
+    /// Number of devices the batch is split over.
     pub count: usize,
-    /// Number of nodes (processes) the devices are spread over, each with `count / nodes`.
-    pub nodes: usize,
 }
 
 impl Share {
     /// The whole batch (one device).
-    pub const WHOLE: Share = Share {
-        index: 0,
-        count: 1,
-        nodes: 1,
-    };
+    pub const WHOLE: Share = Share { index: 0, count: 1 };
 
     /// The rows of a batch of `batch_size` that belong to this share.
     pub fn rows(&self, batch_size: usize) -> Range<usize> {
         batch_size * self.index / self.count..batch_size * (self.index + 1) / self.count
-    }
-
-    /// Devices per node: the shares one process builds.
-    pub fn local_count(&self) -> usize {
-        (self.count / self.nodes.max(1)).max(1)
     }
 }
 
@@ -73,61 +59,8 @@ impl StepInfo {
 
     /// This share's fraction of the step's batch: the weight of its mean loss, so that the
     /// gradients of all shares sum to the whole batch's.
-    ///
-    /// On several nodes, each device's gradient is first summed over the whole group, and
-    /// burn-train then adds up the node's devices: the weight is divided by their number so
-    /// that sum is the batch's too.
     pub fn weight(&self) -> f64 {
-        let local = if self.share.nodes > 1 {
-            self.share.local_count()
-        } else {
-            1
-        };
-        self.rows() as f64 / self.batch_size.max(1) as f64 / local as f64
-    }
-
-    /// The training output of this share: the gradients of `loss` (this share's mean loss)
-    /// weighted by [`weight`](Self::weight), summed with the other nodes' when the process is
-    /// one of a [node group](super::nodes), and `item` to log.
-    pub fn train_output<B, M, O>(&self, model: &M, loss: Tensor<B, 1>, item: O) -> TrainOutput<O>
-    where
-        B: AutodiffBackend,
-        M: AutodiffModule<B>,
-    {
-        self.backward(model, loss * self.weight(), item)
-    }
-
-    /// The training output of a loss over the whole step's batch, built from rows gathered
-    /// with [`gather_rows`](super::nodes::gather_rows) (the same value on every share; only
-    /// this share's rows carry gradients, and the caller lets only share 0 carry those of
-    /// parameters the loss uses directly): the shares' gradients then sum to the batch's.
-    pub fn train_output_gathered<B, M, O>(
-        &self,
-        model: &M,
-        loss: Tensor<B, 1>,
-        item: O,
-    ) -> TrainOutput<O>
-    where
-        B: AutodiffBackend,
-        M: AutodiffModule<B>,
-    {
-        let local = if self.share.nodes > 1 {
-            self.share.local_count()
-        } else {
-            1
-        };
-        self.backward(model, loss / local as f64, item)
-    }
-
-    fn backward<B, M, O>(&self, model: &M, loss: Tensor<B, 1>, item: O) -> TrainOutput<O>
-    where
-        B: AutodiffBackend,
-        M: AutodiffModule<B>,
-    {
-        let device = loss.device();
-        let grads = GradientsParams::from_grads(loss.backward(), model);
-        let grads = super::nodes::all_reduce::<B>(grads, self.share, self.step, &device);
-        TrainOutput { grads, item }
+        self.rows() as f64 / self.batch_size.max(1) as f64
     }
 
     /// The [`StepOutput`](super::StepOutput) of this share with mean loss `loss`.
@@ -194,32 +127,12 @@ impl<B: Backend, S: BatchSource<B>> StepLoader<B, S> {
         first_chunk: usize,
         device: B::Device,
     ) -> Self {
-        Self::for_node(
-            source,
-            total_steps,
-            steps_per_chunk,
-            first_chunk,
-            device,
-            Share::WHOLE,
-        )
-    }
-
-    /// The same, on node `node.index` of `node.count`: it builds only that node's share of
-    /// every batch (cut further between its devices by [`slice`](DataLoader::slice)).
-    pub fn for_node(
-        source: Arc<S>,
-        total_steps: usize,
-        steps_per_chunk: usize,
-        first_chunk: usize,
-        device: B::Device,
-        node: Share,
-    ) -> Self {
         Self {
             source,
             total_steps,
             steps_per_chunk: steps_per_chunk.max(1),
             next_chunk: AtomicUsize::new(first_chunk),
-            share: node,
+            share: Share::WHOLE,
             device,
         }
     }
@@ -304,12 +217,9 @@ impl<B: Backend, S: BatchSource<B>> DataLoader<B, S::Batch> for StepLoader<B, S>
             .round()
             .max(1.0) as usize;
         let index = ((start * count) as f64 / total as f64).round() as usize;
-        // This node's share, cut into `count` device shares.
-        let node = self.share;
         let share = Share {
-            index: node.index * count + index.min(count - 1),
-            count: node.count * count,
-            nodes: node.nodes,
+            index: index.min(count - 1),
+            count,
         };
         Arc::new(self.with(share, self.device.clone()))
     }

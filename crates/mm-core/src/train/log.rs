@@ -222,7 +222,7 @@ impl Metric for RunLog {
         for ((_, acc), (_, v)) in p.extras.iter_mut().zip(&item.extras) {
             *acc += v * w;
         }
-        if p.parts < item.share.local_count() {
+        if p.parts < item.share.count {
             return SerializedEntry::new(String::new(), String::new());
         }
         let p = state.pending.take().expect("pending step exists");
@@ -377,17 +377,7 @@ mod tests {
     }
 
     fn out(step: usize, index: usize, count: usize, samples: usize, loss: f64) -> StepOutput {
-        StepOutput::new(
-            step,
-            Share {
-                index,
-                count,
-                nodes: 1,
-            },
-            samples,
-            loss,
-        )
-        .with("scale", loss * 2.0)
+        StepOutput::new(step, Share { index, count }, samples, loss).with("scale", loss * 2.0)
     }
 
     #[test]

@@ -13,9 +13,7 @@
 //!   a progress display that suits a terminal and a CI log ([`RunLog`], [`ProgressRenderer`]);
 //! - optionally, an exponential moving average of the weights ([`WithEma`]);
 //! - data parallelism over several devices with burn-train's multi-device strategy: each
-//!   device builds its [`Share`] of every batch, gradients are summed on the first device;
-//! - and over several processes or machines ([`nodes`]): burn-collective sums the gradients
-//!   of every node's devices before each optimizer step.
+//!   device builds its [`Share`] of every batch, gradients are summed on the first device.
 //!
 //! A run folder holds `config.json` (what the caller passes: the full training config),
 //! `checkpoint/`, `metrics.jsonl` and `loss.png`; the caller saves `final/`
@@ -26,7 +24,6 @@ mod ema;
 mod loader;
 mod log;
 mod model_dir;
-pub mod nodes;
 mod plot;
 mod recorder;
 mod schedule;
@@ -286,13 +283,11 @@ where
         .first()
         .cloned()
         .ok_or_else(|| TrainError::Settings("no device to train on".into()))?;
-    let node = nodes::current().map_or(Share::WHOLE, |g| g.share());
-    if source.batch_size() < devices.len() * node.count {
+    if source.batch_size() < devices.len() {
         return Err(TrainError::Settings(format!(
-            "a batch of {} cannot be split over {} devices on {} node(s)",
+            "a batch of {} cannot be split over {} devices",
             source.batch_size(),
-            devices.len(),
-            node.count
+            devices.len()
         )));
     }
     let start_chunk = prepare(spec, config)?;
@@ -302,13 +297,12 @@ where
     }
     let start_step = (start_chunk * spec.chunk()).min(spec.total_steps);
     let batch_size = source.batch_size();
-    let train = Arc::new(StepLoader::<B, S>::for_node(
+    let train = Arc::new(StepLoader::<B, S>::new(
         Arc::new(source),
         spec.total_steps,
         spec.chunk(),
         start_chunk,
         main.clone(),
-        node,
     ));
     let valid = Arc::new(EmptyLoader::<<M::InnerModule as InferenceStep>::Input>::default());
     let log = RunLog::new(&spec.metrics_path(), batch_size);
@@ -329,9 +323,7 @@ where
             ExecutionStrategy::multi(devices.to_vec(), MultiDeviceOptim::OptimMainDevice),
         ));
     }
-    let model = nodes::renumber_for_group(model);
     let result = training.launch(Learner::new(model, optim, schedule));
-    nodes::finish::<B::InnerBackend>();
     let losses = read_losses(&spec.metrics_path()).map_err(io(&spec.metrics_path()))?;
     loss_curve(&losses, &spec.run_dir.join("loss.png"))?;
     Ok(result.model)

@@ -253,7 +253,7 @@ impl<B: AutodiffBackend> TrainStep for CaptionTraining<B> {
 
     fn step(&self, batch: CaptionBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = caption_loss(&self.model, &batch, self.pad);
-        batch.at.train_output(self, loss, out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 

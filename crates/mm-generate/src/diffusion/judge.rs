@@ -207,7 +207,7 @@ impl<B: AutodiffBackend> TrainStep for ShapeJudge<B> {
 
     fn step(&self, batch: JudgeBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = judge_loss(self, &batch);
-        batch.at.train_output(self, loss, out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 

@@ -233,7 +233,7 @@ impl<B: AutodiffBackend> TrainStep for LocalizerNet<B> {
 
     fn step(&self, batch: SceneBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = loss_and_output(self, &batch);
-        batch.at.train_output(self, loss, out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 

@@ -235,7 +235,7 @@ impl<B: AutodiffBackend> TrainStep for SyncNet<B> {
 
     fn step(&self, batch: SyncBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = loss_and_output(self, &batch);
-        batch.at.train_output(self, loss, out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 

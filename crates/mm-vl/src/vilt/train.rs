@@ -144,7 +144,7 @@ impl<B: AutodiffBackend> TrainStep for Pretraining<B> {
         let (loss, out) = self
             .loss(&batch)
             .expect("batches are sized for the model before training");
-        batch.at.train_output(self, loss, out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 
@@ -172,7 +172,7 @@ impl<B: AutodiffBackend> TrainStep for Finetuning<B> {
 
     fn step(&self, batch: VqaBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = loss_and_output(&self.vilt, &batch);
-        batch.at.train_output(self, loss, out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 

@@ -211,7 +211,7 @@ impl<B: AutodiffBackend> TrainStep for VqaModel<B> {
 
     fn step(&self, batch: VqaBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = loss_and_output(self, &batch);
-        batch.at.train_output(self, loss, out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 

@@ -265,7 +265,7 @@ impl<B: AutodiffBackend> TrainStep for FusionClassifier<B> {
 
     fn step(&self, batch: FusionBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = self.loss_and_output(&batch);
-        batch.at.train_output(self, loss, out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 

@@ -152,7 +152,7 @@ impl<B: AutodiffBackend> TrainStep for DiffusionTraining<B> {
 
     fn step(&self, batch: DiffusionBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = diffusion_loss(&self.unet, &batch);
-        batch.at.train_output(self, loss, out)
+        TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
 
