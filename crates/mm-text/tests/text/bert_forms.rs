@@ -11,8 +11,6 @@ use burn::backend::NdArray;
 use mm_text::bert::SentenceEncoder;
 use serde_json::Value;
 
-mod common;
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert_forms")
 }
@@ -30,7 +28,7 @@ fn bin_and_vocab_txt_folder_matches_sentence_transformers() {
         encoder.max_seq_length as u64,
         expected["max_seq_length"].as_u64().unwrap()
     );
-    common::assert_matches_reference(&encoder, &expected, 1e-4);
+    crate::common::assert_matches_reference(&encoder, &expected, 1e-4);
 }
 
 #[test]

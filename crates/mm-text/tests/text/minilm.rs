@@ -8,8 +8,6 @@ use burn::backend::NdArray;
 use mm_text::bert::{SentenceEncoder, prepare_minilm};
 use serde_json::Value;
 
-mod common;
-
 #[test]
 fn sentence_embeddings_match_sentence_transformers() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
@@ -23,5 +21,5 @@ fn sentence_embeddings_match_sentence_transformers() {
 
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm/expected.json");
     let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
-    common::assert_matches_reference(&encoder, &expected, 1e-4);
+    crate::common::assert_matches_reference(&encoder, &expected, 1e-4);
 }

@@ -10,7 +10,7 @@ use mm_vision::{AlphaMode, ClipImageProcessor, ClipVisionConfig};
 use mm_vl::clip::ClipConfig;
 use mm_vl::hf::LoadedClip;
 
-use crate::train::{shape_set, tiny_pipeline};
+use super::train::{shape_set, tiny_pipeline};
 
 type B = Flex;
 

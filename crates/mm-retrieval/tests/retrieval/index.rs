@@ -14,8 +14,7 @@ type B = Flex;
 
 use mm_data::synth::vectors::random_unit_vectors as unit_vectors;
 
-mod common;
-use common::{brute_force, recall_at_10};
+use crate::common::{brute_force, recall_at_10};
 
 #[test]
 fn exact_index_matches_brute_force_across_blocks() {

@@ -10,8 +10,7 @@ use mm_retrieval::{
 };
 use serde_json::json;
 
-mod common;
-use common::recall_at_10;
+use crate::common::recall_at_10;
 
 type B = Flex;
 

@@ -1,0 +1,6 @@
+//! mm-audio's integration tests, in one binary (one link instead of three; CI's build time is
+//! mostly compiling and linking test binaries against Burn's backends).
+
+mod decode;
+mod encoders;
+mod librosa_parity;
