@@ -1,6 +1,5 @@
-//! Image captioning, one test binary (CI links it once): metrics against the reference
-//! scorers, transformers parity of the model and of `generate()`, training through the house
-//! loop, and the fused kernels' gradients.
+//! Image captioning: metrics against the reference scorers, transformers parity of the model
+//! and of `generate()`, training through the house loop, and the fused kernels' gradients.
 
 mod gradients;
 mod hf;

@@ -1,6 +1,6 @@
-//! Text-to-image diffusion, one test binary (CI links it once): the schedulers, the UNet, the
-//! VAE and the whole pipeline against diffusers (fixture scripts under `tests/fixtures/`), and
-//! training, resuming and judging a tiny pixel-space model (by the shape judge and by CLIP score).
+//! Text-to-image diffusion: the schedulers, the UNet, the VAE and the whole pipeline against
+//! diffusers (fixture scripts under `tests/fixtures/`), and training, resuming and judging a
+//! tiny pixel-space model (by the shape judge and by CLIP score).
 
 mod clip_score;
 mod common;
