@@ -67,6 +67,7 @@ fn gradients<B: AutodiffBackend>(model: &Captioner<B>) -> (f32, Vec<Vec<f32>>) {
 
 #[test]
 fn flex_gradients_match_ndarray() {
+    let _seeded = crate::seeded();
     let mut config = CaptionTrainConfig::default().model;
     config.encoder.image_size = 16;
     config.encoder.patch_size = 4;

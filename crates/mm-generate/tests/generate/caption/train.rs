@@ -58,6 +58,7 @@ fn tiny_config() -> CaptionTrainConfig {
 
 #[test]
 fn a_short_run_learns_to_name_the_colours() {
+    let _seeded = crate::seeded();
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_set(dir.path());
     let config = tiny_config();

@@ -144,6 +144,7 @@ fn held_out_prompts_leave_the_training_set() {
 
 #[test]
 fn a_run_saves_a_pipeline_with_ema_weights_and_resumes_exactly() {
+    let _seeded = crate::seeded();
     let device = Default::default();
     let data = tempfile::tempdir().unwrap();
     let runs = tempfile::tempdir().unwrap();
@@ -262,6 +263,7 @@ fn a_run_saves_a_pipeline_with_ema_weights_and_resumes_exactly() {
 
 #[test]
 fn the_judge_learns_colours_and_shapes_and_scores_a_model() {
+    let _seeded = crate::seeded();
     let device = Default::default();
     let data = tempfile::tempdir().unwrap();
     let run = tempfile::tempdir().unwrap();
