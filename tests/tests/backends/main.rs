@@ -5,5 +5,6 @@
 //! test's values never depend on another test's draws from Burn's process-global RNG.
 
 mod backend_parity;
+mod crate_ops;
 mod devices;
 mod math_backends;

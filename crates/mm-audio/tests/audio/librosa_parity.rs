@@ -1,6 +1,7 @@
 //! Mel spectrograms, log-mel and MFCCs against librosa 0.11 on committed synthetic and real
 //! signals, in the Whisper-style and librosa-default-style settings (reference made by
-//! `tests/fixtures/librosa/generate.py`); and the device front-end against the host one.
+//! `tests/fixtures/librosa/generate.py`); and the device front-end against the host one (on
+//! wgpu: `tests/tests/backends/crate_ops.rs`, with the other wgpu tests).
 
 use std::path::PathBuf;
 
@@ -85,20 +86,6 @@ fn device_features_agree_with_the_host_in_both_settings() {
         ("synth_22050.wav", MelConfig::librosa(22_050)), // n_fft 2048: Burn's rfft
     ];
     device_agrees_with_host::<Flex>(&Default::default(), &settings);
-}
-
-/// On wgpu (Mesa lavapipe), both settings. Every signal of the batch is compared: framing with
-/// Burn's `unfold` once read back wrong values for all but the first signal here at n_fft 2048.
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_device_features_agree_with_the_host() {
-    use burn::backend::Wgpu;
-    use burn::backend::wgpu::WgpuDevice;
-    let settings = [
-        ("synth_16000.wav", MelConfig::whisper()),
-        ("synth_22050.wav", MelConfig::librosa(22_050)),
-    ];
-    device_agrees_with_host::<Wgpu>(&WgpuDevice::DefaultDevice, &settings);
 }
 
 fn device_agrees_with_host<B: Backend>(device: &B::Device, settings: &[(&str, MelConfig)]) {

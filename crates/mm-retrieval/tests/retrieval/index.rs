@@ -347,25 +347,6 @@ fn recall_through_the_indexes_matches_the_score_matrix_metric() {
     assert!(retrieval.recall_at_k(&text_image[..5], &ks).is_err());
 }
 
-/// The exact index on wgpu (Mesa lavapipe in CI) finds what brute force finds.
-#[cfg(feature = "wgpu")]
-#[test]
-fn exact_index_on_wgpu_matches_brute_force() {
-    use burn::backend::Wgpu;
-    use burn::backend::wgpu::WgpuDevice;
-    let dim = 32;
-    let data = unit_vectors(2000, dim, 11);
-    let queries = unit_vectors(20, dim, 12);
-    let mut index = ExactIndex::<Wgpu>::new(dim, &WgpuDevice::DefaultDevice).with_tile(700);
-    index.add(&data[..900 * dim]).unwrap();
-    index.add(&data[900 * dim..]).unwrap();
-    let found = index.search_batch(&queries, 5).unwrap();
-    for (q, hits) in queries.chunks(dim).zip(&found) {
-        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
-        assert_eq!(ids, brute_force(&data, q, 5));
-    }
-}
-
 /// Found by the `index_folder` fuzz target: row counts and vector widths whose product
 /// overflows (in a log record with a valid checksum, or a snapshot header) are named damage,
 /// not an arithmetic overflow.
