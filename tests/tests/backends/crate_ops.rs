@@ -37,7 +37,11 @@ fn audio_features_on_wgpu_agree_with_the_host() {
         let out = mel.log_mel(batch, Some(80.0)).unwrap();
         assert_eq!(out.dims(), [2, host.rows, host.frames]);
         let got = out.into_data().convert::<f32>().to_vec::<f32>().unwrap();
-        for (i, (a, b)) in got.iter().zip(host.data.iter().chain(&host.data)).enumerate() {
+        for (i, (a, b)) in got
+            .iter()
+            .zip(host.data.iter().chain(&host.data))
+            .enumerate()
+        {
             let err = (*a as f64 - b).abs();
             assert!(
                 err < 1e-4 * b.abs() + 2e-3,

@@ -2,6 +2,7 @@
 //! mostly compiling and linking test binaries against Burn's backends).
 
 mod bert_forms;
+mod clip_text;
 mod clip_tokenizer;
 mod common;
 mod minilm;
