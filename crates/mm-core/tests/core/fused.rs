@@ -74,7 +74,9 @@ fn tensor<B: Backend, const D: usize>(data: TensorData, fused: bool) -> Tensor<B
     if fused {
         Tensor::from_data(data, options)
     } else {
-        Tensor::from_data(data.convert::<f64>(), options.with_dtype(DType::F64))
+        let reference = Tensor::from_data(data.convert::<f64>(), options.with_dtype(DType::F64));
+        assert_eq!(reference.dtype(), DType::F64, "the reference runs in f64");
+        reference
     }
 }
 
