@@ -10,11 +10,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_generate::caption::load_hf_captioner;
 use mm_generate::decode::EarlyStopping;
 use serde::Serialize;
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 
 /// Flags of `caption`.

@@ -4,13 +4,14 @@
 
 use std::path::PathBuf;
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
+use mm_core::BackendJob;
 use mm_core::cca::covariance::to_device;
 use mm_core::cca::{Cca, CcaError, LinearCcaConfig};
-use mm_core::{BackendJob, dispatch};
 use mm_data::matrix::{HostMatrix, read_matrix};
 
 /// Flags of `cca`.

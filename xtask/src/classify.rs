@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_vl::hf::load_any_clip;
 use mm_vl::zeroshot::SINGLE_TEMPLATE;
 

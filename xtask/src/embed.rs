@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_vl::hf::load_any_clip;
 use serde_json::json;
 

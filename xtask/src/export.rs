@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
-use mm_core::{BackendJob, DeviceSpec, dispatch};
+use mm_core::{BackendJob, DeviceSpec};
 use mm_vl::hf::{export_hf_clip, load_any_clip};
+
+use crate::backend::dispatch;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Model {

@@ -11,10 +11,11 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_generate::diffusion::eval::{save_grid, seeded_noise};
 use mm_generate::diffusion::{GenerateOptions, SchedulerKind, TextToImage};
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::eval::parse_scheduler;
 

@@ -10,12 +10,13 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_data::manifest::{ImageCaption, Manifest};
 use mm_retrieval::{DurableIndex, ExactIndex, HnswIndex, HnswParams, UsearchIndex, VectorIndex};
 use mm_vision::load_image_with;

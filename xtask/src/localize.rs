@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_video::av::clips::mel_extractor;
 use mm_video::av::localizer_eval::{load_localizer, localize_picture};
 use mm_video::av::scenes::sound_mel;
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 
 /// Flags of `localize`.

@@ -35,6 +35,7 @@
 //! ```
 
 mod audio;
+mod backend;
 mod bench;
 mod caption;
 mod cca;

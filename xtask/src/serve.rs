@@ -9,12 +9,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_retrieval::DurableIndex;
 use mm_serve::{BatchConfig, Limits, ServeConfig};
 use mm_vl::hf::load_any_clip;
 use mm_vl::vqa::AnyVqa;
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::index::index_model;
 

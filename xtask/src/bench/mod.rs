@@ -18,9 +18,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use mm_core::dispatch;
 use serde_json::Value;
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::common::workspace_root;
 use reference::{ReferenceScript, print_rounds};

@@ -7,9 +7,10 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_audio::classifier_train::{ClassifierReport, evaluate_classifier, load_classifier};
+use mm_core::BackendJob;
 use mm_core::train::read_losses;
-use mm_core::{BackendJob, dispatch};
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::train::{load_sound_data, print_report};
 

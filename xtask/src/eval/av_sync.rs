@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_video::av::{SyncReport, evaluate_sync, load_sync};
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::train::{av_clips, av_sync_manifest, print_sync_report};
 

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_generate::caption::eval::{CaptionReport, evaluate_captioner};
 use mm_generate::caption::{CaptionSet, load_hf_captioner};
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::train::{caption_sources, print_caption_report};
 

@@ -5,17 +5,18 @@
 
 use std::path::PathBuf;
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
+use mm_core::BackendJob;
 use mm_core::cca::CcaError;
 use mm_core::cca::experiment::{
     DeepCcaExperimentConfig, DeepCcaReport, evaluate_deep_cca, load_deep_cca,
     run_deep_cca_experiment,
 };
 use mm_core::train::RunOptions;
-use mm_core::{BackendJob, dispatch};
 
 /// Flags of `eval deep-cca`.
 #[derive(Args)]

@@ -15,8 +15,8 @@ use anyhow::{Context, Result};
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
+use mm_core::BackendJob;
 use mm_core::train::RunOptions;
-use mm_core::{BackendJob, dispatch};
 use mm_generate::caption::{CaptionSet, vit_processor};
 use mm_generate::diffusion::clip_score::{ClipScoreReport, evaluate_clip_score, pick_prompts};
 use mm_generate::diffusion::eval::{DiffusionReport, ShapeEvalOptions, evaluate_shapes, save_grid};
@@ -25,6 +25,7 @@ use mm_generate::diffusion::train::DiffusionTrainConfig;
 use mm_generate::diffusion::{SchedulerKind, TextToImage};
 use mm_vl::hf::load_any_clip;
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, datasets_dir};
 use crate::train::parse_caption_source;
 

@@ -4,15 +4,16 @@
 
 use std::path::PathBuf;
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
+use mm_core::BackendJob;
 use mm_core::fusion::FusionError;
 use mm_core::fusion::benchmark::{
     FusionBenchmarkConfig, FusionResult, FusionTask, evaluate_fusion, run_fusion_benchmark,
 };
-use mm_core::{BackendJob, dispatch};
 
 /// Flags of `eval fusion`.
 #[derive(Args)]

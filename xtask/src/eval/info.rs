@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
+use mm_core::BackendJob;
 use mm_core::info::infonce::InfoNceBound;
-use mm_core::{BackendJob, dispatch};
 use mm_text::ClipTokenizer;
 use mm_vl::info::clip_infonce_bound;
 
 use super::trained_untrained_and_data;
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::common::{Role, resolve_data};
 

@@ -7,11 +7,12 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use image::RgbImage;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_video::av::localizer_eval::{
     LocalizerReport, evaluate_with_gallery, load_localizer, load_test_scenes,
 };
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::train::{print_localizer_report, scenes_manifest};
 

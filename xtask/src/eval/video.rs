@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_video::train::{VideoReport, evaluate_video, load_video};
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::train::{print_video_report, task_manifest, video_strips};
 

@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_text::WordPieceTokenizer;
 use mm_vl::vilt::eval::{PretrainReport, article_ids, evaluate_pretraining};
 use mm_vl::vilt::load_hf_vilt;
 use mm_vl::vilt::pretrain::CaptionSet;
 use mm_vl::vilt::train::VILT_MEAN_STD;
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::train::{captions_manifest, print_pretrain_report};
 

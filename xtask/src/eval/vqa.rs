@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_vl::vqa::{AnyVqa, QuestionOnly, VqaReport};
 
+use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::train::{print_vqa_report, vqa_manifest};
 

@@ -12,13 +12,14 @@ use anyhow::{Context, Result, bail};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Args;
-use mm_core::{BackendJob, dispatch};
+use mm_core::BackendJob;
 use mm_data::manifest::{ImageCaption, Manifest};
 use mm_vision::AlphaMode;
 use mm_vl::hf::{LoadedClip, load_any_clip};
 use mm_vl::transfer::{STAMP_TEMPLATES, Vocabulary, stamp_items};
 use mm_vl::transfer_eval::{TaskReport, ZeroShotReport, evaluate_transfer};
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, Role, image_caption_sources, resolve_data};
 
 /// Flags of `eval zero-shot`.

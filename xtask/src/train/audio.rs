@@ -12,8 +12,9 @@ use mm_audio::classifier::{AudioClassifierConfig, ClipSet, EncoderKind, load_cli
 use mm_audio::classifier_train::{ClassifierReport, train_and_evaluate};
 use mm_audio::datasets::read_manifest;
 use mm_core::train::RunOptions;
-use mm_core::{BackendJob, dispatch, replicas};
+use mm_core::{BackendJob, replicas};
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -10,12 +10,13 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::train::{RunOptions, append_eval};
-use mm_core::{BackendJob, dispatch, replicas};
+use mm_core::{BackendJob, replicas};
 use mm_generate::caption::eval::{CaptionReport, evaluate_captioner};
 use mm_generate::caption::{
     CaptionSet, CaptionSource, CaptionTrainConfig, train_captioner, vit_processor,
 };
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
 
 /// Flags of `train caption`.

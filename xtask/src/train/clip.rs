@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use mm_core::{BackendJob, dispatch, replicas};
+use mm_core::{BackendJob, replicas};
 use mm_data::manifest::{ImageCaption, Manifest};
 use mm_text::ClipTokenizer;
 use mm_vision::ClipImageProcessor;
 use mm_vl::data::ImageTextSet;
 use mm_vl::train::{ClipTrainConfig, RunOptions, train};
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags};
 use crate::common::{Role, image_caption_sources, load_config_with_overrides, workspace_root};
 

@@ -9,8 +9,9 @@ use clap::Args;
 use mm_core::cca::CcaError;
 use mm_core::cca::experiment::{DeepCcaExperimentConfig, train_deep_cca};
 use mm_core::train::{RunOptions, read_losses};
-use mm_core::{BackendJob, dispatch, replicas};
+use mm_core::{BackendJob, replicas};
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags};
 
 /// Flags of `train deep-cca`.

@@ -10,12 +10,13 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::train::RunOptions;
-use mm_core::{BackendJob, dispatch, replicas};
+use mm_core::{BackendJob, replicas};
 use mm_generate::caption::{CaptionSet, vit_processor};
 use mm_generate::diffusion::text::TextConditioner;
 use mm_generate::diffusion::train::{DiffusionTrainConfig, train_diffusion};
 
 use super::caption::parse_source;
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
 
 /// Flags of `train diffusion`.

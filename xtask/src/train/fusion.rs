@@ -8,8 +8,9 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::fusion::FusionError;
 use mm_core::fusion::benchmark::{FusionBenchmarkConfig, train_fusion};
-use mm_core::{BackendJob, dispatch, replicas};
+use mm_core::{BackendJob, replicas};
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags};
 
 /// Flags of `train fusion`.

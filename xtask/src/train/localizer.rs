@@ -9,7 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use image::RgbImage;
 use mm_core::train::{RunOptions, append_eval};
-use mm_core::{BackendJob, dispatch, replicas};
+use mm_core::{BackendJob, replicas};
 use mm_video::Ffmpeg;
 use mm_video::av::localizer::LocalizerKind;
 use mm_video::av::localizer_eval::{
@@ -18,6 +18,7 @@ use mm_video::av::localizer_eval::{
 use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
 use mm_video::av::scenes::{Stamp, background_range, backgrounds, load_stamps};
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
 
 /// `--model`.

@@ -8,13 +8,14 @@ use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use mm_core::train::{RunOptions, append_eval};
-use mm_core::{BackendJob, dispatch, replicas};
+use mm_core::{BackendJob, replicas};
 use mm_video::Ffmpeg;
 use mm_video::tasks::{Strip, VideoTask, load_strips};
 use mm_video::train::{
     VideoFolder, VideoModelKind, VideoReport, VideoTrainConfig, evaluate_video, train_video,
 };
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
 
 /// `--model`.

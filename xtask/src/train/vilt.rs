@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::train::{RunOptions, append_eval};
-use mm_core::{BackendJob, dispatch, replicas};
+use mm_core::{BackendJob, replicas};
 use mm_data::manifest::{ImageCaption, Manifest, QuestionAnswer};
 use mm_text::WordPieceTokenizer;
 use mm_vl::vilt::eval::{PretrainReport, article_ids, evaluate_pretraining};
@@ -18,6 +18,7 @@ use mm_vl::vilt::train::{VILT_MEAN_STD, ViltTrainConfig, finetune_vilt, pretrain
 use mm_vl::vqa::data::tokenize_wordpiece;
 use mm_vl::vqa::{QuestionOnly, VqaReport, VqaSet, evaluate_vqa};
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
 use crate::train::{print_vqa_report, vqa_manifest};
 

@@ -8,10 +8,11 @@ use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::train::{RunOptions, append_eval};
-use mm_core::{BackendJob, dispatch, replicas};
+use mm_core::{BackendJob, replicas};
 use mm_text::ClipTokenizer;
 use mm_vl::vqa::{QuestionOnly, VqaReport, VqaSet, VqaTrainConfig, evaluate_vqa, train_vqa};
 
+use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
 
 /// Flags of `train vqa`.
