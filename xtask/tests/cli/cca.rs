@@ -116,3 +116,31 @@ fn bad_input_fails_with_a_named_error() {
     ]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent.npy"));
 }
+
+/// Built without its GPU features (the README's test command), the CLI refuses a GPU or
+/// ndarray device by naming the cargo feature, whatever backends the libraries were built with.
+#[cfg(not(any(feature = "wgpu", feature = "cuda", feature = "ndarray")))]
+#[test]
+fn a_device_the_binary_was_not_built_for_names_its_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, y) = correlated_views(200, 4, 3, &[0.9], 1);
+    let (xp, yp) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+    write_npy_f32(&xp, &[x.rows, x.cols], &x.to_f32()).unwrap();
+    write_npy_f32(&yp, &[y.rows, y.cols], &y.to_f32()).unwrap();
+    let (xs, ys) = (xp.to_str().unwrap(), yp.to_str().unwrap());
+    for (device, feature) in [("wgpu", "wgpu"), ("cuda:0", "cuda"), ("ndarray", "ndarray")] {
+        let out = xtask(&["cca", "--x", xs, "--y", ys, "-k", "1", "--device", device]);
+        assert!(!out.status.success(), "{device} ran");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("--features {feature}")),
+            "{device}: {err}"
+        );
+    }
+    let out = xtask(&["cca", "--x", xs, "--y", ys, "-k", "1", "--device", "cpu"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
