@@ -12,6 +12,11 @@ use rayon::prelude::*;
 const PARALLEL_MACS: usize = 192 * 192 * 192;
 /// A batch of GEMMs with at least this many multiply-adds in all runs one per task.
 const BATCH_PARALLEL_MACS: usize = 128 * 128 * 128;
+/// Parallel products with at most this many rows split their output columns over the pool
+/// instead: the `gemm` crate splits few rows poorly (docs/performance.md, "A third CPU").
+const FEW_ROWS: usize = 128;
+/// The fewest output columns one task of a column split gets.
+const MIN_SPLIT_COLS: usize = 64;
 
 /// A strided view of an `f32` matrix: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
 #[derive(Debug, Clone, Copy)]
@@ -62,12 +67,56 @@ impl<'a> View<'a> {
 /// When the inner dimensions or `out`'s length do not match.
 pub fn matmul(a: View, b: View, out: &mut [f32], accumulate: bool) {
     let macs = a.rows * a.cols * b.cols;
+    let parts = rayon::current_num_threads().min(b.cols / MIN_SPLIT_COLS);
+    if macs >= PARALLEL_MACS && a.rows <= FEW_ROWS && parts > 1 && b.rows == a.cols {
+        matmul_split_columns(a, b, out, accumulate, parts);
+        return;
+    }
     let parallel = if macs >= PARALLEL_MACS {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
     matmul_with(a, b, out, accumulate, parallel);
+}
+
+/// [`matmul`] with `b`'s columns (and `out`'s) cut into `parts` blocks, one single-threaded
+/// product per rayon task, each into its own buffer that is then copied into `out`'s rows.
+fn matmul_split_columns(a: View, b: View, out: &mut [f32], accumulate: bool, parts: usize) {
+    let (m, n) = (a.rows, b.cols);
+    assert_eq!(out.len(), m * n, "the output of a {m}x{n} product");
+    let width = n.div_ceil(parts);
+    let blocks: Vec<(usize, Vec<f32>)> = (0..n)
+        .step_by(width)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|first| {
+            let cols = width.min(n - first);
+            // Column `first` of `b` onwards: the offset lies inside the slice, since column
+            // `first < n` has elements.
+            let block = View {
+                data: &b.data[first * b.col_stride..],
+                cols,
+                ..b
+            };
+            let mut part = if accumulate {
+                (0..m)
+                    .flat_map(|r| &out[r * n + first..r * n + first + cols])
+                    .copied()
+                    .collect()
+            } else {
+                vec![0.0f32; m * cols]
+            };
+            matmul_with(a, block, &mut part, accumulate, gemm::Parallelism::None);
+            (first, part)
+        })
+        .collect();
+    for (first, part) in blocks {
+        let cols = part.len() / m;
+        for (row, src) in out.chunks_mut(n).zip(part.chunks(cols)) {
+            row[first..first + cols].copy_from_slice(src);
+        }
+    }
 }
 
 /// [`matmul`] with the kernel's own threading chosen by the caller.
@@ -258,6 +307,31 @@ mod tests {
         }
         let rows = broadcast_rows(&[1.0, 2.0, 3.0], 100);
         assert!(rows.chunks(3).all(|r| r == [1.0, 2.0, 3.0]));
+    }
+
+    #[test]
+    fn few_row_products_split_by_columns_match_the_single_call() {
+        // 40 rows, 300 columns: over the parallel threshold, split across the pool (whatever
+        // its size, the split and the plain kernel must agree), with `b` transposed.
+        let (m, k, n) = (40, 640, 300);
+        let a = ramp(m * k, 0.011);
+        let bt = ramp(n * k, 0.017);
+        let (va, vb) = (View::row_major(&a, m, k), View::row_major(&bt, n, k).t());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for accumulate in [false, true] {
+            let start = ramp(m * n, 0.5);
+            let mut split = start.clone();
+            pool.install(|| matmul(va, vb, &mut split, accumulate));
+            let mut plain = start.clone();
+            matmul_with(va, vb, &mut plain, accumulate, gemm::Parallelism::None);
+            assert_close(&split, &plain);
+            if !accumulate {
+                assert_close(&split, &naive(va, vb));
+            }
+        }
     }
 
     #[test]
