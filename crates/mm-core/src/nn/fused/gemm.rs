@@ -87,9 +87,8 @@ fn matmul_split_columns(a: View, b: View, out: &mut [f32], accumulate: bool, par
     assert_eq!(out.len(), m * n, "the output of a {m}x{n} product");
     let width = n.div_ceil(parts);
     let blocks: Vec<(usize, Vec<f32>)> = (0..n)
-        .step_by(width)
-        .collect::<Vec<_>>()
         .into_par_iter()
+        .step_by(width)
         .map(|first| {
             let cols = width.min(n - first);
             // Column `first` of `b` onwards: the offset lies inside the slice, since column
@@ -311,27 +310,27 @@ mod tests {
 
     #[test]
     fn few_row_products_split_by_columns_match_the_single_call() {
-        // 40 rows, 300 columns: over the parallel threshold, split across the pool (whatever
-        // its size, the split and the plain kernel must agree), with `b` transposed.
+        // 40 rows, 300 columns, `b` transposed: in 2 even blocks, and in 7 whose last is
+        // narrower (43 columns each, 42 in the last).
         let (m, k, n) = (40, 640, 300);
         let a = ramp(m * k, 0.011);
         let bt = ramp(n * k, 0.017);
         let (va, vb) = (View::row_major(&a, m, k), View::row_major(&bt, n, k).t());
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
-        for accumulate in [false, true] {
-            let start = ramp(m * n, 0.5);
-            let mut split = start.clone();
-            pool.install(|| matmul(va, vb, &mut split, accumulate));
-            let mut plain = start.clone();
-            matmul_with(va, vb, &mut plain, accumulate, gemm::Parallelism::None);
-            assert_close(&split, &plain);
-            if !accumulate {
-                assert_close(&split, &naive(va, vb));
+        for parts in [2, 7] {
+            for accumulate in [false, true] {
+                let start = ramp(m * n, 0.5);
+                let mut split = start.clone();
+                matmul_split_columns(va, vb, &mut split, accumulate, parts);
+                let mut plain = start.clone();
+                matmul_with(va, vb, &mut plain, accumulate, gemm::Parallelism::None);
+                assert_close(&split, &plain);
+                if !accumulate {
+                    assert_close(&split, &naive(va, vb));
+                }
             }
         }
+        // The shape is one `matmul` sends down the split (over the threshold, few rows).
+        assert!(m * k * n >= PARALLEL_MACS && m <= FEW_ROWS && n / MIN_SPLIT_COLS > 1);
     }
 
     #[test]
