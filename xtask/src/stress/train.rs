@@ -169,14 +169,13 @@ pub fn stress(work: &Path, kills: usize, seed: u64) -> Result<(TargetReport, Pat
             ),
         }
     }
-    // The run killed last still finishes.
-    if run_dir.exists() {
-        let resume = !complete_checkpoints(&run_dir.join("checkpoint")).is_empty();
-        run_to_end(&setup.command(&run_dir, resume), &work.join("last"))?;
-        finished(&run_dir, &losses)?;
-        report.checks += 1;
-        report.finished += 1;
-    }
+    // The loop ends on a kill; the run killed last still finishes, even when the kill came
+    // before it wrote anything (then it starts over).
+    let resume = !complete_checkpoints(&run_dir.join("checkpoint")).is_empty();
+    run_to_end(&setup.command(&run_dir, resume), &work.join("last"))?;
+    finished(&run_dir, &losses)?;
+    report.checks += 1;
+    report.finished += 1;
     report.seconds = began.elapsed().as_secs_f64();
     Ok((report, reference_dir.join("final")))
 }
