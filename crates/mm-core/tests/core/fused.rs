@@ -30,7 +30,7 @@ fn inputs(rows: usize, cols: usize) -> TensorData {
 }
 
 /// Each of `got` within `rel` of the largest magnitude of its `expected` twin.
-fn assert_all_close<const N: usize>(
+pub(crate) fn assert_all_close<const N: usize>(
     what: &str,
     names: [&str; N],
     got: [TensorData; N],
@@ -69,7 +69,7 @@ fn max_abs_diff(a: TensorData, b: TensorData) -> f32 {
 /// so an f32 reference measures the reference's rounding as much as ours. The dtype is given
 /// at creation and Burn's ops keep it; the device's default float type (fixed by its first
 /// use, shared by every test in this binary) stays f32.
-fn tensor<B: Backend, const D: usize>(data: TensorData, fused: bool) -> Tensor<B, D> {
+pub(crate) fn tensor<B: Backend, const D: usize>(data: TensorData, fused: bool) -> Tensor<B, D> {
     let options = TensorCreationOptions::<B>::new(Default::default());
     if fused {
         Tensor::from_data(data, options)

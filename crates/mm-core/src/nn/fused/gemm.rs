@@ -80,6 +80,12 @@ pub fn matmul(a: View, b: View, out: &mut [f32], accumulate: bool) {
     matmul_with(a, b, out, accumulate, parallel);
 }
 
+/// [`matmul`] on the calling thread alone: for callers that already split their work over
+/// rayon's pool (one convolution sample per task).
+pub fn matmul_serial(a: View, b: View, out: &mut [f32], accumulate: bool) {
+    matmul_with(a, b, out, accumulate, gemm::Parallelism::None);
+}
+
 /// [`matmul`] with `b`'s columns (and `out`'s) cut into `parts` blocks, one single-threaded
 /// product per rayon task, each into its own buffer that is then copied into `out`'s rows.
 fn matmul_split_columns(a: View, b: View, out: &mut [f32], accumulate: bool, parts: usize) {

@@ -1,5 +1,5 @@
-//! Fused CPU kernels (linear layers, activations, attention, group and layer norm) for the
-//! Flex backend, with plain Burn ops everywhere else.
+//! Fused CPU kernels (linear layers, convolutions, activations, attention, group and layer
+//! norm) for the Flex backend, with plain Burn ops everywhere else.
 //!
 //! Flex runs each element-wise op on one core with scalar `exp`, and autodiff records every
 //! op of an activation or a norm as its own node with its own saved tensors. The functions
@@ -14,6 +14,10 @@
 
 #[cfg(feature = "flex")]
 mod attention;
+#[cfg(feature = "flex")]
+mod conv;
+#[cfg(feature = "flex")]
+mod conv_op;
 #[cfg(feature = "flex")]
 mod flex;
 #[cfg(feature = "flex")]
@@ -128,6 +132,29 @@ pub fn linear<B: Backend, const D: usize>(
 ) -> Tensor<B, D> {
     #[cfg(feature = "flex")]
     let x = match flex::linear(layer, x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    layer.forward(x)
+}
+
+/// `layer.forward(x)`; on Flex and `Autodiff<Flex>` (one group, `f32`) an im2col and one
+/// GEMM per sample straight into the output, with a backward of one GEMM per sample for each
+/// of the weight and input gradients, instead of Flex's layout copies and autodiff's
+/// convolution-shaped backward.
+pub fn conv2d<B: Backend>(layer: &burn::nn::conv::Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    #[cfg(feature = "flex")]
+    let x = match conv_op::conv2d(layer, x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    layer.forward(x)
+}
+
+/// `layer.forward(x)`, fused as [`conv2d`] is (symmetric padding).
+pub fn conv3d<B: Backend>(layer: &burn::nn::conv::Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
+    #[cfg(feature = "flex")]
+    let x = match conv_op::conv3d(layer, x) {
         Ok(y) => return y,
         Err(x) => x,
     };
