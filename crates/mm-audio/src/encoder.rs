@@ -10,6 +10,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Distribution, Tensor, activation::relu, backend::Backend};
 use mm_core::encoder::{Encoder, EncoderOutput};
+use mm_core::nn::fused::conv2d;
 use mm_core::nn::{Activation, TransformerEncoder, TransformerEncoderConfig};
 
 /// Sizes of a [`SpectrogramCnn`].
@@ -59,8 +60,8 @@ impl<B: Backend> Encoder<B> for SpectrogramCnn<B> {
     type Input = Tensor<B, 4>;
 
     fn encode_full(&self, input: Tensor<B, 4>) -> EncoderOutput<B> {
-        let h = self.pool.forward(relu(self.conv1.forward(input))); // [batch, c1, mels/2, frames/2]
-        let h = relu(self.conv2.forward(h)); // [batch, c2, mels/2, frames/2]
+        let h = self.pool.forward(relu(conv2d(&self.conv1, input))); // [batch, c1, mels/2, frames/2]
+        let h = relu(conv2d(&self.conv2, h)); // [batch, c2, mels/2, frames/2]
         let [batch, channels, _, _] = h.dims();
         let pooled = self.global.forward(h).reshape([batch, channels]); // [batch, c2]
         EncoderOutput {
@@ -189,7 +190,7 @@ impl<B: Backend> Encoder<B> for AudioTransformer<B> {
     /// On input that [`AudioTransformer::check_input`] rejects; use
     /// [`AudioTransformer::try_encode_full`] for input not yet checked.
     fn encode_full(&self, input: Tensor<B, 4>) -> EncoderOutput<B> {
-        let patches = self.patch_embed.forward(input); // [batch, h, mels/p, frames/p]
+        let patches = conv2d(&self.patch_embed, input); // [batch, h, mels/p, frames/p]
         let [batch, h, rows, cols] = patches.dims();
         let tokens = patches.reshape([batch, h, rows * cols]).swap_dims(1, 2); // [batch, n, h]
         // The grid's positions for the rows and columns present (shorter clips use the left part).

@@ -13,6 +13,7 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Tensor, backend::Backend};
 use mm_core::hf::{HfParams, ParamVisitor};
 use mm_core::nn::ConfigError;
+use mm_core::nn::fused::{batch_norm, conv2d};
 
 /// Shape of a [`ResNet`].
 #[derive(Config, Debug, PartialEq)]
@@ -84,11 +85,11 @@ impl<B: Backend> BasicBlock<B> {
     /// The block on `[batch, channels, h, w]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => batch_norm(&d.bn, conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let y = relu(self.bn1.forward(self.conv1.forward(x)));
-        let y = self.bn2.forward(self.conv2.forward(y));
+        let y = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
+        let y = batch_norm(&self.bn2, conv2d(&self.conv2, y));
         relu(y + identity)
     }
 }
@@ -172,7 +173,7 @@ impl ResNetConfig {
 impl<B: Backend> ResNet<B> {
     /// The last stage's feature map `[batch, 8 * base_width, h / 32, w / 32]`.
     pub fn feature_map(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(x)));
+        let x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
         let mut x = self.maxpool.forward(x);
         for block in self.layers.iter().flatten() {
             x = block.forward(x);

@@ -16,6 +16,7 @@ use serde_json::Value;
 mod cca_parity;
 mod data_parallel;
 mod fused;
+mod fused_batch_norm;
 mod fused_conv;
 mod fusion;
 mod hf_layers;

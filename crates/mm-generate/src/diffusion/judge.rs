@@ -27,6 +27,7 @@ use mm_data::rng::SplitMix64;
 use serde_json::json;
 
 use crate::caption::CaptionSet;
+use mm_core::nn::fused::conv2d;
 
 /// The colour and shape indices (into easy-VQA's `COLORS`, `SHAPES`) of "a {colour} {shape}".
 pub fn parse_shape_prompt(prompt: &str) -> Option<(usize, usize)> {
@@ -80,7 +81,7 @@ impl<B: Backend> ShapeJudge<B> {
     pub fn forward(&self, pixels: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let mut x = pixels;
         for (i, conv) in self.convs.iter().enumerate() {
-            x = relu(conv.forward(x));
+            x = relu(conv2d(conv, x));
             if i + 1 < self.convs.len() {
                 x = self.pool.forward(x);
             }

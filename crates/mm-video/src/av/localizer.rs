@@ -22,6 +22,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Tensor, backend::Backend};
 use mm_core::nn::ConfigError;
+use mm_core::nn::fused::{batch_norm, conv2d};
 use serde::{Deserialize, Serialize};
 
 /// Which localizer.
@@ -86,7 +87,7 @@ impl<B: Backend> ConvBlock<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(self.bn.forward(self.conv.forward(x)))
+        relu(batch_norm(&self.bn, conv2d(&self.conv, x)))
     }
 }
 
@@ -248,7 +249,7 @@ impl<B: Backend> ConcatLocalizer<B> {
         let tiled = a.reshape([n, ca, 1, 1]).expand([n, ca, h, w]);
         let mut x = Tensor::cat(vec![v, tiled], 1);
         for (i, conv) in self.fuse.iter().enumerate() {
-            x = conv.forward(x);
+            x = conv2d(conv, x);
             if i + 1 < self.fuse.len() {
                 x = relu(x);
             }
@@ -284,7 +285,7 @@ impl<B: Backend> AttentionLocalizer<B> {
         images: Tensor<B, 4>,
         mels: Tensor<B, 4>,
     ) -> (Tensor<B, 4>, Tensor<B, 2>) {
-        let k = self.key.forward(self.visual.forward(images));
+        let k = conv2d(&self.key, self.visual.forward(images));
         let k = k.clone() / k.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6);
         let q = self.query.forward(self.audio.forward(mels));
         let q = q.clone() / q.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6);
@@ -311,7 +312,7 @@ impl<B: Backend> AttentionLocalizer<B> {
 
     /// Cosine similarity of the audio embedding with each position, `[batch, h, w]`.
     fn similarity(&self, image: Tensor<B, 4>, mel: Tensor<B, 4>) -> Tensor<B, 3> {
-        let k = self.key.forward(self.visual.forward(image)); // [batch, e, h, w]
+        let k = conv2d(&self.key, self.visual.forward(image)); // [batch, e, h, w]
         let [batch, e, h, w] = k.dims();
         let k = k.clone() / k.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6);
         let q = self.query.forward(self.audio.forward(mel));

@@ -17,6 +17,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 use mm_core::loss::{LogitScale, LogitScaleConfig, contrastive_loss};
 use mm_core::nn::ConfigError;
+use mm_core::nn::fused::conv2d;
 
 /// Sizes of a [`SyncNet`].
 #[derive(Config, Debug, PartialEq)]
@@ -120,9 +121,9 @@ fn normalized<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
 impl<B: Backend> FrameStackEncoder<B> {
     /// `[batch, window * 3, h, w]` -> `[batch, embed]`, unit length.
     pub fn forward(&self, frames: Tensor<B, 4>) -> Tensor<B, 2> {
-        let h = self.pool.forward(relu(self.conv1.forward(frames)));
-        let h = self.pool.forward(relu(self.conv2.forward(h)));
-        let h = relu(self.conv3.forward(h)); // [batch, 4w, h/4, w/4]
+        let h = self.pool.forward(relu(conv2d(&self.conv1, frames)));
+        let h = self.pool.forward(relu(conv2d(&self.conv2, h)));
+        let h = relu(conv2d(&self.conv3, h)); // [batch, 4w, h/4, w/4]
         let [batch, channels, _, _] = h.dims();
         let peak = h.max_dim(3).max_dim(2).reshape([batch, channels]);
         normalized(self.proj.forward(peak))
@@ -132,8 +133,8 @@ impl<B: Backend> FrameStackEncoder<B> {
 impl<B: Backend> SoundWindowEncoder<B> {
     /// `[batch, 1, n_mels, mel_frames]` -> `[batch, embed]`, unit length.
     pub fn forward(&self, mel: Tensor<B, 4>) -> Tensor<B, 2> {
-        let h = self.pool.forward(relu(self.conv1.forward(mel)));
-        let h = relu(self.conv2.forward(h)); // [batch, 2w, mels/2, frames]
+        let h = self.pool.forward(relu(conv2d(&self.conv1, mel)));
+        let h = relu(conv2d(&self.conv2, h)); // [batch, 2w, mels/2, frames]
         let [batch, channels, _, frames] = h.dims();
         let h = h.mean_dim(2).reshape([batch, channels, frames]);
         let flat = if self.keep_time {

@@ -13,6 +13,7 @@ use mm_core::nn::ConfigError;
 use mm_core::nn::pool3d::{MaxPool3d, MaxPool3dConfig, global_avg_pool3d};
 
 use super::VideoClassifier;
+use mm_core::nn::fused::{batch_norm, conv3d};
 
 /// Shape of a [`C3d`].
 #[derive(Config, Debug, PartialEq)]
@@ -87,7 +88,7 @@ impl<B: Backend> C3d<B> {
     /// Logits of clips `[batch, channels, time, h, w]`.
     pub fn forward(&self, mut x: Tensor<B, 5>) -> Tensor<B, 2> {
         for s in &self.stages {
-            x = s.pool.forward(relu(s.bn.forward(s.conv.forward(x))));
+            x = s.pool.forward(relu(batch_norm(&s.bn, conv3d(&s.conv, x))));
         }
         self.classifier.forward(global_avg_pool3d(x))
     }

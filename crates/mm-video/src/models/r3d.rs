@@ -13,6 +13,7 @@ use mm_core::nn::ConfigError;
 use mm_core::nn::pool3d::global_avg_pool3d;
 
 use super::VideoClassifier;
+use mm_core::nn::fused::{batch_norm, conv3d};
 
 /// Shape of an [`R3d`].
 #[derive(Config, Debug, PartialEq)]
@@ -60,7 +61,7 @@ impl<B: Backend> ConvBn<B> {
     }
 
     fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        self.bn.forward(self.conv.forward(x))
+        batch_norm(&self.bn, conv3d(&self.conv, x))
     }
 }
 

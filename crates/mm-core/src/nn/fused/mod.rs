@@ -15,6 +15,8 @@
 #[cfg(feature = "flex")]
 mod attention;
 #[cfg(feature = "flex")]
+mod batch_norm;
+#[cfg(feature = "flex")]
 mod conv;
 #[cfg(feature = "flex")]
 mod conv_op;
@@ -159,6 +161,22 @@ pub fn conv3d<B: Backend>(layer: &burn::nn::conv::Conv3d<B>, x: Tensor<B, 5>) ->
         Err(x) => x,
     };
     layer.forward(x)
+}
+
+/// `norm.forward(x)` (`[batch, channels, ...]`); on Flex one parallel multiply-add by the
+/// running statistics, on `Autodiff<Flex>` one pass for the batch statistics (the running
+/// ones updated as Burn does), one for the output, and a one-pass backward, instead of
+/// Burn's broadcast ops.
+pub fn batch_norm<B: Backend, const D: usize>(
+    norm: &burn::nn::BatchNorm<B>,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let x = match batch_norm::batch_norm(norm, x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    norm.forward(x)
 }
 
 /// Scaled dot-product attention of `[batch, heads, tokens, head_dim]` q, k, v with an optional

@@ -9,6 +9,7 @@ use burn::tensor::{Tensor, activation::gelu, backend::Backend};
 use mm_core::nn::fused::{attention, group_norm, linear, swap_middle};
 
 use super::resnet::conv;
+use mm_core::nn::fused::conv2d;
 
 /// Multi-head attention whose keys and values may come from another sequence (diffusers
 /// `Attention` with no bias on q, k, v and a biased output projection).
@@ -197,14 +198,14 @@ impl<B: Backend> Transformer2D<B> {
         let to_map = |y: Tensor<B, 3>| y.swap_dims(1, 2).reshape([b, c, h, w]);
         let normed = group_norm(&self.norm, x.clone());
         let mut tokens = match &self.proj_in {
-            Projection::Conv(p) => to_tokens(p.forward(normed)),
+            Projection::Conv(p) => to_tokens(conv2d(p, normed)),
             Projection::Linear(p) => linear(p, to_tokens(normed)),
         };
         for block in &self.transformer_blocks {
             tokens = block.forward(tokens, context.clone());
         }
         let out = match &self.proj_out {
-            Projection::Conv(p) => p.forward(to_map(tokens)),
+            Projection::Conv(p) => conv2d(p, to_map(tokens)),
             Projection::Linear(p) => to_map(linear(p, tokens)),
         };
         out + x

@@ -11,6 +11,7 @@ use mm_core::nn::fused::group_norm_silu;
 use super::blocks::{BlockShape, DownBlock, MidBlock, UpBlock};
 use super::config::UNet2DConditionConfig;
 use super::resnet::{TimestepEmbedding, conv, timestep_features};
+use mm_core::nn::fused::conv2d;
 
 /// The conditional UNet.
 #[derive(Module, Debug)]
@@ -171,7 +172,7 @@ impl<B: Backend> UNet2DConditionModel<B> {
             self.freq_shift,
         );
         let temb = self.time_embedding.forward(features);
-        let mut x = self.conv_in.forward(sample);
+        let mut x = conv2d(&self.conv_in, sample);
         let mut skips = vec![x.clone()];
         for block in &self.down_blocks {
             x = block.forward(x, &temb, &context, &mut skips);
@@ -182,8 +183,7 @@ impl<B: Backend> UNet2DConditionModel<B> {
         for block in &self.up_blocks {
             x = block.forward(x, &temb, &context, &mut skips);
         }
-        self.conv_out
-            .forward(group_norm_silu(&self.conv_norm_out, x))
+        conv2d(&self.conv_out, group_norm_silu(&self.conv_norm_out, x))
     }
 
     /// What the height and width must be a multiple of.

@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
+use mm_core::nn::fused::conv2d;
 use mm_core::nn::fused::{group_norm_silu, silu};
 
 /// A `k x k` convolution with "same" padding (stride 1) or the given stride.
@@ -139,14 +140,14 @@ impl<B: Backend> ResnetBlock2D<B> {
     /// # Shapes
     /// - `x`: `[batch, in, h, w]`; `temb`: `[batch, temb]`; output `[batch, out, h, w]`.
     pub fn forward(&self, x: Tensor<B, 4>, temb: Option<Tensor<B, 2>>) -> Tensor<B, 4> {
-        let mut h = self.conv1.forward(group_norm_silu(&self.norm1, x.clone()));
+        let mut h = conv2d(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
         if let (Some(proj), Some(temb)) = (&self.time_emb_proj, temb) {
             let [batch, channels, _, _] = h.dims();
             h = h + proj.forward(silu(temb)).reshape([batch, channels, 1, 1]);
         }
-        let h = self.conv2.forward(group_norm_silu(&self.norm2, h));
+        let h = conv2d(&self.conv2, group_norm_silu(&self.norm2, h));
         let x = match &self.conv_shortcut {
-            Some(c) => c.forward(x),
+            Some(c) => conv2d(c, x),
             None => x,
         };
         let out = x + h;
@@ -185,7 +186,7 @@ impl<B: Backend> Downsample2D<B> {
         } else {
             x
         };
-        self.conv.forward(x)
+        conv2d(&self.conv, x)
     }
 }
 
@@ -214,6 +215,6 @@ impl<B: Backend> Upsample2D<B> {
             .repeat_dim(3, 2)
             .repeat_dim(5, 2)
             .reshape([b, c, 2 * h, 2 * w]);
-        self.conv.forward(x)
+        conv2d(&self.conv, x)
     }
 }

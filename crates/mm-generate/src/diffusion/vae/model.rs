@@ -10,6 +10,7 @@ use mm_core::nn::fused::{attention, group_norm, group_norm_silu, linear};
 
 use super::config::AutoencoderKLConfig;
 use crate::diffusion::unet::resnet::{Downsample2D, ResnetBlock2D, Upsample2D, conv};
+use mm_core::nn::fused::conv2d;
 
 /// The ResNet blocks' and norms' epsilon in diffusers' VAE.
 const EPS: f64 = 1e-6;
@@ -273,14 +274,14 @@ impl<B: Backend> AutoencoderKL<B> {
     ///   `[batch, latent_channels, h / 2^(blocks-1), w / 2^(blocks-1)]`.
     pub fn encode(&self, x: Tensor<B, 4>) -> LatentDistribution<B> {
         let e = &self.encoder;
-        let mut h = e.conv_in.forward(x);
+        let mut h = conv2d(&e.conv_in, x);
         for block in &e.down_blocks {
             h = block.forward(h);
         }
         h = e.mid_block.forward(h);
-        let mut moments = e.conv_out.forward(group_norm_silu(&e.conv_norm_out, h));
+        let mut moments = conv2d(&e.conv_out, group_norm_silu(&e.conv_norm_out, h));
         if let Some(q) = &self.quant_conv {
-            moments = q.forward(moments);
+            moments = conv2d(q, moments);
         }
         let [b, c2, hh, ww] = moments.dims();
         let c = c2 / 2;
@@ -298,15 +299,15 @@ impl<B: Backend> AutoencoderKL<B> {
     /// - `z`: `[batch, latent_channels, h, w]`; output `[batch, out_channels, h * 2^(blocks-1), ...]`.
     pub fn decode(&self, z: Tensor<B, 4>) -> Tensor<B, 4> {
         let z = match &self.post_quant_conv {
-            Some(p) => p.forward(z),
+            Some(p) => conv2d(p, z),
             None => z,
         };
         let d = &self.decoder;
-        let mut h = d.mid_block.forward(d.conv_in.forward(z));
+        let mut h = d.mid_block.forward(conv2d(&d.conv_in, z));
         for block in &d.up_blocks {
             h = block.forward(h);
         }
-        d.conv_out.forward(group_norm_silu(&d.conv_norm_out, h))
+        conv2d(&d.conv_out, group_norm_silu(&d.conv_norm_out, h))
     }
 
     /// Reconstruction through the mean latent (diffusers `AutoencoderKL.forward`).
