@@ -6,7 +6,7 @@
 //! broadcast over the input, and Flex walks every broadcast through its generic strided
 //! iterator on one core; in training autodiff then runs the same broadcasts backwards. On the
 //! Intel Xeon of 2026-12-02 that was about a third of a video training step
-//! (docs/performance.md, "Convolutions and batch norm"). Here the statistics are one
+//! (docs/performance.md, "Fifth session"). Here the statistics are one
 //! reduction per channel and the output one multiply-add per element, with Burn's semantics:
 //! biased batch variance, for the output and for the running variance alike.
 

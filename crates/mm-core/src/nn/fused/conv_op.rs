@@ -1,5 +1,5 @@
-//! Burn's `Conv2d` and `Conv3d` layers through [`super::conv`]: on Flex its forward, on
-//! `Autodiff<Flex>` one graph node whose backward is [`super::conv::backward`].
+//! Burn's `Conv2d` and `Conv3d` layers through [`super::conv_gemm`]: on Flex its forward,
+//! on `Autodiff<Flex>` one graph node whose backward is [`super::conv_gemm::backward`].
 
 use std::any::TypeId;
 
@@ -16,7 +16,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Shape, Tensor, TensorMetadata, TensorPrimitive};
 
-use super::conv::{self, Geometry};
+use super::conv::Geometry;
+use super::conv_gemm;
 use super::flex::{AdFlex, AdTensor, cast, dense, elements, tensor};
 
 /// Padding `(before, after)` that keeps `size_in.div_ceil(stride)` outputs (Burn's "same").
@@ -142,7 +143,7 @@ fn forward(
     out: Shape,
 ) -> FlexTensor {
     let (x, w, b) = (dense(x), dense(w), b.map(dense));
-    let y = conv::forward(g, elements(&x), elements(&w), b.as_ref().map(elements));
+    let y = conv_gemm::forward(g, elements(&x), elements(&w), b.as_ref().map(elements));
     tensor(y, out)
 }
 
@@ -163,7 +164,7 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
         let parents = ops.parents;
         let wants = |i: usize| parents.get(i).is_some_and(Option::is_some);
         let (x, w) = (dense(&x), dense(&w));
-        let grad = conv::backward(
+        let grad = conv_gemm::backward(
             &self.geometry,
             elements(&x),
             elements(&w),

@@ -49,6 +49,35 @@ impl<'a> View<'a> {
         }
     }
 
+    /// The `rows x cols` matrix at the start of `data` whose rows start `row_stride` apart (a
+    /// block of a wider row-major matrix).
+    ///
+    /// # Panics
+    /// When `row_stride < cols` or `data` ends before the block's last element.
+    pub fn rows_apart(data: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
+        assert!(
+            row_stride >= cols,
+            "rows {row_stride} apart cannot hold {cols} columns"
+        );
+        let needed = if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * row_stride + cols
+        };
+        assert!(
+            data.len() >= needed,
+            "a {rows}x{cols} block with rows {row_stride} apart needs {needed} elements, the slice has {}",
+            data.len()
+        );
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride: 1,
+        }
+    }
+
     /// The transpose, as strides over the same elements.
     pub fn t(self) -> Self {
         Self {
@@ -66,6 +95,13 @@ impl<'a> View<'a> {
 /// # Panics
 /// When the inner dimensions or `out`'s length do not match.
 pub fn matmul(a: View, b: View, out: &mut [f32], accumulate: bool) {
+    assert_eq!(
+        out.len(),
+        a.rows * b.cols,
+        "the output of a {}x{} product",
+        a.rows,
+        b.cols
+    );
     let macs = a.rows * a.cols * b.cols;
     let parts = rayon::current_num_threads().min(b.cols / MIN_SPLIT_COLS);
     if macs >= PARALLEL_MACS && a.rows <= FEW_ROWS && parts > 1 && b.rows == a.cols {
@@ -77,13 +113,38 @@ pub fn matmul(a: View, b: View, out: &mut [f32], accumulate: bool) {
     } else {
         gemm::Parallelism::None
     };
-    matmul_with(a, b, out, accumulate, parallel);
+    matmul_with(a, b, out, b.cols, accumulate, parallel);
 }
 
 /// [`matmul`] on the calling thread alone: for callers that already split their work over
 /// rayon's pool (one convolution sample per task).
 pub fn matmul_serial(a: View, b: View, out: &mut [f32], accumulate: bool) {
-    matmul_with(a, b, out, accumulate, gemm::Parallelism::None);
+    assert_eq!(
+        out.len(),
+        a.rows * b.cols,
+        "the output of a {}x{} product",
+        a.rows,
+        b.cols
+    );
+    matmul_with(a, b, out, b.cols, accumulate, gemm::Parallelism::None);
+}
+
+/// `a b` written (or added, when `accumulate`) into the block at the start of `out` whose
+/// rows start `out_stride` apart; over rayon's pool when `parallel` and the product is large.
+pub fn matmul_block(
+    a: View,
+    b: View,
+    out: &mut [f32],
+    out_stride: usize,
+    accumulate: bool,
+    parallel: bool,
+) {
+    let parallel = if parallel && a.rows * a.cols * b.cols >= PARALLEL_MACS {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    matmul_with(a, b, out, out_stride, accumulate, parallel);
 }
 
 /// [`matmul`] with `b`'s columns (and `out`'s) cut into `parts` blocks, one single-threaded
@@ -112,7 +173,14 @@ fn matmul_split_columns(a: View, b: View, out: &mut [f32], accumulate: bool, par
             } else {
                 vec![0.0f32; m * cols]
             };
-            matmul_with(a, block, &mut part, accumulate, gemm::Parallelism::None);
+            matmul_with(
+                a,
+                block,
+                &mut part,
+                cols,
+                accumulate,
+                gemm::Parallelism::None,
+            );
             (first, part)
         })
         .collect();
@@ -129,20 +197,39 @@ fn matmul_split_columns(a: View, b: View, out: &mut [f32], accumulate: bool, par
 /// The workspace's one `unsafe` block: `gemm::gemm` takes raw pointers and strides, and the
 /// asserts before it prove every access in bounds.
 #[allow(unsafe_code)]
-fn matmul_with(a: View, b: View, out: &mut [f32], accumulate: bool, parallel: gemm::Parallelism) {
+fn matmul_with(
+    a: View,
+    b: View,
+    out: &mut [f32],
+    out_stride: usize,
+    accumulate: bool,
+    parallel: gemm::Parallelism,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(
         b.rows, k,
         "inner dimensions differ: {m}x{k} times {}x{n}",
         b.rows
     );
-    assert_eq!(out.len(), m * n, "the output of a {m}x{n} product");
     if m == 0 || n == 0 {
         return;
     }
+    // The output block's rows are `out_stride >= n` apart and its last element is in `out`.
+    assert!(
+        out_stride >= n,
+        "output rows {out_stride} apart cannot hold {n} columns"
+    );
+    assert!(
+        (m - 1) * out_stride + n <= out.len(),
+        "the output of a {m}x{n} product with rows {out_stride} apart needs {} elements, the slice has {}",
+        (m - 1) * out_stride + n,
+        out.len()
+    );
     if k == 0 {
         if !accumulate {
-            out.fill(0.0);
+            for row in out.chunks_mut(out_stride).take(m) {
+                row[..n].fill(0.0);
+            }
         }
         return;
     }
@@ -152,7 +239,8 @@ fn matmul_with(a: View, b: View, out: &mut [f32], accumulate: bool, parallel: ge
         assert!(last < v.data.len(), "a strided view reaches past its slice");
     }
     // SAFETY: the asserts above keep every read inside `a.data` and `b.data` and every write
-    // inside `out` (row-major m x n), and the three slices cannot alias (`out` is `&mut`).
+    // inside `out` (m rows of n, `out_stride` apart), and the three slices cannot alias (`out`
+    // is `&mut`).
     unsafe {
         gemm::gemm(
             m,
@@ -160,7 +248,7 @@ fn matmul_with(a: View, b: View, out: &mut [f32], accumulate: bool, parallel: ge
             k,
             out.as_mut_ptr(),
             1,
-            n as isize,
+            out_stride as isize,
             accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,
@@ -201,7 +289,11 @@ pub fn batched<'a>(
     if batch > 1 && batch * macs >= BATCH_PARALLEL_MACS && split_batch {
         out.par_chunks_mut(size.max(1))
             .enumerate()
-            .for_each(|(i, o)| matmul_with(a(i), b(i), o, false, gemm::Parallelism::None));
+            .for_each(|(i, o)| {
+                let (a, b) = (a(i), b(i));
+                assert_eq!(o.len(), a.rows * b.cols, "product {i} of the batch");
+                matmul_with(a, b, o, b.cols, false, gemm::Parallelism::None)
+            });
     } else {
         for (i, o) in out.chunks_mut(size.max(1)).enumerate() {
             matmul(a(i), b(i), o, false);
@@ -328,7 +420,7 @@ mod tests {
                 let mut split = start.clone();
                 matmul_split_columns(va, vb, &mut split, accumulate, parts);
                 let mut plain = start.clone();
-                matmul_with(va, vb, &mut plain, accumulate, gemm::Parallelism::None);
+                matmul_with(va, vb, &mut plain, n, accumulate, gemm::Parallelism::None);
                 assert_close(&split, &plain);
                 if !accumulate {
                     assert_close(&split, &naive(va, vb));

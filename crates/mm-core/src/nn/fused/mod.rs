@@ -19,6 +19,8 @@ mod batch_norm;
 #[cfg(feature = "flex")]
 mod conv;
 #[cfg(feature = "flex")]
+mod conv_gemm;
+#[cfg(feature = "flex")]
 mod conv_op;
 #[cfg(feature = "flex")]
 mod flex;
