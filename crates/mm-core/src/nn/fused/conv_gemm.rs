@@ -133,7 +133,8 @@ fn bias_grad(g: &Geometry, gy: &[f32]) -> Vec<f32> {
 fn weight_grad(g: &Geometry, x: &[f32], gy: &[f32]) -> Vec<f32> {
     let (p, rows, o, ow) = (g.positions(), g.rows(), g.out_channels, g.output[2]);
     let tiles = if g.is_pointwise() {
-        vec![0..g.output[0] * g.output[1]]
+        // One tile of every output row: the input is the whole column matrix.
+        std::iter::once(0..g.output[0] * g.output[1]).collect()
     } else {
         g.tiles()
     };
