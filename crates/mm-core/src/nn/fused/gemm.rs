@@ -95,38 +95,27 @@ impl<'a> View<'a> {
 /// # Panics
 /// When the inner dimensions or `out`'s length do not match.
 pub fn matmul(a: View, b: View, out: &mut [f32], accumulate: bool) {
-    assert_eq!(
-        out.len(),
-        a.rows * b.cols,
-        "the output of a {}x{} product",
-        a.rows,
-        b.cols
-    );
+    assert_row_major_output(a, b, out);
     let macs = a.rows * a.cols * b.cols;
     let parts = rayon::current_num_threads().min(b.cols / MIN_SPLIT_COLS);
     if macs >= PARALLEL_MACS && a.rows <= FEW_ROWS && parts > 1 && b.rows == a.cols {
         matmul_split_columns(a, b, out, accumulate, parts);
         return;
     }
-    let parallel = if macs >= PARALLEL_MACS {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    matmul_with(a, b, out, b.cols, accumulate, parallel);
+    matmul_block(a, b, out, b.cols, accumulate, true);
+}
+
+/// Panics unless `out` holds exactly the row-major `a.rows x b.cols` product.
+fn assert_row_major_output(a: View, b: View, out: &[f32]) {
+    let (m, n) = (a.rows, b.cols);
+    assert_eq!(out.len(), m * n, "the output of a {m}x{n} product");
 }
 
 /// [`matmul`] on the calling thread alone: for callers that already split their work over
 /// rayon's pool (one convolution sample per task).
 pub fn matmul_serial(a: View, b: View, out: &mut [f32], accumulate: bool) {
-    assert_eq!(
-        out.len(),
-        a.rows * b.cols,
-        "the output of a {}x{} product",
-        a.rows,
-        b.cols
-    );
-    matmul_with(a, b, out, b.cols, accumulate, gemm::Parallelism::None);
+    assert_row_major_output(a, b, out);
+    matmul_block(a, b, out, b.cols, accumulate, false);
 }
 
 /// `a b` written (or added, when `accumulate`) into the block at the start of `out` whose
