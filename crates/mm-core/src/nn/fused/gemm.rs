@@ -105,9 +105,15 @@ pub fn matmul(a: View, b: View, out: &mut [f32], accumulate: bool) {
     matmul_block(a, b, out, b.cols, accumulate, true);
 }
 
-/// Panics unless `out` holds exactly the row-major `a.rows x b.cols` product.
+/// Panics unless `a b` is defined and `out` holds exactly its row-major `a.rows x b.cols`
+/// product (the inner dimensions are checked first, as [`matmul_block`] checks them).
 fn assert_row_major_output(a: View, b: View, out: &[f32]) {
-    let (m, n) = (a.rows, b.cols);
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(
+        b.rows, k,
+        "inner dimensions differ: {m}x{k} times {}x{n}",
+        b.rows
+    );
     assert_eq!(out.len(), m * n, "the output of a {m}x{n} product");
 }
 
