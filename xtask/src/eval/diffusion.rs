@@ -29,6 +29,9 @@ use crate::backend::dispatch;
 use crate::common::{DeviceArg, datasets_dir};
 use crate::train::parse_caption_source;
 
+/// Steps (of 64 images) the judge trains for on first use.
+const JUDGE_STEPS: usize = 2000;
+
 /// Flags of `eval diffusion`.
 #[derive(Args)]
 pub struct DiffusionEvalArgs {
@@ -163,8 +166,12 @@ impl BackendJob for EvalJob {
             Ok(CaptionSet::load(&[source], &vit_processor(size))?)
         };
         eprintln!("the judge: {}", a.judge_dir.display());
-        let judge =
-            train_or_load_judge::<B>(load("train")?, 600, &RunOptions::new(&a.judge_dir), &device)?;
+        let judge = train_or_load_judge::<B>(
+            load("train")?,
+            JUDGE_STEPS,
+            &RunOptions::new(&a.judge_dir),
+            &device,
+        )?;
         let accuracy = judge_accuracy(&judge, &load("test")?, &device);
         eprintln!(
             "judge accuracy on real test images: {:.1}%",

@@ -2,9 +2,11 @@
 //! image's colour (8) and shape (3), so that a text-to-image model can be scored on whether
 //! it draws what "a {colour} {shape}" asks for.
 //!
-//! Three 3x3 convolutions (ReLU, 2x2 max pooling after the first two), global average
-//! pooling, and one linear head per attribute; trained with the house loop on the images'
-//! "a red circle" captions, shifted by a few pixels.
+//! Four 3x3 convolutions (ReLU, 2x2 max pooling after the first three, so the last one sees
+//! the whole 32 px image), global average pooling, and one linear head per attribute;
+//! trained with the house loop on the images' "a red circle" captions, shifted by a few
+//! pixels and, half of them, with Gaussian grain added (generated images are often grainy,
+//! and a judge that has never seen grain calls every grainy image the same shape).
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use mm_core::train::{
     BatchSource, RunOptions, StepInfo, StepOutput, TrainError, WarmupCosine, fit, load_weights,
-    save_model_dir,
+    read_model_config, save_model_dir,
 };
 use mm_data::easy_vqa::{COLORS, SHAPES};
 use mm_data::rng::SplitMix64;
@@ -67,10 +69,10 @@ impl<B: Backend> ShapeJudge<B> {
                 .init(device)
         };
         Self {
-            convs: vec![conv(3, 32), conv(32, 64), conv(64, 64)],
+            convs: vec![conv(3, 32), conv(32, 64), conv(64, 128), conv(128, 128)],
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            colour: LinearConfig::new(64, COLORS.len()).init(device),
-            shape: LinearConfig::new(64, SHAPES.len()).init(device),
+            colour: LinearConfig::new(128, COLORS.len()).init(device),
+            shape: LinearConfig::new(128, SHAPES.len()).init(device),
         }
     }
 
@@ -120,7 +122,16 @@ pub struct JudgeBatch<B: Backend> {
     at: StepInfo,
 }
 
-/// Labelled easy-VQA images, drawn at random and shifted by up to 3 pixels.
+/// Largest standard deviation of the grain added to half the training images (pixels in
+/// [-1, 1]).
+const MAX_GRAIN: f64 = 0.5;
+
+/// The judge's name in its saved config: a folder holding another name (an older judge's
+/// layout) is trained again rather than misread.
+const JUDGE_NAME: &str = "shape-judge-2";
+
+/// Labelled easy-VQA images, drawn at random, shifted by up to 3 pixels, half of them with
+/// grain.
 pub struct JudgeBatches {
     set: Arc<CaptionSet>,
     images: Vec<usize>,
@@ -151,24 +162,41 @@ impl<B: Backend> BatchSource<B> for JudgeBatches {
 
     fn batch(&self, at: StepInfo, device: &B::Device) -> JudgeBatch<B> {
         let mut rng = SplitMix64::stream(self.seed, at.step as u64);
-        let picks: Vec<(usize, (i64, i64))> = (0..self.batch)
+        let picks: Vec<(usize, (i64, i64), f32, u64)> = (0..self.batch)
             .map(|_| {
                 let i = (rng.next_u64() % self.images.len() as u64) as usize;
                 let dx = (rng.next_u64() % 7) as i64 - 3;
                 let dy = (rng.next_u64() % 7) as i64 - 3;
-                (i, (dx, dy))
+                let grain = if rng.uniform() < 0.5 {
+                    (rng.uniform() * MAX_GRAIN) as f32
+                } else {
+                    0.0
+                };
+                (i, (dx, dy), grain, rng.next_u64())
             })
             .collect();
         let rows = &picks[at.share.rows(self.batch)];
-        let (picked, shifts): (Vec<usize>, Vec<(i64, i64)>) = rows.iter().copied().unzip();
+        let picked: Vec<usize> = rows.iter().map(|p| p.0).collect();
+        let shifts: Vec<(i64, i64)> = rows.iter().map(|p| p.1).collect();
         let images: Vec<usize> = picked.iter().map(|&k| self.images[k]).collect();
         let label = |f: fn(&(usize, usize)) -> usize| -> Tensor<B, 1, Int> {
             let v: Vec<i64> = picked.iter().map(|&k| f(&self.labels[k]) as i64).collect();
             let n = v.len();
             Tensor::from_data(TensorData::new(v, [n]), device)
         };
+        let mut pixels = self.set.pixels(&images, &shifts);
+        let per_image = 3 * pixels.height * pixels.width;
+        // Each row's grain comes from its own seed, so a share sees what the whole batch would.
+        for (values, &(_, _, grain, seed)) in pixels.data.chunks_mut(per_image).zip(rows) {
+            if grain > 0.0 {
+                let mut noise = SplitMix64::new(seed);
+                for v in values {
+                    *v = (*v + grain * noise.normal() as f32).clamp(-1.0, 1.0);
+                }
+            }
+        }
         JudgeBatch {
-            pixels: self.set.pixels(&images, &shifts).to_tensor(device),
+            pixels: pixels.to_tensor(device),
             colours: label(|l| l.0),
             shapes: label(|l| l.1),
             at,
@@ -231,6 +259,15 @@ pub fn train_or_load_judge<B: AutodiffBackend>(
 ) -> Result<ShapeJudge<B::InnerBackend>, TrainError> {
     let final_dir = run.run_dir.join("final");
     if final_dir.join("model.mpk").exists() {
+        let saved = read_model_config(&final_dir)?;
+        let name = saved["model"].as_str().unwrap_or("?");
+        if name != JUDGE_NAME {
+            return Err(TrainError::Settings(format!(
+                "{} holds another judge (`{name}`, not `{JUDGE_NAME}`): remove that folder to train \
+                 the current one there, or give another judge folder",
+                run.run_dir.display()
+            )));
+        }
         return load_weights(&final_dir, ShapeJudge::new(device), device);
     }
     let (images, labels) = shape_labels(&train);
@@ -239,7 +276,7 @@ pub fn train_or_load_judge<B: AutodiffBackend>(
             "no image captioned \"a {colour} {shape}\" to train the judge on".into(),
         ));
     }
-    let config = json!({"model": "shape-judge", "steps": steps, "batch": 64, "lr": 2e-3});
+    let config = json!({"model": JUDGE_NAME, "steps": steps, "batch": 64, "lr": 2e-3});
     <B as Backend>::seed(device, 7);
     let source = JudgeBatches {
         set: Arc::new(train),

@@ -277,6 +277,20 @@ fn the_judge_learns_colours_and_shapes_and_scores_a_model() {
     let again: ShapeJudge<B> =
         train_or_load_judge::<AB>(set.clone(), 150, &options, &device).unwrap();
     assert_eq!(judge_accuracy(&again, &set, &device), accuracy);
+    // A folder holding an older judge's layout is refused by name, not misread or replaced.
+    let old = run.path().join("old-judge");
+    std::fs::create_dir_all(old.join("final")).unwrap();
+    std::fs::write(old.join("final/config.json"), r#"{"model": "shape-judge"}"#).unwrap();
+    std::fs::write(old.join("final/model.mpk"), b"old weights").unwrap();
+    let err = train_or_load_judge::<AB>(set.clone(), 150, &RunOptions::new(&old), &device)
+        .map(|_: ShapeJudge<B>| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`shape-judge`"), "{err}");
+    assert_eq!(
+        std::fs::read(old.join("final/model.mpk")).unwrap(),
+        b"old weights"
+    );
 
     // An untrained model is scored at every scale (trained and held-out prompts apart), and
     // its images reach the grid writer.
