@@ -127,7 +127,7 @@ pub struct JudgeBatch<B: Backend> {
 const MAX_GRAIN: f64 = 0.5;
 
 /// The judge's name in its saved config: a folder holding another name (an older judge's
-/// layout) is trained again rather than misread.
+/// layout) is refused with an error that names it, rather than misread or overwritten.
 const JUDGE_NAME: &str = "shape-judge-2";
 
 /// Labelled easy-VQA images, drawn at random, shifted by up to 3 pixels, half of them with
