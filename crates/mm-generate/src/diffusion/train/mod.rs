@@ -83,6 +83,10 @@ impl Default for DiffusionTrainConfig {
         });
         let mut scheduler = SchedulerConfig::defaults(SchedulerKind::Ddpm);
         scheduler.timestep_spacing = super::config::TimestepSpacing::Trailing;
+        // v rather than the noise: at large t, recovering the image from predicted noise
+        // divides by sqrt(alpha_t) (about 0.006 at t = 999), and the epsilon runs sampled
+        // grainy or saturated images (docs/generation.md, "Measured again").
+        scheduler.prediction_type = super::config::PredictionType::VPrediction;
         Self {
             unet: UNet2DConditionConfig::from_json(&unet).expect("the default UNet is valid"),
             scheduler,
