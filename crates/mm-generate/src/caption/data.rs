@@ -6,10 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use mm_data::manifest::Manifest;
+use mm_data::rng::SplitMix64;
 use mm_vision::Filter;
 use mm_vision::decode::RgbImage;
 use mm_vision::preprocess::{ClipImageProcessor, CropSize, PixelBatch, SizeSpec};
 use mm_vl::data::{DataError, ImageTextSet, shifted_pixels};
+
+/// Mixed into the seed of the validation split, so its draws are not the batches' draws.
+const VALIDATION_STREAM: u64 = 0x7661_6c69_6461_7465;
 
 /// transformers' `ViTImageProcessor` for `size`-pixel squares: a bilinear resize to the
 /// square (no crop), values to [0, 1], mean and std 0.5.
@@ -122,6 +126,52 @@ impl CaptionSet {
             out[s].push(i);
         }
         out
+    }
+
+    /// The images at `indices`, in that order, with their captions and sources.
+    pub fn subset(&self, indices: &[usize]) -> CaptionSet {
+        CaptionSet {
+            processor: self.processor.clone(),
+            sources: self.sources.clone(),
+            images: indices.iter().map(|&i| self.images[i].clone()).collect(),
+            captions: indices.iter().map(|&i| self.captions[i].clone()).collect(),
+            source: indices.iter().map(|&i| self.source[i]).collect(),
+            paths: indices.iter().map(|&i| self.paths[i].clone()).collect(),
+            skipped: Vec::new(),
+        }
+    }
+
+    /// Splits off a validation set: from each source, `fraction` of its images (at most
+    /// `max_per_source`, and never its last image), drawn with `seed`. Returns (the rest,
+    /// the validation images); the rest keeps the skipped records.
+    pub fn split_validation(
+        &self,
+        fraction: f64,
+        max_per_source: usize,
+        seed: u64,
+    ) -> (CaptionSet, CaptionSet) {
+        let mut train = Vec::new();
+        let mut held = Vec::new();
+        for (s, mut indices) in self.by_source().into_iter().enumerate() {
+            let n = indices.len();
+            let k = ((fraction.clamp(0.0, 1.0) * n as f64).round() as usize)
+                .min(max_per_source)
+                .min(n.saturating_sub(1));
+            // Fisher-Yates over the first k positions, one random stream per source.
+            let mut rng = SplitMix64::stream(seed ^ VALIDATION_STREAM, s as u64);
+            for i in 0..k {
+                let j = i + (rng.next_u64() % (n - i) as u64) as usize;
+                indices.swap(i, j);
+            }
+            let (v, t) = indices.split_at(k);
+            held.extend_from_slice(v);
+            train.extend_from_slice(t);
+        }
+        train.sort_unstable();
+        held.sort_unstable();
+        let mut rest = self.subset(&train);
+        rest.skipped = self.skipped.clone();
+        (rest, self.subset(&held))
     }
 
     /// Normalized pixels of `indices`, image `k` moved by `shifts[k]` pixels (white fill).

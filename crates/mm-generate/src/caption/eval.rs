@@ -90,7 +90,33 @@ pub struct CaptionReport {
     pub examples: Vec<Example>,
 }
 
-fn scores(
+/// The best caption of every image of `set` under `config`.
+pub fn caption_set<B: Backend>(
+    model: &Captioner<B>,
+    tokenizer: &WordPieceTokenizer,
+    set: &CaptionSet,
+    config: &GenerationConfig,
+    device: &B::Device,
+) -> Result<Vec<String>, CaptionError> {
+    (0..set.len())
+        .map(|i| {
+            let pixels = set.pixels(&[i], &[(0, 0)]).to_tensor::<B>(device);
+            let best = model.caption(pixels, config, true)?;
+            Ok(tokenizer.decode(&best[0].tokens)?)
+        })
+        .collect()
+}
+
+/// The references of every image of `set`, as words.
+pub fn reference_words(set: &CaptionSet) -> Vec<Vec<Vec<String>>> {
+    set.captions
+        .iter()
+        .map(|refs| refs.iter().map(|r| caption_words(r)).collect())
+        .collect()
+}
+
+/// BLEU, CIDEr-D and exact match of `candidates` against `references`.
+pub fn scores(
     candidates: &[Vec<String>],
     references: &[Vec<Vec<String>>],
 ) -> Result<Scores, CaptionError> {
@@ -122,23 +148,12 @@ pub fn evaluate_captioner<B: Backend>(
     examples_per_set: usize,
     device: &B::Device,
 ) -> Result<CaptionReport, CaptionError> {
-    let references: Vec<Vec<Vec<String>>> = test
-        .captions
-        .iter()
-        .map(|refs| refs.iter().map(|r| caption_words(r)).collect())
-        .collect();
+    let references = reference_words(test);
     let mut texts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut reports = BTreeMap::new();
     for (name, config) in strategies(base) {
-        let mut words = Vec::with_capacity(test.len());
-        let mut out = Vec::with_capacity(test.len());
-        for i in 0..test.len() {
-            let pixels = test.pixels(&[i], &[(0, 0)]).to_tensor::<B>(device);
-            let best = model.caption(pixels, &config, true)?;
-            let text = tokenizer.decode(&best[0].tokens)?;
-            words.push(caption_words(&text));
-            out.push(text);
-        }
+        let out = caption_set(model, tokenizer, test, &config, device)?;
+        let words: Vec<Vec<String>> = out.iter().map(|t| caption_words(t)).collect();
         let all = scores(&words, &references)?;
         let mut sets = BTreeMap::new();
         for (s, indices) in test.by_source().iter().enumerate() {

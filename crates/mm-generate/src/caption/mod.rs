@@ -7,12 +7,14 @@
 //! - [`data`]: captioned images from manifests, tagged by source.
 //! - [`train`]: teacher-forced training through the house loop.
 //! - [`eval`]: greedy vs beam 3 vs beam 5 on held-out images (BLEU, CIDEr-D, exact match).
+//! - [`select`]: beam search's `length_penalty` chosen on validation images.
 
 pub mod data;
 pub mod decoder;
 pub mod eval;
 pub mod hf;
 pub mod model;
+pub mod select;
 pub mod train;
 
 pub use data::{CaptionSet, CaptionSource, vit_processor};
@@ -20,4 +22,5 @@ pub use decoder::{BertDecoder, BertDecoderConfig, KvCache};
 pub use eval::{CaptionReport, evaluate_captioner};
 pub use hf::{CaptionError, LoadedCaptioner, export_hf_captioner, load_hf_captioner};
 pub use model::{CaptionStep, Captioner, CaptionerConfig};
-pub use train::{CaptionTrainConfig, train_captioner};
+pub use select::{PenaltyChoice, PenaltyScore, choose_length_penalty};
+pub use train::{CaptionTrainConfig, TrainedCaptioner, train_captioner};

@@ -25,6 +25,7 @@ use super::data::CaptionSet;
 use super::decoder::BertDecoderConfig;
 use super::hf::export_hf_captioner;
 use super::model::{Captioner, CaptionerConfig};
+use super::select::{PenaltyChoice, choose_length_penalty};
 
 /// Everything a captioning run is made of (`final/mm_train_config.json` holds it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +50,28 @@ pub struct CaptionTrainConfig {
     pub checkpoint_every: usize,
     /// Checkpoints kept.
     pub keep_checkpoints: usize,
+    /// Fraction of each training source held out to choose beam search's `length_penalty`
+    /// (0: no validation set, transformers' default 1.0 stays).
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// At most this many validation images per source.
+    #[serde(default = "default_validation_max")]
+    pub validation_max_per_source: usize,
+    /// The `length_penalty` values tried on the validation images, default first.
+    #[serde(default = "default_length_penalties")]
+    pub length_penalties: Vec<f32>,
+}
+
+fn default_validation_fraction() -> f64 {
+    0.1
+}
+
+fn default_validation_max() -> usize {
+    100
+}
+
+fn default_length_penalties() -> Vec<f32> {
+    vec![1.0, 0.5, 1.5, 2.0, 3.0]
 }
 
 impl Default for CaptionTrainConfig {
@@ -95,6 +118,9 @@ impl Default for CaptionTrainConfig {
             seed: 20,
             checkpoint_every: 1000,
             keep_checkpoints: 2,
+            validation_fraction: default_validation_fraction(),
+            validation_max_per_source: default_validation_max(),
+            length_penalties: default_length_penalties(),
         }
     }
 }
@@ -272,22 +298,16 @@ pub fn caption_tokenizer(set: &CaptionSet) -> Result<WordPieceTokenizer, TrainEr
     WordPieceTokenizer::from_words(&texts).map_err(|e| TrainError::Settings(e.to_string()))
 }
 
-/// Trains on `train`, writing the run folder and `final/` (an HF folder: config.json,
-/// model.safetensors, vocab.txt, generation_config.json, preprocessor_config.json,
-/// mm_train_config.json); returns the model and its config.
+/// Trains on `train` less a validation split (`validation_fraction`), writing the run folder
+/// and `final/` (an HF folder: config.json, model.safetensors, vocab.txt,
+/// generation_config.json with the `length_penalty` the validation images chose,
+/// preprocessor_config.json, mm_train_config.json, mm_length_penalty.json).
 pub fn train_captioner<B: AutodiffBackend>(
     config: &CaptionTrainConfig,
     train: CaptionSet,
     run: &RunOptions,
     devices: &[B::Device],
-) -> Result<
-    (
-        Captioner<B::InnerBackend>,
-        CaptionerConfig,
-        WordPieceTokenizer,
-    ),
-    TrainError,
-> {
+) -> Result<TrainedCaptioner<B::InnerBackend>, TrainError> {
     let main = devices
         .first()
         .ok_or_else(|| TrainError::Settings("no device to train on".into()))?;
@@ -301,6 +321,16 @@ pub fn train_captioner<B: AutodiffBackend>(
             train.processor.output_size()
         )));
     }
+    let (train, validation) = if config.validation_fraction > 0.0 {
+        train.split_validation(
+            config.validation_fraction,
+            config.validation_max_per_source,
+            config.seed,
+        )
+    } else {
+        let empty = train.subset(&[]);
+        (train, empty)
+    };
     let tokenizer = caption_tokenizer(&train)?;
     let mut config = config.clone();
     config.model.decoder.vocab_size = tokenizer.vocab_size();
@@ -340,14 +370,49 @@ pub fn train_captioner<B: AutodiffBackend>(
     )?;
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
     let trained = fit(&spec, &json, model, optim, schedule, source, devices)?;
+    let choice = if validation.is_empty() || config.length_penalties.is_empty() {
+        None
+    } else {
+        let mut base = config.model.generation();
+        base.max_new_tokens = config.model.decoder.max_position_embeddings - 1;
+        let choice = choose_length_penalty(
+            &trained.model,
+            &tokenizer,
+            &validation,
+            &base,
+            &config.length_penalties,
+            main,
+        )
+        .map_err(|e| TrainError::Settings(format!("choosing the length penalty: {e}")))?;
+        Some(choice)
+    };
     save_captioner(
         &trained.model,
         &config,
         &tokenizer,
         &processor,
+        choice.as_ref(),
         &run.run_dir.join("final"),
     )?;
-    Ok((trained.model, config.model, tokenizer))
+    Ok(TrainedCaptioner {
+        model: trained.model,
+        config: config.model,
+        tokenizer,
+        length_penalty: choice,
+    })
+}
+
+/// What [`train_captioner`] returns.
+pub struct TrainedCaptioner<B: Backend> {
+    /// The trained model.
+    pub model: Captioner<B>,
+    /// Its config (vocabulary size and special tokens set).
+    pub config: CaptionerConfig,
+    /// The training captions' tokenizer.
+    pub tokenizer: WordPieceTokenizer,
+    /// The validation sweep that chose beam search's `length_penalty` (`None` without
+    /// validation images).
+    pub length_penalty: Option<PenaltyChoice>,
 }
 
 /// Writes `model` as an HF folder at `dest`, replacing it atomically.
@@ -356,12 +421,34 @@ pub fn save_captioner<B: Backend>(
     config: &CaptionTrainConfig,
     tokenizer: &WordPieceTokenizer,
     processor: &mm_vision::ClipImageProcessor,
+    choice: Option<&PenaltyChoice>,
     dest: &Path,
 ) -> Result<(), TrainError> {
     let staging = dest.with_extension("export");
     let _ = std::fs::remove_dir_all(&staging);
     export_hf_captioner(model, &config.model, tokenizer, &staging)
         .map_err(|e| TrainError::Settings(e.to_string()))?;
+    let mut extra = Vec::new();
+    if let Some(choice) = choice {
+        let path = staging.join("generation_config.json");
+        let io = |source| TrainError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut generation: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).map_err(io)?)
+                .map_err(|e| TrainError::Settings(format!("{}: {e}", path.display())))?;
+        generation["length_penalty"] = json!(choice.chosen);
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&generation).expect("JSON values serialize"),
+        )
+        .map_err(io)?;
+        extra.push((
+            "mm_length_penalty.json".to_string(),
+            serde_json::to_vec_pretty(choice).expect("reports serialize"),
+        ));
+    }
     let size = config.model.encoder.image_size;
     let pre = json!({
         "image_processor_type": "ViTImageProcessor",
@@ -370,7 +457,7 @@ pub fn save_captioner<B: Backend>(
         "rescale_factor": processor.rescale_factor, "do_normalize": processor.do_normalize,
         "image_mean": processor.image_mean, "image_std": processor.image_std,
     });
-    let extra = vec![
+    extra.extend([
         (
             "preprocessor_config.json".to_string(),
             serde_json::to_vec_pretty(&pre).expect("JSON values serialize"),
@@ -379,7 +466,7 @@ pub fn save_captioner<B: Backend>(
             "mm_train_config.json".to_string(),
             serde_json::to_vec_pretty(config).expect("configs serialize"),
         ),
-    ];
+    ]);
     mm_data::fs::publish_staged_folder(&staging, dest, extra)
         .map_err(|(path, source)| TrainError::Io { path, source })
 }

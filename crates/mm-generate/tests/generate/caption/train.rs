@@ -1,7 +1,8 @@
-//! Training the captioner end to end through the house loop, on four solid-colour images
-//! whose captions name their colour: after a short run, greedy decoding and beam search both
-//! caption every image exactly, the scores say so, and the saved `final/` folder (an HF
-//! `VisionEncoderDecoderModel` folder) loads back and captions the same.
+//! Training the captioner end to end through the house loop, on eight solid-colour images
+//! whose captions name their colour (two held out to choose the length penalty): after a
+//! short run, greedy decoding and beam search both caption every image exactly, the scores
+//! say so, and the saved `final/` folder (an HF `VisionEncoderDecoderModel` folder, the chosen
+//! penalty in its generation config) loads back and captions the same.
 
 use std::path::Path;
 
@@ -22,14 +23,18 @@ const COLOURS: [(&str, [u8; 3]); 4] = [
     ("yellow", [230, 220, 30]),
 ];
 
+/// Two shades of each colour, so a validation split can hold some out and every colour is
+/// still trained on.
 fn write_set(dir: &Path) -> std::path::PathBuf {
     let mut lines = Vec::new();
-    for (name, rgb) in COLOURS {
-        let img = image::RgbImage::from_pixel(16, 16, image::Rgb(rgb));
-        img.save(dir.join(format!("{name}.png"))).unwrap();
-        lines.push(format!(
-            r#"{{"image":"{name}.png","captions":["A {name} square."],"split":"train"}}"#
-        ));
+    for shade in 0..2u8 {
+        for (name, rgb) in COLOURS {
+            let img = image::RgbImage::from_pixel(16, 16, image::Rgb(rgb.map(|c| c - 20 * shade)));
+            img.save(dir.join(format!("{name}{shade}.png"))).unwrap();
+            lines.push(format!(
+                r#"{{"image":"{name}{shade}.png","captions":["A {name} square."],"split":"train"}}"#
+            ));
+        }
     }
     let manifest = dir.join("colours.jsonl");
     std::fs::write(&manifest, lines.join("\n") + "\n").unwrap();
@@ -53,6 +58,8 @@ fn tiny_config() -> CaptionTrainConfig {
     c.warmup = 10;
     c.max_shift = 0;
     c.checkpoint_every = 75;
+    c.validation_fraction = 0.25;
+    c.validation_max_per_source = 2;
     c
 }
 
@@ -65,12 +72,24 @@ fn a_short_run_learns_to_name_the_colours() {
     let processor = vit_processor(16);
     let sources = [CaptionSource::new("colours", &manifest, Some("train"))];
     let set = CaptionSet::load(&sources, &processor).unwrap();
-    assert_eq!(set.len(), 4);
+    assert_eq!(set.len(), 8);
+    // The split the run makes: two images, of different colours, so all four are trained.
+    let (rest, held) = set.split_validation(0.25, 2, config.seed);
+    assert_eq!((rest.len(), held.len()), (6, 2));
+    assert_ne!(held.captions[0], held.captions[1]);
+    assert!(held.paths.iter().all(|p| !rest.paths.contains(p)));
+
     let run_dir = dir.path().join("run");
     let run = RunOptions::new(&run_dir);
     let device = Default::default();
-    let (model, model_config, tokenizer) =
-        train_captioner::<B>(&config, set.clone(), &run, &[device]).unwrap();
+    let trained = train_captioner::<B>(&config, set.clone(), &run, &[device]).unwrap();
+    let (model, model_config, tokenizer) = (trained.model, trained.config, trained.tokenizer);
+    let choice = trained
+        .length_penalty
+        .expect("a validation split was asked for");
+    assert_eq!(choice.n, 2);
+    assert_eq!(choice.candidates.len(), config.length_penalties.len());
+    assert!(config.length_penalties.contains(&choice.chosen));
     let mut generation = model_config.generation();
     generation.max_new_tokens = 7;
     let report = evaluate_captioner(&model, &tokenizer, &set, &generation, 4, &device).unwrap();
@@ -82,6 +101,13 @@ fn a_short_run_learns_to_name_the_colours() {
     assert_eq!(report.examples[0].captions["greedy"], "a red square.");
 
     let loaded = load_hf_captioner::<Flex>(&run_dir.join("final"), &device).unwrap();
+    // The chosen penalty is the folder's decoding default, and the sweep is beside it.
+    assert_eq!(loaded.generation.length_penalty, choice.chosen);
+    let sweep: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(run_dir.join("final/mm_length_penalty.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sweep["candidates"].as_array().unwrap().len(), 5);
     assert_eq!(loaded.processor, processor);
     assert_eq!(loaded.tokenizer.vocab_size(), tokenizer.vocab_size());
     let again = evaluate_captioner(
