@@ -4,7 +4,7 @@
 
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
-use super::config::{BetaSchedule, SchedulerConfig, TimestepSpacing};
+use super::config::{BetaSchedule, PredictionType, SchedulerConfig, TimestepSpacing};
 
 /// The training-time tables of a schedule.
 #[derive(Debug, Clone)]
@@ -94,6 +94,24 @@ impl NoiseSchedule {
             })
             .unzip();
         (per_item(signal, device), per_item(noise, device))
+    }
+}
+
+impl NoiseSchedule {
+    /// Min-SNR-gamma loss weight of timestep `t` (Hang et al. 2023, "Efficient Diffusion
+    /// Training via Min-SNR Weighting Strategy"): the signal-to-noise ratio `a_t / (1 - a_t)`
+    /// capped at `gamma`, over what the `prediction` target's loss already weighs by: SNR for
+    /// the noise, SNR + 1 for v, 1 for the image. Low-noise steps, whose targets are easy,
+    /// stop dominating the gradient.
+    pub fn min_snr_weight(&self, t: usize, gamma: f64, prediction: PredictionType) -> f32 {
+        let a = self.alphas_cumprod[t] as f64;
+        let snr = a / (1.0 - a);
+        let capped = snr.min(gamma);
+        (match prediction {
+            PredictionType::Epsilon => capped / snr,
+            PredictionType::VPrediction => capped / (snr + 1.0),
+            PredictionType::Sample => capped,
+        }) as f32
     }
 }
 
@@ -204,6 +222,38 @@ mod tests {
         assert_eq!(v[999], 0.02);
         let s = NoiseSchedule::new(&SchedulerConfig::defaults(SchedulerKind::Ddpm));
         assert!(s.alphas_cumprod.windows(2).all(|w| w[1] < w[0]));
+    }
+
+    #[test]
+    fn min_snr_weights_cap_the_easy_low_noise_steps() {
+        let s = NoiseSchedule::new(&SchedulerConfig::defaults(SchedulerKind::Ddpm));
+        let snr = |t: usize| {
+            let a = s.alphas_cumprod[t] as f64;
+            a / (1.0 - a)
+        };
+        let (v, eps, x0) = (
+            PredictionType::VPrediction,
+            PredictionType::Epsilon,
+            PredictionType::Sample,
+        );
+        // t = 0: SNR near 10,000, far above gamma 5: the cap applies.
+        assert!(snr(0) > 1000.0);
+        assert!((s.min_snr_weight(0, 5.0, eps) as f64 - 5.0 / snr(0)).abs() < 1e-7);
+        assert!((s.min_snr_weight(0, 5.0, v) as f64 - 5.0 / (snr(0) + 1.0)).abs() < 1e-7);
+        assert_eq!(s.min_snr_weight(0, 5.0, x0), 5.0);
+        // t = 999: SNR far below gamma: the noise target keeps weight 1, v gets SNR / (SNR + 1).
+        assert!(snr(999) < 1e-3);
+        assert!((s.min_snr_weight(999, 5.0, eps) - 1.0).abs() < 1e-6);
+        assert!((s.min_snr_weight(999, 5.0, v) as f64 - snr(999) / (snr(999) + 1.0)).abs() < 1e-9);
+        // For v the weight never exceeds 1 and is largest where SNR meets gamma.
+        let w: Vec<f32> = (0..1000).map(|t| s.min_snr_weight(t, 5.0, v)).collect();
+        assert!(w.iter().all(|&x| x > 0.0 && x <= 1.0));
+        let peak = (0..1000).max_by(|&a, &b| w[a].total_cmp(&w[b])).unwrap();
+        assert!(
+            (snr(peak) - 5.0).abs() < 0.5,
+            "peak at t={peak}, SNR {}",
+            snr(peak)
+        );
     }
 
     #[test]

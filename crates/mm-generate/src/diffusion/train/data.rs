@@ -128,6 +128,8 @@ pub struct DiffusionBatch<B: Backend> {
     pub context: Tensor<B, 3>,
     /// The prediction target (the noise, or v) `[rows, 3, h, w]`.
     pub target: Tensor<B, 4>,
+    /// Per-row loss weights `[rows]` (min-SNR); `None`: the plain mean.
+    pub weights: Option<Tensor<B, 1>>,
     /// Where in the step this share is.
     pub at: StepInfo,
 }
@@ -144,9 +146,17 @@ pub struct DiffusionBatches {
     batch: usize,
     cond_dropout: f64,
     seed: u64,
+    snr_gamma: Option<f64>,
 }
 
 impl DiffusionBatches {
+    /// Weighs each row's loss by its timestep's min-SNR-`gamma` weight
+    /// ([`NoiseSchedule::min_snr_weight`]); `None` keeps the plain mean.
+    pub fn with_snr_gamma(mut self, gamma: Option<f64>) -> Self {
+        self.snr_gamma = gamma;
+        self
+    }
+
     /// Batches of `batch` images of `set` noised with `schedule`; `prompt_of[i]` lists the
     /// prompt indices (into `prompts`) of image `i`.
     #[allow(clippy::too_many_arguments)]
@@ -175,6 +185,7 @@ impl DiffusionBatches {
             batch,
             cond_dropout,
             seed,
+            snr_gamma: None,
         }
     }
 }
@@ -225,8 +236,16 @@ impl<B: Backend> BatchSource<B> for DiffusionBatches {
             PredictionType::VPrediction => self.schedule.velocity(x0, noise, t),
             PredictionType::Sample => x0,
         };
+        let weights = self.snr_gamma.map(|gamma| {
+            let w: Vec<f32> = t
+                .iter()
+                .map(|&t| self.schedule.min_snr_weight(t, gamma, self.prediction))
+                .collect();
+            Tensor::from_data(TensorData::new(w, [n]), device)
+        });
         let t: Vec<f32> = t.iter().map(|&t| t as f32).collect();
         DiffusionBatch {
+            weights,
             noisy,
             timesteps: Tensor::from_data(TensorData::new(t, [n]), device),
             context: self.prompts.gather(&prompts[rows], device),

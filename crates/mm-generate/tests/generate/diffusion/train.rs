@@ -1,7 +1,7 @@
 //! Training a tiny pixel-space text-to-image model through the house loop: the run writes a
 //! diffusers pipeline folder that loads and samples, held-out prompts
-//! stay out of training, a resumed run ends where an uninterrupted one does, and the shape
-//! judge learns real colours and shapes.
+//! stay out of training, a resumed run ends where an uninterrupted one does, min-SNR
+//! weighting reaches the loss, and the shape judge learns real colours and shapes.
 
 use std::path::Path;
 
@@ -259,6 +259,42 @@ fn a_run_saves_a_pipeline_with_ema_weights_and_resumes_exactly() {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0f32, f32::max);
     assert!(worst <= 1e-5, "resumed weights differ by up to {worst}");
+}
+
+#[test]
+fn min_snr_weighting_changes_the_loss_and_a_bad_gamma_is_refused() {
+    let _seeded = crate::seeded();
+    let device = Default::default();
+    let data = tempfile::tempdir().unwrap();
+    let runs = tempfile::tempdir().unwrap();
+    let text = tiny_text(&device);
+    mm_core::nn::materialize(&text.tower);
+    let first_loss = |gamma: Option<f64>, name: &str| {
+        let config = DiffusionTrainConfig {
+            steps: 1,
+            snr_gamma: gamma,
+            ..tiny_config()
+        };
+        let run = RunOptions::new(runs.path().join(name));
+        train_diffusion::<AB>(
+            &config,
+            shape_set(data.path(), 1),
+            text.clone(),
+            &run,
+            std::slice::from_ref(&device),
+        )
+        .map(|_| read_losses(&run.run_dir.join("metrics.jsonl")).unwrap()[0].1)
+    };
+    // The same first batch and weights: only the per-row weights differ, and v-prediction's
+    // min-SNR weights are at most 1, so the weighted loss is the smaller.
+    let plain = first_loss(None, "plain").unwrap();
+    let weighted = first_loss(Some(5.0), "weighted").unwrap();
+    assert!(weighted < plain, "{weighted} vs {plain}");
+    let saved =
+        std::fs::read_to_string(runs.path().join("weighted/final/mm_train_config.json")).unwrap();
+    assert!(saved.contains("\"snr_gamma\": 5.0"), "{saved}");
+    let err = first_loss(Some(-1.0), "bad").unwrap_err().to_string();
+    assert!(err.contains("snr_gamma"), "{err}");
 }
 
 #[test]
