@@ -321,6 +321,17 @@ pub fn train_captioner<B: AutodiffBackend>(
             train.processor.output_size()
         )));
     }
+    if !(0.0..1.0).contains(&config.validation_fraction) {
+        return Err(TrainError::Settings(format!(
+            "validation_fraction must be in [0, 1), not {}",
+            config.validation_fraction
+        )));
+    }
+    if let Some(bad) = config.length_penalties.iter().find(|x| !x.is_finite()) {
+        return Err(TrainError::Settings(format!(
+            "length_penalties must be finite numbers, not {bad}"
+        )));
+    }
     let (train, validation) = if config.validation_fraction > 0.0 {
         train.split_validation(
             config.validation_fraction,

@@ -82,6 +82,21 @@ fn a_short_run_learns_to_name_the_colours() {
     let run_dir = dir.path().join("run");
     let run = RunOptions::new(&run_dir);
     let device = Default::default();
+    // Settings that could only fail after training are refused before it starts.
+    for (key, value) in [("validation_fraction", 1.0), ("length_penalties", f64::NAN)] {
+        let mut bad = config.clone();
+        if key == "validation_fraction" {
+            bad.validation_fraction = value;
+        } else {
+            bad.length_penalties.push(value as f32);
+        }
+        let err = train_captioner::<B>(&bad, set.clone(), &run, &[device])
+            .err()
+            .expect("bad settings are refused")
+            .to_string();
+        assert!(err.contains(key), "{err}");
+    }
+    assert!(!run_dir.exists());
     let trained = train_captioner::<B>(&config, set.clone(), &run, &[device]).unwrap();
     let (model, model_config, tokenizer) = (trained.model, trained.config, trained.tokenizer);
     let choice = trained
