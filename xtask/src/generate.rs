@@ -53,6 +53,10 @@ pub struct GenerateArgs {
     /// Eta of DDIM (0: deterministic).
     #[arg(long, default_value_t = 0.0)]
     eta: f32,
+    /// Guidance rescale phi in [0, 1] (diffusers' `guidance_rescale`; 0: off): pulls the
+    /// guided prediction's spread back to the conditional one's, against over-saturation.
+    #[arg(long, default_value_t = 0.0)]
+    guidance_rescale: f32,
     /// The grid (PNG).
     #[arg(long)]
     out: PathBuf,
@@ -130,6 +134,7 @@ impl BackendJob for GenerateJob {
                     guidance: w,
                     scheduler: *scheduler,
                     eta: a.eta,
+                    guidance_rescale: a.guidance_rescale,
                 };
                 let mut k = 0u64;
                 let mut noise = |s: [usize; 4]| {

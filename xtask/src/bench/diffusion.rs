@@ -105,6 +105,7 @@ impl BackendJob for DiffusionBench {
             guidance: 3.0,
             scheduler: None,
             eta: 0.0,
+            guidance_rescale: 0.0,
         };
         let ids: Vec<u64> = (0..PROMPTS.len() as u64).collect();
         let mut failed = None;

@@ -50,6 +50,9 @@ pub struct DiffusionEvalArgs {
     /// Sampler (default: the pipeline's own, DDIM for ours).
     #[arg(long)]
     scheduler: Option<String>,
+    /// Guidance rescale phi in [0, 1] (diffusers' `guidance_rescale`; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    guidance_rescale: f32,
     /// Seed of the starting noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -205,6 +208,7 @@ pub fn run(args: DiffusionEvalArgs) -> Result<()> {
         samples: args.samples,
         steps: args.steps,
         scheduler: args.scheduler.as_deref().map(parse_scheduler).transpose()?,
+        guidance_rescale: args.guidance_rescale,
         seed: args.seed,
         held_out,
     };

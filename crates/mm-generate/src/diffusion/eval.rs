@@ -26,6 +26,8 @@ pub struct ShapeEvalOptions {
     pub steps: usize,
     /// The sampler (none: the pipeline's own).
     pub scheduler: Option<SchedulerKind>,
+    /// Guidance rescale phi ([`GenerateOptions::guidance_rescale`]; 0: off).
+    pub guidance_rescale: f32,
     /// Seed of the starting noise (the same for every scale).
     pub seed: u64,
     /// Prompts that were held out of training.
@@ -39,6 +41,7 @@ impl Default for ShapeEvalOptions {
             samples: 8,
             steps: 25,
             scheduler: None,
+            guidance_rescale: 0.0,
             seed: 0,
             held_out: Vec::new(),
         }
@@ -76,6 +79,9 @@ pub struct DiffusionReport {
     pub steps: usize,
     /// The sampler.
     pub scheduler: String,
+    /// Guidance rescale phi (0: off; reports written before it existed read as 0).
+    #[serde(default)]
+    pub guidance_rescale: f32,
 }
 
 /// Standard normal starting noise for `rows` images of `shape[1..]`, row `r` from its own
@@ -115,6 +121,7 @@ pub(crate) fn sample_rows<B: Backend>(
         guidance: w,
         scheduler: options.scheduler,
         eta: 0.0,
+        guidance_rescale: options.guidance_rescale,
     };
     let mut out = Vec::new();
     for chunk in rows.chunks(64) {
@@ -192,6 +199,7 @@ pub fn evaluate_shapes<B: Backend>(
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default(),
+        guidance_rescale: options.guidance_rescale,
     })
 }
 

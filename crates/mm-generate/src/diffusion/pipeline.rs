@@ -67,6 +67,12 @@ pub struct GenerateOptions {
     pub scheduler: Option<SchedulerKind>,
     /// DDIM's eta.
     pub eta: f32,
+    /// Guidance rescale phi (diffusers' `guidance_rescale`, Lin et al. 2023, section 3.4): the
+    /// guided prediction is rescaled to the conditional one's standard deviation and mixed
+    /// back, `phi * rescaled + (1 - phi) * guided`, against the over-saturation of high
+    /// guidance. 0 (the default) leaves guidance as the guide writes it; applied only when
+    /// guidance is on (w != 1).
+    pub guidance_rescale: f32,
 }
 
 impl Default for GenerateOptions {
@@ -76,6 +82,7 @@ impl Default for GenerateOptions {
             guidance: 7.5,
             scheduler: None,
             eta: 0.0,
+            guidance_rescale: 0.0,
         }
     }
 }
@@ -211,6 +218,12 @@ impl<B: Backend> TextToImage<B> {
         if let Some(kind) = options.scheduler {
             config.class_name = kind;
         }
+        if !(0.0..=1.0).contains(&options.guidance_rescale) {
+            return Err(PipelineError::Invalid(format!(
+                "guidance rescale {}: expected a value in [0, 1]",
+                options.guidance_rescale
+            )));
+        }
         let scheduler = Scheduler::new(config, options.steps)?.with_eta(options.eta);
         let guided = options.guidance != 1.0;
         let cond = self.text.encode(prompts)?;
@@ -239,7 +252,8 @@ impl<B: Backend> TextToImage<B> {
                 let [_, c, h, w] = prediction.dims();
                 let uncond = prediction.clone().slice([0..b, 0..c, 0..h, 0..w]);
                 let text = prediction.slice([b..2 * b, 0..c, 0..h, 0..w]);
-                uncond.clone() + (text - uncond).mul_scalar(options.guidance)
+                let guided = uncond.clone() + (text.clone() - uncond).mul_scalar(options.guidance);
+                rescale_guidance(guided, text, options.guidance_rescale)
             } else {
                 prediction
             };
@@ -259,4 +273,30 @@ impl<B: Backend> TextToImage<B> {
         };
         Ok(image.div_scalar(2.0).add_scalar(0.5).clamp(0.0, 1.0))
     }
+}
+
+/// Diffusers' `rescale_noise_cfg`: the guided prediction scaled to the conditional one's
+/// per-sample standard deviation (unbiased, over channels and pixels), mixed with the
+/// unscaled one by `phi`. `phi = 0` returns `guided` untouched.
+///
+/// # Shapes
+/// - `guided`, `text`: `[batch, channels, h, w]`; output likewise.
+pub fn rescale_guidance<B: Backend>(
+    guided: Tensor<B, 4>,
+    text: Tensor<B, 4>,
+    phi: f32,
+) -> Tensor<B, 4> {
+    if phi == 0.0 {
+        return guided;
+    }
+    let [b, c, h, w] = guided.dims();
+    let std = |t: Tensor<B, 4>| {
+        t.reshape([b, c * h * w])
+            .var(1)
+            .sqrt()
+            .reshape([b, 1, 1, 1])
+    };
+    let ratio = std(text) / std(guided.clone());
+    let rescaled = guided.clone() * ratio;
+    rescaled.mul_scalar(phi) + guided.mul_scalar(1.0 - phi)
 }

@@ -70,6 +70,7 @@ fn the_evaluation_scores_every_scale_beside_real_and_mismatched_pairs() {
         samples: 2,
         steps: 2,
         scheduler: None,
+        guidance_rescale: 0.0,
         seed: 1,
         held_out: Vec::new(),
     };

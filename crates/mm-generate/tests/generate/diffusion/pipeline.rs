@@ -2,7 +2,8 @@
 //! (`fixtures/pipeline/generate.py`): a tiny random pipeline folder (UNet, VAE, CLIP text
 //! encoder, BPE tokenizer from vocab.json + merges.txt, DDIM scheduler) loaded by ours gives
 //! diffusers' token ids and text states, and diffusers' images from the same initial latents
-//! and prompts: DDIM with guidance 3 and 1, Euler with guidance 5, within 1e-4; saved as a
+//! and prompts: DDIM with guidance 3 and 1, DDIM with guidance 5 with and without diffusers'
+//! `guidance_rescale` 0.7, Euler with guidance 5, within 1e-4; saved as a
 //! diffusers folder and reloaded, the same image (`fixtures/pipeline/check_export.py` loads
 //! such a folder in diffusers).
 
@@ -83,6 +84,7 @@ fn tiny_pipeline_matches_diffusers() {
             guidance: run["guidance"].as_f64().unwrap() as f32,
             scheduler: SchedulerKind::parse(run["scheduler"].as_str().unwrap()),
             eta: 0.0,
+            guidance_rescale: run["guidance_rescale"].as_f64().unwrap_or(0.0) as f32,
         };
         let mut steps_seen = 0;
         let image = pipe
@@ -106,6 +108,12 @@ fn tiny_pipeline_matches_diffusers() {
     }
     // Guidance changes the image far beyond the tolerance: the comparison is not vacuous.
     assert!(max_error(&images[0], &images[1]) > 100.0 * TOLERANCE);
+    // So does the guidance rescale (runs "ddim-w5" and "ddim-w5-rescale0.7").
+    let named = |n: &str| {
+        let runs = exp["runs"].as_array().unwrap();
+        &images[runs.iter().position(|r| r["name"] == n).unwrap()]
+    };
+    assert!(max_error(named("ddim-w5"), named("ddim-w5-rescale0.7")) > 10.0 * TOLERANCE);
 
     // Saved as a diffusers folder and loaded back: the same image, bit for bit.
     let dir = tempfile::tempdir().unwrap();
@@ -145,6 +153,20 @@ fn wrong_latents_are_refused() {
             matches!(err, PipelineError::Latents { .. }),
             "{shape:?}: {err}"
         );
+    }
+    for phi in [-0.1, 1.5, f32::NAN] {
+        let options = GenerateOptions {
+            steps: 2,
+            guidance: 3.0,
+            guidance_rescale: phi,
+            ..Default::default()
+        };
+        let init = Tensor::<B, 4>::zeros([2, 4, 4, 4], &device);
+        let err = pipe
+            .generate(&["a", "b"], init, &options, &mut no_noise, &mut |_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("guidance rescale"), "{phi}: {err}");
     }
     let missing = TextToImage::<B>::load(Path::new("/nonexistent/pipeline"), &device);
     assert!(

@@ -336,6 +336,7 @@ fn the_judge_learns_colours_and_shapes_and_scores_a_model() {
         samples: 1,
         steps: 2,
         scheduler: Some(mm_generate::diffusion::SchedulerKind::Ddim),
+        guidance_rescale: 0.7,
         seed: 1,
         held_out: vec!["a blue triangle".into()],
     };
@@ -359,6 +360,7 @@ fn the_judge_learns_colours_and_shapes_and_scores_a_model() {
     assert_eq!(report.accuracy_by_guidance.len(), 2);
     assert!(report.accuracy_by_guidance.contains_key("3"));
     assert_eq!(report.held_out_scores.both.len(), 2);
+    assert_eq!(report.guidance_rescale, 0.7, "the report names its rescale");
     for v in report.trained.colour.values() {
         assert!((0.0..=1.0).contains(v));
     }
