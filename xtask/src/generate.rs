@@ -1,5 +1,5 @@
 //! `cargo xtask generate --model DIR --prompt "a red circle" [--prompt ...] [--steps N]
-//! [--guidance 1,3,5] [--scheduler ddim,euler] [--seed S] [--count N]
+//! [--guidance 1,3,5] [--guidance-rescale PHI] [--scheduler ddim,euler] [--seed S] [--count N]
 //! [--init-latents FILE.npy] --out grid.png`: images from a diffusers pipeline folder (ours,
 //! or a Stable Diffusion-style one with a VAE), one grid row per prompt and image, one column
 //! per (scheduler, guidance) pair, every column from the same starting noise.
@@ -180,6 +180,12 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     };
     if args.steps == 0 {
         bail!("--steps must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.guidance_rescale) {
+        bail!(
+            "--guidance-rescale {}: expected a value in [0, 1]",
+            args.guidance_rescale
+        );
     }
     let init = match &args.init_latents {
         Some(path) => Some(mm_data::matrix::read_npy(path)?),

@@ -1,5 +1,5 @@
 //! `cargo xtask eval diffusion --checkpoint DIR [--out FILE] [--guidance 0,1,2,3,5]
-//! [--samples N] [--steps N] [--scheduler ddim|ddpm|euler] [--grids DIR]`: does a trained
+//! [--samples N] [--steps N] [--scheduler ddim|ddpm|euler] [--guidance-rescale PHI] [--grids DIR]`: does a trained
 //! text-to-image pipeline draw "a {colour} {shape}" when asked? A small CNN trained on real
 //! easy-VQA images (kept in `runs/diffusion-judge/`, trained on first use) judges every
 //! generated image; the table gives the fraction right by guidance scale, the held-out
@@ -198,6 +198,13 @@ impl BackendJob for EvalJob {
 
 /// Runs `eval diffusion`.
 pub fn run(args: DiffusionEvalArgs) -> Result<()> {
+    // Refused before the judge trains or any image is sampled.
+    if !(0.0..=1.0).contains(&args.guidance_rescale) {
+        anyhow::bail!(
+            "--guidance-rescale {}: expected a value in [0, 1]",
+            args.guidance_rescale
+        );
+    }
     let held_out = std::fs::read(args.checkpoint.join("mm_train_config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<DiffusionTrainConfig>(&b).ok())
