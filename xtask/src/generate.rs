@@ -1,6 +1,6 @@
 //! `cargo xtask generate --model DIR --prompt "a red circle" [--prompt ...] [--steps N]
-//! [--guidance 1,3,5] [--guidance-rescale PHI] [--scheduler ddim,euler] [--seed S] [--count N]
-//! [--init-latents FILE.npy] --out grid.png`: images from a diffusers pipeline folder (ours,
+//! [--guidance 1,3,5] [--guidance-rescale PHI] [--thresholding RATIO:MAX] [--scheduler ddim,euler]
+//! [--seed S] [--count N] [--init-latents FILE.npy] --out grid.png`: images from a diffusers pipeline folder (ours,
 //! or a Stable Diffusion-style one with a VAE), one grid row per prompt and image, one column
 //! per (scheduler, guidance) pair, every column from the same starting noise.
 
@@ -13,11 +13,11 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mm_core::BackendJob;
 use mm_generate::diffusion::eval::{save_grid, seeded_noise};
-use mm_generate::diffusion::{GenerateOptions, SchedulerKind, TextToImage};
+use mm_generate::diffusion::{GenerateOptions, SchedulerKind, TextToImage, Thresholding};
 
 use crate::backend::dispatch;
 use crate::common::DeviceArg;
-use crate::eval::parse_scheduler;
+use crate::eval::{parse_scheduler, parse_thresholding};
 
 /// Flags of `generate`.
 #[derive(Args)]
@@ -57,6 +57,10 @@ pub struct GenerateArgs {
     /// guided prediction's spread back to the conditional one's, against over-saturation.
     #[arg(long, default_value_t = 0.0)]
     guidance_rescale: f32,
+    /// Dynamic thresholding (DDPM, DDIM), `RATIO:MAX` (diffusers' `thresholding` with its
+    /// `dynamic_thresholding_ratio` and `sample_max_value`), e.g. `0.995:1.5`.
+    #[arg(long, value_name = "RATIO:MAX", value_parser = parse_thresholding)]
+    thresholding: Option<Thresholding>,
     /// The grid (PNG).
     #[arg(long)]
     out: PathBuf,
@@ -135,6 +139,7 @@ impl BackendJob for GenerateJob {
                     scheduler: *scheduler,
                     eta: a.eta,
                     guidance_rescale: a.guidance_rescale,
+                    thresholding: a.thresholding,
                 };
                 let mut k = 0u64;
                 let mut noise = |s: [usize; 4]| {

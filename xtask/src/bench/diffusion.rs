@@ -106,6 +106,7 @@ impl BackendJob for DiffusionBench {
             scheduler: None,
             eta: 0.0,
             guidance_rescale: 0.0,
+            thresholding: None,
         };
         let ids: Vec<u64> = (0..PROMPTS.len() as u64).collect();
         let mut failed = None;

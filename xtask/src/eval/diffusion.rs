@@ -1,6 +1,6 @@
 //! `cargo xtask eval diffusion --checkpoint DIR [--out FILE] [--guidance 0,1,2,3,5]
-//! [--samples N] [--steps N] [--scheduler ddim|ddpm|euler] [--guidance-rescale PHI] [--grids DIR]`: does a trained
-//! text-to-image pipeline draw "a {colour} {shape}" when asked? A small CNN trained on real
+//! [--samples N] [--steps N] [--scheduler ddim|ddpm|euler] [--guidance-rescale PHI]
+//! [--thresholding RATIO:MAX] [--grids DIR]`: does a trained text-to-image pipeline draw "a {colour} {shape}" when asked? A small CNN trained on real
 //! easy-VQA images (kept in `runs/diffusion-judge/`, trained on first use) judges every
 //! generated image; the table gives the fraction right by guidance scale, the held-out
 //! prompt apart, and the grids of every scale go to `--grids`.
@@ -22,7 +22,7 @@ use mm_generate::diffusion::clip_score::{ClipScoreReport, evaluate_clip_score, p
 use mm_generate::diffusion::eval::{DiffusionReport, ShapeEvalOptions, evaluate_shapes, save_grid};
 use mm_generate::diffusion::judge::{judge_accuracy, train_or_load_judge};
 use mm_generate::diffusion::train::DiffusionTrainConfig;
-use mm_generate::diffusion::{SchedulerKind, TextToImage};
+use mm_generate::diffusion::{SchedulerConfig, SchedulerKind, TextToImage, Thresholding};
 use mm_vl::hf::load_any_clip;
 
 use crate::backend::dispatch;
@@ -53,6 +53,11 @@ pub struct DiffusionEvalArgs {
     /// Guidance rescale phi in [0, 1] (diffusers' `guidance_rescale`; 0: off).
     #[arg(long, default_value_t = 0.0)]
     guidance_rescale: f32,
+    /// Dynamic thresholding (DDPM, DDIM), `RATIO:MAX`: the quantile of the predicted clean
+    /// image's absolute values and the largest threshold (diffusers' `thresholding` with its
+    /// `dynamic_thresholding_ratio` and `sample_max_value`), e.g. `0.995:1.5`.
+    #[arg(long, value_name = "RATIO:MAX", value_parser = parse_thresholding)]
+    thresholding: Option<Thresholding>,
     /// Seed of the starting noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -77,6 +82,26 @@ pub struct DiffusionEvalArgs {
     prompts: usize,
     #[command(flatten)]
     device: DeviceArg,
+}
+
+/// Parses `--thresholding RATIO:MAX`, checking both as the scheduler does.
+pub fn parse_thresholding(text: &str) -> Result<Thresholding> {
+    let (ratio, max) = text
+        .split_once(':')
+        .with_context(|| format!("--thresholding `{text}`: expected RATIO:MAX, e.g. 0.995:1.5"))?;
+    let number = |s: &str, what: &str| {
+        s.trim()
+            .parse::<f64>()
+            .with_context(|| format!("--thresholding `{text}`: {what} `{s}` is not a number"))
+    };
+    let t = Thresholding {
+        ratio: number(ratio, "the ratio")?,
+        max: number(max, "the maximum")?,
+    };
+    SchedulerConfig::defaults(SchedulerKind::Ddim)
+        .with_thresholding(t)
+        .map_err(|e| anyhow::anyhow!("--thresholding `{text}`: {e}"))?;
+    Ok(t)
 }
 
 /// Parses `--scheduler`.
@@ -216,6 +241,7 @@ pub fn run(args: DiffusionEvalArgs) -> Result<()> {
         steps: args.steps,
         scheduler: args.scheduler.as_deref().map(parse_scheduler).transpose()?,
         guidance_rescale: args.guidance_rescale,
+        thresholding: args.thresholding,
         seed: args.seed,
         held_out,
     };

@@ -15,7 +15,7 @@ mod vilt;
 mod vqa;
 mod zero_shot;
 
-pub(crate) use diffusion::parse_scheduler;
+pub(crate) use diffusion::{parse_scheduler, parse_thresholding};
 pub(crate) use zero_shot::read_templates;
 
 use std::path::Path;

@@ -60,6 +60,10 @@ pub struct CaptionTrainConfig {
     /// The `length_penalty` values tried on the validation images, default first.
     #[serde(default = "default_length_penalties")]
     pub length_penalties: Vec<f32>,
+    /// Label smoothing of the next-token loss (transformers' `label_smoothing_factor`): the
+    /// target puts `1 - x` on the right token and spreads `x` evenly over the vocabulary.
+    #[serde(default)]
+    pub label_smoothing: f32,
 }
 
 fn default_validation_fraction() -> f64 {
@@ -121,6 +125,7 @@ impl Default for CaptionTrainConfig {
             validation_fraction: default_validation_fraction(),
             validation_max_per_source: default_validation_max(),
             length_penalties: default_length_penalties(),
+            label_smoothing: 0.0,
         }
     }
 }
@@ -231,11 +236,13 @@ impl<B: Backend> BatchSource<B> for CaptionBatches {
     }
 }
 
-/// The mean next-token cross-entropy of a batch (padding ignored) and its token accuracy.
+/// The mean next-token cross-entropy of a batch (padding ignored; `label_smoothing` in
+/// `[0, 1)`, 0 for none) and its token accuracy.
 pub fn caption_loss<B: Backend>(
     model: &Captioner<B>,
     batch: &CaptionBatch<B>,
     pad: u32,
+    label_smoothing: f32,
 ) -> (Tensor<B, 1>, StepOutput) {
     let logits = model.forward(batch.pixels.clone(), batch.inputs.clone());
     let [n, t, v] = logits.dims();
@@ -243,6 +250,7 @@ pub fn caption_loss<B: Backend>(
     let targets = batch.targets.clone().reshape([n * t]);
     let loss = CrossEntropyLossConfig::new()
         .with_pad_tokens(Some(vec![pad as usize]))
+        .with_smoothing((label_smoothing > 0.0).then_some(label_smoothing))
         .init(&logits.device())
         .forward(logits.clone(), targets.clone());
     let real = targets.clone().not_equal_elem(pad as i64);
@@ -271,6 +279,8 @@ pub struct CaptionTraining<B: Backend> {
     pub model: Captioner<B>,
     #[module(skip)]
     pad: u32,
+    #[module(skip)]
+    label_smoothing: f32,
 }
 
 impl<B: AutodiffBackend> TrainStep for CaptionTraining<B> {
@@ -278,7 +288,7 @@ impl<B: AutodiffBackend> TrainStep for CaptionTraining<B> {
     type Output = StepOutput;
 
     fn step(&self, batch: CaptionBatch<B>) -> TrainOutput<StepOutput> {
-        let (loss, out) = caption_loss(&self.model, &batch, self.pad);
+        let (loss, out) = caption_loss(&self.model, &batch, self.pad, self.label_smoothing);
         TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
@@ -288,7 +298,7 @@ impl<B: Backend> InferenceStep for CaptionTraining<B> {
     type Output = StepOutput;
 
     fn step(&self, batch: CaptionBatch<B>) -> StepOutput {
-        caption_loss(&self.model, &batch, self.pad).1
+        caption_loss(&self.model, &batch, self.pad, self.label_smoothing).1
     }
 }
 
@@ -327,6 +337,12 @@ pub fn train_captioner<B: AutodiffBackend>(
             config.validation_fraction
         )));
     }
+    if !(0.0..1.0).contains(&config.label_smoothing) {
+        return Err(TrainError::Settings(format!(
+            "label_smoothing must be in [0, 1), not {}",
+            config.label_smoothing
+        )));
+    }
     if let Some(bad) = config.length_penalties.iter().find(|x| !x.is_finite()) {
         return Err(TrainError::Settings(format!(
             "length_penalties must be finite numbers, not {bad}"
@@ -355,6 +371,7 @@ pub fn train_captioner<B: AutodiffBackend>(
             .init::<B>(main)
             .map_err(|e| TrainError::Settings(e.to_string()))?,
         pad: tokenizer.pad,
+        label_smoothing: config.label_smoothing,
     };
     let optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)

@@ -3,7 +3,7 @@
 //! diffusers gives every scheduler class its own defaults (DDIM spaces timesteps "leading",
 //! Euler "linspace"), so a file is read in two passes: its `_class_name` picks the defaults,
 //! then the keys it sets replace them. Keys we do not know are ignored, as diffusers ignores
-//! them; settings we know but do not implement (thresholding, Karras sigmas, ...) are an
+//! them; settings we know but do not implement (zero-SNR rescaling, Karras sigmas, ...) are an
 //! error that names the key, never silently dropped.
 
 use std::path::Path;
@@ -121,6 +121,18 @@ pub struct SchedulerConfig {
     pub clip_sample: bool,
     /// The clamp's bound.
     pub clip_sample_range: f64,
+    /// Dynamic thresholding of the predicted clean sample (Imagen; DDPM, DDIM), in place of
+    /// `clip_sample`: per sample, `s` is the `dynamic_thresholding_ratio` quantile of its
+    /// absolute values, held to `[1, sample_max_value]`, and the sample is clamped to
+    /// `[-s, s]` and divided by `s`. For pixel-space models at high guidance.
+    #[serde(default)]
+    pub thresholding: bool,
+    /// The quantile of dynamic thresholding.
+    #[serde(default = "default_thresholding_ratio")]
+    pub dynamic_thresholding_ratio: f64,
+    /// The largest `s` of dynamic thresholding (1: the same as clipping to [-1, 1]).
+    #[serde(default = "default_sample_max_value")]
+    pub sample_max_value: f64,
     /// DDIM: the alpha product after the last step is 1 (else the first training alpha's).
     pub set_alpha_to_one: bool,
     /// Added to "leading" timesteps.
@@ -131,6 +143,14 @@ pub struct SchedulerConfig {
     pub variance_type: VarianceType,
     /// Euler's last sigma.
     pub final_sigmas_type: FinalSigmas,
+}
+
+fn default_thresholding_ratio() -> f64 {
+    0.995
+}
+
+fn default_sample_max_value() -> f64 {
+    1.0
 }
 
 impl SchedulerConfig {
@@ -146,6 +166,9 @@ impl SchedulerConfig {
             prediction_type: PredictionType::Epsilon,
             clip_sample: kind != SchedulerKind::Euler,
             clip_sample_range: 1.0,
+            thresholding: false,
+            dynamic_thresholding_ratio: default_thresholding_ratio(),
+            sample_max_value: default_sample_max_value(),
             set_alpha_to_one: true,
             steps_offset: 0,
             timestep_spacing: match kind {
@@ -212,6 +235,7 @@ impl SchedulerConfig {
         }
         let config: Self =
             serde_json::from_value(merged).map_err(|e| config_error(e.to_string()))?;
+        config.check_thresholding().map_err(config_error)?;
         if config.num_train_timesteps == 0 {
             return Err(config_error("num_train_timesteps is 0".into()));
         }
@@ -228,6 +252,48 @@ impl SchedulerConfig {
     }
 }
 
+/// Dynamic thresholding's two settings, to turn it on over a folder's own scheduler config
+/// ([`SchedulerConfig::thresholding`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholding {
+    /// `dynamic_thresholding_ratio`: the quantile of absolute values, in (0, 1].
+    pub ratio: f64,
+    /// `sample_max_value`: the largest threshold, at least 1.
+    pub max: f64,
+}
+
+impl SchedulerConfig {
+    /// This config with dynamic thresholding on at `t`'s settings (checked).
+    pub fn with_thresholding(mut self, t: Thresholding) -> Result<Self, String> {
+        self.thresholding = true;
+        self.dynamic_thresholding_ratio = t.ratio;
+        self.sample_max_value = t.max;
+        self.check_thresholding()?;
+        Ok(self)
+    }
+
+    /// Dynamic thresholding's settings, when it is on: a quantile in (0, 1] and a largest
+    /// threshold of at least 1.
+    pub fn check_thresholding(&self) -> Result<(), String> {
+        if !self.thresholding {
+            return Ok(());
+        }
+        let ratio = self.dynamic_thresholding_ratio;
+        if !(ratio > 0.0 && ratio <= 1.0) {
+            return Err(format!(
+                "dynamic_thresholding_ratio {ratio}: expected a quantile in (0, 1]"
+            ));
+        }
+        let max = self.sample_max_value;
+        if !(max.is_finite() && max >= 1.0) {
+            return Err(format!(
+                "sample_max_value {max}: expected a finite value of at least 1"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Settings diffusers has that we do not implement: an error rather than another result.
 fn refuse_unimplemented(object: &serde_json::Map<String, Value>) -> Result<(), SchedulerError> {
     let refuse = |key: &str, value: &Value| {
@@ -237,7 +303,6 @@ fn refuse_unimplemented(object: &serde_json::Map<String, Value>) -> Result<(), S
         })
     };
     for key in [
-        "thresholding",
         "rescale_betas_zero_snr",
         "use_karras_sigmas",
         "use_exponential_sigmas",

@@ -13,7 +13,7 @@ use mm_data::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 use super::judge::{ShapeJudge, parse_shape_prompt, shape_prompts};
-use super::{GenerateOptions, PipelineError, SchedulerKind, TextToImage};
+use super::{GenerateOptions, PipelineError, SchedulerKind, TextToImage, Thresholding};
 
 /// How the model is sampled for the evaluation.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +28,8 @@ pub struct ShapeEvalOptions {
     pub scheduler: Option<SchedulerKind>,
     /// Guidance rescale phi ([`GenerateOptions::guidance_rescale`]; 0: off).
     pub guidance_rescale: f32,
+    /// Dynamic thresholding ([`GenerateOptions::thresholding`]; `None`: the folder's).
+    pub thresholding: Option<Thresholding>,
     /// Seed of the starting noise (the same for every scale).
     pub seed: u64,
     /// Prompts that were held out of training.
@@ -42,6 +44,7 @@ impl Default for ShapeEvalOptions {
             steps: 25,
             scheduler: None,
             guidance_rescale: 0.0,
+            thresholding: None,
             seed: 0,
             held_out: Vec::new(),
         }
@@ -82,6 +85,10 @@ pub struct DiffusionReport {
     /// Guidance rescale phi (0: off; reports written before it existed read as 0).
     #[serde(default)]
     pub guidance_rescale: f32,
+    /// Dynamic thresholding turned on by the evaluation (`None`: the folder's scheduler config
+    /// as saved; reports written before it existed read as `None`).
+    #[serde(default)]
+    pub thresholding: Option<Thresholding>,
 }
 
 /// Standard normal starting noise for `rows` images of `shape[1..]`, row `r` from its own
@@ -122,6 +129,7 @@ pub(crate) fn sample_rows<B: Backend>(
         scheduler: options.scheduler,
         eta: 0.0,
         guidance_rescale: options.guidance_rescale,
+        thresholding: options.thresholding,
     };
     let mut out = Vec::new();
     for chunk in rows.chunks(64) {
@@ -200,6 +208,7 @@ pub fn evaluate_shapes<B: Backend>(
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default(),
         guidance_rescale: options.guidance_rescale,
+        thresholding: options.thresholding,
     })
 }
 

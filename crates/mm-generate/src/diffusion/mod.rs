@@ -25,7 +25,7 @@ pub mod train;
 pub mod unet;
 pub mod vae;
 
-pub use config::{SchedulerConfig, SchedulerKind};
+pub use config::{SchedulerConfig, SchedulerKind, Thresholding};
 pub use pipeline::{GenerateOptions, PipelineError, TextToImage};
 pub use schedule::NoiseSchedule;
 pub use scheduler::{Scheduler, StepOutput};

@@ -11,7 +11,7 @@ use super::scheduler::Scheduler;
 use super::text::TextConditioner;
 use super::unet::{UNet2DConditionConfig, UNet2DConditionModel, load_unet, save_unet};
 use super::vae::{AutoencoderKL, AutoencoderKLConfig, load_vae, save_vae};
-use super::{SchedulerConfig, SchedulerError, SchedulerKind};
+use super::{SchedulerConfig, SchedulerError, SchedulerKind, Thresholding};
 
 /// The models of a text-to-image pipeline.
 #[derive(Debug, Clone)]
@@ -73,6 +73,10 @@ pub struct GenerateOptions {
     /// guidance. 0 (the default) leaves guidance as the guide writes it; applied only when
     /// guidance is on (w != 1).
     pub guidance_rescale: f32,
+    /// Dynamic thresholding (DDPM, DDIM; Imagen's guard for pixel-space models at high
+    /// guidance) turned on with these settings over the folder's scheduler config; `None`
+    /// keeps the folder's own.
+    pub thresholding: Option<Thresholding>,
 }
 
 impl Default for GenerateOptions {
@@ -83,6 +87,7 @@ impl Default for GenerateOptions {
             scheduler: None,
             eta: 0.0,
             guidance_rescale: 0.0,
+            thresholding: None,
         }
     }
 }
@@ -217,6 +222,11 @@ impl<B: Backend> TextToImage<B> {
         let mut config = self.scheduler.clone();
         if let Some(kind) = options.scheduler {
             config.class_name = kind;
+        }
+        if let Some(t) = options.thresholding {
+            config = config
+                .with_thresholding(t)
+                .map_err(PipelineError::Invalid)?;
         }
         if !(0.0..=1.0).contains(&options.guidance_rescale) {
             return Err(PipelineError::Invalid(format!(

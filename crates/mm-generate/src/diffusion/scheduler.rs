@@ -214,7 +214,13 @@ impl Scheduler {
                 model_output.mul_scalar(sa) + sample.mul_scalar(sb),
             ),
         };
-        let x0 = if self.config.clip_sample {
+        let x0 = if self.config.thresholding {
+            dynamic_threshold(
+                x0,
+                self.config.dynamic_thresholding_ratio as f32,
+                self.config.sample_max_value as f32,
+            )
+        } else if self.config.clip_sample {
             let r = self.config.clip_sample_range as f32;
             x0.clamp(-r, r)
         } else {
@@ -321,6 +327,42 @@ impl Scheduler {
             pred_original_sample: x0,
         }
     }
+}
+
+/// Imagen's dynamic thresholding as diffusers' `_threshold_sample` computes it: per sample
+/// (first axis), `s` is the `ratio` quantile of the absolute values (linear interpolation
+/// between order statistics, as `torch.quantile`), held to `[1, max]`; the sample is clamped
+/// to `[-s, s]` and divided by `s`.
+pub fn dynamic_threshold<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    ratio: f32,
+    max: f32,
+) -> Tensor<B, D> {
+    let dims = x.dims();
+    let rows = dims[0];
+    let n = dims.iter().product::<usize>() / rows.max(1);
+    if rows == 0 || n == 0 {
+        return x;
+    }
+    let flat = x.reshape([rows, n]);
+    let sorted = flat.clone().abs().sort(1);
+    let rank = ratio * (n - 1) as f32;
+    let below = (rank.floor() as usize).min(n - 1);
+    let above = (rank.ceil() as usize).min(n - 1);
+    let weight = rank - below as f32;
+    let low = sorted.clone().slice([0..rows, below..below + 1]);
+    let high = sorted.slice([0..rows, above..above + 1]);
+    // torch's `lerp`, which interpolates from the nearer end.
+    let s = if weight < 0.5 {
+        low.clone() + (high - low).mul_scalar(weight)
+    } else {
+        high.clone() - (high - low).mul_scalar(1.0 - weight)
+    };
+    let s = s.clamp_min(1.0).clamp_max(max).expand([rows, n]);
+    flat.max_pair(s.clone().neg())
+        .min_pair(s.clone())
+        .div(s)
+        .reshape(dims)
 }
 
 /// Euler's timesteps and sigmas: `sqrt((1 - a) / a)` interpolated linearly at the spaced

@@ -49,7 +49,7 @@ fn batch<B: Backend>(device: &B::Device) -> CaptionBatch<B> {
 
 fn gradients<B: AutodiffBackend>(model: &Captioner<B>) -> (f32, Vec<Vec<f32>>) {
     let device = Default::default();
-    let (loss, _) = caption_loss(model, &batch::<B>(&device), 0);
+    let (loss, _) = caption_loss(model, &batch::<B>(&device), 0, 0.0);
     let value = loss
         .clone()
         .into_data()
@@ -122,6 +122,7 @@ fn flex_gradients_match_ndarray() {
         let m = l1.iter().map(|a| a.abs()).fold(0.0f32, f32::max);
         eprintln!("logits max diff {d} (largest {m})");
     }
+    label_smoothing_mixes_in_the_uniform_target(&reference.model);
     let (loss_ref, grads_ref) = gradients(&reference.model);
     let (loss_flex, grads_flex) = gradients(&fused.model);
     assert!(
@@ -155,4 +156,51 @@ fn flex_gradients_match_ndarray() {
         report[0].1,
         report[0].0
     );
+}
+
+/// With label smoothing `a`, the loss is `(1 - a)` times the plain one plus `a` times each
+/// real token's mean `-log p` over the vocabulary, padding rows contributing nothing (Burn
+/// divides both by every row, padding included).
+fn label_smoothing_mixes_in_the_uniform_target<B: AutodiffBackend>(model: &Captioner<B>) {
+    let device = Default::default();
+    let b = batch::<B>(&device);
+    let value = |a: f32| -> f32 {
+        caption_loss(model, &b, 0, a)
+            .0
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap()[0]
+    };
+    let logits: Vec<f32> = model
+        .forward(b.pixels.clone(), b.inputs.clone())
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .unwrap();
+    let targets: Vec<i64> = b.targets.clone().into_data().to_vec().unwrap();
+    let vocab = logits.len() / targets.len();
+    let mut uniform = 0.0f64;
+    for (row, &t) in logits.chunks(vocab).zip(&targets) {
+        if t == 0 {
+            continue;
+        }
+        let max = row.iter().fold(f32::MIN, |m, &x| m.max(x)) as f64;
+        let lse = max
+            + row
+                .iter()
+                .map(|&x| (x as f64 - max).exp())
+                .sum::<f64>()
+                .ln();
+        uniform += row.iter().map(|&x| lse - x as f64).sum::<f64>() / vocab as f64;
+    }
+    let uniform = uniform / targets.len() as f64;
+    let plain = value(0.0) as f64;
+    let smoothed = value(0.1) as f64;
+    let expected = 0.9 * plain + 0.1 * uniform;
+    assert!(
+        (smoothed - expected).abs() < 1e-5,
+        "smoothed loss {smoothed}, expected {expected} (plain {plain}, uniform {uniform})"
+    );
+    assert!((smoothed - plain).abs() > 1e-3, "smoothing changed nothing");
 }

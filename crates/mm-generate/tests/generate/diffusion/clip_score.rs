@@ -71,6 +71,7 @@ fn the_evaluation_scores_every_scale_beside_real_and_mismatched_pairs() {
         steps: 2,
         scheduler: None,
         guidance_rescale: 0.0,
+        thresholding: None,
         seed: 1,
         held_out: Vec::new(),
     };

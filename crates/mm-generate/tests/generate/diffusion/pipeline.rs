@@ -85,6 +85,7 @@ fn tiny_pipeline_matches_diffusers() {
             scheduler: SchedulerKind::parse(run["scheduler"].as_str().unwrap()),
             eta: 0.0,
             guidance_rescale: run["guidance_rescale"].as_f64().unwrap_or(0.0) as f32,
+            thresholding: None,
         };
         let mut steps_seen = 0;
         let image = pipe
@@ -167,6 +168,23 @@ fn wrong_latents_are_refused() {
             .unwrap_err()
             .to_string();
         assert!(err.contains("guidance rescale"), "{phi}: {err}");
+    }
+    // Thresholding settings the scheduler cannot use are named before any step.
+    for (ratio, max, key) in [
+        (1.5, 1.5, "dynamic_thresholding_ratio"),
+        (0.995, 0.5, "sample_max_value"),
+    ] {
+        let options = GenerateOptions {
+            steps: 2,
+            thresholding: Some(mm_generate::diffusion::Thresholding { ratio, max }),
+            ..Default::default()
+        };
+        let init = Tensor::<B, 4>::zeros([2, 4, 4, 4], &device);
+        let err = pipe
+            .generate(&["a", "b"], init, &options, &mut no_noise, &mut |_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{key}: {err}");
     }
     let missing = TextToImage::<B>::load(Path::new("/nonexistent/pipeline"), &device);
     assert!(

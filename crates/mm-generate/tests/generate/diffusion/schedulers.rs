@@ -1,6 +1,6 @@
-//! DDPM, DDIM and Euler against diffusers 0.35.2 (`fixtures/schedulers/generate.py`): for ten
-//! configurations (Stable Diffusion's, the defaults, trailing/linspace spacing, cosine betas,
-//! v- and sample-prediction, every DDPM variance), the timesteps, the starting noise scale,
+//! DDPM, DDIM and Euler against diffusers 0.35.2 (`fixtures/schedulers/generate.py`): for
+//! twelve configurations (Stable Diffusion's, the defaults, trailing/linspace spacing, cosine
+//! betas, v- and sample-prediction, every DDPM variance, dynamic thresholding), the timesteps, the starting noise scale,
 //! every step's model input, previous sample and clean-sample estimate, the noising process
 //! and the v-prediction target. Each step is fed diffusers' own input sample and must agree
 //! within 1e-6 (relative above 1); the whole chain run on our own outputs within 1e-5.
@@ -138,7 +138,7 @@ fn configs_take_each_class_defaults_and_refuse_what_is_not_implemented() {
     let as_ddim = SchedulerConfig::from_json(&pndm, Some(SchedulerKind::Ddim)).unwrap();
     assert_eq!(as_ddim.steps_offset, 1);
     for (key, value) in [
-        ("thresholding", json!(true)),
+        ("rescale_betas_zero_snr", json!(true)),
         ("use_karras_sigmas", json!(true)),
         ("variance_type", json!("learned_range")),
         ("interpolation_type", json!("log_linear")),
@@ -151,6 +151,24 @@ fn configs_take_each_class_defaults_and_refuse_what_is_not_implemented() {
     }
     let bad = json!({"_class_name": "DDIMScheduler", "beta_schedule": "sigmoid"});
     assert!(SchedulerConfig::from_json(&bad, None).is_err());
+    // Dynamic thresholding is read with diffusers' defaults; settings it cannot use are named.
+    let on = json!({"_class_name": "DDIMScheduler", "thresholding": true});
+    let on = SchedulerConfig::from_json(&on, None).unwrap();
+    assert!(on.thresholding);
+    assert_eq!(
+        (on.dynamic_thresholding_ratio, on.sample_max_value),
+        (0.995, 1.0)
+    );
+    for (key, value) in [
+        ("dynamic_thresholding_ratio", json!(1.5)),
+        ("dynamic_thresholding_ratio", json!(0.0)),
+        ("sample_max_value", json!(0.5)),
+    ] {
+        let mut c = json!({"_class_name": "DDPMScheduler", "thresholding": true});
+        c[key] = value;
+        let err = SchedulerConfig::from_json(&c, None).unwrap_err();
+        assert!(err.to_string().contains(key), "{err}");
+    }
 }
 
 #[test]

@@ -337,6 +337,10 @@ fn the_judge_learns_colours_and_shapes_and_scores_a_model() {
         steps: 2,
         scheduler: Some(mm_generate::diffusion::SchedulerKind::Ddim),
         guidance_rescale: 0.7,
+        thresholding: Some(mm_generate::diffusion::Thresholding {
+            ratio: 0.995,
+            max: 1.5,
+        }),
         seed: 1,
         held_out: vec!["a blue triangle".into()],
     };
@@ -361,6 +365,11 @@ fn the_judge_learns_colours_and_shapes_and_scores_a_model() {
     assert!(report.accuracy_by_guidance.contains_key("3"));
     assert_eq!(report.held_out_scores.both.len(), 2);
     assert_eq!(report.guidance_rescale, 0.7, "the report names its rescale");
+    assert_eq!(
+        report.thresholding.map(|t| t.max),
+        Some(1.5),
+        "and its thresholding"
+    );
     for v in report.trained.colour.values() {
         assert!((0.0..=1.0).contains(v));
     }
