@@ -23,12 +23,26 @@ pub struct DevicesArg {
     pub devices: u16,
 }
 
-/// The workspace root (the folder holding `configs/` and `datasets/`).
+/// The workspace root (the folder holding `configs/` and `datasets/`): the checkout `cargo
+/// xtask` runs from (cargo sets `CARGO_MANIFEST_DIR` for the process), else the nearest folder
+/// above the current one that holds `xtask/Cargo.toml` (the binary run directly, say from a
+/// shared target folder), else the checkout it was built from.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .to_path_buf()
+    let is_root = |dir: &Path| dir.join("xtask/Cargo.toml").is_file();
+    let from_cargo = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .and_then(|xtask| xtask.parent().map(Path::to_path_buf))
+        .filter(|dir| is_root(dir));
+    let from_cwd = || {
+        let cwd = std::env::current_dir().ok()?;
+        cwd.ancestors().find(|d| is_root(d)).map(Path::to_path_buf)
+    };
+    from_cargo.or_else(from_cwd).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask sits in the workspace")
+            .to_path_buf()
+    })
 }
 
 /// Where prepared datasets live.

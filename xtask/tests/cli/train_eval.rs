@@ -124,3 +124,29 @@ fn fusion_trains_then_is_scored_from_its_checkpoints() {
         assert!(row["train_seconds"].as_f64().unwrap() >= 0.0, "{row}");
     }
 }
+
+/// Run directly (no `cargo`, so no `CARGO_MANIFEST_DIR`), the binary finds its workspace from
+/// the current folder: the checkout above it that holds `xtask/Cargo.toml`, not the one it was
+/// built in. Here that workspace has no `configs/`, so `train clip` names the file it looked for.
+#[test]
+fn the_workspace_is_found_from_the_current_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkout");
+    std::fs::create_dir_all(root.join("xtask")).unwrap();
+    std::fs::create_dir_all(root.join("runs/deeper")).unwrap();
+    std::fs::write(
+        root.join("xtask/Cargo.toml"),
+        "[package]\nname = \"xtask\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["train", "clip", "--steps", "1"])
+        .env_remove("CARGO_MANIFEST_DIR")
+        .current_dir(root.join("runs/deeper"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let wanted = root.join("configs/clip-emoji.json");
+    assert!(err.contains(wanted.to_str().unwrap()), "{err}");
+}
