@@ -155,35 +155,31 @@ fn wrong_latents_are_refused() {
             "{shape:?}: {err}"
         );
     }
+    // Settings the pipeline cannot use are refused, named, before any step.
+    let refusal = |options: GenerateOptions| {
+        let init = Tensor::<B, 4>::zeros([2, 4, 4, 4], &device);
+        pipe.generate(&["a", "b"], init, &options, &mut no_noise, &mut |_, _| {})
+            .unwrap_err()
+            .to_string()
+    };
     for phi in [-0.1, 1.5, f32::NAN] {
-        let options = GenerateOptions {
+        let err = refusal(GenerateOptions {
             steps: 2,
             guidance: 3.0,
             guidance_rescale: phi,
             ..Default::default()
-        };
-        let init = Tensor::<B, 4>::zeros([2, 4, 4, 4], &device);
-        let err = pipe
-            .generate(&["a", "b"], init, &options, &mut no_noise, &mut |_, _| {})
-            .unwrap_err()
-            .to_string();
+        });
         assert!(err.contains("guidance rescale"), "{phi}: {err}");
     }
-    // Thresholding settings the scheduler cannot use are named before any step.
     for (ratio, max, key) in [
         (1.5, 1.5, "dynamic_thresholding_ratio"),
         (0.995, 0.5, "sample_max_value"),
     ] {
-        let options = GenerateOptions {
+        let err = refusal(GenerateOptions {
             steps: 2,
             thresholding: Some(mm_generate::diffusion::Thresholding { ratio, max }),
             ..Default::default()
-        };
-        let init = Tensor::<B, 4>::zeros([2, 4, 4, 4], &device);
-        let err = pipe
-            .generate(&["a", "b"], init, &options, &mut no_noise, &mut |_, _| {})
-            .unwrap_err()
-            .to_string();
+        });
         assert!(err.contains(key), "{key}: {err}");
     }
     let missing = TextToImage::<B>::load(Path::new("/nonexistent/pipeline"), &device);
