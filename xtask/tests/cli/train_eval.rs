@@ -140,7 +140,7 @@ fn the_workspace_is_found_from_the_current_folder() {
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["train", "clip", "--steps", "1"])
+        .args(["train", "clip"])
         .env_remove("CARGO_MANIFEST_DIR")
         .current_dir(root.join("runs/deeper"))
         .output()
