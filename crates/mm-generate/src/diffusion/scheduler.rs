@@ -43,6 +43,13 @@ pub struct Scheduler {
 impl Scheduler {
     /// `config` set to `steps` inference steps (diffusers `set_timesteps`).
     pub fn new(config: SchedulerConfig, steps: usize) -> Result<Self, SchedulerError> {
+        // A config built by hand skips the file reader's check.
+        config
+            .check_thresholding()
+            .map_err(|reason| SchedulerError::Config {
+                path: "scheduler config".into(),
+                reason,
+            })?;
         if steps == 0 || steps > config.num_train_timesteps {
             return Err(SchedulerError::Steps {
                 steps,
