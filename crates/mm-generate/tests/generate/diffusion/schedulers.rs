@@ -189,6 +189,12 @@ fn bad_step_requests_are_errors() {
         s.step(3, wrong, x, None),
         Err(SchedulerError::Shape(_))
     ));
+    // A config built by hand is checked too.
+    let mut threshold = SchedulerConfig::defaults(SchedulerKind::Ddim);
+    threshold.thresholding = true;
+    threshold.dynamic_thresholding_ratio = 2.0;
+    let err = Scheduler::new(threshold, 4).unwrap_err().to_string();
+    assert!(err.contains("dynamic_thresholding_ratio"), "{err}");
     let missing = SchedulerConfig::from_file(Path::new("/nonexistent/scheduler_config.json"), None);
     assert!(missing.unwrap_err().to_string().contains("/nonexistent"));
 }
