@@ -207,8 +207,11 @@ pub fn run(args: CaptionTrainArgs) -> Result<()> {
             .join(", ")
     };
     eprintln!(
-        "training images: {}; test images: {}",
+        "training images: {} ({}% of each source, at most {} per source, held out of training \
+         for validation); test images: {}",
         count(&train),
+        config.validation_fraction * 100.0,
+        config.validation_max_per_source,
         count(&test)
     );
     for (path, reason) in train.skipped.iter().chain(&test.skipped).take(5) {

@@ -38,8 +38,8 @@ use burn::record::Recorder;
 use burn::tensor::backend::AutodiffBackend;
 use burn_train::checkpoint::KeepLastNCheckpoints;
 use burn_train::{
-    ExecutionStrategy, InferenceStep, Learner, MultiDeviceOptim, SupervisedTraining, TrainStep,
-    TrainingStrategy,
+    ExecutionStrategy, InferenceStep, Interrupter, Learner, MultiDeviceOptim, SupervisedTraining,
+    TrainStep, TrainingStrategy,
 };
 
 pub use confusion::confusion_png;
@@ -169,6 +169,17 @@ pub enum TrainError {
         /// The file.
         path: PathBuf,
         /// The recorder's error.
+        reason: String,
+    },
+    /// Training stopped before its last step (a checkpoint that could not be written, for
+    /// one). The checkpoints already on disk are kept; `--resume` continues from the newest.
+    #[error("training stopped after step {last_step} of {total_steps}: {reason}")]
+    Stopped {
+        /// The last step logged in `metrics.jsonl` (0: none).
+        last_step: usize,
+        /// The steps the run was to take.
+        total_steps: usize,
+        /// Why burn-train stopped (its interrupter's message).
         reason: String,
     },
     /// The loss curve could not be drawn.
@@ -307,7 +318,11 @@ where
     let valid = Arc::new(EmptyLoader::<<M::InnerModule as InferenceStep>::Input>::default());
     let log = RunLog::new(&spec.metrics_path(), batch_size);
     let renderer = ProgressRenderer::new(log.clone(), start_step, spec.total_steps, spec.log_every);
+    // burn-train stops through this handle when a checkpoint cannot be saved, and then
+    // returns as if the run had finished; `stopped` turns that into an error.
+    let interrupter = Interrupter::new();
     let mut training = SupervisedTraining::new(&spec.run_dir, train, valid)
+        .with_interrupter(interrupter.clone())
         .with_file_checkpointer(AtomicMpkRecorder)
         .with_checkpointing_strategy(KeepLastNCheckpoints::new(spec.keep_checkpoints.max(1)))
         .with_metric_logger(NoEpochLogs)
@@ -326,5 +341,26 @@ where
     let result = training.launch(Learner::new(model, optim, schedule));
     let losses = read_losses(&spec.metrics_path()).map_err(io(&spec.metrics_path()))?;
     loss_curve(&losses, &spec.run_dir.join("loss.png"))?;
+    let last_step = losses.last().map_or(0, |l| l.0);
+    stopped(&interrupter, last_step, spec.total_steps)?;
     Ok(result.model)
+}
+
+/// An error when the run did not reach its last step or burn-train was interrupted.
+fn stopped(
+    interrupter: &Interrupter,
+    last_step: usize,
+    total_steps: usize,
+) -> Result<(), TrainError> {
+    let reason = match interrupter.get_message() {
+        Some(message) => message,
+        None if interrupter.should_stop() => "interrupted".to_string(),
+        None if last_step < total_steps => "the training loop ended early".to_string(),
+        None => return Ok(()),
+    };
+    Err(TrainError::Stopped {
+        last_step,
+        total_steps,
+        reason,
+    })
 }

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde_json::Value;
 
 mod cca_parity;
-mod data_parallel;
+mod fit_loop;
 mod fused;
 mod fused_batch_norm;
 mod fused_conv;

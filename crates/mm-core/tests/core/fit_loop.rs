@@ -1,6 +1,9 @@
-//! Data parallelism through burn-train's multi-device strategy, driven by `mm_core::train::fit`:
-//! one step on two CPU devices, each with half the batch, gives the same update as one step on
-//! one device with the whole batch.
+//! The house loop, `mm_core::train::fit`, on a model small enough to check by hand:
+//! - data parallelism through burn-train's multi-device strategy: one step on two CPU devices,
+//!   each with half the batch, gives the same update as one step on one device with the whole
+//!   batch;
+//! - a checkpoint that cannot be written stops the run with an error naming the file, and the
+//!   checkpoints already saved stay whole and resumable.
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::Module;
@@ -9,7 +12,9 @@ use burn::optim::SgdConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
-use mm_core::train::{BatchSource, RunSpec, StepInfo, StepOutput, fit};
+use mm_core::train::{
+    BatchSource, RunSpec, StepInfo, StepOutput, TrainError, complete_checkpoints, fit,
+};
 
 type B = Autodiff<NdArray>;
 
@@ -86,13 +91,29 @@ impl<B: Backend> BatchSource<B> for Points {
     }
 }
 
-fn train_on(devices: usize, dir: &std::path::Path, steps: usize) -> Vec<f32> {
+/// Trains from the fixed start weights per `spec` on `devices` CPU devices.
+fn fit_on(
+    devices: usize,
+    spec: &RunSpec,
+) -> Result<Regressor<<B as AutodiffBackend>::InnerBackend>, TrainError> {
     let device = Default::default();
     let model = Regressor::<B> {
         linear: LinearConfig::new(2, 1).init(&device),
     };
-    // The same starting weights for both runs.
+    // The same starting weights for every run.
     let model = model.load_record(start_record(&device));
+    fit(
+        spec,
+        &serde_json::json!({"devices": devices}),
+        model,
+        SgdConfig::new().init::<B, Regressor<B>>(),
+        0.1,
+        Points,
+        &vec![device; devices],
+    )
+}
+
+fn train_on(devices: usize, dir: &std::path::Path, steps: usize) -> Vec<f32> {
     let spec = RunSpec {
         run_dir: dir.to_path_buf(),
         total_steps: steps,
@@ -101,16 +122,7 @@ fn train_on(devices: usize, dir: &std::path::Path, steps: usize) -> Vec<f32> {
         resume: false,
         log_every: 1000,
     };
-    let trained = fit(
-        &spec,
-        &serde_json::json!({"devices": devices}),
-        model,
-        SgdConfig::new().init::<B, Regressor<B>>(),
-        0.1,
-        Points,
-        &vec![device; devices],
-    )
-    .unwrap();
+    let trained = fit_on(devices, &spec).unwrap();
     let mut w: Vec<f32> = trained.linear.weight.val().into_data().to_vec().unwrap();
     w.extend(
         trained
@@ -163,4 +175,57 @@ fn two_devices_with_half_the_batch_each_match_one_device_with_all_of_it() {
             (1..=steps).collect::<Vec<_>>()
         );
     }
+}
+
+#[test]
+fn a_checkpoint_that_cannot_be_written_stops_the_run_with_an_error_and_keeps_the_saved_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut spec = RunSpec {
+        run_dir: dir.clone(),
+        total_steps: 2,
+        checkpoint_every: 1,
+        keep_checkpoints: 5,
+        resume: false,
+        log_every: 1000,
+    };
+    fit_on(1, &spec).unwrap();
+    let checkpoints = dir.join("checkpoint");
+    assert_eq!(complete_checkpoints(&checkpoints), vec![2, 1]);
+
+    // A folder where checkpoint 3's model file goes: renaming the written file onto it fails
+    // (permissions would not stop a test run as root).
+    let blocked = checkpoints.join("model-3.mpk");
+    std::fs::create_dir_all(blocked.join("in-the-way")).unwrap();
+    spec.total_steps = 4;
+    spec.resume = true;
+    let err = match fit_on(1, &spec) {
+        Ok(_) => panic!("a run whose checkpoint 3 cannot be written finished without an error"),
+        Err(e) => e,
+    };
+    let message = err.to_string();
+    assert!(
+        matches!(err, TrainError::Stopped { total_steps: 4, .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("model-3.mpk"),
+        "the error names the file: {message}"
+    );
+
+    // Nothing already saved is lost: the run resumes once the way is clear (from checkpoint 2,
+    // or from 4 when burn-train ran the last step before it saw the stop).
+    let kept = complete_checkpoints(&checkpoints);
+    assert!(
+        kept.contains(&2) && kept.contains(&1) && !kept.contains(&3),
+        "{kept:?}"
+    );
+    std::fs::remove_dir_all(&blocked).unwrap();
+    fit_on(1, &spec).unwrap();
+    let steps: Vec<usize> = mm_core::train::read_losses(&dir.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .map(|l| l.0)
+        .collect();
+    assert_eq!(steps, vec![1, 2, 3, 4]);
 }
