@@ -89,6 +89,9 @@ pub struct DiffusionReport {
     /// as saved; reports written before it existed read as `None`).
     #[serde(default)]
     pub thresholding: Option<Thresholding>,
+    /// Seed of the starting noise (reports written before it was recorded read as `None`).
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// Standard normal starting noise for `rows` images of `shape[1..]`, row `r` from its own
@@ -209,6 +212,7 @@ pub fn evaluate_shapes<B: Backend>(
             .unwrap_or_default(),
         guidance_rescale: options.guidance_rescale,
         thresholding: options.thresholding,
+        seed: Some(options.seed),
     })
 }
 

@@ -66,7 +66,10 @@ pub struct DiffusionTrainConfig {
     /// Checkpoints kept.
     pub keep_checkpoints: usize,
     /// Min-SNR-gamma loss weighting (Hang et al. 2023; diffusers' training scripts take
-    /// `--snr_gamma`, 5.0 recommended); `null`: every timestep weighs the same.
+    /// `--snr_gamma`, 5.0 recommended). Default 5: on the shapes it took prompt-following at
+    /// guidance 1 from 56% to 89% in the same 3,000 steps (docs/generation.md). `null`: every
+    /// timestep weighs the same, which is also how a config written before the setting
+    /// existed reads.
     #[serde(default)]
     pub snr_gamma: Option<f64>,
 }
@@ -107,7 +110,7 @@ impl Default for DiffusionTrainConfig {
             seed: 21,
             checkpoint_every: 500,
             keep_checkpoints: 2,
-            snr_gamma: None,
+            snr_gamma: Some(5.0),
         }
     }
 }

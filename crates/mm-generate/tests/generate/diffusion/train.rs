@@ -370,6 +370,7 @@ fn the_judge_learns_colours_and_shapes_and_scores_a_model() {
         Some(1.5),
         "and its thresholding"
     );
+    assert_eq!(report.seed, Some(1), "and the seed of its starting noise");
     for v in report.trained.colour.values() {
         assert!((0.0..=1.0).contains(v));
     }
