@@ -12,7 +12,7 @@ use mm_vl::hf::LoadedClip;
 use serde::{Deserialize, Serialize};
 
 use super::eval::{ShapeEvalOptions, sample_rows, to_rgb_images};
-use super::{PipelineError, TextToImage};
+use super::{PipelineError, TextToImage, Thresholding};
 use crate::caption::CaptionSet;
 
 /// The CLIP-score evaluation's figures (scores are means over images).
@@ -32,6 +32,15 @@ pub struct ClipScoreReport {
     pub samples_per_prompt: usize,
     /// Denoising steps.
     pub steps: usize,
+    /// Guidance rescale phi (0: off; reports written before it was recorded read as 0).
+    #[serde(default)]
+    pub guidance_rescale: f32,
+    /// Dynamic thresholding turned on by the evaluation (`None`: the folder's own).
+    #[serde(default)]
+    pub thresholding: Option<Thresholding>,
+    /// Seed of the starting noise (`None` in reports written before it was recorded).
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// 100 x max(cos, 0) of each (image, text) pair, with `clip`'s own preprocessing.
@@ -113,6 +122,9 @@ pub fn evaluate_clip_score<B: Backend>(
         prompts: prompts.clone(),
         samples_per_prompt: samples,
         steps: options.steps,
+        guidance_rescale: options.guidance_rescale,
+        thresholding: options.thresholding,
+        seed: Some(options.seed),
     };
     let per_row: Vec<String> = prompts
         .iter()

@@ -70,7 +70,7 @@ fn the_evaluation_scores_every_scale_beside_real_and_mismatched_pairs() {
         samples: 2,
         steps: 2,
         scheduler: None,
-        guidance_rescale: 0.0,
+        guidance_rescale: 0.5,
         thresholding: None,
         seed: 1,
         held_out: Vec::new(),
@@ -90,6 +90,11 @@ fn the_evaluation_scores_every_scale_beside_real_and_mismatched_pairs() {
     .unwrap();
     assert_eq!(seen, vec![0.0, 3.0]);
     assert_eq!(report.prompts, prompts);
+    assert_eq!(
+        (report.guidance_rescale, report.seed),
+        (0.5, Some(1)),
+        "the report names its sampling settings"
+    );
     let keys: Vec<&String> = report.clip_score_by_guidance.keys().collect();
     assert_eq!(keys, ["0", "3"]);
     assert_eq!(report.mismatched_by_guidance.len(), 2);
