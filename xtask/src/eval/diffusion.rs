@@ -284,8 +284,8 @@ fn print_clip_score(report: &ClipScoreReport) {
     println!(
         "{} prompts x {} images, {} steps; CLIP score = 100 x max(cos, 0)",
         report.prompts.len(),
-        report.samples_per_prompt,
-        report.steps
+        report.sampling.samples_per_prompt,
+        report.sampling.steps
     );
 }
 

@@ -11,8 +11,8 @@ use mm_vision::RgbImage;
 use mm_vl::hf::LoadedClip;
 use serde::{Deserialize, Serialize};
 
-use super::eval::{ShapeEvalOptions, sample_rows, to_rgb_images};
-use super::{PipelineError, TextToImage, Thresholding};
+use super::eval::{SamplingSettings, ShapeEvalOptions, sample_rows, to_rgb_images};
+use super::{PipelineError, TextToImage};
 use crate::caption::CaptionSet;
 
 /// The CLIP-score evaluation's figures (scores are means over images).
@@ -28,19 +28,9 @@ pub struct ClipScoreReport {
     pub real_mismatched: f64,
     /// The prompts (each the first caption of one real image).
     pub prompts: Vec<String>,
-    /// Images per prompt and scale.
-    pub samples_per_prompt: usize,
-    /// Denoising steps.
-    pub steps: usize,
-    /// Guidance rescale phi (0: off; reports written before it was recorded read as 0).
-    #[serde(default)]
-    pub guidance_rescale: f32,
-    /// Dynamic thresholding turned on by the evaluation (`None`: the folder's own).
-    #[serde(default)]
-    pub thresholding: Option<Thresholding>,
-    /// Seed of the starting noise (`None` in reports written before it was recorded).
-    #[serde(default)]
-    pub seed: Option<u64>,
+    /// How the images were sampled.
+    #[serde(flatten)]
+    pub sampling: SamplingSettings,
 }
 
 /// 100 x max(cos, 0) of each (image, text) pair, with `clip`'s own preprocessing.
@@ -120,11 +110,7 @@ pub fn evaluate_clip_score<B: Backend>(
         real: mean(&clip_scores(clip, &images, &prompts)?),
         real_mismatched: mean(&clip_scores(clip, &images, &shifted(&prompts))?),
         prompts: prompts.clone(),
-        samples_per_prompt: samples,
-        steps: options.steps,
-        guidance_rescale: options.guidance_rescale,
-        thresholding: options.thresholding,
-        seed: Some(options.seed),
+        sampling: SamplingSettings::of(options, samples),
     };
     let per_row: Vec<String> = prompts
         .iter()

@@ -76,12 +76,21 @@ pub struct DiffusionReport {
     pub held_out_scores: ShapeScores,
     /// The judge's accuracy (colour and shape) on real test images.
     pub judge_accuracy: f64,
+    /// The sampler.
+    pub scheduler: String,
+    /// How the images were sampled.
+    #[serde(flatten)]
+    pub sampling: SamplingSettings,
+}
+
+/// How an evaluation sampled its images: the settings every diffusion report records beside
+/// its figures (flattened into the report's JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplingSettings {
     /// Images per prompt and scale.
     pub samples_per_prompt: usize,
     /// Denoising steps.
     pub steps: usize,
-    /// The sampler.
-    pub scheduler: String,
     /// Guidance rescale phi (0: off; reports written before it existed read as 0).
     #[serde(default)]
     pub guidance_rescale: f32,
@@ -92,6 +101,19 @@ pub struct DiffusionReport {
     /// Seed of the starting noise (reports written before it was recorded read as `None`).
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+impl SamplingSettings {
+    /// The settings of `options`, with `samples` images per prompt.
+    pub fn of(options: &ShapeEvalOptions, samples: usize) -> Self {
+        Self {
+            samples_per_prompt: samples,
+            steps: options.steps,
+            guidance_rescale: options.guidance_rescale,
+            thresholding: options.thresholding,
+            seed: Some(options.seed),
+        }
+    }
 }
 
 /// Standard normal starting noise for `rows` images of `shape[1..]`, row `r` from its own
@@ -204,15 +226,11 @@ pub fn evaluate_shapes<B: Backend>(
         held_out: options.held_out.clone(),
         held_out_scores: held,
         judge_accuracy,
-        samples_per_prompt: samples,
-        steps: options.steps,
         scheduler: serde_json::to_value(scheduler)
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default(),
-        guidance_rescale: options.guidance_rescale,
-        thresholding: options.thresholding,
-        seed: Some(options.seed),
+        sampling: SamplingSettings::of(options, samples),
     })
 }
 

@@ -91,7 +91,7 @@ fn the_evaluation_scores_every_scale_beside_real_and_mismatched_pairs() {
     assert_eq!(seen, vec![0.0, 3.0]);
     assert_eq!(report.prompts, prompts);
     assert_eq!(
-        (report.guidance_rescale, report.seed),
+        (report.sampling.guidance_rescale, report.sampling.seed),
         (0.5, Some(1)),
         "the report names its sampling settings"
     );

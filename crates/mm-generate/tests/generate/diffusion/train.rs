@@ -364,13 +364,20 @@ fn the_judge_learns_colours_and_shapes_and_scores_a_model() {
     assert_eq!(report.accuracy_by_guidance.len(), 2);
     assert!(report.accuracy_by_guidance.contains_key("3"));
     assert_eq!(report.held_out_scores.both.len(), 2);
-    assert_eq!(report.guidance_rescale, 0.7, "the report names its rescale");
     assert_eq!(
-        report.thresholding.map(|t| t.max),
+        report.sampling.guidance_rescale, 0.7,
+        "the report names its rescale"
+    );
+    assert_eq!(
+        report.sampling.thresholding.map(|t| t.max),
         Some(1.5),
         "and its thresholding"
     );
-    assert_eq!(report.seed, Some(1), "and the seed of its starting noise");
+    assert_eq!(
+        report.sampling.seed,
+        Some(1),
+        "and the seed of its starting noise"
+    );
     for v in report.trained.colour.values() {
         assert!((0.0..=1.0).contains(v));
     }
