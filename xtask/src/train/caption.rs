@@ -207,8 +207,8 @@ pub fn run(args: CaptionTrainArgs) -> Result<()> {
             .join(", ")
     };
     eprintln!(
-        "training images: {} ({}% of each source, at most {} per source, held out of training \
-         for validation); test images: {}",
+        "images for training and validation: {} (of each source, {}% and at most {} are \
+         held out of training to choose the length penalty); test images: {}",
         count(&train),
         config.validation_fraction * 100.0,
         config.validation_max_per_source,
