@@ -1,8 +1,8 @@
 //! Training a localizer through the house loop from audio-image correspondence alone. Each
 //! step composes fresh scenes from the training stamps over the film's training minutes
 //! (seeded by the step, so a resumed run sees the batches of an uninterrupted one); every scene
-//! of a step is heard with every scene's sounding stamp's sound, and the loss is the binary
-//! cross-entropy of each pair's smooth-peak logit against whether that stamp is in the scene.
+//! of a step is heard with every scene's sounding stamp's sound, and the loss ([`PairLoss`])
+//! asks each pair's smooth-peak logit whether that stamp is in the scene.
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use mm_data::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 use super::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet, SoundLocalizer};
-use super::scenes::{SceneConfig, Stamp, compose};
+use super::scenes::{SceneConfig, Stamp, compose_with};
 
 /// Everything a localizer run is made of (`final/config.json` holds it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +47,32 @@ pub struct LocalizerTrainConfig {
     pub checkpoint_every: usize,
     /// Checkpoints kept.
     pub keep_checkpoints: usize,
+    /// How scene-sound scores become a loss (runs saved before the setting existed used
+    /// [`PairLoss::Bce`]).
+    #[serde(default = "PairLoss::saved_default")]
+    pub loss: PairLoss,
+    /// Vary every training scene and sound: stamps mirrored and brightened or darkened, sounds
+    /// delayed, shifted by a band or two and masked in time and frequency ([`augment_mel`]).
+    /// Off in runs saved before the setting existed.
+    #[serde(default)]
+    pub augment: bool,
+}
+
+/// The loss over every scene of a step heard with every sound of the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairLoss {
+    /// Binary cross-entropy of each pair's score against "the sound's stamp is in the scene".
+    Bce,
+    /// Multiple-positive InfoNCE both ways: each scene's sounds of stamps in it against every
+    /// sound of the step, and each sound's scenes holding its stamp against every scene.
+    Contrastive,
+}
+
+impl PairLoss {
+    fn saved_default() -> Self {
+        PairLoss::Bce
+    }
 }
 
 impl LocalizerTrainConfig {
@@ -64,8 +90,56 @@ impl LocalizerTrainConfig {
             seed: 11,
             checkpoint_every: 250,
             keep_checkpoints: 2,
+            loss: PairLoss::Bce,
+            augment: false,
         }
     }
+}
+
+/// Delays in mel frames (0.4 s), band shifts and mask sizes of [`augment_mel`].
+const MAX_DELAY: usize = 40;
+const MAX_BAND_SHIFT: usize = 2;
+const MAX_TIME_MASK: usize = 20;
+const MAX_BAND_MASK: usize = 5;
+
+/// A normalized log-mel (silence is 0) varied for training: delayed by up to 0.4 s, shifted
+/// by up to two bands up or down (a small change of pitch), and one run of frames (at most
+/// half the sound's span) and one run of bands silenced (SpecAugment's masks).
+pub fn augment_mel(mel: &Features, rng: &mut SplitMix64) -> Features {
+    let (rows, frames) = (mel.rows, mel.frames);
+    let below = |rng: &mut SplitMix64, n: usize| (rng.next_u64() % (n as u64 + 1)) as usize;
+    let delay = below(rng, MAX_DELAY.min(frames));
+    let shift = below(rng, 2 * MAX_BAND_SHIFT) as isize - MAX_BAND_SHIFT as isize;
+    let mut data = vec![0.0; rows * frames];
+    for r in 0..rows {
+        let from = r as isize - shift;
+        if from < 0 || from >= rows as isize {
+            continue;
+        }
+        let src = &mel.data[from as usize * frames..][..frames - delay];
+        data[r * frames + delay..(r + 1) * frames].copy_from_slice(src);
+    }
+    // The time mask covers at most half of the sound's span, so a short sound is never
+    // masked away.
+    let sounding: Vec<usize> = (0..frames)
+        .filter(|&t| (0..rows).any(|r| mel.data[r * frames + t] != 0.0))
+        .collect();
+    let span = match (sounding.first(), sounding.last()) {
+        (Some(a), Some(b)) => b - a + 1,
+        _ => 0,
+    };
+    let t_len = below(rng, MAX_TIME_MASK.min(span / 2));
+    let t0 = below(rng, frames - t_len);
+    let b_len = below(rng, MAX_BAND_MASK.min(rows));
+    let b0 = below(rng, rows - b_len);
+    for r in 0..rows {
+        for t in 0..frames {
+            if (t0..t0 + t_len).contains(&t) || (b0..b0 + b_len).contains(&r) {
+                data[r * frames + t] = 0.0;
+            }
+        }
+    }
+    Features { rows, frames, data }
 }
 
 /// Scene pixels as `[3, size, size]` values, about zero mean and unit spread.
@@ -138,6 +212,8 @@ pub struct SceneBatch<B: Backend> {
     pub present: Tensor<B, 2>,
     /// Where in the step this share is.
     pub at: StepInfo,
+    /// The loss to train with.
+    pub loss: PairLoss,
 }
 
 impl<B: Backend> BatchSource<B> for SceneBatches {
@@ -154,15 +230,24 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
             .map(|_| {
                 let back =
                     &self.backgrounds[(rng.next_u64() % self.backgrounds.len() as u64) as usize];
-                compose(back, &self.stamps, &c.scenes, &mut rng)
+                compose_with(back, &self.stamps, &c.scenes, c.augment, &mut rng)
             })
             .collect();
-        let rows = &scenes[at.share.rows(c.batch)];
-        let images: Vec<&RgbImage> = rows.iter().map(|s| &s.image).collect();
-        let mels: Vec<&Features> = rows
+        let sounds: Vec<Features> = scenes
             .iter()
-            .map(|s| &self.stamps[s.objects[0]].mel)
+            .map(|s| {
+                let mel = &self.stamps[s.objects[0]].mel;
+                if c.augment {
+                    augment_mel(mel, &mut rng)
+                } else {
+                    mel.clone()
+                }
+            })
             .collect();
+        let range = at.share.rows(c.batch);
+        let rows = &scenes[range.clone()];
+        let images: Vec<&RgbImage> = rows.iter().map(|s| &s.image).collect();
+        let mels: Vec<&Features> = sounds[range].iter().collect();
         let present: Vec<f32> = rows
             .iter()
             .flat_map(|scene| {
@@ -178,6 +263,7 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
             mels,
             present,
             at,
+            loss: c.loss,
         }
     }
 }
@@ -187,18 +273,48 @@ fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     relu(x.clone()) + (x.abs().neg().exp() + 1.0).log()
 }
 
+/// `log sum_j exp(x_j)` along `dim`, kept as a size-1 dimension.
+fn log_sum_exp<B: Backend>(x: Tensor<B, 2>, dim: usize) -> Tensor<B, 2> {
+    let peak = x.clone().max_dim(dim).detach();
+    (x - peak.clone()).exp().sum_dim(dim).log() + peak
+}
+
+/// The mean over rows (`dim` 1) or columns (`dim` 0) of `-log` of the softmax mass that falls
+/// on the positives (`y` = 1; every row and column has at least its own diagonal pair).
+fn positives_nll<B: Backend>(logits: Tensor<B, 2>, y: Tensor<B, 2>, dim: usize) -> Tensor<B, 1> {
+    // Negatives pushed far down leave only the positives in the first sum.
+    let positives = logits.clone() + (y - 1.0) * 1e4;
+    (log_sum_exp(logits, dim) - log_sum_exp(positives, dim)).mean()
+}
+
+/// The training loss of a step's `[scenes, sounds]` scores (`logits`) given which sound is of
+/// a stamp in which scene (`present`, 1 or 0; the diagonal is always 1).
+pub fn pair_loss<B: Backend>(
+    logits: Tensor<B, 2>,
+    present: Tensor<B, 2>,
+    kind: PairLoss,
+) -> Tensor<B, 1> {
+    match kind {
+        PairLoss::Bce => (softplus(logits.clone().neg()) * present.clone()
+            + softplus(logits) * (present.neg() + 1.0))
+            .mean(),
+        PairLoss::Contrastive => {
+            (positives_nll(logits.clone(), present.clone(), 1) + positives_nll(logits, present, 0))
+                / 2.0
+        }
+    }
+}
+
 fn loss_and_output<B: Backend>(
     model: &LocalizerNet<B>,
     batch: &SceneBatch<B>,
+    kind: PairLoss,
 ) -> (Tensor<B, 1>, StepOutput) {
-    // Every scene heard with every sound of the share: binary cross-entropy against "the
-    // sound's stamp is in the scene".
+    // Every scene heard with every sound of the share.
     let logits = model.pair_logits(batch.images.clone(), batch.mels.clone()); // [n, n]
     let [n, _] = logits.dims();
     let y = batch.present.clone();
-    let loss = (softplus(logits.clone().neg()) * y.clone()
-        + softplus(logits.clone()) * (y.clone().neg() + 1.0))
-        .mean();
+    let loss = pair_loss(logits.clone(), y.clone(), kind);
     // Accuracy: scenes whose own sound outscores every sound of a stamp not in them.
     let l = logits
         .into_data()
@@ -232,7 +348,7 @@ impl<B: AutodiffBackend> TrainStep for LocalizerNet<B> {
     type Output = StepOutput;
 
     fn step(&self, batch: SceneBatch<B>) -> TrainOutput<StepOutput> {
-        let (loss, out) = loss_and_output(self, &batch);
+        let (loss, out) = loss_and_output(self, &batch, batch.loss);
         TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
     }
 }
@@ -242,7 +358,7 @@ impl<B: Backend> InferenceStep for LocalizerNet<B> {
     type Output = StepOutput;
 
     fn step(&self, batch: SceneBatch<B>) -> StepOutput {
-        loss_and_output(self, &batch).1
+        loss_and_output(self, &batch, batch.loss).1
     }
 }
 
