@@ -49,6 +49,10 @@ pub struct LocalizerConfig {
     /// Mel bands of the sound input.
     #[config(default = 40)]
     pub n_mels: usize,
+    /// Max poolings in the visual CNN, after its first blocks (0-3): 3 (the default, and what
+    /// `None` means, as in configs saved before the setting existed) gives a map of an eighth
+    /// of the scene's side, 2 a quarter (finer places, a smaller view per place).
+    pub pools: Option<usize>,
 }
 
 /// Rows left of `n` after two stride-2, padding-1 3x3 convolutions.
@@ -91,13 +95,15 @@ impl<B: Backend> ConvBlock<B> {
     }
 }
 
-/// The visual CNN: three 3x3 blocks, each followed by max pooling (stride 8), then a 1x1
-/// block. Each position sees 22 pixels, less than a stamp, so a scene's peak has to sit on
-/// the thing that sounds rather than anywhere that sees it.
+/// The visual CNN: three 3x3 blocks, the first `pools` of them followed by max pooling (by
+/// default all three: stride 8), then a 1x1 block. Each position sees 22 pixels (18 with two
+/// poolings), less than a stamp, so a scene's peak has to sit on the thing that sounds rather
+/// than anywhere that sees it.
 #[derive(Module, Debug)]
 pub struct VisualMap<B: Backend> {
     blocks: Vec<ConvBlock<B>>,
     pool: MaxPool2d,
+    pools: usize,
 }
 
 impl<B: Backend> VisualMap<B> {
@@ -106,7 +112,7 @@ impl<B: Backend> VisualMap<B> {
         let mut x = image;
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(x);
-            if i < 3 {
+            if i < self.pools {
                 x = self.pool.forward(x);
             }
         }
@@ -186,9 +192,14 @@ fn smooth_peak<B: Backend>(maps: Tensor<B, 4>) -> Tensor<B, 2> {
 }
 
 impl LocalizerConfig {
+    /// The visual CNN's max poolings ([`LocalizerConfig::pools`], 3 when unset).
+    pub fn visual_pools(&self) -> usize {
+        self.pools.unwrap_or(3)
+    }
+
     /// The model with fresh weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<LocalizerNet<B>, ConfigError> {
-        if self.width == 0 || self.embed == 0 || self.n_mels < 4 {
+        if self.width == 0 || self.embed == 0 || self.n_mels < 4 || self.visual_pools() > 3 {
             return Err(ConfigError(format!("invalid localizer config {self:?}")));
         }
         let w = self.width;
@@ -200,6 +211,7 @@ impl LocalizerConfig {
                 ConvBlock::with_kernel(4 * w, 4 * w, 1, 1, device),
             ],
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            pools: self.visual_pools(),
         };
         let audio = || AudioVector {
             blocks: vec![
@@ -412,5 +424,32 @@ mod tests {
                 "{kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn fewer_poolings_give_a_finer_map_and_more_than_three_are_refused() {
+        let device = Default::default();
+        let image =
+            Tensor::<B, 4>::random([1, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+        let mel =
+            Tensor::<B, 4>::random([1, 1, 40, 50], burn::tensor::Distribution::Default, &device);
+        for (pools, side) in [(3, 4), (2, 8), (1, 16)] {
+            let model = LocalizerConfig::new(LocalizerKind::Attention)
+                .with_width(4)
+                .with_pools(Some(pools))
+                .init::<B>(&device)
+                .unwrap();
+            let heat = model.heatmap(image.clone(), mel.clone());
+            assert_eq!(heat.dims(), [1, 32, 32]);
+            assert_eq!(
+                model.logit_map(image.clone(), mel.clone()).dims(),
+                [1, side, side]
+            );
+        }
+        let err = LocalizerConfig::new(LocalizerKind::Concat)
+            .with_pools(Some(4))
+            .init::<B>(&device)
+            .unwrap_err();
+        assert!(err.0.contains("pools: Some(4)"), "{}", err.0);
     }
 }
