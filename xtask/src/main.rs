@@ -116,6 +116,8 @@ enum Command {
 }
 
 fn main() {
+    // Keep freed tensor memory in the process (mm_core::memory says why).
+    mm_core::memory::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {

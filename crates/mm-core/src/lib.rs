@@ -8,6 +8,7 @@
 //! - [`cca`]: linear CCA (device covariances, host eigenproblem) and the deep CCA loss.
 //! - [`fusion`]: the [`Fusion`](fusion::Fusion) trait and six fusion strategies.
 //! - [`info`]: entropy, (conditional) mutual information, PID, the InfoNCE bound.
+//! - [`memory`]: the allocator setting that keeps freed tensor memory in the process.
 //! - [`nn`]: attention, the transformer layer (pre- or post-norm, key tables as data), MLPs.
 //! - [`train`]: the one training loop (burn-train's `Learner`, fed by step, resumable, logged).
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@ pub mod fusion;
 pub mod hf;
 pub mod info;
 pub mod loss;
+pub mod memory;
 pub mod metrics;
 pub mod nn;
 pub mod train;

@@ -20,7 +20,7 @@ use burn::tensor::TensorMetadata;
 use burn::tensor::ops::BoolTensor;
 
 use super::flex::{AdTensor, dense, elements, tensor};
-use super::gemm::{View, batched};
+use super::gemm::{View, batched_product};
 use super::softmax::{Mask, softmax_rows, softmax_rows_backward};
 
 /// Score matrices above this many elements (all heads together) go to Flex's own tiled
@@ -62,14 +62,12 @@ fn products(
     batch: usize,
     [rows, inner, cols]: [usize; 3],
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; batch * rows * cols];
-    batched(
+    batched_product(
         batch,
         |i| block(a, i, rows, inner, a_t),
         |i| block(b, i, inner, cols, b_t),
-        &mut out,
-    );
-    out
+        [rows, cols],
+    )
 }
 
 /// `softmax(scale * q k^T)` with masked keys at 0, as a contiguous `[b, h, q, kv]` buffer.

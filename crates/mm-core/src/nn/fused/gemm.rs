@@ -188,10 +188,6 @@ fn matmul_split_columns(a: View, b: View, out: &mut [f32], accumulate: bool, par
 }
 
 /// [`matmul`] with the kernel's own threading chosen by the caller.
-///
-/// The workspace's one `unsafe` block: `gemm::gemm` takes raw pointers and strides, and the
-/// asserts before it prove every access in bounds.
-#[allow(unsafe_code)]
 fn matmul_with(
     a: View,
     b: View,
@@ -200,6 +196,35 @@ fn matmul_with(
     accumulate: bool,
     parallel: gemm::Parallelism,
 ) {
+    if a.cols == 0 {
+        check_output(a, b, out.len(), out_stride);
+        if !accumulate && a.rows > 0 && b.cols > 0 {
+            for row in out.chunks_mut(out_stride).take(a.rows) {
+                row[..b.cols].fill(0.0);
+            }
+        }
+        return;
+    }
+    let len = out.len();
+    // SAFETY: `out` is `len` initialized elements, so reading them (when accumulating) and
+    // writing them is sound.
+    #[allow(unsafe_code)]
+    unsafe {
+        write_product(
+            a,
+            b,
+            out.as_mut_ptr(),
+            len,
+            out_stride,
+            accumulate,
+            parallel,
+        )
+    }
+}
+
+/// Panics unless `a b` is defined and its `rows x cols` block, rows `out_stride` apart, fits in
+/// `len` elements.
+fn check_output(a: View, b: View, len: usize, out_stride: usize) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(
         b.rows, k,
@@ -215,33 +240,54 @@ fn matmul_with(
         "output rows {out_stride} apart cannot hold {n} columns"
     );
     assert!(
-        (m - 1) * out_stride + n <= out.len(),
-        "the output of a {m}x{n} product with rows {out_stride} apart needs {} elements, the slice has {}",
+        (m - 1) * out_stride + n <= len,
+        "the output of a {m}x{n} product with rows {out_stride} apart needs {} elements, the slice has {len}",
         (m - 1) * out_stride + n,
-        out.len()
     );
-    if k == 0 {
-        if !accumulate {
-            for row in out.chunks_mut(out_stride).take(m) {
-                row[..n].fill(0.0);
-            }
-        }
+}
+
+/// `a b` written (or added, when `accumulate`) into the block at `out` (`len` elements) whose
+/// rows start `out_stride` apart. Without `accumulate` the kernel reads nothing of `out` and
+/// writes every element of the block; with it, it reads them first.
+///
+/// Where `gemm::gemm`, which takes raw pointers and strides, is called: the asserts before it
+/// prove every access in bounds.
+///
+/// # Safety
+/// `out` must be valid for writes of `len` elements, not aliased by `a` or `b`; when
+/// `accumulate`, the block's elements must be initialized.
+#[allow(unsafe_code)]
+unsafe fn write_product(
+    a: View,
+    b: View,
+    out: *mut f32,
+    len: usize,
+    out_stride: usize,
+    accumulate: bool,
+    parallel: gemm::Parallelism,
+) {
+    check_output(a, b, len, out_stride);
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if m == 0 || n == 0 {
         return;
     }
-    // Each view's last element lies inside its slice, so every element the kernel reads does.
-    for v in [a, b] {
-        let last = (v.rows - 1) * v.row_stride + (v.cols - 1) * v.col_stride;
-        assert!(last < v.data.len(), "a strided view reaches past its slice");
+    // Each view's last element lies inside its slice, so every element the kernel reads does
+    // (an empty inner dimension reads nothing: the kernel then writes zeros or leaves `out`).
+    if k > 0 {
+        for v in [a, b] {
+            let last = (v.rows - 1) * v.row_stride + (v.cols - 1) * v.col_stride;
+            assert!(last < v.data.len(), "a strided view reaches past its slice");
+        }
     }
     // SAFETY: the asserts above keep every read inside `a.data` and `b.data` and every write
-    // inside `out` (m rows of n, `out_stride` apart), and the three slices cannot alias (`out`
-    // is `&mut`).
+    // inside the `len` elements at `out` (m rows of n, `out_stride` apart); the caller
+    // guarantees `out` is writable, unaliased, and initialized where it is read.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out,
             1,
             out_stride as isize,
             accumulate,
@@ -296,10 +342,102 @@ pub fn batched<'a>(
     }
 }
 
-/// `a b` in a new row-major `a.rows x b.cols` buffer.
+/// Whether [`matmul`] would cut this product's columns over the pool.
+fn splits_columns(a: View, b: View) -> bool {
+    let parts = rayon::current_num_threads().min(b.cols / MIN_SPLIT_COLS);
+    a.rows * a.cols * b.cols >= PARALLEL_MACS && a.rows <= FEW_ROWS && parts > 1
+}
+
+/// `a b` in a new row-major `a.rows x b.cols` buffer. The kernel writes the buffer once; it is
+/// not zero-filled first (a zero fill was a twentieth of a training step, docs/performance.md).
 pub fn product(a: View, b: View) -> Vec<f32> {
-    let mut out = vec![0.0f32; a.rows * b.cols];
-    matmul(a, b, &mut out, false);
+    let len = a.rows * b.cols;
+    if a.cols == 0 || len == 0 || splits_columns(a, b) {
+        let mut out = vec![0.0f32; len];
+        matmul(a, b, &mut out, false);
+        return out;
+    }
+    let parallel = if a.rows * a.cols * b.cols >= PARALLEL_MACS {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    // SAFETY: `out` has room for `len = a.rows * b.cols` elements, is fresh (unaliased), and
+    // without accumulation the kernel reads none of them and writes all of them (rows
+    // `b.cols` apart), or `write_product` panics before `set_len` is reached.
+    #[allow(unsafe_code)]
+    unsafe {
+        write_product(a, b, out.as_mut_ptr(), len, b.cols, false, parallel);
+        out.set_len(len);
+    }
+    out
+}
+
+/// `batch` products `a(i) b(i)`, each `rows x cols`, one after another in a new buffer that
+/// the kernel writes once (as [`product`]); split over the batch as [`batched`] does.
+///
+/// # Panics
+/// When a product is not `rows x cols` or its inner dimensions differ.
+pub fn batched_product<'a>(
+    batch: usize,
+    a: impl Fn(usize) -> View<'a> + Sync,
+    b: impl Fn(usize) -> View<'a> + Sync,
+    [rows, cols]: [usize; 2],
+) -> Vec<f32> {
+    let size = rows * cols;
+    let len = batch * size;
+    if batch == 0 || size == 0 || a(0).cols == 0 {
+        let mut out = vec![0.0f32; len];
+        batched(batch, a, b, &mut out);
+        return out;
+    }
+    let first = a(0);
+    let macs = first.rows * first.cols * b(0).cols;
+    let split_batch =
+        batch > 1 && batch * macs >= BATCH_PARALLEL_MACS && (batch >= 4 || macs < PARALLEL_MACS);
+    let parallel = if !split_batch && macs >= PARALLEL_MACS {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let write = |i: usize, block: &mut [std::mem::MaybeUninit<f32>]| {
+        let (a, b) = (a(i), b(i));
+        assert_eq!(
+            (a.rows, b.cols),
+            (rows, cols),
+            "product {i} of the batch is not {rows}x{cols}"
+        );
+        assert!(
+            a.cols > 0,
+            "product {i} of the batch has an empty inner dimension"
+        );
+        // SAFETY: `block` is `size = rows * cols` writable elements of the fresh buffer, no
+        // other task's; without accumulation the kernel writes every one and reads none.
+        #[allow(unsafe_code)]
+        unsafe {
+            write_product(a, b, block.as_mut_ptr().cast(), size, cols, false, parallel)
+        }
+    };
+    let spare = &mut out.spare_capacity_mut()[..len];
+    if split_batch {
+        spare
+            .par_chunks_mut(size)
+            .enumerate()
+            .for_each(|(i, o)| write(i, o));
+    } else {
+        spare
+            .chunks_mut(size)
+            .enumerate()
+            .for_each(|(i, o)| write(i, o));
+    }
+    // SAFETY: every one of the `batch` blocks of `size` elements was written above (a block
+    // that could not be would have panicked first).
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(len)
+    };
     out
 }
 
@@ -313,14 +451,12 @@ pub fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
     )
 }
 
-/// A row-major `rows x cols` buffer with `row` in every row (a bias broadcast), filled in
-/// parallel.
+/// A row-major `rows x cols` buffer with `row` in every row (a bias broadcast).
 pub fn broadcast_rows(row: &[f32], rows: usize) -> Vec<f32> {
-    let cols = row.len();
-    let mut out = vec![0.0f32; rows * cols];
-    if cols > 0 {
-        out.par_chunks_mut(cols * 64)
-            .for_each(|block| block.chunks_mut(cols).for_each(|r| r.copy_from_slice(row)));
+    // One copy per row, with no zero fill first.
+    let mut out = Vec::with_capacity(rows * row.len());
+    for _ in 0..rows {
+        out.extend_from_slice(row);
     }
     out
 }
@@ -424,6 +560,60 @@ mod tests {
         }
         // The shape is one `matmul` sends down the split (over the threshold, few rows).
         assert!(m * k * n >= PARALLEL_MACS && m <= FEW_ROWS && n / MIN_SPLIT_COLS > 1);
+    }
+
+    #[test]
+    fn fresh_buffers_are_written_whole_without_a_zero_fill() {
+        // Sizes on every path: small, parallel, few rows split by columns, an empty inner
+        // dimension, one row.
+        for (m, k, n) in [
+            (7, 5, 3),
+            (200, 64, 300),
+            (50, 768, 200),
+            (3, 0, 4),
+            (1, 9, 4),
+        ] {
+            // NaNs where the next buffer of this size is likely to be allocated: an element
+            // the kernel did not write would show.
+            drop(vec![f32::NAN; m * n]);
+            let (a, b) = (ramp(m * k, 0.37), ramp(k * n, 0.91));
+            let (va, vb) = (View::row_major(&a, m, k), View::row_major(&b, k, n));
+            let got = product(va, vb);
+            assert_eq!(got.len(), m * n);
+            assert_close(&got, &naive(va, vb));
+            // Transposed operands, as the linear backward passes them.
+            let got = product(vb.t(), va.t());
+            assert_close(&got, &naive(vb.t(), va.t()));
+        }
+        for (batch, m, k, n) in [
+            (1, 6, 4, 5),
+            (3, 40, 32, 40),
+            (12, 24, 16, 24),
+            (2, 0, 3, 4),
+        ] {
+            drop(vec![f32::NAN; batch * m * n]);
+            let (a, b) = (ramp(batch * m * k, 0.21), ramp(batch * k * n, 0.53));
+            let va = |i: usize| View::row_major(&a[i * m * k..], m, k);
+            let vb = |i: usize| View::row_major(&b[i * k * n..], k, n);
+            let got = batched_product(batch, va, vb, [m, n]);
+            assert_eq!(got.len(), batch * m * n);
+            for i in 0..batch {
+                assert_close(&got[i * m * n..(i + 1) * m * n], &naive(va(i), vb(i)));
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "is not 4x4")]
+    fn a_batch_of_the_wrong_shape_is_refused_before_anything_is_exposed() {
+        let a = ramp(12, 0.1);
+        let b = ramp(15, 0.2);
+        batched_product(
+            1,
+            |_| View::row_major(&a, 4, 3),
+            |_| View::row_major(&b, 3, 5),
+            [4, 4],
+        );
     }
 
     #[test]
