@@ -4,6 +4,7 @@
 //! of a step is heard with every scene's sounding stamp's sound, and the loss ([`PairLoss`])
 //! asks each pair's smooth-peak logit whether that stamp is in the scene.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use burn::optim::AdamWConfig;
@@ -235,21 +236,21 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
                 compose_with(back, &self.stamps, &c.scenes, c.augment, &mut rng)
             })
             .collect();
-        let sounds: Vec<Features> = scenes
+        let sounds: Vec<Cow<Features>> = scenes
             .iter()
             .map(|s| {
                 let mel = &self.stamps[s.objects[0]].mel;
                 if c.augment {
-                    augment_mel(mel, &mut rng)
+                    Cow::Owned(augment_mel(mel, &mut rng))
                 } else {
-                    mel.clone()
+                    Cow::Borrowed(mel)
                 }
             })
             .collect();
         let range = at.share.rows(c.batch);
         let rows = &scenes[range.clone()];
         let images: Vec<&RgbImage> = rows.iter().map(|s| &s.image).collect();
-        let mels: Vec<&Features> = sounds[range].iter().collect();
+        let mels: Vec<&Features> = sounds[range].iter().map(|m| m.as_ref()).collect();
         let present: Vec<f32> = rows
             .iter()
             .flat_map(|scene| {

@@ -155,13 +155,19 @@ fn stamps() -> Vec<Stamp> {
         .collect()
 }
 
-#[test]
-fn without_variation_a_scene_is_drawn_exactly_as_before() {
+/// A flat 48x48 background and the default scene settings at that size.
+fn plain_backdrop() -> (RgbImage, SceneConfig) {
     let back = RgbImage::from_pixel(48, 48, Rgb([100, 120, 140]));
     let config = SceneConfig {
         size: 48,
         ..SceneConfig::default()
     };
+    (back, config)
+}
+
+#[test]
+fn without_variation_a_scene_is_drawn_exactly_as_before() {
+    let (back, config) = plain_backdrop();
     let (mut a, mut b) = (SplitMix64::new(5), SplitMix64::new(5));
     for _ in 0..5 {
         let plain = compose(&back, &stamps(), &config, &mut a);
@@ -174,11 +180,7 @@ fn without_variation_a_scene_is_drawn_exactly_as_before() {
 
 #[test]
 fn a_varied_scene_keeps_its_stamps_and_their_masks_but_not_their_pixels() {
-    let back = RgbImage::from_pixel(48, 48, Rgb([100, 120, 140]));
-    let config = SceneConfig {
-        size: 48,
-        ..SceneConfig::default()
-    };
+    let (back, config) = plain_backdrop();
     let mut rng = SplitMix64::new(9);
     let mut changed = 0;
     for _ in 0..10 {

@@ -307,6 +307,12 @@ unsafe fn write_product(
     }
 }
 
+/// Whether a batch of `batch` products of `macs` multiply-adds each runs one product per task
+/// (rather than one after another, each over the pool when large).
+fn splits_batch(batch: usize, macs: usize) -> bool {
+    batch > 1 && batch * macs >= BATCH_PARALLEL_MACS && (batch >= 4 || macs < PARALLEL_MACS)
+}
+
 /// `batch` products `out[i] = a(i) b(i)`, each `m x n` and row-major, one after another in
 /// `out`: split over the batch when it is large, over each product when the products are.
 pub fn batched<'a>(
@@ -325,9 +331,7 @@ pub fn batched<'a>(
         "the output splits into {batch} products"
     );
     let first = a(0);
-    let macs = first.rows * first.cols * b(0).cols;
-    let split_batch = batch >= 4 || macs < PARALLEL_MACS;
-    if batch > 1 && batch * macs >= BATCH_PARALLEL_MACS && split_batch {
+    if splits_batch(batch, first.rows * first.cols * b(0).cols) {
         out.par_chunks_mut(size.max(1))
             .enumerate()
             .for_each(|(i, o)| {
@@ -394,8 +398,7 @@ pub fn batched_product<'a>(
     }
     let first = a(0);
     let macs = first.rows * first.cols * b(0).cols;
-    let split_batch =
-        batch > 1 && batch * macs >= BATCH_PARALLEL_MACS && (batch >= 4 || macs < PARALLEL_MACS);
+    let split_batch = splits_batch(batch, macs);
     let parallel = if !split_batch && macs >= PARALLEL_MACS {
         gemm::Parallelism::Rayon(0)
     } else {
