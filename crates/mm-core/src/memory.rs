@@ -8,8 +8,9 @@
 //! tenth of a training step (page faults, the kernel's locks around them), measured with
 //! `perf` under `cargo xtask bench train-clip` (docs/performance.md, "Sixth session").
 //!
-//! [`keep_freed_memory`] makes glibc keep what is freed for the next allocation instead. The
-//! binaries (`xtask`, the service) call it first thing; a library user decides for themself.
+//! [`keep_freed_memory`] makes glibc keep what is freed for the next allocation instead.
+//! `xtask` (which also runs the service) calls it first thing; a library user decides for
+//! themself.
 
 /// Buffers up to this size come from the heap, not from a fresh `mmap` each time.
 pub const MMAP_THRESHOLD: usize = 32 << 20;

@@ -399,6 +399,12 @@ pub fn batched_product<'a>(
     let first = a(0);
     let macs = first.rows * first.cols * b(0).cols;
     let split_batch = splits_batch(batch, macs);
+    if !split_batch && splits_columns(first, b(0)) {
+        // Few-row products run one after another keep `matmul`'s split by columns.
+        let mut out = vec![0.0f32; len];
+        batched(batch, a, b, &mut out);
+        return out;
+    }
     let parallel = if !split_batch && macs >= PARALLEL_MACS {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -590,6 +596,7 @@ mod tests {
         }
         for (batch, m, k, n) in [
             (1, 6, 4, 5),
+            (1, 50, 768, 200),
             (3, 40, 32, 40),
             (12, 24, 16, 24),
             (2, 0, 3, 4),
