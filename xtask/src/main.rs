@@ -134,6 +134,15 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // A system BLAS named by MM_BLAS (mm_core::blas): a bad name stops here, not mid-run.
+    match mm_core::blas::from_env() {
+        Ok(Some(lib)) => tracing::info!("matrix products on {}", lib.path()),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {}: {e}", mm_core::blas::ENV);
+            std::process::exit(1);
+        }
+    }
     let result = match cli.command {
         Command::Data(args) => data::run(args),
         Command::Train(args) => train::run(args),

@@ -5,6 +5,7 @@
 //! - [`loss`]: the symmetric contrastive (InfoNCE) loss and the learnable logit scale.
 //! - [`metrics`]: Recall@K in both retrieval directions and top-k accuracy.
 //! - [`hf`]: HuggingFace safetensors weights in and out, through one key table per model.
+//! - [`blas`]: an optional system BLAS (`MM_BLAS`, e.g. Intel's MKL) for the CPU path's GEMMs.
 //! - [`cca`]: linear CCA (device covariances, host eigenproblem) and the deep CCA loss.
 //! - [`fusion`]: the [`Fusion`](fusion::Fusion) trait and six fusion strategies.
 //! - [`info`]: entropy, (conditional) mutual information, PID, the InfoNCE bound.
@@ -13,6 +14,7 @@
 //! - [`train`]: the one training loop (burn-train's `Learner`, fed by step, resumable, logged).
 #![warn(missing_docs)]
 
+pub mod blas;
 pub mod cca;
 pub mod device;
 pub mod encoder;

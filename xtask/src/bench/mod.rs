@@ -227,6 +227,10 @@ impl BenchArgs {
             ),
         }
         println!("threads: {threads} (mm and reference)");
+        match mm_core::blas::active() {
+            Some(lib) => println!("mm's matrix products: {} (MM_BLAS)", lib.path()),
+            None => println!("mm's matrix products: the gemm crate (no MM_BLAS)"),
+        }
     }
 
     fn flatten(&self, reference: Value) -> Value {

@@ -21,11 +21,11 @@ const MIN_SPLIT_COLS: usize = 64;
 /// A strided view of an `f32` matrix: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
+    pub(super) data: &'a [f32],
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+    pub(super) row_stride: usize,
+    pub(super) col_stride: usize,
 }
 
 impl<'a> View<'a> {
@@ -96,9 +96,8 @@ impl<'a> View<'a> {
 /// When the inner dimensions or `out`'s length do not match.
 pub fn matmul(a: View, b: View, out: &mut [f32], accumulate: bool) {
     assert_row_major_output(a, b, out);
-    let macs = a.rows * a.cols * b.cols;
-    let parts = rayon::current_num_threads().min(b.cols / MIN_SPLIT_COLS);
-    if macs >= PARALLEL_MACS && a.rows <= FEW_ROWS && parts > 1 && b.rows == a.cols {
+    if splits_columns(a, b) {
+        let parts = rayon::current_num_threads().min(b.cols / MIN_SPLIT_COLS);
         matmul_split_columns(a, b, out, accumulate, parts);
         return;
     }
@@ -279,6 +278,11 @@ unsafe fn write_product(
             assert!(last < v.data.len(), "a strided view reaches past its slice");
         }
     }
+    let threaded = !matches!(parallel, gemm::Parallelism::None);
+    // SAFETY: as for `gemm::gemm` below.
+    if unsafe { super::gemm_blas::write_product(a, b, out, out_stride, accumulate, threaded) } {
+        return;
+    }
     // SAFETY: the asserts above keep every read inside `a.data` and `b.data` and every write
     // inside the `len` elements at `out` (m rows of n, `out_stride` apart); the caller
     // guarantees `out` is writable, unaliased, and initialized where it is read.
@@ -346,10 +350,15 @@ pub fn batched<'a>(
     }
 }
 
-/// Whether [`matmul`] would cut this product's columns over the pool.
+/// Whether [`matmul`] would cut this product's columns over the pool (never with a system
+/// BLAS, whose products split over the pool without copies, `gemm_blas`).
 fn splits_columns(a: View, b: View) -> bool {
     let parts = rayon::current_num_threads().min(b.cols / MIN_SPLIT_COLS);
-    a.rows * a.cols * b.cols >= PARALLEL_MACS && a.rows <= FEW_ROWS && parts > 1
+    a.rows * a.cols * b.cols >= PARALLEL_MACS
+        && a.rows <= FEW_ROWS
+        && parts > 1
+        && b.rows == a.cols
+        && !super::gemm_blas::takes(a, b)
 }
 
 /// `a b` in a new row-major `a.rows x b.cols` buffer. The kernel writes the buffer once; it is

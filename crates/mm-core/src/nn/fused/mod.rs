@@ -27,6 +27,8 @@ mod flex;
 #[cfg(feature = "flex")]
 mod gemm;
 #[cfg(feature = "flex")]
+mod gemm_blas;
+#[cfg(feature = "flex")]
 mod group_norm;
 #[cfg(feature = "flex")]
 mod kernels;
