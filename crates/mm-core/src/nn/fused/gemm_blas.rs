@@ -21,9 +21,16 @@ fn operand(v: View) -> Operand {
     }
 }
 
+/// Products with fewer multiply-adds stay on the `gemm` crate even with a system BLAS: at an
+/// attention head's size (65 x 32 x 65) MKL's dispatch costs as much as the arithmetic, and
+/// the `gemm` crate is as fast or faster there (docs/performance.md, "Seventh session").
+const MIN_MACS: usize = 64 * 64 * 64;
+
 /// Whether the system BLAS (when one is loaded) computes `a b`.
 pub(super) fn takes(a: View, b: View) -> bool {
-    blas::active().is_some_and(|_| a.cols > 0 && Blas::accepts(&operand(a), &operand(b)))
+    a.rows * a.cols * b.cols >= MIN_MACS
+        && blas::active().is_some()
+        && Blas::accepts(&operand(a), &operand(b))
 }
 
 /// An output pointer that rayon's tasks share; each writes its own disjoint block.
