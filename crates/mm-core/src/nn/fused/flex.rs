@@ -66,12 +66,15 @@ pub(super) fn register_grads<const N: usize>(
     }
 }
 
-/// A new contiguous Flex tensor of `x`'s shape, filled by `fill` from `x`'s elements.
-fn map(x: &FlexTensor, fill: impl FnOnce(&[f32], &mut [f32])) -> FlexTensor {
+/// A new contiguous Flex tensor of `x`'s shape, written by `fill` from `x`'s elements (which
+/// returns how many it wrote: all of them, or [`kernels::written`] panics).
+fn map(
+    x: &FlexTensor,
+    fill: impl FnOnce(&[f32], &mut [std::mem::MaybeUninit<f32>]) -> usize,
+) -> FlexTensor {
     let x = dense(x);
     let src = x.as_slice::<f32>().expect("contiguous f32");
-    let mut out = vec![0.0f32; src.len()];
-    fill(src, &mut out);
+    let out = kernels::written(src.len(), |out| fill(src, out));
     tensor(out, x.shape())
 }
 
@@ -98,8 +101,9 @@ impl Backward<Flex, 1> for GatedBackward {
             let grad = dense(&grad);
             let xs = x.as_slice::<f32>().expect("contiguous f32");
             let gs = grad.as_slice::<f32>().expect("contiguous f32");
-            let mut out = vec![0.0f32; xs.len()];
-            kernels::gated_unit_backward(alpha, xs, gs, &mut out);
+            let out = kernels::written(xs.len(), |out| {
+                kernels::gated_unit_backward(alpha, xs, gs, out)
+            });
             tensor(out, x.shape())
         });
     }
@@ -110,8 +114,7 @@ fn swap_middle_flex(x: &FlexTensor) -> FlexTensor {
     let x = dense(x);
     let dims: [usize; 4] = x.shape().dims();
     let src = x.as_slice::<f32>().expect("contiguous f32");
-    let mut out = vec![0.0f32; src.len()];
-    kernels::swap_middle(src, dims, &mut out);
+    let out = kernels::written(src.len(), |out| kernels::swap_middle(src, dims, out));
     tensor(out, [dims[0], dims[2], dims[1], dims[3]])
 }
 

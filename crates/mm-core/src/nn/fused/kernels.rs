@@ -1,6 +1,8 @@
 //! The element-wise kernels on contiguous `f32` slices: chunks spread over rayon's pool, each
 //! chunk a plain loop that the compiler vectorizes (no libm call inside).
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::wide::widest;
@@ -118,58 +120,86 @@ pub fn gated_slope(a: f32, x: f32) -> f32 {
     s + a * x * s * (1.0 - s)
 }
 
-/// `out[i] = x[i] * sigmoid(a x[i])`.
-pub fn gated_unit(a: f32, x: &[f32], out: &mut [f32]) {
+/// A new buffer of `len` elements that `fill` writes, with no zero fill first.
+///
+/// # Panics
+/// Unless `fill` reports that it wrote every one of the `len` elements (its return value).
+pub fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>]) -> usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(len);
+    let wrote = fill(&mut out.spare_capacity_mut()[..len]);
+    assert_eq!(wrote, len, "a kernel left elements of its output unwritten");
+    // SAFETY: `fill` wrote all `len` elements (the kernels below count what they write, and
+    // the count was checked above).
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(len)
+    };
+    out
+}
+
+/// `out[i] = x[i] * sigmoid(a x[i])`; returns the number of elements written.
+pub fn gated_unit(a: f32, x: &[f32], out: &mut [MaybeUninit<f32>]) -> usize {
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(out, x)| {
+        .map(|(out, x)| {
             widest(
                 #[inline(always)]
                 || {
                     for (o, &v) in out.iter_mut().zip(x) {
-                        *o = gated(a, v);
+                        o.write(gated(a, v));
                     }
                 },
-            )
-        });
+            );
+            out.len().min(x.len())
+        })
+        .sum()
 }
 
-/// `out[i] = grad[i] * d/dx[x * sigmoid(a x)]` at `x[i]`.
-pub fn gated_unit_backward(a: f32, x: &[f32], grad: &[f32], out: &mut [f32]) {
+/// `out[i] = grad[i] * d/dx[x * sigmoid(a x)]` at `x[i]`; returns the number written.
+pub fn gated_unit_backward(a: f32, x: &[f32], grad: &[f32], out: &mut [MaybeUninit<f32>]) -> usize {
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
-        .for_each(|(out, (x, grad))| {
+        .map(|(out, (x, grad))| {
             widest(
                 #[inline(always)]
                 || {
                     for ((o, &v), &g) in out.iter_mut().zip(x).zip(grad) {
-                        *o = g * gated_slope(a, v);
+                        o.write(g * gated_slope(a, v));
                     }
                 },
-            )
-        });
+            );
+            out.len().min(x.len()).min(grad.len())
+        })
+        .sum()
 }
 
 /// `out[i][k][j][l] = src[i][j][k][l]` for `src` of shape `[a, b, c, d]`: the middle two axes
-/// swapped, written contiguously (attention's head split and merge), rows of `d` copied whole.
-pub fn swap_middle(src: &[f32], [_, b, c, d]: [usize; 4], out: &mut [f32]) {
+/// swapped, written contiguously (attention's head split and merge), rows of `d` copied whole;
+/// returns the number of elements written.
+pub fn swap_middle(src: &[f32], [_, b, c, d]: [usize; 4], out: &mut [MaybeUninit<f32>]) -> usize {
     if b * d == 0 {
-        return;
+        return 0;
     }
     out.par_chunks_mut(b * d)
         .enumerate()
-        .for_each(|(row, chunk)| {
+        .map(|(row, chunk)| {
             widest(
                 #[inline(always)]
                 || {
                     let (i, k) = (row / c, row % c);
+                    let mut wrote = 0;
                     for (j, dst) in chunk.chunks_exact_mut(d).enumerate() {
                         let at = ((i * b + j) * c + k) * d;
-                        dst.copy_from_slice(&src[at..at + d]);
+                        for (o, &v) in dst.iter_mut().zip(&src[at..at + d]) {
+                            o.write(v);
+                        }
+                        wrote += d;
                     }
+                    wrote
                 },
             )
-        });
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -188,5 +218,47 @@ mod tests {
         assert!(worst < 5e-7, "worst relative error {worst}");
         assert_eq!(exp(-1000.0), (-87.0f32).exp());
         assert!(exp(1000.0).is_finite());
+    }
+
+    #[test]
+    fn outputs_written_without_a_zero_fill_hold_every_element() {
+        // More than one rayon chunk, and a ragged last one.
+        let n = 2 * CHUNK + 37;
+        let x: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.013).sin() * 6.0).collect();
+        let g: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.007).cos()).collect();
+        // NaNs where the next buffers of this size are likely to come from: an element a
+        // kernel did not write would show.
+        drop(vec![f32::NAN; n]);
+        let y = written(n, |out| gated_unit(1.702, &x, out));
+        drop(vec![f32::NAN; n]);
+        let dy = written(n, |out| gated_unit_backward(1.702, &x, &g, out));
+        for i in 0..n {
+            assert_eq!(y[i], gated(1.702, x[i]), "forward, element {i}");
+            assert_eq!(
+                dy[i],
+                g[i] * gated_slope(1.702, x[i]),
+                "backward, element {i}"
+            );
+        }
+        // [2, 3, 5, 4] -> [2, 5, 3, 4].
+        let dims = [2, 3, 5, 4];
+        let src: Vec<f32> = (0..120).map(|i| i as f32).collect();
+        drop(vec![f32::NAN; 120]);
+        let out = written(120, |out| swap_middle(&src, dims, out));
+        for (i, j, k, l) in (0..2).flat_map(|i| {
+            (0..3).flat_map(move |j| (0..5).flat_map(move |k| (0..4).map(move |l| (i, j, k, l))))
+        }) {
+            assert_eq!(
+                out[((i * 5 + k) * 3 + j) * 4 + l],
+                src[((i * 3 + j) * 5 + k) * 4 + l]
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "left elements of its output unwritten")]
+    fn a_kernel_that_writes_too_little_is_caught_before_its_output_is_used() {
+        // The input is shorter than the output: the kernel writes only what it has.
+        written(10, |out| gated_unit(1.0, &[1.0; 4], out));
     }
 }
