@@ -480,11 +480,11 @@ pub fn broadcast_rows(row: &[f32], rows: usize) -> Vec<f32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// The textbook triple loop, for comparison.
-    fn naive(a: View, b: View) -> Vec<f32> {
+    pub(in crate::nn::fused) fn naive(a: View, b: View) -> Vec<f32> {
         let mut out = vec![0.0; a.rows * b.cols];
         for r in 0..a.rows {
             for c in 0..b.cols {
@@ -499,7 +499,8 @@ mod tests {
         out
     }
 
-    fn ramp(n: usize, step: f32) -> Vec<f32> {
+    /// `n` values of `sin(i * step)`.
+    pub(in crate::nn::fused) fn ramp(n: usize, step: f32) -> Vec<f32> {
         (0..n).map(|i| ((i as f32) * step).sin()).collect()
     }
 

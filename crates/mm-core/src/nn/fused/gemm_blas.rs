@@ -161,6 +161,7 @@ unsafe fn write_product_with(
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
+    use super::super::gemm::tests::{naive, ramp};
     use super::*;
 
     /// Debian's reference BLAS (`libblas3`, README's prerequisites): no threads of its own, so
@@ -169,25 +170,6 @@ mod tests {
         Blas::open("libblas.so.3").unwrap_or_else(|e| {
             panic!("{e}: the BLAS tests need Debian's libblas3 (README, prerequisites)")
         })
-    }
-
-    fn ramp(n: usize, step: f32) -> Vec<f32> {
-        (0..n).map(|i| ((i as f32) * step).sin()).collect()
-    }
-
-    fn naive(a: View, b: View) -> Vec<f32> {
-        let mut out = vec![0.0; a.rows * b.cols];
-        for r in 0..a.rows {
-            for c in 0..b.cols {
-                out[r * b.cols + c] = (0..a.cols)
-                    .map(|i| {
-                        a.data[r * a.row_stride + i * a.col_stride]
-                            * b.data[i * b.row_stride + c * b.col_stride]
-                    })
-                    .sum();
-            }
-        }
-        out
     }
 
     #[test]
