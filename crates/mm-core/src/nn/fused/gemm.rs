@@ -3,8 +3,8 @@
 //! Flex's own matmul allocates its output as zeroed bytes and then copies them once more to
 //! align the buffer (`FlexTensor::empty`), and a linear layer's bias is a second pass over
 //! the output. Here the output is one fresh allocation that the GEMM kernel (the `gemm`
-//! crate, the one Flex calls) writes or accumulates into, and transposes are strides, never
-//! copies.
+//! crate, the one Flex calls, or a system BLAS named by `MM_BLAS`: `gemm_blas`) writes or
+//! accumulates into, and transposes are strides, never copies.
 
 use rayon::prelude::*;
 

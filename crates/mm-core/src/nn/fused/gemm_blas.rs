@@ -36,7 +36,7 @@ pub(super) fn takes(a: View, b: View) -> bool {
 /// An output pointer that rayon's tasks share; each writes its own disjoint block.
 #[derive(Clone, Copy)]
 struct Out(*mut f32);
-// SAFETY: the tasks of `split` write disjoint blocks of the output through it.
+// SAFETY: the tasks of `write_product_with` write disjoint blocks of the output through it.
 #[allow(unsafe_code)]
 unsafe impl Send for Out {}
 // SAFETY: as above.
