@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::optim::AdamWConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use mm_core::nn::ConfigError;
+use mm_core::train::AdamWConfig;
 use mm_core::train::{
     BatchSource, RunOptions, StepInfo, StepOutput, TrainError, WarmupCosine, fit, load_weights,
     read_model_config, save_model_dir,

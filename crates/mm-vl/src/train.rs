@@ -10,10 +10,11 @@
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, MultiGradientsParams, Optimizer};
+use burn::optim::{GradientsParams, MultiGradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
+use mm_core::train::AdamWConfig;
 pub use mm_core::train::RunOptions;
 use mm_core::train::{BatchSource, StepInfo, StepOutput, WarmupCosine, fit};
 use mm_text::{ClipTokenizer, TextBatch, TokenizerError};

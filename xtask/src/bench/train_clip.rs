@@ -5,10 +5,11 @@
 
 use anyhow::{Context, Result};
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use mm_core::BackendJob;
+use mm_core::train::AdamWConfig;
 use mm_text::TextBatch;
 use mm_vl::train::ClipTrainConfig;
 use std::time::Instant;

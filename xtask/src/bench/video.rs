@@ -5,10 +5,11 @@
 
 use anyhow::Result;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use mm_core::BackendJob;
+use mm_core::train::AdamWConfig;
 use mm_video::models::VideoClassifier;
 use mm_video::tasks::VideoTask;
 use mm_video::train::{VideoModelKind, VideoNet, VideoTrainConfig};

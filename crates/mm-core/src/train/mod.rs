@@ -19,6 +19,7 @@
 //! `checkpoint/`, `metrics.jsonl` and `loss.png`; the caller saves `final/`
 //! ([`save_model_dir`]) and may append its evaluation to `metrics.jsonl` ([`append_eval`]).
 
+mod adamw;
 mod confusion;
 mod ema;
 mod loader;
@@ -42,6 +43,7 @@ use burn_train::{
     TrainStep, TrainingStrategy,
 };
 
+pub use adamw::{AdamW, AdamWConfig};
 pub use confusion::confusion_png;
 pub use ema::{EmaModule, WithEma, ema_decay, lerp_weights};
 pub use loader::{BatchSource, EmptyLoader, Share, StepInfo, StepLoader};

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 
+mod adamw;
 mod cca_parity;
 mod fit_loop;
 mod fused;

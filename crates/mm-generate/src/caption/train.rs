@@ -8,10 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::AdamWConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
+use mm_core::train::AdamWConfig;
 use mm_core::train::{
     BatchSource, RunOptions, StepInfo, StepOutput, TrainError, WarmupCosine, fit,
 };

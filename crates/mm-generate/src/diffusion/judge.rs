@@ -15,11 +15,11 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::optim::AdamWConfig;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
+use mm_core::train::AdamWConfig;
 use mm_core::train::{
     BatchSource, RunOptions, StepInfo, StepOutput, TrainError, WarmupCosine, fit, load_weights,
     read_model_config, save_model_dir,

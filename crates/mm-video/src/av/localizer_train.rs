@@ -7,13 +7,13 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use burn::optim::AdamWConfig;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use image::RgbImage;
 use mm_audio::features::Features;
+use mm_core::train::AdamWConfig;
 use mm_core::train::{
     BatchSource, RunOptions, StepInfo, StepOutput, TrainError, WarmupCosine, fit, save_model_dir,
 };

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use burn::optim::AdamWConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use mm_audio::features::Features;
+use mm_core::train::AdamWConfig;
 use mm_core::train::{
     BatchSource, RunOptions, StepInfo, StepOutput, TrainError, WarmupCosine, fit, save_model_dir,
 };

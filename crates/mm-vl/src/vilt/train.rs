@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::optim::AdamWConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
+use mm_core::train::AdamWConfig;
 use mm_core::train::{RunOptions, StepOutput, TrainError, WarmupCosine, fit};
 use mm_text::WordPieceTokenizer;
 use serde::{Deserialize, Serialize};

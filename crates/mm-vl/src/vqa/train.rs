@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use burn::optim::AdamWConfig;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
+use mm_core::train::AdamWConfig;
 use mm_core::train::{
     BatchSource, RunOptions, StepInfo, StepOutput, TrainError, WarmupCosine, fit, save_model_dir,
 };

@@ -8,6 +8,8 @@
 //! `dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))` with `dxhat = dy gamma`, and
 //! gamma's and beta's gradients summed over rows per task and then across tasks.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -18,25 +20,27 @@ use burn::tensor::{TensorData, TensorMetadata};
 use rayon::prelude::*;
 
 use super::flex::{AdTensor, register_grads, values};
-use super::kernels::mean_rstd;
+use super::kernels::{mean_rstd, written};
 use super::wide::widest;
 
 /// Rows per rayon task.
 const ROWS: usize = 32;
 
-/// `out = gamma * (x - mean) * rstd + beta` per row of `width`; each row's `(mean, rstd)`.
+/// `out = gamma * (x - mean) * rstd + beta` per row of `width`, written once; each row's
+/// `(mean, rstd)` and the number of elements written.
 pub fn forward(
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     epsilon: f32,
-    out: &mut [f32],
-) -> Vec<(f32, f32)> {
+    out: &mut [MaybeUninit<f32>],
+) -> (Vec<(f32, f32)>, usize) {
     let width = gamma.len();
     if width == 0 {
-        return Vec::new();
+        return (Vec::new(), 0);
     }
-    out.par_chunks_mut(width)
+    let rows: Vec<((f32, f32), usize)> = out
+        .par_chunks_mut(width)
         .zip(x.par_chunks(width))
         .with_min_len(ROWS)
         .map(|(out, x)| {
@@ -45,13 +49,15 @@ pub fn forward(
                 || {
                     let (mean, rstd) = mean_rstd(x, epsilon);
                     for ((o, &v), (&g, &b)) in out.iter_mut().zip(x).zip(gamma.iter().zip(beta)) {
-                        *o = (v - mean) * rstd * g + b;
+                        o.write((v - mean) * rstd * g + b);
                     }
-                    (mean, rstd)
+                    ((mean, rstd), out.len().min(x.len()))
                 },
             )
         })
-        .collect()
+        .collect();
+    let wrote = rows.iter().map(|r| r.1).sum();
+    (rows.into_iter().map(|r| r.0).collect(), wrote)
 }
 
 /// The gradients of `x`, `gamma` and `beta` from that of the output: `(dx, dgamma, dbeta)`.
@@ -62,55 +68,61 @@ pub fn backward(
     grad: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let width = gamma.len();
-    let mut dx = vec![0.0f32; x.len()];
     if width == 0 {
-        return (dx, Vec::new(), Vec::new());
+        return (vec![0.0; x.len()], Vec::new(), Vec::new());
     }
     let n = width as f32;
-    let (dgamma, dbeta) = dx
-        .par_chunks_mut(ROWS * width)
-        .zip(
-            x.par_chunks(ROWS * width)
-                .zip(grad.par_chunks(ROWS * width)),
-        )
-        .zip(stats.par_chunks(ROWS))
-        .map(|((dx, (x, grad)), stats)| {
-            widest(
-                #[inline(always)]
-                || {
-                    let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
-                    let rows = dx
-                        .chunks_exact_mut(width)
-                        .zip(x.chunks_exact(width).zip(grad.chunks_exact(width)));
-                    for ((dx, (x, grad)), &(mean, rstd)) in rows.zip(stats) {
-                        let (mut sum, mut dot) = (0.0f32, 0.0f32);
-                        for j in 0..width {
-                            let xhat = (x[j] - mean) * rstd;
-                            dgamma[j] += grad[j] * xhat;
-                            dbeta[j] += grad[j];
-                            let d = grad[j] * gamma[j];
-                            dx[j] = d;
-                            sum += d;
-                            dot += d * xhat;
-                        }
-                        let (m1, m2) = (sum / n, dot / n);
-                        for (d, &v) in dx.iter_mut().zip(x) {
-                            *d = rstd * (*d - m1 - (v - mean) * rstd * m2);
-                        }
-                    }
-                    (dgamma, dbeta)
-                },
+    let mut sums = (vec![0.0f32; width], vec![0.0f32; width]);
+    let dx = written(x.len(), |dx| {
+        let (wrote, dgamma, dbeta) = dx
+            .par_chunks_mut(ROWS * width)
+            .zip(
+                x.par_chunks(ROWS * width)
+                    .zip(grad.par_chunks(ROWS * width)),
             )
-        })
-        .reduce(
-            || (vec![0.0f32; width], vec![0.0f32; width]),
-            |(mut g, mut b), (g2, b2)| {
-                g.iter_mut().zip(g2).for_each(|(a, v)| *a += v);
-                b.iter_mut().zip(b2).for_each(|(a, v)| *a += v);
-                (g, b)
-            },
-        );
-    (dx, dgamma, dbeta)
+            .zip(stats.par_chunks(ROWS))
+            .map(|((dx, (x, grad)), stats)| {
+                widest(
+                    #[inline(always)]
+                    || {
+                        let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
+                        let mut wrote = 0;
+                        let rows = dx
+                            .chunks_exact_mut(width)
+                            .zip(x.chunks_exact(width).zip(grad.chunks_exact(width)));
+                        for ((dx, (x, grad)), &(mean, rstd)) in rows.zip(stats) {
+                            let (mut sum, mut dot) = (0.0f32, 0.0f32);
+                            for j in 0..width {
+                                let xhat = (x[j] - mean) * rstd;
+                                dgamma[j] += grad[j] * xhat;
+                                dbeta[j] += grad[j];
+                                let d = grad[j] * gamma[j];
+                                sum += d;
+                                dot += d * xhat;
+                            }
+                            let (m1, m2) = (sum / n, dot / n);
+                            for j in 0..width {
+                                let xhat = (x[j] - mean) * rstd;
+                                dx[j].write(rstd * (grad[j] * gamma[j] - m1 - xhat * m2));
+                            }
+                            wrote += width;
+                        }
+                        (wrote, dgamma, dbeta)
+                    },
+                )
+            })
+            .reduce(
+                || (0, vec![0.0f32; width], vec![0.0f32; width]),
+                |(w, mut g, mut b), (w2, g2, b2)| {
+                    g.iter_mut().zip(g2).for_each(|(a, v)| *a += v);
+                    b.iter_mut().zip(b2).for_each(|(a, v)| *a += v);
+                    (w + w2, g, b)
+                },
+            );
+        sums = (dgamma, dbeta);
+        wrote
+    });
+    (dx, sums.0, sums.1)
 }
 
 /// The forward on Flex primitives: the output and each row's statistics.
@@ -122,8 +134,12 @@ fn forward_flex(
 ) -> (FlexTensor, Vec<(f32, f32)>) {
     let x = x.to_contiguous();
     let xs = x.as_slice::<f32>().expect("contiguous f32");
-    let mut out = vec![0.0f32; xs.len()];
-    let stats = forward(xs, &values(gamma), &values(beta), epsilon, &mut out);
+    let mut stats = Vec::new();
+    let out = written(xs.len(), |out| {
+        let wrote;
+        (stats, wrote) = forward(xs, &values(gamma), &values(beta), epsilon, out);
+        wrote
+    });
     (
         FlexTensor::from_data(TensorData::new(out, x.shape())),
         stats,

@@ -13,6 +13,8 @@
 //! the plain ops on ndarray, forward and backward.
 
 #[cfg(feature = "flex")]
+pub(crate) mod adamw;
+#[cfg(feature = "flex")]
 mod attention;
 #[cfg(feature = "flex")]
 mod batch_norm;

@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
-use burn::optim::AdamWConfig;
 use burn::tensor::ElementConversion;
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
+use mm_core::train::AdamWConfig;
 use mm_core::train::{
     EmaModule, RunOptions, StepOutput, TrainError, WarmupCosine, WithEma, fit, lerp_weights,
 };
