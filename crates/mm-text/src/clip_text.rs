@@ -142,7 +142,7 @@ impl<B: Backend> ClipTextTransformer<B> {
         let x = self
             .encoder
             .forward(tokens + positions, Some(causal_mask::<B>(t, &device)));
-        let sequence = self.final_layer_norm.forward(x); // [batch, tokens, hidden]
+        let sequence = self.encoder.same_norm(&self.final_layer_norm, x); // [batch, tokens, hidden]
         let index = batch
             .eot_positions
             .reshape([b, 1, 1])

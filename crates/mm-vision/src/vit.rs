@@ -154,12 +154,12 @@ impl<B: Backend> ClipVisionTransformer<B> {
             .expand([b, 1, hidden]); // [batch, 1, hidden]
         let x = Tensor::cat(vec![cls, patches], 1); // [batch, tokens, hidden]
         let x = x + self.position_embedding.val().unsqueeze_dim::<3>(0);
-        let x = self.pre_layrnorm.forward(x);
+        let x = self.encoder.same_norm(&self.pre_layrnorm, x);
         let sequence = self.encoder.forward(x, None); // [batch, tokens, hidden]
         let pooled = sequence.clone().narrow(1, 0, 1).reshape([b, hidden]); // [batch, hidden]
         let pooled = self
             .visual_projection
-            .forward(self.post_layernorm.forward(pooled));
+            .forward(self.encoder.same_norm(&self.post_layernorm, pooled));
         EncoderOutput {
             pooled,
             sequence: Some(sequence),

@@ -201,6 +201,16 @@ impl<B: Backend> TransformerEncoder<B> {
         }
         x
     }
+
+    /// `norm.forward(x)` with the fused layer norm (`super::fused::layer_norm`), for a norm
+    /// outside the layers built with the same epsilon as theirs (a tower's first or last
+    /// norm); Burn's own when the stack has no layer to read the epsilon from.
+    pub fn same_norm<const D: usize>(&self, norm: &LayerNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+        match self.layers.first() {
+            Some(layer) => layer_norm(norm, x, layer.layer_norm_eps),
+            None => norm.forward(x),
+        }
+    }
 }
 
 /// Where a transformer stack's weights sit in a checkpoint: the data of its key table.

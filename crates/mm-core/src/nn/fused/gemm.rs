@@ -8,6 +8,9 @@
 
 use rayon::prelude::*;
 
+use super::kernels::written;
+use super::wide::widest;
+
 /// GEMMs with at least this many multiply-adds split over rayon's pool (Flex's threshold).
 const PARALLEL_MACS: usize = 192 * 192 * 192;
 /// A batch of GEMMs with at least this many multiply-adds in all runs one per task.
@@ -459,24 +462,59 @@ pub fn batched_product<'a>(
     out
 }
 
-/// The column sums of a row-major `rows x cols` matrix: `out[c] = sum_r x[r, c]`.
+/// Elements per rayon task of [`column_sums`] and [`broadcast_rows`] (smaller inputs run as
+/// one task).
+const ROW_TASK: usize = 1 << 15;
+
+/// The column sums of a row-major `rows x cols` matrix: `out[c] = sum_r x[r, c]`, over both
+/// cores (a bias gradient: one GEMV on the calling thread was 1% of a training step).
 pub fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
-    let rows = x.len().checked_div(cols).unwrap_or(0);
-    let ones = vec![1.0f32; rows];
-    product(
-        View::row_major(&ones, 1, rows),
-        View::row_major(x, rows, cols),
-    )
+    if cols == 0 {
+        return Vec::new();
+    }
+    let rows_per_task = (ROW_TASK / cols).max(1);
+    x.par_chunks(rows_per_task * cols)
+        .map(|block| {
+            let mut sums = vec![0.0f32; cols];
+            widest(
+                #[inline(always)]
+                || {
+                    for row in block.chunks_exact(cols) {
+                        sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+                    }
+                },
+            );
+            sums
+        })
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(b).for_each(|(s, v)| *s += v);
+            a
+        })
+        .unwrap_or_else(|| vec![0.0; cols])
 }
 
-/// A row-major `rows x cols` buffer with `row` in every row (a bias broadcast).
+/// A row-major `rows x cols` buffer with `row` in every row (a bias broadcast), written once
+/// over both cores.
 pub fn broadcast_rows(row: &[f32], rows: usize) -> Vec<f32> {
-    // One copy per row, with no zero fill first.
-    let mut out = Vec::with_capacity(rows * row.len());
-    for _ in 0..rows {
-        out.extend_from_slice(row);
+    let cols = row.len();
+    if cols == 0 {
+        return Vec::new();
     }
-    out
+    let rows_per_task = (ROW_TASK / cols).max(1);
+    written(rows * cols, |out| {
+        out.par_chunks_mut(rows_per_task * cols)
+            .map(|block| {
+                let mut wrote = 0;
+                for dst in block.chunks_exact_mut(cols) {
+                    dst.iter_mut().zip(row).for_each(|(d, &v)| {
+                        d.write(v);
+                    });
+                    wrote += cols;
+                }
+                wrote
+            })
+            .sum()
+    })
 }
 
 #[cfg(test)]
@@ -554,6 +592,23 @@ pub(super) mod tests {
         }
         let rows = broadcast_rows(&[1.0, 2.0, 3.0], 100);
         assert!(rows.chunks(3).all(|r| r == [1.0, 2.0, 3.0]));
+    }
+
+    #[test]
+    fn column_sums_and_broadcasts_over_several_tasks_are_exact() {
+        // 3,001 rows of 37: four tasks of 885 rows, the last one short.
+        let (rows, cols) = (3001, 37);
+        let x: Vec<f32> = (0..rows * cols).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+        let sums = column_sums(&x, cols);
+        for (c, s) in sums.iter().enumerate() {
+            let expected: f32 = (0..rows).map(|r| x[r * cols + c]).sum();
+            assert_eq!(*s, expected, "column {c}");
+        }
+        let row: Vec<f32> = (0..cols).map(|c| c as f32 * 0.5).collect();
+        let out = broadcast_rows(&row, rows);
+        assert_eq!(out.len(), rows * cols);
+        assert!(out.chunks(cols).all(|r| r == row.as_slice()));
+        assert!(column_sums(&[], 4) == vec![0.0; 4] && broadcast_rows(&[], 9).is_empty());
     }
 
     #[test]
