@@ -598,7 +598,9 @@ pub(super) mod tests {
     fn column_sums_and_broadcasts_over_several_tasks_are_exact() {
         // 3,001 rows of 37: four tasks of 885 rows, the last one short.
         let (rows, cols) = (3001, 37);
-        let x: Vec<f32> = (0..rows * cols).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+        let x: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7) % 11) as f32 - 5.0)
+            .collect();
         let sums = column_sums(&x, cols);
         for (c, s) in sums.iter().enumerate() {
             let expected: f32 = (0..rows).map(|r| x[r * cols + c]).sum();
