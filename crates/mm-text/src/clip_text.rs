@@ -139,9 +139,10 @@ impl<B: Backend> ClipTextTransformer<B> {
             .val()
             .narrow(0, 0, t)
             .unsqueeze_dim::<3>(0); // [1, tokens, hidden]
-        let x = self
-            .encoder
-            .forward(tokens + positions, Some(causal_mask::<B>(t, &device)));
+        let x = self.encoder.forward(
+            mm_core::nn::fused::add(tokens, positions),
+            Some(causal_mask::<B>(t, &device)),
+        );
         let sequence = self.encoder.same_norm(&self.final_layer_norm, x); // [batch, tokens, hidden]
         let index = batch
             .eot_positions

@@ -153,7 +153,7 @@ impl<B: Backend> ClipVisionTransformer<B> {
             .reshape([1, 1, hidden])
             .expand([b, 1, hidden]); // [batch, 1, hidden]
         let x = Tensor::cat(vec![cls, patches], 1); // [batch, tokens, hidden]
-        let x = x + self.position_embedding.val().unsqueeze_dim::<3>(0);
+        let x = mm_core::nn::fused::add(x, self.position_embedding.val().unsqueeze_dim::<3>(0));
         let x = self.encoder.same_norm(&self.pre_layrnorm, x);
         let sequence = self.encoder.forward(x, None); // [batch, tokens, hidden]
         let pooled = sequence.clone().narrow(1, 0, 1).reshape([b, hidden]); // [batch, hidden]

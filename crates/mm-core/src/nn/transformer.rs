@@ -13,7 +13,7 @@ use crate::hf::{HfParams, ParamVisitor};
 use super::ConfigError;
 use super::activation::Activation;
 use super::attention::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
-use super::fused::layer_norm;
+use super::fused::{add, layer_norm};
 
 /// Configuration of one [`EncoderLayer`]; field names follow HF `config.json`.
 #[derive(Config, Debug)]
@@ -125,14 +125,17 @@ impl<B: Backend> EncoderLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 3, Bool>>) -> Tensor<B, 3> {
         let norm = |n: &LayerNorm<B>, x| layer_norm(n, x, self.layer_norm_eps);
         if self.norm_first {
-            let x = x.clone() + self.self_attn.forward(norm(&self.layer_norm1, x), mask);
-            x.clone() + self.mlp.forward(norm(&self.layer_norm2, x))
+            let x = add(
+                x.clone(),
+                self.self_attn.forward(norm(&self.layer_norm1, x), mask),
+            );
+            add(x.clone(), self.mlp.forward(norm(&self.layer_norm2, x)))
         } else {
             let x = norm(
                 &self.layer_norm1,
-                x.clone() + self.self_attn.forward(x, mask),
+                add(x.clone(), self.self_attn.forward(x, mask)),
             );
-            norm(&self.layer_norm2, x.clone() + self.mlp.forward(x))
+            norm(&self.layer_norm2, add(x.clone(), self.mlp.forward(x)))
         }
     }
 }

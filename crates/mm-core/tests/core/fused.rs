@@ -11,8 +11,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Tensor, TensorCreationOptions, TensorData};
 use mm_core::nn::fused::{
-    attention, group_norm, group_norm_silu, layer_norm, linear, quick_gelu, quick_gelu_plain, silu,
-    swap_middle,
+    add, attention, group_norm, group_norm_silu, layer_norm, linear, quick_gelu, quick_gelu_plain,
+    silu, swap_middle,
 };
 use mm_data::rng::SplitMix64;
 
@@ -167,6 +167,56 @@ fn swap_middle_matches_swap_dims_forward_and_backward() {
         max_abs_diff(swap_middle(x).into_data(), plain.into_data()),
         0.0
     );
+}
+
+/// Output and gradients of `x` and `y` in `sum((x + y) * w)` for `x` of `[40, 30, 37]` (three
+/// of the fused pass's tasks) and `y` of `y_dims`.
+fn added<B: burn::tensor::backend::AutodiffBackend>(
+    fused: bool,
+    y_dims: [usize; 3],
+) -> [TensorData; 3] {
+    let device = Default::default();
+    let dims = [40, 30, 37];
+    let x = Tensor::<B, 2>::from_data(inputs(1200, 37), &device)
+        .reshape(dims)
+        .require_grad();
+    let n: usize = y_dims.iter().product();
+    let y = Tensor::<B, 2>::from_data(inputs(n / 37, 37), &device)
+        .reshape(y_dims)
+        .require_grad();
+    let z = if fused {
+        add(x.clone(), y.clone())
+    } else {
+        x.clone() + y.clone()
+    };
+    let w = Tensor::<B, 2>::from_data(inputs(37, 1200), &device).reshape(dims);
+    let grads = (z.clone() * w).sum().backward();
+    [
+        z.into_data(),
+        x.grad(&grads).unwrap().into_data(),
+        y.grad(&grads).unwrap().into_data(),
+    ]
+}
+
+#[test]
+fn add_matches_burns_broadcast_add_forward_and_backward() {
+    for y_dims in [[40, 30, 37], [1, 30, 37], [1, 1, 37]] {
+        let [ez, ex, ey] = added::<Autodiff<NdArray>>(false, y_dims);
+        let [z, gx, gy] = added::<Autodiff<Flex>>(true, y_dims);
+        assert_eq!(z.shape, ez.shape);
+        assert_eq!(gy.shape, ey.shape, "{y_dims:?}");
+        assert_eq!(max_abs_diff(z, ez), 0.0, "{y_dims:?}");
+        assert_eq!(max_abs_diff(gx, ex), 0.0, "{y_dims:?}");
+        // `y`'s gradient sums up to 1,200 terms of up to 12 in another order.
+        let d = max_abs_diff(gy, ey);
+        assert!(d <= 2e-3, "{y_dims:?}: y's gradient differs by {d}");
+    }
+    // A shape that does not repeat over leading axes takes Burn's broadcast add.
+    let device = Default::default();
+    let x = Tensor::<Flex, 2>::from_data(inputs(4, 6), &device).reshape([4, 2, 3]);
+    let y = Tensor::<Flex, 2>::from_data(inputs(4, 3), &device).reshape([4, 1, 3]);
+    let expected = (x.clone() + y.clone()).into_data();
+    assert_eq!(max_abs_diff(add(x, y).into_data(), expected), 0.0);
 }
 
 /// Output and gradients (input, weight, bias) of `sum(linear(x) * w)` for a `[3, 5, 7] -> 4`

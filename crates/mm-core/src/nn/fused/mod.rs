@@ -15,6 +15,8 @@
 #[cfg(feature = "flex")]
 pub(crate) mod adamw;
 #[cfg(feature = "flex")]
+mod add;
+#[cfg(feature = "flex")]
 mod attention;
 #[cfg(feature = "flex")]
 mod batch_norm;
@@ -129,6 +131,18 @@ pub fn swap_middle<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         Err(x) => x,
     };
     x.swap_dims(1, 2)
+}
+
+/// `x + y`, where `y` is `x`'s shape or 1 on leading axes (a residual sum, position
+/// embeddings over a batch); on Flex and `Autodiff<Flex>` one pass over both cores, whose
+/// backward sums `y`'s gradient over the repeats in one pass.
+pub fn add<B: Backend, const D: usize>(x: Tensor<B, D>, y: Tensor<B, D>) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let (x, y) = match add::add(x, y) {
+        Ok(z) => return z,
+        Err(xy) => xy,
+    };
+    x + y
 }
 
 /// `layer.forward(x)`; on Flex and `Autodiff<Flex>` one GEMM over all rows that accumulates
