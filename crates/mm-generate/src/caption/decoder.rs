@@ -13,7 +13,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 use mm_core::hf::{HfParams, Layout, ParamVisitor};
 use mm_core::nn::attention::validate_heads;
-use mm_core::nn::fused::{attention, linear, swap_middle};
+use mm_core::nn::fused::{add, attention, layer_norm, linear, swap_middle};
 use mm_core::nn::{Activation, ConfigError};
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,7 @@ impl BertDecoderConfig {
             dense: lin(h, h),
             norm: norm(),
             heads: self.num_attention_heads,
+            eps: self.layer_norm_eps,
         };
         let layers = (0..self.num_hidden_layers)
             .map(|_| DecoderLayer {
@@ -104,6 +105,7 @@ impl BertDecoderConfig {
             head_norm: norm(),
             head_bias: Initializer::Zeros.init([self.vocab_size], device),
             act: self.hidden_act,
+            eps: self.layer_norm_eps,
         })
     }
 }
@@ -118,6 +120,9 @@ pub struct Attention<B: Backend> {
     norm: LayerNorm<B>,
     #[module(skip)]
     heads: usize,
+    /// The norm's epsilon, for the fused layer norm (Burn keeps its own private).
+    #[module(skip)]
+    eps: f64,
 }
 
 /// Keys and values, `[batch, heads, tokens, head_dim]` each.
@@ -149,7 +154,7 @@ impl<B: Backend> Attention<B> {
         let scale = ((h / self.heads) as f64).powf(-0.5);
         let out = attention(q, kv.0, kv.1, mask, scale);
         let out = swap_middle(out).reshape([b, t, h]);
-        self.norm.forward(x + linear(&self.dense, out))
+        layer_norm(&self.norm, add(x, linear(&self.dense, out)), self.eps)
     }
 }
 
@@ -205,6 +210,9 @@ pub struct BertDecoder<B: Backend> {
     head_bias: Param<Tensor<B, 1>>,
     #[module(skip)]
     act: Activation,
+    /// The norms' epsilon, for the fused layer norm.
+    #[module(skip)]
+    eps: f64,
 }
 
 impl<B: Backend> BertDecoder<B> {
@@ -287,7 +295,11 @@ impl<B: Backend> BertDecoder<B> {
             .val()
             .narrow(0, 0, 1)
             .unsqueeze_dim(0);
-        let mut x = self.embeddings_norm.forward(words + positions + token_type);
+        let mut x = layer_norm(
+            &self.embeddings_norm,
+            add(add(words, positions), token_type),
+            self.eps,
+        );
         let total = past + t;
         // Query i (absolute past + i) may not see keys after it.
         let causal = Tensor::<B, 2, Bool>::tril_mask([t, total], past as i64, &device);
@@ -311,19 +323,20 @@ impl<B: Backend> BertDecoder<B> {
             x = layer.self_attn.attend(x, (k, v), Some(mask.clone()));
             x = layer.cross_attn.attend(x, cross[i].clone(), None);
             let inner = layer.act.forward(linear(&layer.intermediate, x.clone()));
-            x = layer.output_norm.forward(x + linear(&layer.output, inner));
+            let y = add(x, linear(&layer.output, inner));
+            x = layer_norm(&layer.output_norm, y, self.eps);
         }
         if let Some(c) = cache {
             c.len = total;
         }
-        let y = self
-            .head_norm
-            .forward(self.act.forward(linear(&self.head_dense, x)));
+        let y = self.act.forward(linear(&self.head_dense, x));
+        let y = layer_norm(&self.head_norm, y, self.eps);
         let vocab = self.vocab_size();
-        y.reshape([b * t, h])
+        let logits = y
+            .reshape([b * t, h])
             .matmul(self.word_embeddings.val().transpose())
-            .reshape([b, t, vocab])
-            + self.head_bias.val().reshape([1, 1, vocab])
+            .reshape([b, t, vocab]);
+        add(logits, self.head_bias.val().reshape([1, 1, vocab]))
     }
 }
 
