@@ -12,6 +12,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig};
 use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 use mm_core::encoder::l2_normalize;
 use mm_core::hf::{HfError, HfParams, Layout, ParamVisitor, WeightMap};
+use mm_core::nn::fused::add;
 use mm_core::nn::{
     Activation, ConfigError, EncoderKeys, EncoderLayerConfig, TransformerEncoder,
     TransformerEncoderConfig,
@@ -145,7 +146,8 @@ impl<B: Backend> BertModel<B> {
             .val()
             .narrow(0, 0, 1)
             .unsqueeze_dim::<3>(0); // [1, 1, hidden]
-        let x = self.embeddings_norm.forward(words + positions + types);
+        let x = add(add(words, positions), types);
+        let x = self.encoder.same_norm(&self.embeddings_norm, x);
         let key_padding: Tensor<B, 3, Bool> =
             mask.equal_elem(0).reshape([b, 1, t]).expand([b, t, t]); // [batch, query, key]
         self.encoder.forward(x, Some(key_padding))

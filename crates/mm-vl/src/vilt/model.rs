@@ -13,6 +13,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::tanh;
 use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 use mm_core::hf::{HfParams, Layout, ParamVisitor};
+use mm_core::nn::fused::add;
 use mm_core::nn::{Activation, EncoderKeys, TransformerEncoder, TransformerEncoderConfig};
 use mm_vision::patchify;
 use serde::{Deserialize, Serialize};
@@ -225,14 +226,16 @@ impl<B: Backend> ViltModel<B> {
         let positions = self.text_positions.val().narrow(0, 0, t).unsqueeze_dim(0); // [1, tokens, h]
         let token_type = self.text_token_types.val().narrow(0, 0, 1).unsqueeze_dim(0); // [1, 1, h]
         let modality = |i: usize| self.modality_types.val().narrow(0, i, 1).unsqueeze_dim(0); // [1, 1, h]
-        let text = self.text_norm.forward(words + positions + token_type) + modality(0);
+        let text = add(add(words, positions), token_type);
+        let text = add(self.encoder.same_norm(&self.text_norm, text), modality(0));
         let patches = self
             .patch_embedding
             .forward(patchify(pixels, self.patch_size)); // [batch, patches, h]
         let n = patches.dims()[1] + 1;
         let cls = self.cls_token.val().expand([b, 1, h]);
-        let image =
-            Tensor::cat(vec![cls, patches], 1) + self.position_embeddings.val() + modality(1); // [batch, 1 + patches, h]
+        let image = Tensor::cat(vec![cls, patches], 1); // [batch, 1 + patches, h]
+        let image = add(image, self.position_embeddings.val());
+        let image = add(image, modality(1));
         let x = Tensor::cat(vec![text, image], 1); // [batch, tokens + 1 + patches, h]
         let total = t + n;
         let padding = Tensor::cat(
@@ -246,9 +249,8 @@ impl<B: Backend> ViltModel<B> {
             1,
         ); // [batch, total]: true where a key is padding
         let key_padding = padding.reshape([b, 1, total]).expand([b, total, total]);
-        let sequence = self
-            .layernorm
-            .forward(self.encoder.forward(x, Some(key_padding)));
+        let sequence = self.encoder.forward(x, Some(key_padding));
+        let sequence = self.encoder.same_norm(&self.layernorm, sequence);
         let first = sequence.clone().narrow(1, 0, 1).reshape([b, h]);
         ViltOutput {
             pooled: tanh(self.pooler.forward(first)),

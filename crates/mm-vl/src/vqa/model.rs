@@ -146,7 +146,10 @@ impl<B: Backend> VqaModel<B> {
         eot: Tensor<B, 1, Int>,
     ) -> VqaOutput<B> {
         let image = self.vision.forward(pixels).sequence.expect("ViT tokens"); // [batch, 1 + patches, hidden_v]
-        let image = self.vision.post_layernorm.forward(image);
+        let image = self
+            .vision
+            .encoder
+            .same_norm(&self.vision.post_layernorm, image);
         let [b, _] = ids.dims();
         let text = self
             .text
