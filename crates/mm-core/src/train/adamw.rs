@@ -12,7 +12,7 @@ use burn::config::Config;
 use burn::grad_clipping::{GradientClipping, GradientClippingConfig};
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamWState, AdaptiveMomentumState, SimpleOptimizer};
+use burn::optim::{AdamWState, SimpleOptimizer};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
@@ -65,6 +65,8 @@ impl AdamWConfig {
 
 /// AdamW (Loshchilov and Hutter), as Burn's with gradient clipping folded into the step.
 #[derive(Clone)]
+// Without Flex only `burn` and `clipping` are read.
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 pub struct AdamW {
     /// Burn's own, for backends without the fused pass.
     burn: burn::optim::AdamW,
@@ -112,6 +114,7 @@ impl AdamW {
         state: Option<AdamWState<B, D>>,
     ) -> (Tensor<B, D>, Option<AdamWState<B, D>>) {
         use crate::nn::fused::adamw::{AdamWStep, Clip, step};
+        use burn::optim::AdaptiveMomentumState;
         let (time, moments) = match state {
             Some(s) => (
                 s.momentum.time + 1,
