@@ -6,11 +6,13 @@
 //! Footage is decoded once into [`Strip`]s (the frames of one manifest window, at the video's
 //! own rate, already scaled and cropped), and a clip is a list of frame indices into a strip.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use image::RgbImage;
 use mm_data::manifest::{Manifest, VideoClip};
 use mm_data::rng::SplitMix64;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VideoError};
@@ -84,6 +86,8 @@ pub struct Strip {
 
 /// The strips of one split of a manifest, decoded at `size` x `size` (scaled to cover, centre
 /// crop). Film windows come through ffmpeg; Y4M and other pure-Rust files through [`Video`].
+/// Each distinct film is probed once, and the windows decode in parallel (one ffmpeg process
+/// per rayon thread; a process's start-up, mostly dynamic linking, was most of the time).
 pub fn load_strips(
     manifest: &Path,
     split: &str,
@@ -93,48 +97,64 @@ pub fn load_strips(
 ) -> Result<Vec<Strip>> {
     let m =
         Manifest::<VideoClip>::read(manifest).map_err(|e| VideoError::Request(e.to_string()))?;
-    let mut strips = Vec::new();
-    for r in m
+    let records: Vec<&VideoClip> = m
         .records
         .iter()
         .filter(|r| r.split.as_deref() == Some(split))
-    {
-        let path = m.resolve(&r.video);
-        let label = match &r.label {
-            Some(l) => Some(classes.iter().position(|c| c == l).ok_or_else(|| {
-                VideoError::Request(format!(
-                    "{}: label `{l}` is not one of {classes:?}",
-                    manifest.display()
-                ))
-            })?),
-            None => None,
-        };
-        let start = r.start.unwrap_or(0.0);
-        let frames = if path.extension().is_some_and(|e| e == "y4m") {
-            let video = Video::open(&path, ffmpeg)?;
-            let spec = crate::ClipSpec {
-                frames: video.info().frames as usize,
-                step: crate::Step::Stride(1),
-                width: size,
-                height: size,
-                audio_rate: None,
-            };
-            spec.sample(&video, start)?.frames
-        } else {
-            let info = ffmpeg.probe(&path)?;
-            let end = r.end.unwrap_or(info.duration_s);
-            let count = ((end - start) * info.fps).floor() as usize;
-            ffmpeg.frames_cover(&path, start, count, None, (size, size))?
-        };
-        strips.push(Strip { frames, label });
-    }
-    if strips.is_empty() {
+        .collect();
+    if records.is_empty() {
         return Err(VideoError::Request(format!(
             "{} has no `{split}` clips",
             manifest.display()
         )));
     }
-    Ok(strips)
+    let mut probed = HashMap::new();
+    for r in &records {
+        let path = m.resolve(&r.video);
+        if !is_y4m(&path) && !probed.contains_key(&path) {
+            let info = ffmpeg.probe(&path)?;
+            probed.insert(path, info);
+        }
+    }
+    records
+        .par_iter()
+        .map(|r| {
+            let path = m.resolve(&r.video);
+            let label = match &r.label {
+                Some(l) => Some(classes.iter().position(|c| c == l).ok_or_else(|| {
+                    VideoError::Request(format!(
+                        "{}: label `{l}` is not one of {classes:?}",
+                        manifest.display()
+                    ))
+                })?),
+                None => None,
+            };
+            let start = r.start.unwrap_or(0.0);
+            let frames = match probed.get(&path) {
+                None => {
+                    let video = Video::open(&path, ffmpeg)?;
+                    let spec = crate::ClipSpec {
+                        frames: video.info().frames as usize,
+                        step: crate::Step::Stride(1),
+                        width: size,
+                        height: size,
+                        audio_rate: None,
+                    };
+                    spec.sample(&video, start)?.frames
+                }
+                Some(info) => {
+                    let end = r.end.unwrap_or(info.duration_s);
+                    let count = ((end - start) * info.fps).floor() as usize;
+                    ffmpeg.frames_cover(&path, start, count, None, (size, size))?
+                }
+            };
+            Ok(Strip { frames, label })
+        })
+        .collect()
+}
+
+fn is_y4m(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "y4m")
 }
 
 /// A training clip: strip, frame indices and label, drawn from `rng`.

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mm_video::tasks::load_strips;
 use mm_video::y4m::write_y4m;
 use mm_video::{ClipSpec, Ffmpeg, FrameRequest, Step, Video, VideoError};
 
@@ -214,4 +215,59 @@ fn errors_name_the_problem() {
     let err = Video::open(&silent, &nowhere).unwrap_err();
     assert!(matches!(err, VideoError::FfmpegMissing { .. }), "{err}");
     assert!(err.to_string().contains("apt-get install ffmpeg"), "{err}");
+}
+
+/// A manifest's windows of one film decode in parallel into strips in manifest order, each
+/// with the frames of its own seconds; a label outside the classes and a split with no clips
+/// are named.
+#[test]
+fn manifest_windows_decode_in_order_in_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 s at 24 fps whose frame n is gray at level 2n: a window's frames tell its start.
+    let film = dir.path().join("ramp.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi"])
+        .args(["-i", "nullsrc=s=32x32:r=24:d=4,geq=lum='2*N':cb=128:cr=128"])
+        .args(["-c:v", "mpeg4", "-q:v", "2", "-pix_fmt", "yuv420p"])
+        .arg(&film)
+        .status()
+        .expect("these tests need ffmpeg on the PATH (apt-get install ffmpeg)");
+    assert!(status.success());
+    let manifest = dir.path().join("film.jsonl");
+    let line = |start: u32, split: &str, label: &str| {
+        format!(
+            "{{\"video\":\"ramp.mp4\",\"start\":{start}.0,\"end\":{}.0,\"split\":\"{split}\",\"label\":\"{label}\"}}\n",
+            start + 1
+        )
+    };
+    let text = [
+        line(0, "train", "a"),
+        line(1, "train", "b"),
+        line(2, "train", "a"),
+        line(3, "test", "b"),
+    ]
+    .concat();
+    std::fs::write(&manifest, text).unwrap();
+    let ffmpeg = Ffmpeg::default();
+    let classes = ["a".to_string(), "b".to_string()];
+    let strips = load_strips(&manifest, "train", 16, &classes, &ffmpeg).unwrap();
+    assert_eq!(strips.len(), 3);
+    let labels: Vec<Option<usize>> = strips.iter().map(|s| s.label).collect();
+    assert_eq!(labels, [Some(0), Some(1), Some(0)]);
+    for (k, strip) in strips.iter().enumerate() {
+        assert_eq!(strip.frames.len(), 24, "window {k}");
+        let first = &strip.frames[0];
+        let mean = first.pixels().map(|p| f64::from(p.0[1])).sum::<f64>() / 256.0;
+        // Frame 24k is luma 48k: RGB about 1.16 (48k - 16) after limited-range expansion.
+        let expected = ((48.0 * k as f64 - 16.0) * 255.0 / 219.0).max(0.0);
+        assert!(
+            (mean - expected).abs() < 8.0,
+            "window {k}: first frame at {mean}, expected about {expected}"
+        );
+    }
+    let unknown = ["a".to_string()];
+    let err = load_strips(&manifest, "train", 16, &unknown, &ffmpeg).unwrap_err();
+    assert!(err.to_string().contains("label `b`"), "{err}");
+    let err = load_strips(&manifest, "val", 16, &classes, &ffmpeg).unwrap_err();
+    assert!(err.to_string().contains("no `val` clips"), "{err}");
 }
