@@ -9,6 +9,7 @@ use mm_audio::decode::load_audio;
 use mm_audio::features::{Features, MelConfig, MelExtractor};
 use mm_audio::resample::resample;
 use mm_data::manifest::{Manifest, VideoClip};
+use rayon::prelude::*;
 
 use crate::error::{Result, VideoError};
 use crate::ffmpeg::Ffmpeg;
@@ -131,14 +132,16 @@ pub fn load_av_clips(
 ) -> Result<Vec<AvClip>> {
     let m =
         Manifest::<VideoClip>::read(manifest).map_err(|e| VideoError::Request(e.to_string()))?;
-    let mut clips = Vec::new();
-    for r in m
+    let records: Vec<&VideoClip> = m
         .records
         .iter()
         .filter(|r| r.split.as_deref() == Some(split))
-    {
-        clips.push(load_av_clip(&m, r, size, ffmpeg)?);
-    }
+        .collect();
+    // One ffmpeg process per rayon thread: a process's start-up is most of a window's time.
+    let clips: Vec<AvClip> = records
+        .par_iter()
+        .map(|r| load_av_clip(&m, r, size, ffmpeg))
+        .collect::<Result<_>>()?;
     if clips.is_empty() {
         return Err(VideoError::Request(format!(
             "{} has no `{split}` clips",
