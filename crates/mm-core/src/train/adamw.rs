@@ -4,9 +4,9 @@
 //! `init::<B, M>()`) and gives the same updates: the same moments, bias corrections, decoupled
 //! weight decay and per-parameter gradient clipping, in the same order of `f32` operations.
 //! Its state is Burn's `AdamWState`, so optimizer checkpoints of either load into the other.
-//! On Flex each parameter's step is one parallel pass (`nn::fused`; Burn's ops were about 5% of
-//! an emoji-CLIP training step, on one core); on every other backend it runs Burn's own `AdamW` after
-//! Burn's own clipping.
+//! On Flex each parameter's step is one parallel pass (`nn::fused`; Burn's ops were about 5%
+//! of an emoji-CLIP training step, on one core); on every other backend it runs Burn's own
+//! `AdamW` after Burn's own clipping.
 
 use burn::config::Config;
 use burn::grad_clipping::{GradientClipping, GradientClippingConfig};
