@@ -1,5 +1,6 @@
 //! Fused CPU kernels (linear layers, convolutions, activations, attention, group and layer
-//! norm) for the Flex backend, with plain Burn ops everywhere else.
+//! norm, residual and position adds, and the AdamW step of `crate::train::AdamW`) for the
+//! Flex backend, with plain Burn ops everywhere else.
 //!
 //! Flex runs each element-wise op on one core with scalar `exp`, and autodiff records every
 //! op of an activation or a norm as its own node with its own saved tensors. The functions
