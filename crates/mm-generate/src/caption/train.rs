@@ -25,6 +25,7 @@ use super::data::CaptionSet;
 use super::decoder::BertDecoderConfig;
 use super::hf::export_hf_captioner;
 use super::model::{Captioner, CaptionerConfig};
+use super::scst::{ScstConfig, self_critical};
 use super::select::{PenaltyChoice, choose_length_penalty};
 
 /// Everything a captioning run is made of (`final/mm_train_config.json` holds it).
@@ -64,6 +65,9 @@ pub struct CaptionTrainConfig {
     /// target puts `1 - x` on the right token and spreads `x` evenly over the vocabulary.
     #[serde(default)]
     pub label_smoothing: f32,
+    /// The self-critical phase after teacher forcing (`scst.steps` 0: none).
+    #[serde(default)]
+    pub scst: ScstConfig,
 }
 
 fn default_validation_fraction() -> f64 {
@@ -126,6 +130,7 @@ impl Default for CaptionTrainConfig {
             validation_max_per_source: default_validation_max(),
             length_penalties: default_length_penalties(),
             label_smoothing: 0.0,
+            scst: ScstConfig::default(),
         }
     }
 }
@@ -376,7 +381,14 @@ pub fn train_captioner<B: AutodiffBackend>(
     let optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
         .init::<B, CaptionTraining<B>>();
+    config.scst.validate().map_err(TrainError::Settings)?;
     let mut json = serde_json::to_value(&config).expect("configs serialize");
+    // The teacher-forced phase's folder records its own settings, so a finished run can be
+    // resumed with a self-critical phase added or changed.
+    let scst_json = json
+        .as_object_mut()
+        .and_then(|o| o.remove("scst"))
+        .unwrap_or_default();
     json["vocabulary"] = json!(
         (0..tokenizer.vocab_size() as u32)
             .map(|i| tokenizer.token(i).unwrap_or_default().to_string())
@@ -388,8 +400,9 @@ pub fn train_captioner<B: AutodiffBackend>(
         config.keep_checkpoints,
     );
     let processor = train.processor.clone();
+    let train = Arc::new(train);
     let source = CaptionBatches::new(
-        Arc::new(train),
+        train.clone(),
         &tokenizer,
         config.model.decoder.max_position_embeddings,
         config.batch,
@@ -397,7 +410,24 @@ pub fn train_captioner<B: AutodiffBackend>(
         config.max_shift,
     )?;
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
-    let trained = fit(&spec, &json, model, optim, schedule, source, devices)?;
+    let mut trained = fit(&spec, &json, model, optim, schedule, source, devices)?;
+    if config.scst.steps > 0 {
+        let settings = json!({"teacher_forced": json, "scst": scst_json});
+        trained.model = self_critical::<B>(
+            &config.scst,
+            trained.model,
+            train,
+            &tokenizer,
+            (
+                config.model.decoder.max_position_embeddings - 1,
+                config.max_shift,
+                config.seed,
+            ),
+            &settings,
+            run,
+            devices,
+        )?;
+    }
     let choice = if validation.is_empty() || config.length_penalties.is_empty() {
         None
     } else {

@@ -7,7 +7,7 @@ pub mod bleu;
 pub mod cider;
 
 pub use bleu::{Bleu, bleu};
-pub use cider::{Cider, cider};
+pub use cider::{Cider, CiderD, cider};
 
 use std::collections::HashMap;
 

@@ -4,4 +4,5 @@
 mod gradients;
 mod hf;
 mod metrics;
+mod scst;
 mod train;

@@ -25,7 +25,7 @@ const COLOURS: [(&str, [u8; 3]); 4] = [
 
 /// Two shades of each colour, so a validation split can hold some out and every colour is
 /// still trained on.
-fn write_set(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn write_set(dir: &Path) -> std::path::PathBuf {
     let mut lines = Vec::new();
     for shade in 0..2u8 {
         for (name, rgb) in COLOURS {
@@ -41,7 +41,7 @@ fn write_set(dir: &Path) -> std::path::PathBuf {
     manifest
 }
 
-fn tiny_config() -> CaptionTrainConfig {
+pub(crate) fn tiny_config() -> CaptionTrainConfig {
     let mut c = CaptionTrainConfig::default();
     c.model.encoder.image_size = 16;
     c.model.encoder.patch_size = 8;
