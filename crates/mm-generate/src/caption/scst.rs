@@ -57,7 +57,7 @@ impl Default for ScstConfig {
             batch: 16,
             samples: 5,
             temperature: 1.0,
-            lr: 2e-5,
+            lr: 5e-5,
             warmup: 20,
             checkpoint_every: 250,
         }

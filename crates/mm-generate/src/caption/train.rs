@@ -1,7 +1,8 @@
 //! Teacher-forced captioner training through the house loop: each step draws images (each
 //! source equally often, so the small stamp set is not drowned), one of each image's
 //! references at random, shifts the images by a few pixels, and minimizes the cross-entropy
-//! of every next token (`[CLS] words [SEP]`, padding ignored). The final model is written as
+//! of every next token (`[CLS] words [SEP]`, padding ignored). With `scst.steps` set, the
+//! self-critical phase ([`super::scst`]) follows in `run/scst/`. The final model is written as
 //! an HF `VisionEncoderDecoderModel` folder with its tokenizer and image processor.
 
 use std::path::Path;
