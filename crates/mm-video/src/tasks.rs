@@ -157,30 +157,70 @@ fn is_y4m(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "y4m")
 }
 
-/// A training clip: strip, frame indices and label, drawn from `rng`.
+/// Draws of [`random_clip`] before it settles for a clip that moves less than asked.
+pub const MOTION_TRIES: usize = 64;
+
+/// How much a clip moves: the mean absolute difference of consecutive frames (in the order
+/// given), over every pixel and channel, in 8-bit levels (0: a still picture). Films hold still
+/// for seconds at a time; a still clip looks the same played either way.
+pub fn clip_motion(strip: &Strip, indices: &[usize]) -> f32 {
+    if indices.len() < 2 {
+        return 0.0;
+    }
+    let mut total = 0u64;
+    let mut count = 0u64;
+    for pair in indices.windows(2) {
+        let (a, b) = (&strip.frames[pair[0]], &strip.frames[pair[1]]);
+        total += a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| x.abs_diff(y) as u64)
+            .sum::<u64>();
+        count += a.as_raw().len() as u64;
+    }
+    total as f32 / count.max(1) as f32
+}
+
+/// A training clip: strip, frame indices and label, drawn from `rng`. With `min_motion` above
+/// 0 it draws again (at most [`MOTION_TRIES`] times) while the clip's [`clip_motion`] is below it.
 pub fn random_clip(
     task: VideoTask,
     strips: &[Strip],
     frames: usize,
+    min_motion: f32,
     rng: &mut SplitMix64,
 ) -> (usize, Vec<usize>, usize) {
-    let s = (rng.next_u64() % strips.len() as u64) as usize;
-    let strip = &strips[s];
-    let label = match strip.label {
-        Some(l) => l,
-        None => (rng.next_u64() % task.classes().len() as u64) as usize,
+    let mut draw = || {
+        let s = (rng.next_u64() % strips.len() as u64) as usize;
+        let strip = &strips[s];
+        let label = match strip.label {
+            Some(l) => l,
+            None => (rng.next_u64() % task.classes().len() as u64) as usize,
+        };
+        let room = strip.frames.len().saturating_sub(task.span(frames)) + 1;
+        let start = (rng.next_u64() % room as u64) as usize;
+        (s, task.clip(start, frames, label), label)
     };
-    let room = strip.frames.len().saturating_sub(task.span(frames)) + 1;
-    let start = (rng.next_u64() % room as u64) as usize;
-    (s, task.clip(start, frames, label), label)
+    let mut clip = draw();
+    for _ in 1..MOTION_TRIES {
+        if min_motion <= 0.0 || clip_motion(&strips[clip.0], &clip.1) >= min_motion {
+            break;
+        }
+        clip = draw();
+    }
+    clip
 }
 
 /// The fixed test clips: from every strip, each class (or its own label) at the strip's start
-/// and, where the strip is long enough, at its middle.
+/// and, where the strip is long enough, at its middle. With `min_motion` above 0, a start is
+/// kept only when its first class's clip moves at least that much ([`clip_motion`]), so every
+/// class keeps the same starts.
 pub fn test_clips(
     task: VideoTask,
     strips: &[Strip],
     frames: usize,
+    min_motion: f32,
 ) -> Vec<(usize, Vec<usize>, usize)> {
     let span = task.span(frames);
     let mut out = Vec::new();
@@ -198,6 +238,10 @@ pub fn test_clips(
             None => (0..task.classes().len()).collect(),
         };
         for &start in &starts {
+            let first = task.clip(start, frames, labels[0]);
+            if min_motion > 0.0 && clip_motion(strip, &first) < min_motion {
+                continue;
+            }
             for &label in &labels {
                 out.push((s, task.clip(start, frames, label), label));
             }
@@ -238,13 +282,56 @@ mod tests {
             frames: vec![RgbImage::new(2, 2); 48],
             label: None,
         }];
-        let test = test_clips(VideoTask::Speed, &strips, 8);
+        let test = test_clips(VideoTask::Speed, &strips, 8, 0.0);
         assert_eq!(test.len(), 3);
         let mut rng = SplitMix64::new(1);
         for _ in 0..100 {
-            let (_, idx, label) = random_clip(VideoTask::Speed, &strips, 8, &mut rng);
+            let (_, idx, label) = random_clip(VideoTask::Speed, &strips, 8, 0.0, &mut rng);
             assert!(idx.iter().all(|&i| i < 48));
             assert_eq!(idx[1] - idx[0], SPEED_STRIDES[label]);
         }
+    }
+
+    /// A strip that holds still for its first 20 frames, then changes by 10 levels a frame.
+    fn still_then_moving() -> Strip {
+        let frames = (0..40u8)
+            .map(|i| RgbImage::from_pixel(2, 2, image::Rgb([i.saturating_sub(19) * 10; 3])))
+            .collect();
+        Strip {
+            frames,
+            label: None,
+        }
+    }
+
+    #[test]
+    fn the_motion_filter_leaves_still_clips_out() {
+        let strip = still_then_moving();
+        assert_eq!(clip_motion(&strip, &[0, 5, 10]), 0.0);
+        assert_eq!(clip_motion(&strip, &[20, 21, 22]), 10.0);
+        // Reversed or not, a clip moves as much.
+        assert_eq!(clip_motion(&strip, &[30, 28, 26]), 20.0);
+        assert_eq!(clip_motion(&strip, &[19, 21]), 20.0);
+        assert_eq!(clip_motion(&strip, &[7]), 0.0);
+        let strips = vec![strip];
+        // Starts 0 and 20: only the second moves, and both of its classes stay.
+        assert_eq!(test_clips(VideoTask::Arrow, &strips, 4, 0.0).len(), 4);
+        let moving = test_clips(VideoTask::Arrow, &strips, 4, 5.0);
+        assert_eq!(moving.len(), 2);
+        assert!(
+            moving
+                .iter()
+                .all(|(_, idx, _)| idx.iter().all(|&i| i >= 20))
+        );
+        assert_eq!(moving[0].2 + moving[1].2, 1);
+        let mut rng = SplitMix64::new(3);
+        let mut still = 0;
+        for _ in 0..200 {
+            let (s, idx, _) = random_clip(VideoTask::Arrow, &strips, 4, 5.0, &mut rng);
+            assert!(clip_motion(&strips[s], &idx) >= 5.0);
+            let (s, idx, _) = random_clip(VideoTask::Arrow, &strips, 4, 0.0, &mut rng);
+            still += usize::from(clip_motion(&strips[s], &idx) < 5.0);
+        }
+        // Unfiltered draws do land on the still part (starts 0-12 of 0-33 can).
+        assert!(still > 20, "{still}");
     }
 }

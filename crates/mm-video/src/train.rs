@@ -74,6 +74,11 @@ pub struct VideoTrainConfig {
     pub checkpoint_every: usize,
     /// Checkpoints kept.
     pub keep_checkpoints: usize,
+    /// Footage clips (training and test) that move less than this are left out: the mean
+    /// absolute difference of consecutive frames, in 8-bit levels (`tasks::clip_motion`).
+    /// 0 keeps every clip.
+    #[serde(default)]
+    pub min_motion: f32,
 }
 
 impl VideoTrainConfig {
@@ -95,6 +100,7 @@ impl VideoTrainConfig {
             seed: 7,
             checkpoint_every: 100,
             keep_checkpoints: 2,
+            min_motion: 0.0,
         }
     }
 }
@@ -203,7 +209,7 @@ impl<B: Backend> BatchSource<B> for VideoBatches {
         let c = &self.config;
         let mut rng = SplitMix64::stream(c.seed, at.step as u64);
         let picks: Vec<_> = (0..c.batch)
-            .map(|_| random_clip(c.task, &self.strips, c.frames, &mut rng))
+            .map(|_| random_clip(c.task, &self.strips, c.frames, c.min_motion, &mut rng))
             .collect();
         let (x, y) = stack(&self.strips, &picks[at.share.rows(c.batch)], c.size, device);
         VideoBatch { x, y, at }
@@ -335,9 +341,16 @@ pub fn evaluate_video<B: Backend>(
     device: &B::Device,
 ) -> Result<VideoReport, TrainError> {
     let c = &folder.config;
-    let clips = test_clips(c.task, test, c.frames);
+    let clips = test_clips(c.task, test, c.frames, c.min_motion);
     if clips.is_empty() {
-        return Err(TrainError::Settings("no test clip is long enough".into()));
+        return Err(TrainError::Settings(format!(
+            "no test clip is long enough{}",
+            if c.min_motion > 0.0 {
+                format!(" and moves at least {} (min_motion)", c.min_motion)
+            } else {
+                String::new()
+            }
+        )));
     }
     let k = folder.classes.len();
     let mut confusion = vec![vec![0usize; k]; k];
