@@ -251,18 +251,21 @@ pub fn test_clips(
 }
 
 /// Frames of a clip in `[time, 3, size, size]` order, scaled to `[0, 1]` and normalized by
-/// torchvision's video statistics.
-pub fn clip_values(strip: &Strip, indices: &[usize]) -> Vec<f32> {
+/// torchvision's video statistics; `mirror` flips every frame left to right.
+pub fn clip_values(strip: &Strip, indices: &[usize], mirror: bool) -> Vec<f32> {
     let (mean, std) = (crate::KINETICS_MEAN, crate::KINETICS_STD);
     let mut out = Vec::new();
     for &i in indices {
         let frame = &strip.frames[i];
+        let (w, h) = frame.dimensions();
         for c in 0..3 {
-            out.extend(
-                frame
-                    .pixels()
-                    .map(|p| (p.0[c] as f32 / 255.0 - mean[c]) / std[c]),
-            );
+            for y in 0..h {
+                for x in 0..w {
+                    let x = if mirror { w - 1 - x } else { x };
+                    let v = frame.get_pixel(x, y).0[c];
+                    out.push((v as f32 / 255.0 - mean[c]) / std[c]);
+                }
+            }
         }
     }
     out
@@ -289,6 +292,26 @@ mod tests {
             let (_, idx, label) = random_clip(VideoTask::Speed, &strips, 8, 0.0, &mut rng);
             assert!(idx.iter().all(|&i| i < 48));
             assert_eq!(idx[1] - idx[0], SPEED_STRIDES[label]);
+        }
+    }
+
+    #[test]
+    fn mirrored_clips_flip_each_row() {
+        let mut frame = RgbImage::new(3, 1);
+        for x in 0..3 {
+            frame.put_pixel(x, 0, image::Rgb([x as u8 * 100; 3]));
+        }
+        let strip = Strip {
+            frames: vec![frame],
+            label: None,
+        };
+        let plain = clip_values(&strip, &[0], false);
+        let mirrored = clip_values(&strip, &[0], true);
+        for c in 0..3 {
+            let row = &plain[c * 3..c * 3 + 3];
+            let flipped: Vec<f32> = row.iter().rev().copied().collect();
+            assert_eq!(&mirrored[c * 3..c * 3 + 3], &flipped[..]);
+            assert!(row[0] < row[2]);
         }
     }
 

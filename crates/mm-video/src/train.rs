@@ -79,6 +79,10 @@ pub struct VideoTrainConfig {
     /// 0 keeps every clip.
     #[serde(default)]
     pub min_motion: f32,
+    /// Mirror each training clip left to right with probability 1/2 (footage tasks only: the
+    /// motion task's labels are directions). Test clips are never mirrored.
+    #[serde(default)]
+    pub mirror: bool,
 }
 
 impl VideoTrainConfig {
@@ -101,6 +105,7 @@ impl VideoTrainConfig {
             checkpoint_every: 100,
             keep_checkpoints: 2,
             min_motion: 0.0,
+            mirror: false,
         }
     }
 }
@@ -178,17 +183,23 @@ pub struct VideoBatches {
     config: VideoTrainConfig,
 }
 
-/// Clips `[n, time, 3, size, size]` from `(strip, indices)` picks.
+/// Clips `[n, time, 3, size, size]` from `(strip, indices)` picks, those marked in `mirrored`
+/// (if given) flipped left to right.
 fn stack<B: Backend>(
     strips: &[Strip],
     picks: &[(usize, Vec<usize>, usize)],
+    mirrored: Option<&[bool]>,
     size: u32,
     device: &B::Device,
 ) -> (Tensor<B, 5>, Tensor<B, 1, Int>) {
     let t = picks.first().map_or(0, |p| p.1.len());
     let x: Vec<f32> = picks
         .iter()
-        .flat_map(|(s, idx, _)| clip_values(&strips[*s], idx))
+        .enumerate()
+        .flat_map(|(i, (s, idx, _))| {
+            let mirror = mirrored.is_some_and(|m| m[i]);
+            clip_values(&strips[*s], idx, mirror)
+        })
         .collect();
     let y: Vec<i64> = picks.iter().map(|p| p.2 as i64).collect();
     let s = size as usize;
@@ -211,7 +222,21 @@ impl<B: Backend> BatchSource<B> for VideoBatches {
         let picks: Vec<_> = (0..c.batch)
             .map(|_| random_clip(c.task, &self.strips, c.frames, c.min_motion, &mut rng))
             .collect();
-        let (x, y) = stack(&self.strips, &picks[at.share.rows(c.batch)], c.size, device);
+        // Drawn after the clips, and only when asked, so runs without mirroring see the
+        // batches they saw before it existed.
+        let mirrored: Vec<bool> = if c.mirror {
+            (0..c.batch).map(|_| rng.next_u64() & 1 == 1).collect()
+        } else {
+            vec![false; c.batch]
+        };
+        let rows = at.share.rows(c.batch);
+        let (x, y) = stack(
+            &self.strips,
+            &picks[rows.clone()],
+            Some(&mirrored[rows]),
+            c.size,
+            device,
+        );
         VideoBatch { x, y, at }
     }
 }
@@ -266,6 +291,11 @@ pub fn train_video<B: AutodiffBackend>(
     if train.is_empty() {
         return Err(TrainError::Settings(
             "the training split has no clips".into(),
+        ));
+    }
+    if config.mirror && config.task == VideoTask::Motion {
+        return Err(TrainError::Settings(
+            "mirror cannot be used with the motion task: its labels are directions".into(),
         ));
     }
     <B as Backend>::seed(main, config.seed);
@@ -355,7 +385,7 @@ pub fn evaluate_video<B: Backend>(
     let k = folder.classes.len();
     let mut confusion = vec![vec![0usize; k]; k];
     for chunk in clips.chunks(c.batch.max(1)) {
-        let (x, _) = stack::<B>(test, chunk, c.size, device);
+        let (x, _) = stack::<B>(test, chunk, None, c.size, device);
         let predicted = model
             .logits(x)
             .argmax(1)
