@@ -128,6 +128,15 @@ impl CaptionSet {
         out
     }
 
+    /// Indices of the images of each source that has any (what training draws from: a
+    /// source, then one of its images).
+    pub fn drawable_sources(&self) -> Vec<Vec<usize>> {
+        self.by_source()
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
     /// The images at `indices`, in that order, with their captions and sources.
     pub fn subset(&self, indices: &[usize]) -> CaptionSet {
         CaptionSet {

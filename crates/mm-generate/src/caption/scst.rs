@@ -156,11 +156,7 @@ impl ScstBatches {
         seed: u64,
         max_shift: u32,
     ) -> Self {
-        let by_source = set
-            .by_source()
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
+        let by_source = set.drawable_sources();
         Self {
             set,
             by_source,

@@ -182,11 +182,7 @@ impl CaptionBatches {
             }
             tokens.push(row);
         }
-        let by_source = set
-            .by_source()
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
+        let by_source = set.drawable_sources();
         Ok(Self {
             tokens,
             by_source,

@@ -170,11 +170,7 @@ impl DiffusionBatches {
         cond_dropout: f64,
         seed: u64,
     ) -> Self {
-        let by_source = set
-            .by_source()
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
+        let by_source = set.drawable_sources();
         Self {
             set,
             prompts,
