@@ -293,6 +293,12 @@ pub fn train_video<B: AutodiffBackend>(
             "the training split has no clips".into(),
         ));
     }
+    if !(config.min_motion.is_finite() && config.min_motion >= 0.0) {
+        return Err(TrainError::Settings(format!(
+            "min_motion must be a number of 8-bit levels, 0 or more, not {}",
+            config.min_motion
+        )));
+    }
     if config.mirror && config.task == VideoTask::Motion {
         return Err(TrainError::Settings(
             "mirror cannot be used with the motion task: its labels are directions".into(),

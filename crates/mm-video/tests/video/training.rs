@@ -77,3 +77,25 @@ fn temporal_models_learn_direction_and_the_frame_baseline_cannot() {
     assert!(c3d >= 0.6, "3D CNN held-out accuracy {c3d}");
     assert!(frame <= 0.6, "single-frame baseline accuracy {frame}");
 }
+
+#[test]
+fn footage_only_settings_are_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunOptions::new(dir.path().join("run"));
+    let mirrored = VideoTrainConfig {
+        mirror: true,
+        ..config(VideoModelKind::C3d)
+    };
+    let still = VideoTrainConfig {
+        min_motion: f32::NAN,
+        ..config(VideoModelKind::C3d)
+    };
+    for (bad, key) in [(mirrored, "mirror"), (still, "min_motion")] {
+        let err = train_video::<A>(&bad, motion_set(2, 1), &run, &[Default::default()])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains(key), "{err}");
+    }
+    assert!(!dir.path().join("run").exists());
+}
