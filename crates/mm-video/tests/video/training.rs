@@ -91,10 +91,10 @@ fn footage_only_settings_are_refused_before_training() {
         ..config(VideoModelKind::C3d)
     };
     for (bad, key) in [(mirrored, "mirror"), (still, "min_motion")] {
-        let err = train_video::<A>(&bad, motion_set(2, 1), &run, &[Default::default()])
-            .err()
-            .expect("refused")
-            .to_string();
+        let Err(err) = train_video::<A>(&bad, motion_set(2, 1), &run, &[Default::default()]) else {
+            panic!("{key} was not refused");
+        };
+        let err = err.to_string();
         assert!(err.contains(key), "{err}");
     }
     assert!(!dir.path().join("run").exists());
