@@ -13,6 +13,7 @@
 
 pub mod animated;
 pub mod av;
+pub mod class_strips;
 pub mod clip;
 pub mod datasets;
 pub mod error;

@@ -7,7 +7,8 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::BackendJob;
-use mm_video::train::{VideoReport, evaluate_video, load_video};
+use mm_video::tasks::Strip;
+use mm_video::train::{VideoReport, VideoTrainConfig, evaluate_video, load_video};
 
 use crate::backend::dispatch;
 use crate::common::DeviceArg;
@@ -34,13 +35,14 @@ struct EvalJob {
 }
 
 impl BackendJob for EvalJob {
-    type Output = Result<VideoReport>;
+    type Output = Result<(VideoReport, VideoTrainConfig, Vec<Strip>)>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let (model, folder) = load_video::<B::InnerBackend>(&self.args.checkpoint, &device)?;
         let manifest = task_manifest(folder.config.task, self.args.data.clone())?;
         let test = video_strips(&folder.config, &manifest, "test")?;
-        Ok(evaluate_video(&model, &folder, &test, &device)?)
+        let report = evaluate_video(&model, &folder, &test, &device)?;
+        Ok((report, folder.config, test))
     }
 }
 
@@ -48,6 +50,6 @@ impl BackendJob for EvalJob {
 pub fn run(args: VideoEvalArgs) -> Result<()> {
     let out = args.out.clone();
     let device = args.device.device;
-    let report = dispatch(device, EvalJob { args })??;
-    print_video_report(&report, out.as_deref())
+    let (report, config, test) = dispatch(device, EvalJob { args })??;
+    print_video_report(&report, out.as_deref(), (&config, &test))
 }

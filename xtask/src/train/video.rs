@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use mm_core::train::{RunOptions, append_eval};
 use mm_core::{BackendJob, replicas};
 use mm_video::Ffmpeg;
+use mm_video::class_strips::class_strips_image;
 use mm_video::tasks::{Strip, VideoTask, load_strips};
 use mm_video::train::{
     VideoFolder, VideoModelKind, VideoReport, VideoTrainConfig, evaluate_video, train_video,
@@ -126,7 +127,7 @@ struct VideoJob {
 }
 
 impl BackendJob for VideoJob {
-    type Output = Result<VideoReport>;
+    type Output = Result<(VideoReport, Vec<Strip>)>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let devices = replicas(&device, self.devices);
@@ -135,13 +136,19 @@ impl BackendJob for VideoJob {
             config: self.config.clone(),
             classes: self.config.task.classes(),
         };
-        Ok(evaluate_video(&model, &folder, &self.test, &devices[0])?)
+        let report = evaluate_video(&model, &folder, &self.test, &devices[0])?;
+        Ok((report, self.test))
     }
 }
 
 /// Prints a report and writes it to `out`, with its confusion matrix drawn beside it
-/// (`NAME.json` -> `NAME-confusion.png`; rows and columns numbered in the order of `classes`).
-pub fn print_report(report: &VideoReport, out: Option<&Path>) -> Result<()> {
+/// (`NAME.json` -> `NAME-confusion.png`; rows and columns numbered in the order of `classes`)
+/// and one of the `test` clips per class (`NAME-strips.png`, rows in the same order).
+pub fn print_report(
+    report: &VideoReport,
+    out: Option<&Path>,
+    (config, test): (&VideoTrainConfig, &[Strip]),
+) -> Result<()> {
     println!(
         "held-out accuracy: {:.1}% over {} clips (chance {:.1}%)",
         100.0 * report.accuracy,
@@ -161,6 +168,14 @@ pub fn print_report(report: &VideoReport, out: Option<&Path>) -> Result<()> {
         let plot = out.with_file_name(format!("{stem}-confusion.png"));
         mm_core::train::confusion_png(&report.confusion, &plot)?;
         println!("wrote {} and {}", out.display(), plot.display());
+        let path = out.with_file_name(format!("{stem}-strips.png"));
+        if let Some(image) = class_strips_image(config.task, test, config.frames, config.min_motion)
+        {
+            image
+                .save(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {} (one test clip per class)", path.display());
+        }
     }
     Ok(())
 }
@@ -191,17 +206,17 @@ pub fn run(args: VideoTrainArgs) -> Result<()> {
         ..RunOptions::new(&run_dir)
     };
     let job = VideoJob {
-        config,
+        config: config.clone(),
         train,
         test,
         run,
         devices: args.devices.devices as usize,
     };
-    let report = dispatch(args.device.device, job)??;
+    let (report, test) = dispatch(args.device.device, job)??;
     append_eval(
         &run_dir.join("metrics.jsonl"),
         &serde_json::to_value(&report)?,
     )?;
     println!("final model: {}", run_dir.join("final").display());
-    print_report(&report, args.out.as_deref())
+    print_report(&report, args.out.as_deref(), (&config, &test))
 }
