@@ -2,15 +2,18 @@
 //! from audio-image correspondence on scenes of the training stamps (composed on the fly), then
 //! evaluated on the held-out scenes of `data synth scenes`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
-use burn::tensor::backend::AutodiffBackend;
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::{Args, ValueEnum};
 use image::RgbImage;
 use mm_core::train::{RunOptions, append_eval};
 use mm_core::{BackendJob, replicas};
+use mm_text::bert::SentenceEncoder;
 use mm_video::Ffmpeg;
+use mm_video::av::bridge::{TextAnchors, load_caption_stamps};
 use mm_video::av::localizer::LocalizerKind;
 use mm_video::av::localizer_eval::{
     LocalizerReport, TestScene, evaluate_with_gallery, load_test_scenes,
@@ -100,9 +103,58 @@ pub fn print_localizer_report(
     Ok(())
 }
 
+/// The text bridge's anchors: the captions of `captioned` and of the stamps with sound
+/// `sounding`, embedded by the sentence-transformers folder `minilm` (each caption once).
+fn caption_anchors<B: Backend>(
+    minilm: &Path,
+    captioned: Vec<Stamp>,
+    sounding: &[Stamp],
+    device: &B::Device,
+) -> Result<TextAnchors> {
+    let encoder = SentenceEncoder::<B>::load(minilm, device)
+        .with_context(|| format!("loading the caption encoder from {}", minilm.display()))?;
+    let mut names: Vec<&str> = captioned
+        .iter()
+        .chain(sounding)
+        .map(|s| s.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut embedded: HashMap<&str, Vec<f32>> = HashMap::new();
+    for chunk in names.chunks(64) {
+        let e = encoder.encode(chunk)?;
+        let [n, d] = e.dims();
+        let v = e
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap_or_default();
+        for (i, name) in chunk.iter().enumerate().take(n) {
+            let row = &v[i * d..(i + 1) * d];
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+            embedded.insert(name, row.iter().map(|x| x / norm).collect());
+        }
+    }
+    let texts = captioned
+        .iter()
+        .map(|s| embedded[s.name.as_str()].clone())
+        .collect();
+    let sound_texts = sounding
+        .iter()
+        .map(|s| embedded[s.name.as_str()].clone())
+        .collect();
+    Ok(TextAnchors {
+        stamps: captioned,
+        texts,
+        sound_texts,
+    })
+}
+
 struct LocalizerJob {
     config: LocalizerTrainConfig,
     stamps: Vec<Stamp>,
+    /// Captioned stamps and the caption encoder's folder, when the text bridge is on.
+    captioned: Option<(Vec<Stamp>, PathBuf)>,
     backgrounds: Vec<RgbImage>,
     test: Vec<TestScene>,
     run: RunOptions,
@@ -114,10 +166,20 @@ impl BackendJob for LocalizerJob {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let devices = replicas(&device, self.devices);
+        let anchors = match self.captioned {
+            Some((captioned, minilm)) => Some(caption_anchors::<B::InnerBackend>(
+                &minilm,
+                captioned,
+                &self.stamps,
+                &device,
+            )?),
+            None => None,
+        };
         let model = train_localizer::<B>(
             &self.config,
             self.stamps,
             self.backgrounds,
+            anchors,
             &self.run,
             &devices,
         )?;
@@ -164,6 +226,20 @@ pub fn run(args: LocalizerTrainArgs) -> Result<()> {
         &ffmpeg,
     )?;
     let test = load_test_scenes(&test_manifest, config.scenes.size)?;
+    let captioned = if config.bridge > 0.0 {
+        let manifest = root.join("stamps/stamps.jsonl");
+        let minilm = root.join("minilm");
+        if !manifest.exists() || !minilm.join("config.json").exists() {
+            bail!(
+                "the text bridge needs the stamps' captions ({}) and the caption encoder ({}): run `cargo xtask data fetch stamps` and `cargo xtask data fetch minilm` first",
+                manifest.display(),
+                minilm.display()
+            );
+        }
+        Some((load_caption_stamps(&manifest, "train", &sounds)?, minilm))
+    } else {
+        None
+    };
     let name = serde_json::to_value(kind)?;
     let run_dir = args.run_dir.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
@@ -178,6 +254,7 @@ pub fn run(args: LocalizerTrainArgs) -> Result<()> {
     let job = LocalizerJob {
         config,
         stamps,
+        captioned,
         backgrounds: backs,
         test,
         run,

@@ -183,8 +183,13 @@ pub trait SoundLocalizer<B: Backend> {
     fn pair_logits(&self, images: Tensor<B, 4>, mels: Tensor<B, 4>) -> Tensor<B, 2>;
 }
 
+/// Rows of `[m, e]` scaled to unit length.
+pub(crate) fn unit_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+    x.clone() / x.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6)
+}
+
 /// Log-mean-exp over the last two axes of `[n, m, h, w]`, `[n, m]`.
-fn smooth_peak<B: Backend>(maps: Tensor<B, 4>) -> Tensor<B, 2> {
+pub(crate) fn smooth_peak<B: Backend>(maps: Tensor<B, 4>) -> Tensor<B, 2> {
     let [n, m, h, w] = maps.dims();
     let flat = maps.reshape([n, m, h * w]);
     let peak = flat.clone().max_dim(2).detach(); // [n, m, 1], for stability only
@@ -291,22 +296,25 @@ impl<B: Backend> ConcatLocalizer<B> {
 }
 
 impl<B: Backend> AttentionLocalizer<B> {
-    /// Unit key vectors of every position `[n, e, h, w]` and unit queries `[m, e]`.
-    fn keys_and_queries(
-        &self,
-        images: Tensor<B, 4>,
-        mels: Tensor<B, 4>,
-    ) -> (Tensor<B, 4>, Tensor<B, 2>) {
+    /// Unit key vectors of every position of scenes `[n, 3, h, w]`, `[n, e, h / 8, w / 8]`.
+    pub fn unit_keys(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
         let k = conv2d(&self.key, self.visual.forward(images));
-        let k = k.clone() / k.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6);
-        let q = self.query.forward(self.audio.forward(mels));
-        let q = q.clone() / q.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6);
-        (k, q)
+        k.clone() / k.powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-6)
+    }
+
+    /// Unit queries of sounds `[m, 1, n_mels, frames]` (their embeddings), `[m, e]`.
+    pub fn unit_queries(&self, mels: Tensor<B, 4>) -> Tensor<B, 2> {
+        unit_rows(self.query.forward(self.audio.forward(mels)))
     }
 
     /// Scaled similarity plus bias of every scene position with every sound, `[n, m, h, w]`.
     fn pair_maps(&self, images: Tensor<B, 4>, mels: Tensor<B, 4>) -> Tensor<B, 4> {
-        let (k, q) = self.keys_and_queries(images, mels);
+        self.maps_against(self.unit_keys(images), self.unit_queries(mels))
+    }
+
+    /// Scaled similarity plus bias of unit keys `[n, e, h, w]` with unit queries `[m, e]` (of
+    /// sounds, or of anything else in the same space), `[n, m, h, w]`.
+    pub(crate) fn maps_against(&self, k: Tensor<B, 4>, q: Tensor<B, 2>) -> Tensor<B, 4> {
         let [n, e, h, w] = k.dims();
         let [m, _] = q.dims();
         let sim = k
@@ -334,7 +342,8 @@ impl<B: Backend> AttentionLocalizer<B> {
             .reshape([batch, h, w])
     }
 
-    fn scale_and_bias(&self) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    /// The similarity's scale (the temperature's inverse) and the scene score's bias.
+    pub(crate) fn scale_and_bias(&self) -> (Tensor<B, 1>, Tensor<B, 1>) {
         let sb = self.scale_bias.val();
         let [scale, bias] = [0, 1].map(|i| sb.clone().slice(i..i + 1));
         (scale.exp(), bias)

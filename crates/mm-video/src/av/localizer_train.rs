@@ -20,6 +20,7 @@ use mm_core::train::{
 use mm_data::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
+use super::bridge::{BridgeBatch, TextAnchors, bridge_batch, bridge_loss};
 use super::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet, SoundLocalizer};
 use super::scenes::{SceneConfig, Stamp, compose_with};
 
@@ -57,6 +58,11 @@ pub struct LocalizerTrainConfig {
     /// Off in runs saved before the setting existed.
     #[serde(default)]
     pub augment: bool,
+    /// Weight of the text bridge (`crate::av::bridge`; 0, the default: off). Above 0 the
+    /// attention localizer is also trained on image-caption scenes and sound-caption pairs,
+    /// its `embed` equal to the caption embeddings' width.
+    #[serde(default)]
+    pub bridge: f32,
 }
 
 /// The loss over every scene of a step heard with every sound of the step.
@@ -95,6 +101,7 @@ impl LocalizerTrainConfig {
             keep_checkpoints: 2,
             loss: PairLoss::Bce,
             augment: false,
+            bridge: 0.0,
         }
     }
 }
@@ -185,19 +192,23 @@ pub fn scene_tensors<B: Backend>(
 pub struct SceneBatches {
     stamps: Arc<Vec<Stamp>>,
     backgrounds: Arc<Vec<RgbImage>>,
+    anchors: Option<Arc<TextAnchors>>,
     config: LocalizerTrainConfig,
 }
 
 impl SceneBatches {
-    /// Scenes from `stamps` over `backgrounds`.
+    /// Scenes from `stamps` over `backgrounds`, and image-caption scenes of `anchors` when
+    /// the settings' `bridge` is above 0.
     pub fn new(
         stamps: Vec<Stamp>,
         backgrounds: Vec<RgbImage>,
+        anchors: Option<TextAnchors>,
         config: LocalizerTrainConfig,
     ) -> Self {
         SceneBatches {
             stamps: Arc::new(stamps),
             backgrounds: Arc::new(backgrounds),
+            anchors: anchors.filter(|_| config.bridge > 0.0).map(Arc::new),
             config,
         }
     }
@@ -217,6 +228,8 @@ pub struct SceneBatch<B: Backend> {
     pub at: StepInfo,
     /// The loss to train with.
     pub loss: PairLoss,
+    /// The text bridge's inputs, when it is on.
+    pub bridge: Option<BridgeBatch<B>>,
 }
 
 impl<B: Backend> BatchSource<B> for SceneBatches {
@@ -248,6 +261,25 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
             })
             .collect();
         let range = at.share.rows(c.batch);
+        let bridge = self.anchors.as_ref().map(|anchors| {
+            let sounding: Vec<usize> = scenes.iter().map(|s| s.objects[0]).collect();
+            let names: Vec<&str> = sounding
+                .iter()
+                .map(|&s| self.stamps[s].name.as_str())
+                .collect();
+            bridge_batch(
+                anchors,
+                &sounding,
+                &names,
+                &self.backgrounds,
+                &c.scenes,
+                c.batch,
+                range.clone(),
+                c.bridge,
+                &mut rng,
+                device,
+            )
+        });
         let rows = &scenes[range.clone()];
         let images: Vec<&RgbImage> = rows.iter().map(|s| &s.image).collect();
         let mels: Vec<&Features> = sounds[range].iter().map(|m| m.as_ref()).collect();
@@ -267,6 +299,7 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
             present,
             at,
             loss: c.loss,
+            bridge,
         }
     }
 }
@@ -284,7 +317,11 @@ fn log_sum_exp<B: Backend>(x: Tensor<B, 2>, dim: usize) -> Tensor<B, 2> {
 
 /// The mean over rows (`dim` 1) or columns (`dim` 0) of `-log` of the softmax mass that falls
 /// on the positives (`y` = 1; every row and column has at least its own diagonal pair).
-fn positives_nll<B: Backend>(logits: Tensor<B, 2>, y: Tensor<B, 2>, dim: usize) -> Tensor<B, 1> {
+pub(crate) fn positives_nll<B: Backend>(
+    logits: Tensor<B, 2>,
+    y: Tensor<B, 2>,
+    dim: usize,
+) -> Tensor<B, 1> {
     // Negatives pushed far down leave only the positives in the first sum.
     let positives = logits.clone() + (y - 1.0) * 1e4;
     (log_sum_exp(logits, dim) - log_sum_exp(positives, dim)).mean()
@@ -317,7 +354,10 @@ fn loss_and_output<B: Backend>(
     let logits = model.pair_logits(batch.images.clone(), batch.mels.clone()); // [n, n]
     let [n, _] = logits.dims();
     let y = batch.present.clone();
-    let loss = pair_loss(logits.clone(), y.clone(), kind);
+    let mut loss = pair_loss(logits.clone(), y.clone(), kind);
+    if let (Some(bridge), LocalizerNet::Attention(m)) = (&batch.bridge, model) {
+        loss = loss + bridge_loss(m, batch.mels.clone(), bridge, kind);
+    }
     // Accuracy: scenes whose own sound outscores every sound of a stamp not in them.
     let l = logits
         .into_data()
@@ -371,6 +411,7 @@ pub fn train_localizer<B: AutodiffBackend>(
     config: &LocalizerTrainConfig,
     stamps: Vec<Stamp>,
     backgrounds: Vec<RgbImage>,
+    anchors: Option<TextAnchors>,
     run: &RunOptions,
     devices: &[B::Device],
 ) -> Result<LocalizerNet<B::InnerBackend>, TrainError> {
@@ -393,6 +434,24 @@ pub fn train_localizer<B: AutodiffBackend>(
             config.scenes.objects.1
         )));
     }
+    if config.bridge > 0.0 {
+        if config.model.kind != LocalizerKind::Attention {
+            return Err(TrainError::Settings(
+                "the text bridge ties the attention localizer's keys and queries to captions; the concat form has none (use --model attention or bridge=0)".into(),
+            ));
+        }
+        let anchors = anchors.as_ref().ok_or_else(|| {
+            TrainError::Settings("bridge is above 0 but no caption embeddings were given".into())
+        })?;
+        anchors
+            .check(stamps.len(), config.model.embed)
+            .map_err(TrainError::Settings)?;
+    } else if config.bridge != 0.0 {
+        return Err(TrainError::Settings(format!(
+            "bridge is a weight, 0 or more; got {}",
+            config.bridge
+        )));
+    }
     <B as Backend>::seed(main, config.seed);
     let model = config
         .model
@@ -407,7 +466,7 @@ pub fn train_localizer<B: AutodiffBackend>(
         config.checkpoint_every,
         config.keep_checkpoints,
     );
-    let source = SceneBatches::new(stamps, backgrounds, config.clone());
+    let source = SceneBatches::new(stamps, backgrounds, anchors, config.clone());
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
     let model = fit(&spec, &json, model, optim, schedule, source, devices)?;
     save_model_dir(&run.run_dir.join("final"), &json, &model)?;

@@ -2,8 +2,10 @@
 //! sound ([`clips`]), the controlled synchronization set ([`synth`]), and the guide's
 //! synchronization model ([`sync_model`]) with its training ([`sync_train`]) and offset
 //! estimation and evaluation ([`sync_eval`]); sound-source localization: scenes of stamps
-//! with their sounds ([`scenes`]) and the two localizers ([`localizer`]).
+//! with their sounds ([`scenes`]), the two localizers ([`localizer`]) and the text bridge
+//! that ties the attention localizer to caption embeddings ([`bridge`]).
 
+pub mod bridge;
 pub mod clips;
 pub mod localizer;
 pub mod localizer_eval;

@@ -23,7 +23,7 @@ use crate::ffmpeg::Ffmpeg;
 /// Seconds of each stamp's sound the models hear (shorter sounds are padded with silence).
 pub const SOUND_S: f64 = 2.0;
 /// Longest side of a stamp as loaded (scenes scale it down further).
-const STAMP_PX: u32 = 64;
+pub(crate) const STAMP_PX: u32 = 64;
 
 /// A stamp: its cutout, what it is and the log-mel of its sound.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use mm_video::av::scenes::{SceneConfig, Stamp, compose};
 type A = Autodiff<Flex>;
 
 /// Six stamps: a disc, a square or a cross in one of two colours, each with a tone of its own.
-fn stamps() -> Vec<Stamp> {
+pub fn stamps() -> Vec<Stamp> {
     let extractor = mel_extractor();
     (0..6)
         .map(|k| {
@@ -56,7 +56,7 @@ fn stamps() -> Vec<Stamp> {
         .collect()
 }
 
-fn backgrounds(n: usize, seed: u64) -> Vec<RgbImage> {
+pub fn backgrounds(n: usize, seed: u64) -> Vec<RgbImage> {
     let mut rng = SplitMix64::new(seed);
     (0..n)
         .map(|_| {
@@ -68,7 +68,7 @@ fn backgrounds(n: usize, seed: u64) -> Vec<RgbImage> {
         .collect()
 }
 
-fn scene_config() -> SceneConfig {
+pub fn scene_config() -> SceneConfig {
     SceneConfig {
         size: 48,
         objects: (3, 3),
@@ -145,6 +145,7 @@ fn both_localizers_point_at_the_sounding_stamp() {
             &config,
             stamps.clone(),
             backgrounds(30, 1),
+            None,
             &run,
             &[Default::default()],
         )
@@ -226,6 +227,7 @@ fn impossible_scene_settings_are_refused_before_training() {
         &config,
         stamps(),
         backgrounds(2, 1),
+        None,
         &run,
         &[Default::default()],
     )

@@ -1,0 +1,139 @@
+//! The text bridge (`mm_video::av::bridge`): its settings are checked before any training,
+//! and training with it ties each sound's query to its stamp's caption embedding, which the
+//! correspondence loss alone leaves anywhere in the space.
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{Tensor, TensorData};
+use mm_core::train::RunOptions;
+use mm_video::av::bridge::TextAnchors;
+use mm_video::av::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet};
+use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
+use mm_video::av::scenes::Stamp;
+
+use crate::localizer::{backgrounds, scene_config, stamps};
+
+type A = Autodiff<Flex>;
+
+const EMBED: usize = 16;
+
+/// A unit "caption embedding" per stamp: stamp `k` is the `k`-th axis.
+fn axis(k: usize) -> Vec<f32> {
+    (0..EMBED).map(|i| (i == k) as u8 as f32).collect()
+}
+
+fn anchors(stamps: &[Stamp]) -> TextAnchors {
+    TextAnchors {
+        stamps: stamps.to_vec(),
+        texts: (0..stamps.len()).map(axis).collect(),
+        sound_texts: (0..stamps.len()).map(axis).collect(),
+    }
+}
+
+fn config(kind: LocalizerKind, bridge: f32, steps: usize) -> LocalizerTrainConfig {
+    LocalizerTrainConfig {
+        model: LocalizerConfig::new(kind).with_width(8).with_embed(EMBED),
+        scenes: scene_config(),
+        batch: 16,
+        steps,
+        lr: 3e-3,
+        warmup: 10,
+        checkpoint_every: 1000,
+        bridge,
+        ..LocalizerTrainConfig::new(kind)
+    }
+}
+
+/// The share of stamps whose sound's query is nearest its own caption axis.
+fn sounds_nearest_their_caption(model: &LocalizerNet<Flex>, stamps: &[Stamp]) -> f64 {
+    let LocalizerNet::Attention(m) = model else {
+        panic!("the bridge trains the attention form")
+    };
+    let mel = &stamps[0].mel;
+    let data: Vec<f32> = stamps
+        .iter()
+        .flat_map(|s| s.mel.data.iter().map(|&v| v as f32))
+        .collect();
+    let mels = Tensor::<Flex, 4>::from_data(
+        TensorData::new(data, [stamps.len(), 1, mel.rows, mel.frames]),
+        &Default::default(),
+    );
+    let q = m.unit_queries(mels).into_data().to_vec::<f32>().unwrap();
+    let hits = (0..stamps.len())
+        .filter(|&k| {
+            let row = &q[k * EMBED..(k + 1) * EMBED];
+            let best = (0..stamps.len())
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .unwrap();
+            best == k
+        })
+        .count();
+    hits as f64 / stamps.len() as f64
+}
+
+#[test]
+fn the_bridge_ties_each_sound_to_its_caption() {
+    let _rng = crate::seeded();
+    let stamps = stamps();
+    let mut shares = Vec::new();
+    for bridge in [0.0, 1.0] {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunOptions {
+            log_every: 1000,
+            ..RunOptions::new(dir.path())
+        };
+        let model = train_localizer::<A>(
+            &config(LocalizerKind::Attention, bridge, 120),
+            stamps.clone(),
+            backgrounds(30, 1),
+            Some(anchors(&stamps)),
+            &run,
+            &[Default::default()],
+        )
+        .unwrap();
+        shares.push(sounds_nearest_their_caption(&model, &stamps));
+    }
+    eprintln!("sounds nearest their caption, without and with the bridge: {shares:?}");
+    // Without the bridge the queries owe the caption axes nothing; with it every sound finds
+    // its own caption among the six.
+    assert_eq!(shares[1], 1.0, "{shares:?}");
+    assert!(shares[0] < 1.0, "{shares:?}");
+}
+
+#[test]
+fn bridge_settings_are_refused_before_training() {
+    let stamps = stamps();
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunOptions::new(dir.path());
+    let attempt = |config: LocalizerTrainConfig, anchors: Option<TextAnchors>| {
+        train_localizer::<A>(
+            &config,
+            stamps.clone(),
+            backgrounds(2, 1),
+            anchors,
+            &run,
+            &[Default::default()],
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+    };
+    let concat = attempt(
+        config(LocalizerKind::Concat, 1.0, 1),
+        Some(anchors(&stamps)),
+    );
+    assert!(concat.contains("concat form"), "{concat}");
+    let missing = attempt(config(LocalizerKind::Attention, 1.0, 1), None);
+    assert!(missing.contains("no caption embeddings"), "{missing}");
+    let mut narrow = anchors(&stamps);
+    narrow.texts.iter_mut().for_each(|t| t.truncate(8));
+    let width = attempt(config(LocalizerKind::Attention, 1.0, 1), Some(narrow));
+    assert!(width.contains("model.embed (16)"), "{width}");
+    let mut short = anchors(&stamps);
+    short.sound_texts.pop();
+    let count = attempt(config(LocalizerKind::Attention, 1.0, 1), Some(short));
+    assert!(count.contains("each of the 6 stamps with sound"), "{count}");
+    let negative = attempt(config(LocalizerKind::Attention, -1.0, 1), None);
+    assert!(negative.contains("0 or more"), "{negative}");
+    // Nothing was trained: the run folder holds no model.
+    assert!(!dir.path().join("final").exists());
+}
