@@ -14,7 +14,7 @@ use mm_video::av::localizer_eval::{
 
 use crate::backend::dispatch;
 use crate::common::DeviceArg;
-use crate::train::{print_localizer_report, scenes_manifest};
+use crate::train::{bridge_figures, print_localizer_report, scenes_manifest};
 
 /// Flags of `eval localizer`.
 #[derive(Args)]
@@ -45,7 +45,9 @@ impl BackendJob for EvalJob {
             &scenes_manifest(self.args.data.clone())?,
             config.scenes.size,
         )?;
-        Ok(evaluate_with_gallery(&model, &config, &scenes, &device)?)
+        let (mut report, gallery) = evaluate_with_gallery(&model, &config, &scenes, &device)?;
+        report.bridge = bridge_figures(&model, &config, &scenes, &device)?;
+        Ok((report, gallery))
     }
 }
 

@@ -13,8 +13,8 @@ use mm_core::train::{RunOptions, append_eval};
 use mm_core::{BackendJob, replicas};
 use mm_text::bert::SentenceEncoder;
 use mm_video::Ffmpeg;
-use mm_video::av::bridge::{TextAnchors, load_caption_stamps};
-use mm_video::av::localizer::LocalizerKind;
+use mm_video::av::bridge::{BridgeReport, TextAnchors, evaluate_bridge, load_caption_stamps};
+use mm_video::av::localizer::{LocalizerKind, LocalizerNet};
 use mm_video::av::localizer_eval::{
     LocalizerReport, TestScene, evaluate_with_gallery, load_test_scenes,
 };
@@ -90,6 +90,14 @@ pub fn print_localizer_report(
         100.0 * report.shuffled_ciou50,
         100.0 * report.object_chance
     );
+    if let Some(b) = &report.bridge {
+        println!(
+            "text bridge: pointing with the caption instead of the sound {:.1}%; sounds nearest their own caption {:.1}% (of {} captions)",
+            100.0 * b.caption_pointing_game,
+            100.0 * b.sound_caption_top1,
+            b.captions
+        );
+    }
     if let Some(out) = out {
         mm_data::fs::atomic_write(out, serde_json::to_string_pretty(report)?.as_bytes())?;
         println!("wrote {}", out.display());
@@ -103,25 +111,20 @@ pub fn print_localizer_report(
     Ok(())
 }
 
-/// The text bridge's anchors: the captions of `captioned` and of the stamps with sound
-/// `sounding`, embedded by the sentence-transformers folder `minilm` (each caption once).
-fn caption_anchors<B: Backend>(
+/// Unit sentence embeddings of `names` by the sentence-transformers folder `minilm`, each
+/// distinct name once.
+pub fn embed_captions<B: Backend>(
     minilm: &Path,
-    captioned: Vec<Stamp>,
-    sounding: &[Stamp],
+    names: &[&str],
     device: &B::Device,
-) -> Result<TextAnchors> {
+) -> Result<HashMap<String, Vec<f32>>> {
     let encoder = SentenceEncoder::<B>::load(minilm, device)
         .with_context(|| format!("loading the caption encoder from {}", minilm.display()))?;
-    let mut names: Vec<&str> = captioned
-        .iter()
-        .chain(sounding)
-        .map(|s| s.name.as_str())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let mut embedded: HashMap<&str, Vec<f32>> = HashMap::new();
-    for chunk in names.chunks(64) {
+    let mut distinct = names.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut embedded = HashMap::new();
+    for chunk in distinct.chunks(64) {
         let e = encoder.encode(chunk)?;
         let [n, d] = e.dims();
         let v = e
@@ -132,22 +135,54 @@ fn caption_anchors<B: Backend>(
         for (i, name) in chunk.iter().enumerate().take(n) {
             let row = &v[i * d..(i + 1) * d];
             let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-            embedded.insert(name, row.iter().map(|x| x / norm).collect());
+            embedded.insert(name.to_string(), row.iter().map(|x| x / norm).collect());
         }
     }
+    Ok(embedded)
+}
+
+/// The text bridge's anchors: the captions of `captioned` and of the stamps with sound
+/// `sounding`, embedded by the sentence-transformers folder `minilm`.
+fn caption_anchors<B: Backend>(
+    minilm: &Path,
+    captioned: Vec<Stamp>,
+    sounding: &[Stamp],
+    device: &B::Device,
+) -> Result<TextAnchors> {
+    let names: Vec<&str> = captioned
+        .iter()
+        .chain(sounding)
+        .map(|s| s.name.as_str())
+        .collect();
+    let embedded = embed_captions::<B>(minilm, &names, device)?;
     let texts = captioned
         .iter()
-        .map(|s| embedded[s.name.as_str()].clone())
+        .map(|s| embedded[&s.name].clone())
         .collect();
-    let sound_texts = sounding
-        .iter()
-        .map(|s| embedded[s.name.as_str()].clone())
-        .collect();
+    let sound_texts = sounding.iter().map(|s| embedded[&s.name].clone()).collect();
     Ok(TextAnchors {
         stamps: captioned,
         texts,
         sound_texts,
     })
+}
+
+/// The bridge's halves apart on `scenes` (captions from their labels), for a model trained
+/// with the bridge; `None` otherwise.
+pub fn bridge_figures<B: Backend>(
+    model: &LocalizerNet<B>,
+    config: &LocalizerTrainConfig,
+    scenes: &[TestScene],
+    device: &B::Device,
+) -> Result<Option<BridgeReport>> {
+    if config.bridge <= 0.0 {
+        return Ok(None);
+    }
+    let minilm = datasets_dir().join("minilm");
+    let labels: Vec<&str> = scenes.iter().map(|s| s.label.as_str()).collect();
+    let embedded = embed_captions::<B>(&minilm, &labels, device)?;
+    let texts: Vec<Vec<f32>> = labels.iter().map(|l| embedded[*l].clone()).collect();
+    Ok(Some(evaluate_bridge(model, scenes, &texts, device)?))
 }
 
 struct LocalizerJob {
@@ -183,12 +218,10 @@ impl BackendJob for LocalizerJob {
             &self.run,
             &devices,
         )?;
-        Ok(evaluate_with_gallery(
-            &model,
-            &self.config,
-            &self.test,
-            &device,
-        )?)
+        let (mut report, gallery) =
+            evaluate_with_gallery(&model, &self.config, &self.test, &device)?;
+        report.bridge = bridge_figures(&model, &self.config, &self.test, &device)?;
+        Ok((report, gallery))
     }
 }
 

@@ -25,8 +25,10 @@ use image::imageops::FilterType;
 use mm_audio::features::Features;
 use mm_data::manifest::{ImageCaption, ImageSound, Manifest};
 use mm_data::rng::SplitMix64;
+use serde::{Deserialize, Serialize};
 
-use super::localizer::{AttentionLocalizer, smooth_peak, unit_rows};
+use super::localizer::{AttentionLocalizer, LocalizerNet, smooth_peak, unit_rows, upsample};
+use super::localizer_eval::{TestScene, score_map};
 use super::localizer_train::{PairLoss, image_values, pair_loss, positives_nll};
 use super::scenes::{STAMP_PX, SceneConfig, Stamp, compose};
 use crate::error::{Result, VideoError};
@@ -243,4 +245,92 @@ pub fn bridge_loss<B: Backend>(
         + positives_nll(sound_text, batch.same.clone(), 0))
         / 2.0;
     (picture + sound) * batch.weight
+}
+
+/// The bridge's two halves measured apart on held-out scenes: where the picture side points
+/// for the sounding stamp's caption, and whether the sound side finds that caption.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BridgeReport {
+    /// Pointing game with each scene's caption embedding in place of its sound.
+    pub caption_pointing_game: f64,
+    /// Share of scenes whose sound's query is nearest its own caption among the scenes'
+    /// distinct captions.
+    pub sound_caption_top1: f64,
+    /// Distinct captions among the scenes (one over it is the chance of the above).
+    pub captions: usize,
+}
+
+/// [`BridgeReport`] of `model` on `scenes`, `texts` holding each scene's caption embedding
+/// (by its `label`).
+pub fn evaluate_bridge<B: Backend>(
+    model: &LocalizerNet<B>,
+    scenes: &[TestScene],
+    texts: &[Vec<f32>],
+    device: &B::Device,
+) -> Result<BridgeReport> {
+    let LocalizerNet::Attention(m) = model else {
+        return Err(VideoError::Request(
+            "the text bridge is a part of the attention localizer only".into(),
+        ));
+    };
+    if texts.len() != scenes.len() || scenes.is_empty() {
+        return Err(VideoError::Request(format!(
+            "{} scenes and {} caption embeddings: one each is needed",
+            scenes.len(),
+            texts.len()
+        )));
+    }
+    let dim = texts[0].len();
+    let mut captions: Vec<&str> = scenes.iter().map(|s| s.label.as_str()).collect();
+    captions.sort_unstable();
+    captions.dedup();
+    let caption_rows: Vec<f32> = captions
+        .iter()
+        .flat_map(|c| {
+            let i = scenes.iter().position(|s| s.label == *c).unwrap_or(0);
+            texts[i].iter().copied()
+        })
+        .collect();
+    let all = unit_rows(tensor::<B, 2>(caption_rows, [captions.len(), dim], device));
+    let (mut pointed, mut found) = (0usize, 0usize);
+    for (chunk, ts) in scenes.chunks(32).zip(texts.chunks(32)) {
+        let n = chunk.len();
+        let (w, h) = chunk[0].image.dimensions();
+        let images: Vec<f32> = chunk.iter().flat_map(|s| image_values(&s.image)).collect();
+        let keys = m.unit_keys(tensor(images, [n, 3, h as usize, w as usize], device));
+        let [_, e, gh, gw] = keys.dims();
+        let t = unit_rows(tensor::<B, 2>(ts.concat(), [n, dim], device));
+        let sim = (keys * t.reshape([n, e, 1, 1]))
+            .sum_dim(1)
+            .reshape([n, gh, gw]);
+        let maps = upsample(sim, [h as usize, w as usize])
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap_or_default();
+        for (map, scene) in maps.chunks((w * h) as usize).zip(chunk) {
+            pointed += score_map(map, &scene.mask).0 as usize;
+        }
+        let mel = &chunk[0].mel;
+        let mels: Vec<f32> = chunk
+            .iter()
+            .flat_map(|s| s.mel.data.iter().map(|&v| v as f32))
+            .collect();
+        let q = m.unit_queries(tensor(mels, [n, 1, mel.rows, mel.frames], device));
+        let best = q
+            .matmul(all.clone().transpose())
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .to_vec::<i64>()
+            .unwrap_or_default();
+        for (b, scene) in best.iter().zip(chunk) {
+            found += (captions[*b as usize] == scene.label) as usize;
+        }
+    }
+    Ok(BridgeReport {
+        caption_pointing_game: pointed as f64 / scenes.len() as f64,
+        sound_caption_top1: found as f64 / scenes.len() as f64,
+        captions: captions.len(),
+    })
 }

@@ -248,7 +248,8 @@ impl LocalizerConfig {
     }
 }
 
-fn upsample<B: Backend>(map: Tensor<B, 3>, [h, w]: [usize; 2]) -> Tensor<B, 3> {
+/// Bilinear upsampling of `[batch, gh, gw]` maps to `[batch, h, w]`.
+pub(crate) fn upsample<B: Backend>(map: Tensor<B, 3>, [h, w]: [usize; 2]) -> Tensor<B, 3> {
     let [batch, gh, gw] = map.dims();
     let options = InterpolateOptions {
         mode: InterpolateMode::Bilinear,

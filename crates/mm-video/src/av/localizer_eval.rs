@@ -13,6 +13,7 @@ use mm_core::train::{TrainError, load_weights, read_model_config};
 use mm_data::manifest::{ImageMask, Manifest};
 use serde::{Deserialize, Serialize};
 
+use super::bridge::BridgeReport;
 use super::clips::mel_extractor;
 use super::localizer::{LocalizerNet, SoundLocalizer};
 use super::localizer_train::{LocalizerTrainConfig, scene_tensors};
@@ -103,6 +104,9 @@ pub struct LocalizerReport {
     pub shuffled_ciou50: f64,
     /// One over the objects per scene: picking an object at random.
     pub object_chance: f64,
+    /// The text bridge's halves apart, for a model trained with it (`crate::av::bridge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeReport>,
 }
 
 /// Pointing hit and IoU of one `[h * w]` heatmap against a mask.
@@ -217,6 +221,7 @@ pub fn evaluate_localizer<B: Backend>(
         shuffled_pointing_game: frac(figures[1].0),
         shuffled_ciou50: frac(figures[1].1),
         object_chance: 2.0 / (lo + hi) as f64,
+        bridge: None,
     })
 }
 

@@ -1,14 +1,17 @@
 //! The text bridge (`mm_video::av::bridge`): its settings are checked before any training,
-//! and training with it ties each sound's query to its stamp's caption embedding, which the
-//! correspondence loss alone leaves anywhere in the space.
+//! training with it ties each sound's query to its stamp's caption embedding (which the
+//! correspondence loss alone leaves anywhere in the space) and each caption to its stamp's
+//! place in a scene, and its evaluation measures both halves.
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use mm_core::train::RunOptions;
-use mm_video::av::bridge::TextAnchors;
+use mm_data::rng::SplitMix64;
+use mm_video::av::bridge::{TextAnchors, evaluate_bridge};
 use mm_video::av::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet};
+use mm_video::av::localizer_eval::TestScene;
 use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
-use mm_video::av::scenes::Stamp;
+use mm_video::av::scenes::{Stamp, compose};
 
 use crate::localizer::{backgrounds, scene_config, stamps};
 
@@ -71,7 +74,7 @@ fn sounds_nearest_their_caption(model: &LocalizerNet<Flex>, stamps: &[Stamp]) ->
 }
 
 #[test]
-fn the_bridge_ties_each_sound_to_its_caption() {
+fn the_bridge_ties_sounds_and_captions_to_their_stamps() {
     let _rng = crate::seeded();
     let stamps = stamps();
     let mut shares = Vec::new();
@@ -82,7 +85,7 @@ fn the_bridge_ties_each_sound_to_its_caption() {
             ..RunOptions::new(dir.path())
         };
         let model = train_localizer::<A>(
-            &config(LocalizerKind::Attention, bridge, 120),
+            &config(LocalizerKind::Attention, bridge, 300),
             stamps.clone(),
             backgrounds(30, 1),
             Some(anchors(&stamps)),
@@ -91,6 +94,34 @@ fn the_bridge_ties_each_sound_to_its_caption() {
         )
         .unwrap();
         shares.push(sounds_nearest_their_caption(&model, &stamps));
+        if bridge > 0.0 {
+            // The halves apart on new scenes: the caption points at its stamp, and each
+            // scene's sound finds its caption.
+            let mut rng = SplitMix64::new(8);
+            let (scenes, texts): (Vec<TestScene>, Vec<Vec<f32>>) = backgrounds(40, 9)
+                .iter()
+                .map(|back| {
+                    let scene = compose(back, &stamps, &scene_config(), &mut rng);
+                    let first = scene.objects[0];
+                    let test = TestScene {
+                        image: scene.image,
+                        mask: scene.mask,
+                        mel: stamps[first].mel.clone(),
+                        label: stamps[first].name.clone(),
+                    };
+                    (test, axis(first))
+                })
+                .unzip();
+            let report = evaluate_bridge(&model, &scenes, &texts, &Default::default()).unwrap();
+            eprintln!("{report:?}");
+            assert_eq!(report.captions, 6);
+            assert_eq!(report.sound_caption_top1, 1.0, "{report:?}");
+            assert!(report.caption_pointing_game >= 0.5, "{report:?}");
+            let err = evaluate_bridge(&model, &scenes, &texts[1..], &Default::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("one each"), "{err}");
+        }
     }
     eprintln!("sounds nearest their caption, without and with the bridge: {shares:?}");
     // Without the bridge the queries owe the caption axes nothing; with it every sound finds
