@@ -9,7 +9,7 @@
 //! keys and values in a [`KvCache`] that beam search reorders by parent row.
 
 use burn::module::{Module, Param};
-use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{DropoutConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 use mm_core::hf::{HfParams, Layout, ParamVisitor};
 use mm_core::nn::attention::validate_heads;
@@ -45,6 +45,11 @@ pub struct BertDecoderConfig {
     /// Standard deviation of the initializers.
     #[serde(default = "mm_core::nn::hf_defaults::initializer_range")]
     pub initializer_range: f64,
+    /// Dropout in training on the embeddings and on each attention and MLP output before its
+    /// residual sum (BERT's places; decoding never drops). Absent: 0, as every captioner of
+    /// this project was trained before it existed (transformers' `BertConfig` says 0.1).
+    #[serde(default)]
+    pub hidden_dropout_prob: f64,
 }
 
 impl BertDecoderConfig {
@@ -54,6 +59,12 @@ impl BertDecoderConfig {
             return Err(ConfigError(
                 "a decoder needs a vocabulary, 2 or more positions and a token type".into(),
             ));
+        }
+        if !(0.0..1.0).contains(&self.hidden_dropout_prob) {
+            return Err(ConfigError(format!(
+                "hidden_dropout_prob must be in [0, 1); got {}",
+                self.hidden_dropout_prob
+            )));
         }
         validate_heads(self.hidden_size, self.num_attention_heads)
     }
@@ -84,6 +95,7 @@ impl BertDecoderConfig {
             norm: norm(),
             heads: self.num_attention_heads,
             eps: self.layer_norm_eps,
+            dropout: self.hidden_dropout_prob,
         };
         let layers = (0..self.num_hidden_layers)
             .map(|_| DecoderLayer {
@@ -106,7 +118,17 @@ impl BertDecoderConfig {
             head_bias: Initializer::Zeros.init([self.vocab_size], device),
             act: self.hidden_act,
             eps: self.layer_norm_eps,
+            dropout: self.hidden_dropout_prob,
         })
+    }
+}
+
+/// Dropout of `p` when `x` is on an autodiff backend (training), else `x` itself.
+fn train_dropout<B: Backend, const D: usize>(x: Tensor<B, D>, p: f64) -> Tensor<B, D> {
+    if p > 0.0 {
+        DropoutConfig::new(p).init().forward(x)
+    } else {
+        x
     }
 }
 
@@ -123,6 +145,9 @@ pub struct Attention<B: Backend> {
     /// The norm's epsilon, for the fused layer norm (Burn keeps its own private).
     #[module(skip)]
     eps: f64,
+    /// Training dropout of the output before the residual sum.
+    #[module(skip)]
+    dropout: f64,
 }
 
 /// Keys and values, `[batch, heads, tokens, head_dim]` each.
@@ -154,7 +179,8 @@ impl<B: Backend> Attention<B> {
         let scale = ((h / self.heads) as f64).powf(-0.5);
         let out = attention(q, kv.0, kv.1, mask, scale);
         let out = swap_middle(out).reshape([b, t, h]);
-        layer_norm(&self.norm, add(x, linear(&self.dense, out)), self.eps)
+        let out = train_dropout(linear(&self.dense, out), self.dropout);
+        layer_norm(&self.norm, add(x, out), self.eps)
     }
 }
 
@@ -213,6 +239,9 @@ pub struct BertDecoder<B: Backend> {
     /// The norms' epsilon, for the fused layer norm.
     #[module(skip)]
     eps: f64,
+    /// Training dropout ([`BertDecoderConfig::hidden_dropout_prob`]).
+    #[module(skip)]
+    dropout: f64,
 }
 
 impl<B: Backend> BertDecoder<B> {
@@ -295,10 +324,13 @@ impl<B: Backend> BertDecoder<B> {
             .val()
             .narrow(0, 0, 1)
             .unsqueeze_dim(0);
-        let mut x = layer_norm(
-            &self.embeddings_norm,
-            add(add(words, positions), token_type),
-            self.eps,
+        let mut x = train_dropout(
+            layer_norm(
+                &self.embeddings_norm,
+                add(add(words, positions), token_type),
+                self.eps,
+            ),
+            self.dropout,
         );
         let total = past + t;
         // Query i (absolute past + i) may not see keys after it.
@@ -323,7 +355,7 @@ impl<B: Backend> BertDecoder<B> {
             x = layer.self_attn.attend(x, (k, v), Some(mask.clone()));
             x = layer.cross_attn.attend(x, cross[i].clone(), None);
             let inner = layer.act.forward(linear(&layer.intermediate, x.clone()));
-            let y = add(x, linear(&layer.output, inner));
+            let y = add(x, train_dropout(linear(&layer.output, inner), self.dropout));
             x = layer_norm(&layer.output_norm, y, self.eps);
         }
         if let Some(c) = cache {

@@ -109,6 +109,7 @@ impl Default for CaptionTrainConfig {
             hidden_act: mm_core::nn::Activation::Gelu,
             layer_norm_eps: 1e-12,
             initializer_range: 0.02,
+            hidden_dropout_prob: 0.0,
         };
         Self {
             model: CaptionerConfig {
