@@ -21,7 +21,6 @@ use std::sync::Arc;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use image::RgbImage;
-use image::imageops::FilterType;
 use mm_audio::features::Features;
 use mm_data::manifest::{ImageCaption, ImageSound, Manifest};
 use mm_data::rng::SplitMix64;
@@ -30,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::localizer::{AttentionLocalizer, LocalizerNet, smooth_peak, unit_rows, upsample};
 use super::localizer_eval::{TestScene, score_map};
 use super::localizer_train::{PairLoss, image_values, pair_loss, positives_nll};
-use super::scenes::{STAMP_PX, SceneConfig, Stamp, compose};
+use super::scenes::{SceneConfig, Stamp, compose, cutout, open_picture};
 use crate::error::{Result, VideoError};
 
 /// Stamps with captions and the embeddings the bridge ties the model to.
@@ -108,16 +107,10 @@ pub fn load_caption_stamps(manifest: &Path, split: &str, sounds: &Path) -> Resul
         if held_out.contains(&path) {
             continue;
         }
-        let image = image::open(&path).map_err(|e| VideoError::Corrupt {
-            path: path.clone(),
-            format: "image",
-            reason: e.to_string(),
-        })?;
         // No mask is needed here: a picture without transparency is placed as a whole.
+        let image = cutout(&open_picture(&path)?);
         stamps.push(Stamp {
-            image: image
-                .resize(STAMP_PX, STAMP_PX, FilterType::Triangle)
-                .to_rgba8(),
+            image,
             name: r.captions.first().cloned().unwrap_or_default(),
             audio_path: String::new(),
             mel: Features {

@@ -23,7 +23,7 @@ use crate::ffmpeg::Ffmpeg;
 /// Seconds of each stamp's sound the models hear (shorter sounds are padded with silence).
 pub const SOUND_S: f64 = 2.0;
 /// Longest side of a stamp as loaded (scenes scale it down further).
-pub(crate) const STAMP_PX: u32 = 64;
+const STAMP_PX: u32 = 64;
 
 /// A stamp: its cutout, what it is and the log-mel of its sound.
 #[derive(Debug, Clone)]
@@ -89,20 +89,14 @@ pub fn load_stamps(manifest: &Path, split: &str) -> Result<Vec<Stamp>> {
         .filter(|r| r.split.as_deref() == Some(split))
     {
         let path = m.resolve(&r.image);
-        let image = image::open(&path).map_err(|e| VideoError::Corrupt {
-            path: path.clone(),
-            format: "image",
-            reason: e.to_string(),
-        })?;
+        let image = open_picture(&path)?;
         if !image.color().has_alpha() {
             return Err(VideoError::Request(format!(
                 "{}: a stamp needs an alpha channel (its mask); this image has none",
                 path.display()
             )));
         }
-        let image = image
-            .resize(STAMP_PX, STAMP_PX, FilterType::Triangle)
-            .to_rgba8();
+        let image = cutout(&image);
         let sound = load_sound(&m.resolve(&r.audio))?;
         if is_silent(&sound) {
             // A stamp whose sound file is silence (the iguana's) has nothing to localize.
@@ -123,6 +117,23 @@ pub fn load_stamps(manifest: &Path, split: &str) -> Result<Vec<Stamp>> {
         )));
     }
     Ok(stamps)
+}
+
+/// The picture at `path`, or an error that names it.
+pub(crate) fn open_picture(path: &Path) -> Result<image::DynamicImage> {
+    image::open(path).map_err(|e| VideoError::Corrupt {
+        path: path.to_path_buf(),
+        format: "image",
+        reason: e.to_string(),
+    })
+}
+
+/// A picture as a stamp's cutout: longest side [`STAMP_PX`], with an alpha channel (opaque
+/// where the picture has none).
+pub(crate) fn cutout(image: &image::DynamicImage) -> RgbaImage {
+    image
+        .resize(STAMP_PX, STAMP_PX, FilterType::Triangle)
+        .to_rgba8()
 }
 
 /// The first [`SOUND_S`] of the sound at `path`, mono at 16 kHz, padded with silence.

@@ -4,28 +4,10 @@
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use mm_generate::caption::train::CaptionTrainConfig;
 use mm_generate::caption::{Captioner, CaptionerConfig, export_hf_captioner, load_hf_captioner};
-use mm_text::WordPieceTokenizer;
 
 fn config(dropout: f64) -> CaptionerConfig {
-    let mut config = CaptionTrainConfig::default().model;
-    config.encoder.image_size = 16;
-    config.encoder.patch_size = 4;
-    config.encoder.hidden_size = 32;
-    config.encoder.num_hidden_layers = 1;
-    config.encoder.intermediate_size = 64;
-    config.decoder.hidden_size = 24;
-    config.decoder.num_attention_heads = 4;
-    config.decoder.num_hidden_layers = 2;
-    config.decoder.intermediate_size = 48;
-    config.decoder.max_position_embeddings = 8;
-    config.decoder.vocab_size = 16;
-    config.decoder.hidden_dropout_prob = dropout;
-    config.decoder_start_token_id = 2;
-    config.eos_token_id = 3;
-    config.pad_token_id = 0;
-    config
+    super::tiny_captioner_config(dropout)
 }
 
 fn logits<B: Backend>(model: &Captioner<B>) -> Vec<f32> {
@@ -53,12 +35,7 @@ fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn dropout_is_saved_drops_in_training_and_never_in_decoding() {
     let _seeded = crate::seeded();
-    let vocab: Vec<String> = mm_text::wordpiece::SPECIALS
-        .iter()
-        .map(|s| s.to_string())
-        .chain((5..16).map(|i| format!("w{i}")))
-        .collect();
-    let tokenizer = WordPieceTokenizer::from_vocab(&vocab).unwrap();
+    let tokenizer = super::tiny_tokenizer();
     let with = tempfile::tempdir().unwrap();
     let without = tempfile::tempdir().unwrap();
     NdArray::<f32>::seed(&Default::default(), 5);

@@ -9,9 +9,8 @@ use burn::module::{ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use mm_core::train::{Share, StepInfo};
-use mm_generate::caption::train::{CaptionBatch, CaptionTrainConfig, caption_loss};
+use mm_generate::caption::train::{CaptionBatch, caption_loss};
 use mm_generate::caption::{Captioner, export_hf_captioner, load_hf_captioner};
-use mm_text::WordPieceTokenizer;
 
 struct Grads<'a, B: AutodiffBackend> {
     grads: &'a B::Gradients,
@@ -68,28 +67,8 @@ fn gradients<B: AutodiffBackend>(model: &Captioner<B>) -> (f32, Vec<Vec<f32>>) {
 #[test]
 fn flex_gradients_match_ndarray() {
     let _seeded = crate::seeded();
-    let mut config = CaptionTrainConfig::default().model;
-    config.encoder.image_size = 16;
-    config.encoder.patch_size = 4;
-    config.encoder.hidden_size = 32;
-    config.encoder.num_hidden_layers = 2;
-    config.encoder.intermediate_size = 64;
-    config.decoder.hidden_size = 24;
-    config.decoder.num_attention_heads = 4;
-    config.decoder.num_hidden_layers = 2;
-    config.decoder.intermediate_size = 48;
-    config.decoder.max_position_embeddings = 8;
-    config.decoder.vocab_size = 16;
-    config.decoder.initializer_range = 0.02;
-    config.decoder_start_token_id = 2;
-    config.eos_token_id = 3;
-    config.pad_token_id = 0;
-    let vocab: Vec<String> = mm_text::wordpiece::SPECIALS
-        .iter()
-        .map(|s| s.to_string())
-        .chain((5..16).map(|i| format!("w{i}")))
-        .collect();
-    let tokenizer = WordPieceTokenizer::from_vocab(&vocab).unwrap();
+    let config = super::tiny_captioner_config(0.0);
+    let tokenizer = super::tiny_tokenizer();
     let dir = tempfile::tempdir().unwrap();
     NdArray::<f32>::seed(&Default::default(), 3);
     let model = config.init::<NdArray>(&Default::default()).unwrap();
