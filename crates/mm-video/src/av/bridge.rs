@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use super::localizer::{AttentionLocalizer, LocalizerNet, smooth_peak, unit_rows, upsample};
 use super::localizer_eval::{TestScene, score_map};
-use super::localizer_train::{PairLoss, image_values, pair_loss, positives_nll};
+use super::localizer_train::{PairLoss, image_values};
+use super::pair_loss::{pair_loss, positives_nll};
 use super::scenes::{SceneConfig, Stamp, compose, cutout, open_picture};
 use crate::error::{Result, VideoError};
 

@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
@@ -22,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use super::bridge::{BridgeBatch, TextAnchors, bridge_batch, bridge_loss};
 use super::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet, SoundLocalizer};
+pub use super::pair_loss::pair_loss;
 use super::scenes::{SceneConfig, Stamp, compose_with};
+pub use super::sound_variation::augment_mel;
 
 /// Everything a localizer run is made of (`final/config.json` holds it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,52 +105,6 @@ impl LocalizerTrainConfig {
             bridge: 0.0,
         }
     }
-}
-
-/// Delays in mel frames (0.4 s), band shifts and mask sizes of [`augment_mel`].
-const MAX_DELAY: usize = 40;
-const MAX_BAND_SHIFT: usize = 2;
-const MAX_TIME_MASK: usize = 20;
-const MAX_BAND_MASK: usize = 5;
-
-/// A normalized log-mel (silence is 0) varied for training: delayed by up to 0.4 s, shifted
-/// by up to two bands up or down (a small change of pitch), and one run of frames (at most
-/// half the sound's span) and one run of bands silenced (SpecAugment's masks).
-pub fn augment_mel(mel: &Features, rng: &mut SplitMix64) -> Features {
-    let (rows, frames) = (mel.rows, mel.frames);
-    let below = |rng: &mut SplitMix64, n: usize| (rng.next_u64() % (n as u64 + 1)) as usize;
-    let delay = below(rng, MAX_DELAY.min(frames));
-    let shift = below(rng, 2 * MAX_BAND_SHIFT) as isize - MAX_BAND_SHIFT as isize;
-    let mut data = vec![0.0; rows * frames];
-    for r in 0..rows {
-        let from = r as isize - shift;
-        if from < 0 || from >= rows as isize {
-            continue;
-        }
-        let src = &mel.data[from as usize * frames..][..frames - delay];
-        data[r * frames + delay..(r + 1) * frames].copy_from_slice(src);
-    }
-    // The time mask covers at most half of the sound's span, so a short sound is never
-    // masked away.
-    let sounding: Vec<usize> = (0..frames)
-        .filter(|&t| (0..rows).any(|r| mel.data[r * frames + t] != 0.0))
-        .collect();
-    let span = match (sounding.first(), sounding.last()) {
-        (Some(a), Some(b)) => b - a + 1,
-        _ => 0,
-    };
-    let t_len = below(rng, MAX_TIME_MASK.min(span / 2));
-    let t0 = below(rng, frames - t_len);
-    let b_len = below(rng, MAX_BAND_MASK.min(rows));
-    let b0 = below(rng, rows - b_len);
-    for r in 0..rows {
-        for t in 0..frames {
-            if (t0..t0 + t_len).contains(&t) || (b0..b0 + b_len).contains(&r) {
-                data[r * frames + t] = 0.0;
-            }
-        }
-    }
-    Features { rows, frames, data }
 }
 
 /// Scene pixels as `[3, size, size]` values, about zero mean and unit spread.
@@ -300,47 +255,6 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
             at,
             loss: c.loss,
             bridge,
-        }
-    }
-}
-
-/// `log(1 + e^x)`, stable for large `|x|`.
-fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    relu(x.clone()) + (x.abs().neg().exp() + 1.0).log()
-}
-
-/// `log sum_j exp(x_j)` along `dim`, kept as a size-1 dimension.
-fn log_sum_exp<B: Backend>(x: Tensor<B, 2>, dim: usize) -> Tensor<B, 2> {
-    let peak = x.clone().max_dim(dim).detach();
-    (x - peak.clone()).exp().sum_dim(dim).log() + peak
-}
-
-/// The mean over rows (`dim` 1) or columns (`dim` 0) of `-log` of the softmax mass that falls
-/// on the positives (`y` = 1; every row and column has at least its own diagonal pair).
-pub(crate) fn positives_nll<B: Backend>(
-    logits: Tensor<B, 2>,
-    y: Tensor<B, 2>,
-    dim: usize,
-) -> Tensor<B, 1> {
-    // Negatives pushed far down leave only the positives in the first sum.
-    let positives = logits.clone() + (y - 1.0) * 1e4;
-    (log_sum_exp(logits, dim) - log_sum_exp(positives, dim)).mean()
-}
-
-/// The training loss of a step's `[scenes, sounds]` scores (`logits`) given which sound is of
-/// a stamp in which scene (`present`, 1 or 0; the diagonal is always 1).
-pub fn pair_loss<B: Backend>(
-    logits: Tensor<B, 2>,
-    present: Tensor<B, 2>,
-    kind: PairLoss,
-) -> Tensor<B, 1> {
-    match kind {
-        PairLoss::Bce => (softplus(logits.clone().neg()) * present.clone()
-            + softplus(logits) * (present.neg() + 1.0))
-            .mean(),
-        PairLoss::Contrastive => {
-            (positives_nll(logits.clone(), present.clone(), 1) + positives_nll(logits, present, 0))
-                / 2.0
         }
     }
 }
