@@ -17,7 +17,7 @@ pub struct DataArgs {
 
 #[derive(Subcommand)]
 enum DataCommand {
-    /// Fetch a dataset or model (emoji, minilm, sounds, stamps, video, vqa) into datasets/.
+    /// Fetch a dataset or model (emoji, openmoji, minilm, sounds, stamps, video, vqa) into datasets/.
     Fetch {
         /// Dataset name.
         name: String,
@@ -45,6 +45,21 @@ pub fn run(args: DataArgs) -> Result<()> {
                     out.google.display(),
                     out.twitter.display()
                 );
+                Ok(())
+            }
+            "openmoji" => {
+                let root = datasets_dir();
+                let out =
+                    mm_vl::openmoji::prepare_openmoji(&root.join("cache"), &root.join("emoji"))?;
+                println!(
+                    "openmoji: {} records in {} ({} emoji not drawn by OpenMoji)",
+                    out.records,
+                    out.manifest.display(),
+                    out.missing
+                );
+                for (stem, reason) in &out.failed {
+                    println!("  left out {stem}.svg: {reason}");
+                }
                 Ok(())
             }
             "minilm" => {
@@ -121,7 +136,7 @@ pub fn run(args: DataArgs) -> Result<()> {
             }
             other => {
                 bail!(
-                    "unknown dataset `{other}`; available: emoji, minilm, sounds, stamps, video, vqa"
+                    "unknown dataset `{other}`; available: emoji, openmoji, minilm, sounds, stamps, video, vqa"
                 )
             }
         },

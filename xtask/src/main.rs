@@ -121,7 +121,8 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "info,burn_train=warn,symphonia=warn,symphonia_format_ogg=warn".into()
+                "info,burn_train=warn,symphonia=warn,symphonia_format_ogg=warn,usvg=error,tiny_skia=error"
+                    .into()
             }),
         )
         .with_writer(std::io::stderr)

@@ -14,7 +14,8 @@
 //! - [`checkpoint`]: model folders and training checkpoints.
 //! - [`vqa`]: visual question answering (two towers, cross-attention fusion).
 //! - [`vilt`]: ViLT, the single-stream transformer with its ITM, MLM and VQA heads.
-//! - [`datasets`]: fetching and converting the real datasets the project trains on.
+//! - [`datasets`]: fetching and converting the real datasets the project trains on;
+//!   [`openmoji`]: the OpenMoji drawings of the same emoji, rendered from SVG.
 #![warn(missing_docs)]
 
 pub mod augment;
@@ -25,6 +26,7 @@ pub mod datasets;
 pub mod eval;
 pub mod hf;
 pub mod info;
+pub mod openmoji;
 pub mod pipeline;
 pub mod train;
 pub mod transfer;

@@ -1,5 +1,5 @@
 //! `cargo xtask eval caption --checkpoint DIR [--test-source NAME=MANIFEST[:SPLIT]]
-//! [--max-new-tokens N] [--out FILE]`: greedy vs beam 3 vs beam 5 on the held-out images
+//! [--max-new-tokens N] [--examples N] [--out FILE]`: greedy vs beam 3 vs beam 5 on the held-out images
 //! (BLEU-1..4, CIDEr-D, exact match; all images and per set). DIR is a captioner folder: a
 //! run's `final/`, or a transformers `VisionEncoderDecoderModel` (ViT + BERT) folder.
 
@@ -32,6 +32,9 @@ pub struct CaptionEvalArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Images per test set whose captions the report lists (`examples`).
+    #[arg(long, default_value_t = 4)]
+    examples: usize,
     #[command(flatten)]
     device: DeviceArg,
 }
@@ -56,7 +59,7 @@ impl BackendJob for EvalJob {
             &loaded.tokenizer,
             &test,
             &generation,
-            4,
+            a.examples,
             &device,
         )?)
     }
