@@ -247,6 +247,17 @@ mod tests {
     }
 
     #[test]
+    fn preparing_without_the_emoji_metadata_names_the_missing_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = prepare_openmoji(&dir.path().join("cache"), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("emoji.json"), "{err}");
+        assert!(err.contains("cargo xtask data fetch emoji"), "{err}");
+        assert!(!dir.path().join("openmoji.jsonl").exists());
+    }
+
+    #[test]
     fn bad_svgs_are_named_errors() {
         assert!(matches!(
             render_svg(b"not svg", 64),
