@@ -42,6 +42,9 @@ pub enum RenderError {
     /// The requested size is zero.
     #[error("cannot render to a {0} px square")]
     Size(u32),
+    /// The rendered pixels could not be encoded as PNG.
+    #[error("PNG encoding: {0}")]
+    Encode(String),
 }
 
 /// Renders `svg` into a `size` x `size` RGBA pixmap, its drawn extent (strokes included)
@@ -168,7 +171,7 @@ pub fn prepare_openmoji(cache: &Path, dest: &Path) -> Result<OpenMojiManifest, D
         let svg = std::fs::read(&svg_path).map_err(io(&svg_path))?;
         let png = render_svg(&svg, SIZE).and_then(|p| {
             p.encode_png()
-                .map_err(|e| RenderError::Parse(format!("PNG encoding: {e}")))
+                .map_err(|e| RenderError::Encode(e.to_string()))
         });
         match png {
             Ok(bytes) => {
