@@ -6,11 +6,15 @@ Pinned: torch==2.15.0, transformers==4.57.1, and for the ONNX Runtime peer onnxr
 onnx==1.23.2. Run on the machine you compare on, with the same thread count as the xtask
 (default: every core):
 
-    python clip_reference.py [--threads N] [--min-seconds S] [--out FILE] [--no-ort]
+    python clip_reference.py [--threads N] [--min-seconds S] [--out FILE] [--no-ort] [--device cuda]
 
 When onnxruntime is importable (and without `--no-ort`), both towers are also exported to ONNX
 (TorchScript exporter, opset 17, dynamic batch and length) and timed in ONNX Runtime's CPU
 provider with the same thread count, as the `ort_*` figures.
+
+With `--device cuda` (what `cargo xtask bench clip --device cuda --run-reference` passes) the
+model runs on the GPU, each timed call ends with `torch.cuda.synchronize()`, and neither the
+host's peak memory nor ONNX Runtime (a CPU peer) is reported.
 
 `cargo xtask bench clip --run-reference` runs it in the same sitting, alternating with mm.
 """
@@ -32,10 +36,15 @@ BATCH_TEXT = 32
 
 
 def rate(fn, items, min_seconds=3.0):
-    fn()  # warm-up
+    def call():
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    call()  # warm-up
     n, start = 0, time.perf_counter()
     while True:
-        fn()
+        call()
         n += 1
         elapsed = time.perf_counter() - start
         if elapsed >= min_seconds and n >= 2:
@@ -93,6 +102,7 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--min-seconds", type=float, default=3.0)
     ap.add_argument("--no-ort", action="store_true", help="skip the ONNX Runtime figures")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "clip-reference.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -104,24 +114,27 @@ def main():
         vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
                            image_size=224, patch_size=32, hidden_act="quick_gelu"),
     )
-    model = CLIPModel(config).eval()
-    out = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    gpu = args.device == "cuda"
+    model = CLIPModel(config).eval().to(args.device)
+    machine = torch.cuda.get_device_name() if gpu else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    out = {"machine": machine, "device": args.device,
            "threads": args.threads, "torch": torch.__version__,
            "implementation": f"torch {torch.__version__}, transformers {transformers.__version__}"}
     inputs = {}
     with torch.no_grad():
         for batch in (1, 32):
-            px = torch.randn(batch, 3, 224, 224)
+            px = torch.randn(batch, 3, 224, 224, device=args.device)
             inputs[f"images_per_s_b{batch}"] = px
             out[f"images_per_s_b{batch}"] = rate(lambda: model.get_image_features(pixel_values=px), batch, args.min_seconds)
         for tokens in (77, 12):
-            ids = torch.randint(0, 49406, (BATCH_TEXT, tokens))
+            ids = torch.randint(0, 49406, (BATCH_TEXT, tokens), device=args.device)
             ids[:, -1] = 49407
             inputs[f"texts_per_s_t{tokens}"] = ids
             out[f"texts_per_s_t{tokens}"] = rate(lambda: model.get_text_features(input_ids=ids), BATCH_TEXT, args.min_seconds)
     # Peak memory is PyTorch eager's: ONNX Runtime runs after it is read.
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if not args.no_ort:
+    if not gpu:
+        out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if not (args.no_ort or gpu):
         with torch.no_grad():
             out.update(onnx_runtime_figures(model, args.threads, args.min_seconds, inputs))
     with open(args.out, "w") as f:

@@ -1,8 +1,11 @@
 //! The ViT and text towers give the same outputs on every backend compiled in: `flex` against
-//! the `ndarray` reference within 1e-4, and `wgpu` (through Mesa's lavapipe in CI) when the
-//! `wgpu` feature is on.
+//! the `ndarray` reference within 1e-4, `wgpu` (through Mesa's lavapipe in CI) when the `wgpu`
+//! feature is on, and CUDA when the `cuda` feature is on and the machine has a GPU. The GPU
+//! backends also train: the contrastive loss and its gradient in the pixels match `ndarray`'s.
 
-use burn::backend::{Flex, NdArray};
+use burn::backend::{Autodiff, Flex, NdArray};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use mm_core::encoder::Encoder;
 use mm_tests::{copy_module, tiny_clip};
@@ -63,6 +66,49 @@ fn assert_close(name: &str, a: &[Vec<f32>], b: &[Vec<f32>]) {
     }
 }
 
+/// The contrastive loss of the two pairs and its gradient in the pixels, under autodiff.
+fn loss_and_pixel_gradient<B: AutodiffBackend>(
+    model: &Clip<B>,
+    device: &B::Device,
+) -> Vec<Vec<f32>> {
+    let pixels = pixels::<B>(device).require_grad();
+    let loss = model.loss(pixels.clone(), texts::<B>(device));
+    let grads = loss.backward();
+    let grad = pixels
+        .grad(&grads)
+        .expect("the pixels take part in the loss");
+    let host = |d: TensorData| d.convert::<f32>().to_vec::<f32>().unwrap();
+    vec![host(loss.inner().into_data()), host(grad.into_data())]
+}
+
+/// Every output of a copy of the seeded ndarray model on backend `B`, against ndarray's.
+fn assert_backend_matches<B: AutodiffBackend>(name: &str, device: &B::Device) {
+    let (model, expected) = reference();
+    let copy = copy_module(
+        model.clone(),
+        tiny_clip().init::<B>(device).unwrap(),
+        device,
+    );
+    assert_close(name, &outputs(&copy.valid(), device), &expected);
+    let train_ref = copy_module(
+        model,
+        tiny_clip()
+            .init::<Autodiff<NdArray>>(&Default::default())
+            .unwrap(),
+        &Default::default(),
+    );
+    let want = loss_and_pixel_gradient(&train_ref, &Default::default());
+    assert!(
+        want[1].iter().any(|g| g.abs() > 1e-6),
+        "the reference gradient is all zero"
+    );
+    assert_close(
+        &format!("{name} (training)"),
+        &loss_and_pixel_gradient(&copy, device),
+        &want,
+    );
+}
+
 fn reference() -> (Clip<NdArray>, Vec<Vec<f32>>) {
     let device = Default::default();
     <NdArray as Backend>::seed(&device, 7);
@@ -84,8 +130,14 @@ fn flex_matches_ndarray() {
 fn wgpu_matches_ndarray() {
     use burn::backend::Wgpu;
     use burn::backend::wgpu::WgpuDevice;
-    let (model, expected) = reference();
-    let device = WgpuDevice::DefaultDevice;
-    let wgpu = copy_module(model, tiny_clip().init::<Wgpu>(&device).unwrap(), &device);
-    assert_close("wgpu", &outputs(&wgpu, &device), &expected);
+    assert_backend_matches::<Autodiff<Wgpu>>("wgpu", &WgpuDevice::DefaultDevice);
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_matches_ndarray() {
+    use burn::backend::Cuda;
+    if let Some(device) = crate::devices::cuda_device() {
+        assert_backend_matches::<Autodiff<Cuda>>("cuda", &device);
+    }
 }

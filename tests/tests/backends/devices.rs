@@ -27,14 +27,28 @@ fn cpu_backends_run_jobs() {
 #[cfg(feature = "cuda")]
 #[test]
 fn cuda_runs_or_reports_a_clear_error() {
+    // Runs the job on the GPU, or checks the error that names the missing device.
+    cuda_device();
+}
+
+/// CUDA device 0 when this machine has a GPU. Without one, checks that asking for it is the
+/// clear "not available" error (so the CUDA tests still test something in CI) and returns
+/// `None`: the caller's GPU comparison is then not run, and says so on stderr.
+#[cfg(feature = "cuda")]
+pub fn cuda_device() -> Option<burn::backend::cuda::CudaDevice> {
     match dispatch(DeviceSpec::Cuda(0), Dot) {
-        Ok(v) => assert_eq!(v, 14.0),
+        Ok(v) => {
+            assert_eq!(v, 14.0);
+            Some(burn::backend::cuda::CudaDevice::new(0))
+        }
         Err(e) => {
             let msg = e.to_string();
             assert!(
                 msg.contains("cuda:0") && msg.contains("not available"),
                 "{msg}"
             );
+            eprintln!("no CUDA device here ({msg}): the comparison on CUDA was not run");
+            None
         }
     }
 }

@@ -1,6 +1,6 @@
 //! mm-core's math on every backend compiled in: linear CCA (device covariances + transform),
 //! the deep CCA loss and its gradient under `Autodiff<B>`, and a fusion forward, each against
-//! the `ndarray` reference (wgpu runs through Mesa's lavapipe in CI).
+//! the `ndarray` reference (wgpu runs through Mesa's lavapipe in CI; CUDA where there is a GPU).
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -112,4 +112,13 @@ fn wgpu_matches_ndarray() {
         &outputs::<Autodiff<Wgpu>>(&WgpuDevice::DefaultDevice),
         &reference(),
     );
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_matches_ndarray() {
+    use burn::backend::Cuda;
+    if let Some(device) = crate::devices::cuda_device() {
+        assert_close("cuda", &outputs::<Autodiff<Cuda>>(&device), &reference());
+    }
 }

@@ -23,6 +23,7 @@ use serde_json::Value;
 use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::common::workspace_root;
+use mm_core::DeviceSpec;
 use reference::{ReferenceScript, print_rounds};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -180,6 +181,12 @@ impl BenchArgs {
                 self.min_seconds.to_string(),
                 "--model".into(),
                 diffusion::model_dir().display().to_string(),
+            ],
+            Target::Clip if matches!(self.device.device, DeviceSpec::Cuda(_)) => vec![
+                "--min-seconds".into(),
+                self.min_seconds.to_string(),
+                "--device".into(),
+                "cuda".into(),
             ],
             _ => vec!["--min-seconds".into(), self.min_seconds.to_string()],
         }
