@@ -10,7 +10,8 @@ use mm_data::rng::SplitMix64;
 use mm_vision::Filter;
 use mm_vision::decode::RgbImage;
 use mm_vision::preprocess::{ClipImageProcessor, CropSize, PixelBatch, SizeSpec};
-use mm_vl::data::{DataError, ImageTextSet, shifted_pixels};
+use mm_vl::augment::Draw;
+use mm_vl::data::{DataError, ImageTextSet, augmented_pixels, shifted_pixels};
 
 /// Mixed into the seed of the validation split, so its draws are not the batches' draws.
 const VALIDATION_STREAM: u64 = 0x7661_6c69_6461_7465;
@@ -186,5 +187,15 @@ impl CaptionSet {
     /// Normalized pixels of `indices`, image `k` moved by `shifts[k]` pixels (white fill).
     pub fn pixels(&self, indices: &[usize], shifts: &[(i64, i64)]) -> PixelBatch {
         shifted_pixels(&self.processor, &self.images, indices, shifts)
+    }
+
+    /// [`Self::pixels`], each image then changed by `draws[k]` (`mm_vl::augment`).
+    pub fn pixels_augmented(
+        &self,
+        indices: &[usize],
+        shifts: &[(i64, i64)],
+        draws: &[Draw],
+    ) -> PixelBatch {
+        augmented_pixels(&self.processor, &self.images, indices, shifts, draws)
     }
 }

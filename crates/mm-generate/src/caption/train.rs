@@ -1,6 +1,7 @@
 //! Teacher-forced captioner training through the house loop: each step draws images (each
 //! source equally often, so the small stamp set is not drowned), one of each image's
-//! references at random, shifts the images by a few pixels, and minimizes the cross-entropy
+//! references at random, shifts the images by a few pixels (and, with `augment` set, jitters
+//! their colours or flips them: `mm_vl::augment`), and minimizes the cross-entropy
 //! of every next token (`[CLS] words [SEP]`, padding ignored). With `scst.steps` set, the
 //! self-critical phase ([`super::scst`]) follows in `run/scst/`. The final model is written as
 //! an HF `VisionEncoderDecoderModel` folder with its tokenizer and image processor.
@@ -19,6 +20,9 @@ use mm_core::train::{
 use mm_data::rng::SplitMix64;
 use mm_text::WordPieceTokenizer;
 use mm_vision::ViTConfig;
+use mm_vl::augment::ColourAugment;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -46,6 +50,11 @@ pub struct CaptionTrainConfig {
     pub weight_decay: f32,
     /// Largest random shift of a training image, in pixels.
     pub max_shift: u32,
+    /// Colour and flip augmentation of the teacher-forced phase's training images (default
+    /// off; the self-critical phase only shifts). Flips and grayscale change what some
+    /// captions say ("a red circle"); brightness, contrast and saturation jitter does not.
+    #[serde(default)]
+    pub augment: ColourAugment,
     /// Seed of weights and batches.
     pub seed: u64,
     /// Steps between checkpoints.
@@ -125,6 +134,7 @@ impl Default for CaptionTrainConfig {
             warmup: 200,
             weight_decay: 0.05,
             max_shift: 3,
+            augment: ColourAugment::default(),
             seed: 20,
             checkpoint_every: 1000,
             keep_checkpoints: 2,
@@ -160,6 +170,7 @@ pub struct CaptionBatches {
     batch: usize,
     seed: u64,
     max_shift: u32,
+    augment: ColourAugment,
 }
 
 impl CaptionBatches {
@@ -171,6 +182,7 @@ impl CaptionBatches {
         batch: usize,
         seed: u64,
         max_shift: u32,
+        augment: ColourAugment,
     ) -> Result<Self, TrainError> {
         let mut tokens = Vec::with_capacity(set.len());
         for refs in &set.captions {
@@ -191,6 +203,7 @@ impl CaptionBatches {
             batch,
             seed,
             max_shift,
+            augment,
         })
     }
 }
@@ -217,10 +230,18 @@ impl<B: Backend> BatchSource<B> for CaptionBatches {
             picks.push((image, caption));
             shifts.push((dx, dy));
         }
+        // A stream of its own, drawn from only when augmenting: runs without augmentation see
+        // the same batches as before it existed.
+        let mut colour_rng =
+            StdRng::seed_from_u64(self.seed ^ (0xc0_10_u64 << 32) ^ at.step as u64);
+        let draws = self.augment.draw(&mut colour_rng, self.batch);
         let rows = at.share.rows(self.batch);
         let picks = &picks[rows.clone()];
         let images: Vec<usize> = picks.iter().map(|p| p.0).collect();
-        let pixels = self.set.pixels(&images, &shifts[rows]).to_tensor(device);
+        let pixels = self
+            .set
+            .pixels_augmented(&images, &shifts[rows.clone()], &draws[rows])
+            .to_tensor(device);
         let width = self.tokens[0][0].len() - 1;
         let mut inputs = Vec::with_capacity(picks.len() * width);
         let mut targets = Vec::with_capacity(picks.len() * width);
@@ -346,6 +367,7 @@ pub fn train_captioner<B: AutodiffBackend>(
             config.label_smoothing
         )));
     }
+    config.augment.validate().map_err(TrainError::Settings)?;
     if let Some(bad) = config.length_penalties.iter().find(|x| !x.is_finite()) {
         return Err(TrainError::Settings(format!(
             "length_penalties must be finite numbers, not {bad}"
@@ -406,6 +428,7 @@ pub fn train_captioner<B: AutodiffBackend>(
         config.batch,
         config.seed,
         config.max_shift,
+        config.augment,
     )?;
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
     let mut trained = fit(&spec, &json, model, optim, schedule, source, devices)?;

@@ -83,12 +83,16 @@ fn a_short_run_learns_to_name_the_colours() {
     let run = RunOptions::new(&run_dir);
     let device = Default::default();
     // Settings that could only fail after training are refused before it starts.
-    for (key, value) in [("validation_fraction", 1.0), ("length_penalties", f64::NAN)] {
+    for (key, value) in [
+        ("validation_fraction", 1.0),
+        ("length_penalties", f64::NAN),
+        ("augment.jitter", 1.5),
+    ] {
         let mut bad = config.clone();
-        if key == "validation_fraction" {
-            bad.validation_fraction = value;
-        } else {
-            bad.length_penalties.push(value as f32);
+        match key {
+            "validation_fraction" => bad.validation_fraction = value,
+            "augment.jitter" => bad.augment.jitter = value,
+            _ => bad.length_penalties.push(value as f32),
         }
         let err = train_captioner::<B>(&bad, set.clone(), &run, &[device])
             .err()
