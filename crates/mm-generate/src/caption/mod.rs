@@ -11,6 +11,7 @@
 //! - [`eval`]: greedy vs beam 3 vs beam 5 on held-out images (BLEU, CIDEr-D, exact match).
 //! - [`select`]: beam search's `length_penalty` chosen on validation images.
 
+pub mod batches;
 pub mod data;
 pub mod decoder;
 pub mod eval;

@@ -1,8 +1,6 @@
-//! Teacher-forced captioner training through the house loop: each step draws images (each
-//! source equally often, so the small stamp set is not drowned), one of each image's
-//! references at random, shifts the images by a few pixels (and, with `augment` set, jitters
-//! their colours or flips them: `mm_vl::augment`), and minimizes the cross-entropy
-//! of every next token (`[CLS] words [SEP]`, padding ignored). With `scst.steps` set, the
+//! Teacher-forced captioner training through the house loop: each step draws a batch
+//! ([`super::batches`]: images of every source equally often, one reference each, shifted and
+//! optionally colour-jittered) and minimizes the cross-entropy of every next token (`[CLS] words [SEP]`, padding ignored). With `scst.steps` set, the
 //! self-critical phase ([`super::scst`]) follows in `run/scst/`. The final model is written as
 //! an HF `VisionEncoderDecoderModel` folder with its tokenizer and image processor.
 
@@ -11,21 +9,17 @@ use std::sync::Arc;
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use mm_core::train::AdamWConfig;
-use mm_core::train::{
-    BatchSource, RunOptions, StepInfo, StepOutput, TrainError, WarmupCosine, fit,
-};
-use mm_data::rng::SplitMix64;
+use mm_core::train::{RunOptions, StepOutput, TrainError, WarmupCosine, fit};
 use mm_text::WordPieceTokenizer;
 use mm_vision::ViTConfig;
 use mm_vl::augment::ColourAugment;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+pub use super::batches::{CaptionBatch, CaptionBatches};
 use super::data::CaptionSet;
 use super::decoder::BertDecoderConfig;
 use super::hf::export_hf_captioner;
@@ -143,119 +137,6 @@ impl Default for CaptionTrainConfig {
             length_penalties: default_length_penalties(),
             label_smoothing: 0.0,
             scst: ScstConfig::default(),
-        }
-    }
-}
-
-/// A training batch: pixels, the caption tokens in (`[CLS] w1 .. wn`) and the tokens out
-/// (`w1 .. wn [SEP]`), padded.
-#[derive(Debug, Clone)]
-pub struct CaptionBatch<B: Backend> {
-    /// `[rows, 3, size, size]`.
-    pub pixels: Tensor<B, 4>,
-    /// `[rows, tokens]`.
-    pub inputs: Tensor<B, 2, Int>,
-    /// `[rows, tokens]`, padding where nothing is predicted.
-    pub targets: Tensor<B, 2, Int>,
-    /// Where in the step this share is.
-    pub at: StepInfo,
-}
-
-/// Draws [`CaptionBatch`]es from a [`CaptionSet`].
-pub struct CaptionBatches {
-    set: Arc<CaptionSet>,
-    /// `[CLS] .. [SEP] [PAD]..` ids of every reference of every image.
-    tokens: Vec<Vec<Vec<u32>>>,
-    by_source: Vec<Vec<usize>>,
-    batch: usize,
-    seed: u64,
-    max_shift: u32,
-    augment: ColourAugment,
-}
-
-impl CaptionBatches {
-    /// Tokenizes every reference to `max_tokens` (longer ones are cut, keeping `[SEP]`).
-    pub fn new(
-        set: Arc<CaptionSet>,
-        tokenizer: &WordPieceTokenizer,
-        max_tokens: usize,
-        batch: usize,
-        seed: u64,
-        max_shift: u32,
-        augment: ColourAugment,
-    ) -> Result<Self, TrainError> {
-        let mut tokens = Vec::with_capacity(set.len());
-        for refs in &set.captions {
-            let mut row = Vec::new();
-            for r in refs {
-                let (ids, _) = tokenizer
-                    .encode(r, max_tokens)
-                    .map_err(|e| TrainError::Settings(format!("caption {r:?}: {e}")))?;
-                row.push(ids);
-            }
-            tokens.push(row);
-        }
-        let by_source = set.drawable_sources();
-        Ok(Self {
-            tokens,
-            by_source,
-            set,
-            batch,
-            seed,
-            max_shift,
-            augment,
-        })
-    }
-}
-
-impl<B: Backend> BatchSource<B> for CaptionBatches {
-    type Batch = CaptionBatch<B>;
-
-    fn batch_size(&self) -> usize {
-        self.batch
-    }
-
-    fn batch(&self, at: StepInfo, device: &B::Device) -> CaptionBatch<B> {
-        let mut rng = SplitMix64::stream(self.seed, at.step as u64);
-        let mut below = |n: usize| (rng.next_u64() % n as u64) as usize;
-        let mut picks = Vec::with_capacity(self.batch);
-        let mut shifts = Vec::with_capacity(self.batch);
-        let m = self.max_shift as usize;
-        for _ in 0..self.batch {
-            let source = &self.by_source[below(self.by_source.len())];
-            let image = source[below(source.len())];
-            let caption = below(self.tokens[image].len());
-            let dx = below(2 * m + 1) as i64 - m as i64;
-            let dy = below(2 * m + 1) as i64 - m as i64;
-            picks.push((image, caption));
-            shifts.push((dx, dy));
-        }
-        // A stream of its own, drawn from only when augmenting: runs without augmentation see
-        // the same batches as before it existed.
-        let mut colour_rng =
-            StdRng::seed_from_u64(self.seed ^ (0xc0_10_u64 << 32) ^ at.step as u64);
-        let draws = self.augment.draw(&mut colour_rng, self.batch);
-        let rows = at.share.rows(self.batch);
-        let picks = &picks[rows.clone()];
-        let images: Vec<usize> = picks.iter().map(|p| p.0).collect();
-        let pixels = self
-            .set
-            .pixels_augmented(&images, &shifts[rows.clone()], &draws[rows])
-            .to_tensor(device);
-        let width = self.tokens[0][0].len() - 1;
-        let mut inputs = Vec::with_capacity(picks.len() * width);
-        let mut targets = Vec::with_capacity(picks.len() * width);
-        for &(i, c) in picks {
-            let ids = &self.tokens[i][c];
-            inputs.extend(ids[..width].iter().map(|&x| x as i64));
-            targets.extend(ids[1..].iter().map(|&x| x as i64));
-        }
-        let n = picks.len();
-        CaptionBatch {
-            pixels,
-            inputs: Tensor::from_data(TensorData::new(inputs, [n, width]), device),
-            targets: Tensor::from_data(TensorData::new(targets, [n, width]), device),
-            at,
         }
     }
 }
