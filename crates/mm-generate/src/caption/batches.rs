@@ -1,5 +1,6 @@
 //! The teacher-forced phase's batches: each step draws images (each source equally often, so
-//! the small stamp set is not drowned), one of each image's references at random, a shift of
+//! the small stamp set is not drowned, unless `source_weights` says otherwise), one of each
+//! image's references at random, a shift of
 //! a few pixels and, with `augment` set, a colour or flip draw (`mm_vl::augment`), all from
 //! the step's own seeded streams, so a resumed run sees the same batches.
 
@@ -15,6 +16,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::data::CaptionSet;
+use super::train::CaptionTrainConfig;
 
 /// A training batch: pixels, the caption tokens in (`[CLS] w1 .. wn`) and the tokens out
 /// (`w1 .. wn [SEP]`), padded.
@@ -36,6 +38,8 @@ pub struct CaptionBatches {
     /// `[CLS] .. [SEP] [PAD]..` ids of every reference of every image.
     tokens: Vec<Vec<Vec<u32>>>,
     by_source: Vec<Vec<usize>>,
+    /// Running sums of the sources' draw weights; `None` when all are equal.
+    cumulative: Option<Vec<f64>>,
     batch: usize,
     seed: u64,
     max_shift: u32,
@@ -43,15 +47,14 @@ pub struct CaptionBatches {
 }
 
 impl CaptionBatches {
-    /// Tokenizes every reference to `max_tokens` (longer ones are cut, keeping `[SEP]`).
+    /// Tokenizes every reference to `max_tokens` (longer ones are cut, keeping `[SEP]`); the
+    /// batch size, seed, shift, augmentation and source weights come from `config`. A weight
+    /// for a source the set does not have, or a negative or non-finite one, is refused.
     pub fn new(
         set: Arc<CaptionSet>,
         tokenizer: &WordPieceTokenizer,
         max_tokens: usize,
-        batch: usize,
-        seed: u64,
-        max_shift: u32,
-        augment: ColourAugment,
+        config: &CaptionTrainConfig,
     ) -> Result<Self, TrainError> {
         let mut tokens = Vec::with_capacity(set.len());
         for refs in &set.captions {
@@ -64,15 +67,16 @@ impl CaptionBatches {
             }
             tokens.push(row);
         }
-        let by_source = set.drawable_sources();
+        let (by_source, cumulative) = weighted_sources(&set, config)?;
         Ok(Self {
             tokens,
             by_source,
+            cumulative,
             set,
-            batch,
-            seed,
-            max_shift,
-            augment,
+            batch: config.batch,
+            seed: config.seed,
+            max_shift: config.max_shift,
+            augment: config.augment,
         })
     }
 }
@@ -91,7 +95,15 @@ impl<B: Backend> BatchSource<B> for CaptionBatches {
         let mut shifts = Vec::with_capacity(self.batch);
         let m = self.max_shift as usize;
         for _ in 0..self.batch {
-            let source = &self.by_source[below(self.by_source.len())];
+            let source = &self.by_source[match &self.cumulative {
+                None => below(self.by_source.len()),
+                Some(sums) => {
+                    let total = sums[sums.len() - 1];
+                    // The same one draw from the stream as `below` makes.
+                    let u = below(1 << 53) as f64 / (1u64 << 53) as f64 * total;
+                    sums.iter().position(|&s| u < s).unwrap_or(sums.len() - 1)
+                }
+            }];
             let image = source[below(source.len())];
             let caption = below(self.tokens[image].len());
             let dx = below(2 * m + 1) as i64 - m as i64;
@@ -127,4 +139,54 @@ impl<B: Backend> BatchSource<B> for CaptionBatches {
             at,
         }
     }
+}
+
+/// The images of each drawn source, and the running sums of their weights.
+type WeightedSources = (Vec<Vec<usize>>, Option<Vec<f64>>);
+
+/// The images of each source that has any and a weight above 0, and the running sums of their
+/// draw weights (`None` when every weight is the same, so such runs draw exactly as before
+/// weights existed).
+fn weighted_sources(
+    set: &CaptionSet,
+    config: &CaptionTrainConfig,
+) -> Result<WeightedSources, TrainError> {
+    for (name, &w) in &config.source_weights {
+        if !set.sources.contains(name) {
+            return Err(TrainError::Settings(format!(
+                "source_weights names `{name}`, which is not a training source (they are: {})",
+                set.sources.join(", ")
+            )));
+        }
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(TrainError::Settings(format!(
+                "source_weights.{name} must be a finite number >= 0, not {w}"
+            )));
+        }
+    }
+    let mut by_source = Vec::new();
+    let mut weights = Vec::new();
+    for (name, images) in set.sources.iter().zip(set.by_source()) {
+        let w = config.source_weights.get(name).copied().unwrap_or(1.0);
+        if !images.is_empty() && w > 0.0 {
+            by_source.push(images);
+            weights.push(w);
+        }
+    }
+    if by_source.is_empty() {
+        return Err(TrainError::Settings(
+            "no training source has both images and a weight above 0".into(),
+        ));
+    }
+    if weights.iter().all(|&w| w == weights[0]) {
+        return Ok((by_source, None));
+    }
+    let sums = weights
+        .iter()
+        .scan(0.0, |acc, &w| {
+            *acc += w;
+            Some(*acc)
+        })
+        .collect();
+    Ok((by_source, Some(sums)))
 }

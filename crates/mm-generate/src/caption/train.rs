@@ -5,6 +5,7 @@
 //! ([`super::scst`]) follows in `run/scst/`. The final model is written as an HF
 //! `VisionEncoderDecoderModel` folder with its tokenizer and image processor.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -50,6 +51,11 @@ pub struct CaptionTrainConfig {
     /// captions say ("a red circle"); brightness, contrast and saturation jitter does not.
     #[serde(default)]
     pub augment: ColourAugment,
+    /// How often each training source is drawn, by name, relative to the others (absent: 1,
+    /// every source equally often; 0 leaves a source out). The self-critical phase draws every
+    /// source equally often.
+    #[serde(default)]
+    pub source_weights: BTreeMap<String, f64>,
     /// Seed of weights and batches.
     pub seed: u64,
     /// Steps between checkpoints.
@@ -130,6 +136,7 @@ impl Default for CaptionTrainConfig {
             weight_decay: 0.05,
             max_shift: 3,
             augment: ColourAugment::default(),
+            source_weights: BTreeMap::new(),
             seed: 20,
             checkpoint_every: 1000,
             keep_checkpoints: 2,
@@ -307,10 +314,7 @@ pub fn train_captioner<B: AutodiffBackend>(
         train.clone(),
         &tokenizer,
         config.model.decoder.max_position_embeddings,
-        config.batch,
-        config.seed,
-        config.max_shift,
-        config.augment,
+        &config,
     )?;
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
     let mut trained = fit(&spec, &json, model, optim, schedule, source, devices)?;

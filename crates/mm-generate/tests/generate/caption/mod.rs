@@ -1,7 +1,7 @@
 //! Image captioning: metrics against the reference scorers, transformers parity of the model
 //! and of `generate()`, training through the house loop, and the fused kernels' gradients.
 
-mod augment;
+mod batches;
 mod dropout;
 mod gradients;
 mod hf;
