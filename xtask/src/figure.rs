@@ -39,6 +39,13 @@ pub fn ratio(figure: &Figure, theirs: f64) -> f64 {
     }
 }
 
+/// Whether a reference measured on `reference_device` (its JSON's `device` field: `cuda` or
+/// `wgpu` for a GPU; absent or anything else, the CPU, as every committed reference) compares
+/// with mm run on a GPU (`run_on_gpu`) or not: ratios only pair CPU with CPU, GPU with GPU.
+pub fn same_kind_of_device(run_on_gpu: bool, reference_device: Option<&str>) -> bool {
+    matches!(reference_device, Some("cuda" | "wgpu")) == run_on_gpu
+}
+
 /// The median of `values` (NaN when empty).
 pub fn median(values: &[f64]) -> f64 {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
@@ -67,5 +74,15 @@ mod tests {
         let time = Figure::lower_is_better("t", 2.0);
         assert_eq!(ratio(&rate, 5.0), 2.0);
         assert_eq!(ratio(&time, 4.0), 2.0);
+    }
+
+    #[test]
+    fn gpu_runs_pair_only_with_gpu_references() {
+        assert!(same_kind_of_device(false, None));
+        assert!(same_kind_of_device(false, Some("cpu")));
+        assert!(!same_kind_of_device(true, None));
+        assert!(!same_kind_of_device(true, Some("cpu")));
+        assert!(same_kind_of_device(true, Some("cuda")));
+        assert!(!same_kind_of_device(false, Some("cuda")));
     }
 }

@@ -24,6 +24,7 @@ use crate::backend::dispatch;
 use crate::common::DeviceArg;
 use crate::common::workspace_root;
 use mm_core::DeviceSpec;
+use mm_xtask::figure::same_kind_of_device;
 use reference::{ReferenceScript, print_rounds};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -301,6 +302,22 @@ pub fn run(args: BenchArgs, threads: usize) -> Result<()> {
             reference_path.display()
         ),
     }
+    let reference = reference.filter(|r| {
+        let run_on_gpu = matches!(
+            args.device.device,
+            DeviceSpec::Cuda(_) | DeviceSpec::Wgpu(_)
+        );
+        let comparable = same_kind_of_device(run_on_gpu, r["device"].as_str());
+        if !comparable {
+            println!(
+                "ratios withheld: that reference was measured on the {}, this run is on {}; \
+                 --run-reference measures the reference on the same device",
+                r["device"].as_str().unwrap_or("cpu"),
+                args.device.device
+            );
+        }
+        comparable
+    });
     print_table(&figures, reference.as_ref());
     Ok(())
 }
