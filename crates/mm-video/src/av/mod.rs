@@ -2,12 +2,14 @@
 //! sound ([`clips`]), the controlled synchronization set ([`synth`]), and the guide's
 //! synchronization model ([`sync_model`]) with its training ([`sync_train`]) and offset
 //! estimation and evaluation ([`sync_eval`]); sound-source localization: scenes of stamps
-//! with their sounds ([`scenes`]), the two localizers ([`localizer`]) and the text bridge
+//! with their sounds ([`scenes`]), the two localizers ([`localizer`]) on their shared encoders
+//! ([`localizer_encoders`]) and the text bridge
 //! that ties the attention localizer to caption embeddings ([`bridge`]).
 
 pub mod bridge;
 pub mod clips;
 pub mod localizer;
+pub mod localizer_encoders;
 pub mod localizer_eval;
 pub mod localizer_train;
 pub mod pair_loss;
