@@ -186,9 +186,10 @@ impl BackendJob for CaptionJob {
     }
 }
 
-/// The settings `train caption` starts from (before `--config` and `--set`): the library's
-/// defaults (transformers' own: no label smoothing, every source drawn equally often) with
-/// label smoothing 0.3 and, on the default sources, the stamps drawn half as often. That pair
+/// The settings `train caption` starts from when no `--config` is given (`--set` applies on
+/// top; a `--config` file replaces them whole): the library's defaults (transformers' own: no
+/// label smoothing, every source drawn equally often) with label smoothing 0.3 and, on the
+/// default sources, the stamps drawn half as often. That pair
 /// brought beam search level with greedy decoding over the test images, within the noise
 /// between seeds (docs/generation.md, "Fewer stamp draws and label smoothing together");
 /// `--set label_smoothing=0 --set source_weights.stamps=1` gives the library's defaults back.

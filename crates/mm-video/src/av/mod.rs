@@ -3,8 +3,8 @@
 //! synchronization model ([`sync_model`]) with its training ([`sync_train`]) and offset
 //! estimation and evaluation ([`sync_eval`]); sound-source localization: scenes of stamps
 //! with their sounds ([`scenes`]), the two localizers ([`localizer`]) on their shared encoders
-//! ([`localizer_encoders`]) and the text bridge
-//! that ties the attention localizer to caption embeddings ([`bridge`]).
+//! ([`localizer_encoders`]) and the text bridge that ties the attention localizer to caption
+//! embeddings ([`bridge`]).
 
 pub mod bridge;
 pub mod clips;
