@@ -14,7 +14,9 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use mm_core::train::AdamWConfig;
-use mm_core::train::{RunOptions, StepOutput, TrainError, WarmupCosine, fit};
+use mm_core::train::{
+    EmaModule, RunOptions, StepOutput, TrainError, WarmupCosine, WithEma, fit, lerp_weights,
+};
 use mm_text::WordPieceTokenizer;
 use mm_vision::ViTConfig;
 use mm_vl::augment::ColourAugment;
@@ -79,6 +81,13 @@ pub struct CaptionTrainConfig {
     /// The self-critical phase after teacher forcing (`scst.steps` 0: none).
     #[serde(default)]
     pub scst: ScstConfig,
+    /// Long-run decay of an exponential moving average of the weights (0: none). With it,
+    /// the average (diffusers' warm-up, [`mm_core::train::ema_decay`]) is what the
+    /// self-critical phase starts from, what validation chooses the penalty for, and what
+    /// `final/` holds. Left out of the run folder's settings when 0, so runs from before it
+    /// resume.
+    #[serde(default)]
+    pub ema_decay: f64,
 }
 
 fn default_validation_fraction() -> f64 {
@@ -145,6 +154,7 @@ impl Default for CaptionTrainConfig {
             length_penalties: default_length_penalties(),
             label_smoothing: 0.0,
             scst: ScstConfig::default(),
+            ema_decay: 0.0,
         }
     }
 }
@@ -185,11 +195,14 @@ pub fn caption_loss<B: Backend>(
     (loss, out)
 }
 
-/// A captioner being trained, with the padding id its loss ignores.
+/// A captioner being trained, with the padding id its loss ignores and, when `ema_decay` is
+/// set, the moving average of its weights.
 #[derive(burn::module::Module, Debug)]
 pub struct CaptionTraining<B: Backend> {
     /// The model.
     pub model: Captioner<B>,
+    /// The weights' moving average: same structure, own parameter ids, no gradients.
+    pub ema: Option<Captioner<B>>,
     #[module(skip)]
     pad: u32,
     #[module(skip)]
@@ -203,6 +216,13 @@ impl<B: AutodiffBackend> TrainStep for CaptionTraining<B> {
     fn step(&self, batch: CaptionBatch<B>) -> TrainOutput<StepOutput> {
         let (loss, out) = caption_loss(&self.model, &batch, self.pad, self.label_smoothing);
         TrainOutput::new(self, (loss * batch.at.weight()).backward(), out)
+    }
+}
+
+impl<B: AutodiffBackend> EmaModule<B> for CaptionTraining<B> {
+    fn update_ema(self, decay: f64) -> Self {
+        let ema = self.ema.map(|ema| lerp_weights(ema, &self.model, decay));
+        Self { ema, ..self }
     }
 }
 
@@ -278,12 +298,30 @@ pub fn train_captioner<B: AutodiffBackend>(
     config.model.decoder_start_token_id = tokenizer.cls;
     config.model.eos_token_id = tokenizer.sep;
     config.model.pad_token_id = tokenizer.pad;
+    if !(0.0..1.0).contains(&config.ema_decay) {
+        return Err(TrainError::Settings(format!(
+            "ema_decay must be in [0, 1), not {}",
+            config.ema_decay
+        )));
+    }
     <B as Backend>::seed(main, config.seed);
-    let model = CaptionTraining {
-        model: config
+    let weights = config
+        .model
+        .init::<B>(main)
+        .map_err(|e| TrainError::Settings(e.to_string()))?;
+    // The average starts as a copy with parameter ids of its own.
+    let ema = if config.ema_decay > 0.0 {
+        let fresh = config
             .model
             .init::<B>(main)
-            .map_err(|e| TrainError::Settings(e.to_string()))?,
+            .map_err(|e| TrainError::Settings(e.to_string()))?;
+        Some(lerp_weights(fresh, &weights, 0.0))
+    } else {
+        None
+    };
+    let model = CaptionTraining {
+        model: weights,
+        ema,
         pad: tokenizer.pad,
         label_smoothing: config.label_smoothing,
     };
@@ -298,6 +336,9 @@ pub fn train_captioner<B: AutodiffBackend>(
         .as_object_mut()
         .and_then(|o| o.remove("scst"))
         .unwrap_or_default();
+    if config.ema_decay == 0.0 {
+        json.as_object_mut().map(|o| o.remove("ema_decay"));
+    }
     json["vocabulary"] = json!(
         (0..tokenizer.vocab_size() as u32)
             .map(|i| tokenizer.token(i).unwrap_or_default().to_string())
@@ -317,7 +358,17 @@ pub fn train_captioner<B: AutodiffBackend>(
         &config,
     )?;
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
-    let mut trained = fit(&spec, &json, model, optim, schedule, source, devices)?;
+    let trained = if config.ema_decay > 0.0 {
+        let optim = WithEma::new(optim, config.ema_decay);
+        fit(&spec, &json, model, optim, schedule, source, devices)?
+    } else {
+        fit(&spec, &json, model, optim, schedule, source, devices)?
+    };
+    let mut trained = CaptionTraining {
+        model: trained.ema.clone().unwrap_or(trained.model),
+        ema: None,
+        ..trained
+    };
     if config.scst.steps > 0 {
         let settings = json!({"teacher_forced": json, "scst": scst_json});
         trained.model = self_critical::<B>(

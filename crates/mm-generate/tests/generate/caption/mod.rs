@@ -3,6 +3,7 @@
 
 mod batches;
 mod dropout;
+mod ema;
 mod gradients;
 mod hf;
 mod metrics;
