@@ -1,9 +1,11 @@
 //! Teacher-forced captioner training through the house loop: each step draws a batch
-//! ([`super::batches`]: images of every source equally often, one reference each, shifted and
-//! optionally colour-jittered) and minimizes the cross-entropy of every next token (`[CLS]
-//! words [SEP]`, padding ignored). With `scst.steps` set, the self-critical phase
-//! ([`super::scst`]) follows in `run/scst/`. The final model is written as an HF
-//! `VisionEncoderDecoderModel` folder with its tokenizer and image processor.
+//! ([`super::batches`]: images of each source as often as its weight says, one reference
+//! each, shifted and optionally colour-jittered) and minimizes the cross-entropy of every next
+//! token (`[CLS] words [SEP]`, padding ignored). With `ema_decay` set, a moving average of
+//! the weights is kept beside them and replaces them when teacher forcing ends. With
+//! `scst.steps` set, the self-critical phase ([`super::scst`]) follows in `run/scst/`. The
+//! final model is written as an HF `VisionEncoderDecoderModel` folder with its tokenizer and
+//! image processor.
 
 use std::collections::BTreeMap;
 use std::path::Path;
