@@ -1,9 +1,11 @@
 //! The teacher-forced phase's batches: each step draws images (each source equally often, so
-//! the small stamp set is not drowned, unless `source_weights` says otherwise), one of each
-//! image's references at random, a shift of
-//! a few pixels and, with `augment` set, a colour or flip draw (`mm_vl::augment`), all from
-//! the step's own seeded streams, so a resumed run sees the same batches.
+//! the small stamp set is not drowned, unless `source_weights` says otherwise: [`SourceDraw`],
+//! which the self-critical phase draws through too), one of each image's references at
+//! random, a shift of a few pixels and, with `augment` set, a colour or flip draw
+//! (`mm_vl::augment`), all from the step's own seeded streams, so a resumed run sees the same
+//! batches.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
@@ -37,9 +39,7 @@ pub struct CaptionBatches {
     set: Arc<CaptionSet>,
     /// `[CLS] .. [SEP] [PAD]..` ids of every reference of every image.
     tokens: Vec<Vec<Vec<u32>>>,
-    by_source: Vec<Vec<usize>>,
-    /// Running sums of the sources' draw weights; `None` when all are equal.
-    cumulative: Option<Vec<f64>>,
+    draw: SourceDraw,
     batch: usize,
     seed: u64,
     max_shift: u32,
@@ -67,11 +67,10 @@ impl CaptionBatches {
             }
             tokens.push(row);
         }
-        let (by_source, cumulative) = weighted_sources(&set, config)?;
+        let draw = SourceDraw::new(&set, &config.source_weights)?;
         Ok(Self {
             tokens,
-            by_source,
-            cumulative,
+            draw,
             set,
             batch: config.batch,
             seed: config.seed,
@@ -95,15 +94,7 @@ impl<B: Backend> BatchSource<B> for CaptionBatches {
         let mut shifts = Vec::with_capacity(self.batch);
         let m = self.max_shift as usize;
         for _ in 0..self.batch {
-            let source = &self.by_source[match &self.cumulative {
-                None => below(self.by_source.len()),
-                Some(sums) => {
-                    let total = sums[sums.len() - 1];
-                    // The same one draw from the stream as `below` makes.
-                    let u = below(1 << 53) as f64 / (1u64 << 53) as f64 * total;
-                    sums.iter().position(|&s| u < s).unwrap_or(sums.len() - 1)
-                }
-            }];
+            let source = self.draw.pick(&mut below);
             let image = source[below(source.len())];
             let caption = below(self.tokens[image].len());
             let dx = below(2 * m + 1) as i64 - m as i64;
@@ -141,52 +132,73 @@ impl<B: Backend> BatchSource<B> for CaptionBatches {
     }
 }
 
-/// The images of each drawn source, and the running sums of their weights.
-type WeightedSources = (Vec<Vec<usize>>, Option<Vec<f64>>);
+/// Which images a step draws from, and how often: the images of each source that has any
+/// and a weight above 0 (`source_weights`; absent: 1), and the running sums of those weights.
+/// Both training phases draw through it, a source first, then one of its images.
+#[derive(Debug, Clone)]
+pub struct SourceDraw {
+    by_source: Vec<Vec<usize>>,
+    /// `None` when every weight is the same, so such runs draw exactly as before weights
+    /// existed.
+    cumulative: Option<Vec<f64>>,
+}
 
-/// The images of each source that has any and a weight above 0, and the running sums of their
-/// draw weights (`None` when every weight is the same, so such runs draw exactly as before
-/// weights existed).
-fn weighted_sources(
-    set: &CaptionSet,
-    config: &CaptionTrainConfig,
-) -> Result<WeightedSources, TrainError> {
-    for (name, &w) in &config.source_weights {
-        if !set.sources.contains(name) {
-            return Err(TrainError::Settings(format!(
-                "source_weights names `{name}`, which is not a training source (they are: {})",
-                set.sources.join(", ")
-            )));
+impl SourceDraw {
+    /// The draw of `set` under `weights`; a weight for a source the set does not have, a
+    /// negative or non-finite one, or no source left to draw is refused.
+    pub fn new(set: &CaptionSet, weights: &BTreeMap<String, f64>) -> Result<Self, TrainError> {
+        for (name, &w) in weights {
+            if !set.sources.contains(name) {
+                return Err(TrainError::Settings(format!(
+                    "source_weights names `{name}`, which is not a training source (they are: {})",
+                    set.sources.join(", ")
+                )));
+            }
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(TrainError::Settings(format!(
+                    "source_weights.{name} must be a finite number >= 0, not {w}"
+                )));
+            }
         }
-        if !(w.is_finite() && w >= 0.0) {
-            return Err(TrainError::Settings(format!(
-                "source_weights.{name} must be a finite number >= 0, not {w}"
-            )));
+        let mut by_source = Vec::new();
+        let mut drawn = Vec::new();
+        for (name, images) in set.sources.iter().zip(set.by_source()) {
+            let w = weights.get(name).copied().unwrap_or(1.0);
+            if !images.is_empty() && w > 0.0 {
+                by_source.push(images);
+                drawn.push(w);
+            }
         }
-    }
-    let mut by_source = Vec::new();
-    let mut weights = Vec::new();
-    for (name, images) in set.sources.iter().zip(set.by_source()) {
-        let w = config.source_weights.get(name).copied().unwrap_or(1.0);
-        if !images.is_empty() && w > 0.0 {
-            by_source.push(images);
-            weights.push(w);
+        if by_source.is_empty() {
+            return Err(TrainError::Settings(
+                "no training source has both images and a weight above 0".into(),
+            ));
         }
-    }
-    if by_source.is_empty() {
-        return Err(TrainError::Settings(
-            "no training source has both images and a weight above 0".into(),
-        ));
-    }
-    if weights.iter().all(|&w| w == weights[0]) {
-        return Ok((by_source, None));
-    }
-    let sums = weights
-        .iter()
-        .scan(0.0, |acc, &w| {
-            *acc += w;
-            Some(*acc)
+        let equal = drawn.iter().all(|&w| w == drawn[0]);
+        let sums = drawn
+            .iter()
+            .scan(0.0, |acc, &w| {
+                *acc += w;
+                Some(*acc)
+            })
+            .collect();
+        Ok(Self {
+            by_source,
+            cumulative: (!equal).then_some(sums),
         })
-        .collect();
-    Ok((by_source, Some(sums)))
+    }
+
+    /// The images of one source, drawn with one call of `below(n)` (a number below `n`).
+    pub fn pick(&self, below: &mut impl FnMut(usize) -> usize) -> &[usize] {
+        let index = match &self.cumulative {
+            None => below(self.by_source.len()),
+            Some(sums) => {
+                let total = sums[sums.len() - 1];
+                // The same one draw from the stream as the equal case makes.
+                let u = below(1 << 53) as f64 / (1u64 << 53) as f64 * total;
+                sums.iter().position(|&s| u < s).unwrap_or(sums.len() - 1)
+            }
+        };
+        &self.by_source[index]
+    }
 }

@@ -24,6 +24,7 @@ use mm_data::rng::SplitMix64;
 use mm_text::WordPieceTokenizer;
 use serde::{Deserialize, Serialize};
 
+use super::batches::SourceDraw;
 use super::data::CaptionSet;
 use super::eval::reference_words;
 use super::model::Captioner;
@@ -137,10 +138,11 @@ pub struct ScstBatch<B: Backend> {
     pub rewards: Arc<Rewards>,
 }
 
-/// Draws [`ScstBatch`]es: each source equally often, images shifted by a few pixels.
+/// Draws [`ScstBatch`]es: each source as often as its weight says (as teacher forcing
+/// draws), images shifted by a few pixels.
 pub struct ScstBatches {
     set: Arc<CaptionSet>,
-    by_source: Vec<Vec<usize>>,
+    draw: SourceDraw,
     rewards: Arc<Rewards>,
     batch: usize,
     seed: u64,
@@ -148,18 +150,18 @@ pub struct ScstBatches {
 }
 
 impl ScstBatches {
-    /// Batches of `batch` images of `set`.
+    /// Batches of `batch` images of `set`, its sources drawn by `draw`.
     pub fn new(
         set: Arc<CaptionSet>,
+        draw: SourceDraw,
         rewards: Arc<Rewards>,
         batch: usize,
         seed: u64,
         max_shift: u32,
     ) -> Self {
-        let by_source = set.drawable_sources();
         Self {
             set,
-            by_source,
+            draw,
             rewards,
             batch,
             seed,
@@ -182,7 +184,7 @@ impl<B: Backend> BatchSource<B> for ScstBatches {
         let mut images = Vec::with_capacity(self.batch);
         let mut shifts = Vec::with_capacity(self.batch);
         for _ in 0..self.batch {
-            let source = &self.by_source[below(self.by_source.len())];
+            let source = self.draw.pick(&mut below);
             images.push(source[below(source.len())]);
             let dx = below(2 * m + 1) as i64 - m as i64;
             let dy = below(2 * m + 1) as i64 - m as i64;
@@ -337,12 +339,14 @@ impl<B: Backend> InferenceStep for ScstTraining<B> {
 /// Runs the self-critical phase on `model` (teacher-forced already) over the training images
 /// `set`, in `run.run_dir/scst` (its own checkpoints, `metrics.jsonl` and `loss.png`; with
 /// `run.resume` it continues from its newest checkpoint when it has one, else starts).
-/// `settings` is the whole run's configuration, recorded in that folder's `config.json`.
+/// `settings` is the whole run's configuration, recorded in that folder's `config.json`;
+/// `draw` says how often each source is drawn (the teacher-forced phase's `source_weights`).
 #[allow(clippy::too_many_arguments)]
 pub fn self_critical<B: AutodiffBackend>(
     config: &ScstConfig,
     model: Captioner<B::InnerBackend>,
     set: Arc<CaptionSet>,
+    draw: SourceDraw,
     tokenizer: &WordPieceTokenizer,
     (max_new_tokens, max_shift, seed): (usize, u32, u64),
     settings: &serde_json::Value,
@@ -366,7 +370,7 @@ pub fn self_critical<B: AutodiffBackend>(
     );
     let optim = AdamWConfig::new().init::<B, ScstTraining<B>>();
     let rewards = Arc::new(Rewards::new(&set, tokenizer.clone()));
-    let source = ScstBatches::new(set, rewards, config.batch, seed ^ 0x5C57, max_shift);
+    let source = ScstBatches::new(set, draw, rewards, config.batch, seed ^ 0x5C57, max_shift);
     let spec = phase.spec(config.steps, config.checkpoint_every, 2);
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
     let trained = fit(&spec, settings, training, optim, schedule, source, devices)?;

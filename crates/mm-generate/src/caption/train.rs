@@ -25,7 +25,7 @@ use mm_vl::augment::ColourAugment;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-pub use super::batches::{CaptionBatch, CaptionBatches};
+pub use super::batches::{CaptionBatch, CaptionBatches, SourceDraw};
 use super::data::CaptionSet;
 use super::decoder::BertDecoderConfig;
 use super::hf::export_hf_captioner;
@@ -56,8 +56,7 @@ pub struct CaptionTrainConfig {
     #[serde(default)]
     pub augment: ColourAugment,
     /// How often each training source is drawn, by name, relative to the others (absent: 1,
-    /// every source equally often; 0 leaves a source out). The self-critical phase draws every
-    /// source equally often.
+    /// every source equally often; 0 leaves a source out), in both phases.
     #[serde(default)]
     pub source_weights: BTreeMap<String, f64>,
     /// Seed of weights and batches.
@@ -373,10 +372,12 @@ pub fn train_captioner<B: AutodiffBackend>(
     };
     if config.scst.steps > 0 {
         let settings = json!({"teacher_forced": json, "scst": scst_json});
+        let draw = SourceDraw::new(&train, &config.source_weights)?;
         trained.model = self_critical::<B>(
             &config.scst,
             trained.model,
             train,
+            draw,
             &tokenizer,
             (
                 config.model.decoder.max_position_embeddings - 1,

@@ -3,7 +3,8 @@
 //! the same ones again when the step is drawn again (a resumed run sees the same batches); an
 //! out-of-range setting is refused before training (`train.rs`). Source weights: each source
 //! is drawn in proportion to its weight, 0 leaves it out, and a weight for a source that does
-//! not exist, or a negative one, is a named error.
+//! not exist, or a negative one, is a named error; the self-critical phase draws by the same
+//! weights.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,8 +12,9 @@ use std::sync::Arc;
 use burn::backend::Flex;
 use burn::tensor::Tensor;
 use mm_core::train::{BatchSource, Share, StepInfo};
+use mm_generate::caption::scst::{Rewards, ScstBatch, ScstBatches};
 use mm_generate::caption::train::{
-    CaptionBatch, CaptionBatches, CaptionTrainConfig, caption_tokenizer,
+    CaptionBatch, CaptionBatches, CaptionTrainConfig, SourceDraw, caption_tokenizer,
 };
 use mm_generate::caption::{CaptionSet, CaptionSource, vit_processor};
 use mm_vl::augment::ColourAugment;
@@ -119,14 +121,19 @@ fn write_purple(dir: &Path) -> std::path::PathBuf {
     manifest
 }
 
+/// Eight coloured squares and one purple one, as two sources.
+fn two_sources(dir: &Path) -> Arc<CaptionSet> {
+    let sources = [
+        CaptionSource::new("colours", &write_set(dir), Some("train")),
+        CaptionSource::new("purple", &write_purple(dir), Some("train")),
+    ];
+    Arc::new(CaptionSet::load(&sources, &vit_processor(16)).unwrap())
+}
+
 #[test]
 fn sources_are_drawn_by_weight() {
     let dir = tempfile::tempdir().unwrap();
-    let sources = [
-        CaptionSource::new("colours", &write_set(dir.path()), Some("train")),
-        CaptionSource::new("purple", &write_purple(dir.path()), Some("train")),
-    ];
-    let set = Arc::new(CaptionSet::load(&sources, &vit_processor(16)).unwrap());
+    let set = two_sources(dir.path());
     let tokenizer = caption_tokenizer(&set).unwrap();
     let purple = tokenizer.encode("purple", 8).unwrap().0[1] as i64;
     // The share of rows captioning the purple square over 100 steps of 6.
@@ -166,4 +173,40 @@ fn sources_are_drawn_by_weight() {
             .to_string();
         assert!(err.contains(needle), "{err}");
     }
+}
+
+#[test]
+fn the_self_critical_phase_draws_by_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = two_sources(dir.path());
+    let purple = set
+        .captions
+        .iter()
+        .position(|c| c[0].contains("purple"))
+        .unwrap();
+    let rewards = Arc::new(Rewards::new(&set, caption_tokenizer(&set).unwrap()));
+    // The share of the purple square among the images of 100 steps of 6.
+    let share = |weights: &[(&str, f64)]| {
+        let weights = weights.iter().map(|&(n, w)| (n.to_string(), w)).collect();
+        let draw = SourceDraw::new(&set, &weights).unwrap();
+        let source = ScstBatches::new(set.clone(), draw, rewards.clone(), 6, 20, 0);
+        let images: Vec<usize> = (0..100)
+            .flat_map(|step| {
+                let at = StepInfo {
+                    step,
+                    share: Share::WHOLE,
+                    batch_size: 6,
+                };
+                let batch: ScstBatch<B> = BatchSource::<B>::batch(&source, at, &Default::default());
+                batch.images
+            })
+            .collect();
+        images.iter().filter(|&&i| i == purple).count() as f64 / images.len() as f64
+    };
+    let even = share(&[]);
+    assert!((even - 0.5).abs() < 0.08, "equal weights: {even}");
+    assert_eq!(share(&[("colours", 2.0), ("purple", 2.0)]), even);
+    let one_to_three = share(&[("purple", 1.0 / 3.0)]);
+    assert!((one_to_three - 0.25).abs() < 0.08, "1:3: {one_to_three}");
+    assert_eq!(share(&[("purple", 0.0)]), 0.0);
 }
