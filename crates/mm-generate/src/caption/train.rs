@@ -365,10 +365,12 @@ pub fn train_captioner<B: AutodiffBackend>(
     } else {
         fit(&spec, &json, model, optim, schedule, source, devices)?
     };
+    // With an average, it is the model from here on.
     let mut trained = CaptionTraining {
-        model: trained.ema.clone().unwrap_or(trained.model),
+        model: trained.ema.unwrap_or(trained.model),
         ema: None,
-        ..trained
+        pad: trained.pad,
+        label_smoothing: trained.label_smoothing,
     };
     if config.scst.steps > 0 {
         let settings = json!({"teacher_forced": json, "scst": scst_json});
