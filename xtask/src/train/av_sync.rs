@@ -79,6 +79,15 @@ pub fn print_sync_report(report: &SyncReport, out: Option<&Path>) -> Result<()> 
         100.0 * report.shuffled_offset_top1,
         report.shuffled_auc
     );
+    if let Some(b) = &report.motion_onset {
+        println!(
+            "baseline that learns nothing, motion against sound onsets: offset {:.1}%, AUC {:.3} (another clip's sound: {:.1}%, {:.3})",
+            100.0 * b.offset_top1,
+            b.auc,
+            100.0 * b.shuffled_offset_top1,
+            b.shuffled_auc
+        );
+    }
     if let Some(out) = out {
         mm_data::fs::atomic_write(out, serde_json::to_string_pretty(report)?.as_bytes())?;
         println!("wrote {}", out.display());

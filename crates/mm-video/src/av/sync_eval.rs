@@ -12,6 +12,7 @@ use mm_data::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 use super::clips::{AvClip, mel_extractor};
+use super::sync_baseline::motion_onset_offset;
 use super::sync_model::SyncNet;
 use super::sync_train::{SyncTrainConfig, windows};
 use crate::error::{Result, VideoError};
@@ -129,14 +130,39 @@ pub struct SyncReport {
     pub shuffled_offset_top1: f64,
     /// AUC with every clip's sound taken from another clip.
     pub shuffled_auc: f64,
+    /// The same figures from the baseline that learns nothing (motion against sound onsets,
+    /// [`super::sync_baseline`]) on the same clips and shifts: what timing the clips offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub motion_onset: Option<Box<SyncReport>>,
 }
 
-/// Evaluates on `test`: each clip's sound shifted by a seeded random offset in `-max..=max`.
+/// Evaluates on `test`: each clip's sound shifted by a seeded random offset in `-max..=max`;
+/// the motion-onset baseline ([`super::sync_baseline`]) is scored on the same clips and shifts
+/// beside it (`motion_onset`).
 pub fn evaluate_sync<B: Backend>(
     model: &SyncNet<B>,
     config: &SyncTrainConfig,
     test: &[AvClip],
     device: &B::Device,
+) -> Result<SyncReport> {
+    let max = config.max_offset;
+    let mut report = evaluate_offsets(test, max, config.seed, |clip, audio| {
+        estimate_offset(model, config, clip, audio, device)
+    })?;
+    let baseline = evaluate_offsets(test, max, config.seed, |clip, audio| {
+        motion_onset_offset(clip, audio, max)
+    })?;
+    report.motion_onset = Some(Box::new(baseline));
+    Ok(report)
+}
+
+/// The held-out figures of any offset estimator `estimate(clip, sound)` on `test`, each clip's
+/// sound shifted by an offset in `-max_offset..=max_offset` drawn from `seed`.
+pub fn evaluate_offsets(
+    test: &[AvClip],
+    max_offset: usize,
+    seed: u64,
+    estimate: impl Fn(&AvClip, &[f32]) -> Result<OffsetEstimate>,
 ) -> Result<SyncReport> {
     let n = test.len();
     if n < 2 {
@@ -145,8 +171,8 @@ pub fn evaluate_sync<B: Backend>(
                 .into(),
         ));
     }
-    let max = config.max_offset as i64;
-    let mut rng = SplitMix64::new(config.seed ^ 0x5EED);
+    let max = max_offset as i64;
+    let mut rng = SplitMix64::new(seed ^ 0x5EED);
     let mut figures = [Vec::new(), Vec::new()]; // own sound, another clip's sound
     for (i, clip) in test.iter().enumerate() {
         let shift = (rng.next_u64() % (2 * max as u64 + 1)) as i64 - max;
@@ -161,11 +187,9 @@ pub fn evaluate_sync<B: Backend>(
                 context: source.context.clone(),
             };
             sound.audio.resize(clip.audio.len(), 0.0);
-            let shifted =
-                estimate_offset(model, config, clip, &sound.shifted_audio(shift), device)?;
-            let in_sync = estimate_offset(model, config, clip, &sound.audio, device)?;
-            let out_of_sync =
-                estimate_offset(model, config, clip, &sound.shifted_audio(far), device)?;
+            let shifted = estimate(clip, &sound.shifted_audio(shift))?;
+            let in_sync = estimate(clip, &sound.audio)?;
+            let out_of_sync = estimate(clip, &sound.shifted_audio(far))?;
             f.push((
                 shifted.offset - shift,
                 in_sync.in_sync_score,
@@ -182,13 +206,14 @@ pub fn evaluate_sync<B: Backend>(
     };
     Ok(SyncReport {
         n_test: n,
-        max_offset: config.max_offset,
+        max_offset,
         offset_top1: top1(&figures[0]),
         chance_offset_top1: 3.0 / (2 * max + 1) as f64,
         offset_mae: figures[0].iter().map(|r| r.0.abs() as f64).sum::<f64>() / n as f64,
         auc: auc(&figures[0]),
         shuffled_offset_top1: top1(&figures[1]),
         shuffled_auc: auc(&figures[1]),
+        motion_onset: None,
     })
 }
 

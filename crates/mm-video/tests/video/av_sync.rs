@@ -10,7 +10,10 @@ use mm_data::rng::SplitMix64;
 use mm_video::av::clips::{AV_SAMPLE_RATE, check_clip};
 use mm_video::av::sync_train::fit_config_to_clips;
 use mm_video::av::synth::{SyncSetConfig, draw_onsets, render_audio, render_frames};
-use mm_video::av::{AvClip, SyncNetConfig, SyncTrainConfig, evaluate_sync, load_sync, train_sync};
+use mm_video::av::{
+    AvClip, SyncNetConfig, SyncTrainConfig, evaluate_offsets, evaluate_sync, load_sync,
+    motion_onset_offset, train_sync,
+};
 
 type A = Autodiff<Flex>;
 
@@ -150,6 +153,37 @@ fn the_model_finds_the_shift_and_the_shuffled_control_does_not() {
     assert!(report.offset_top1 >= 0.75, "{report:?}");
     assert!(report.auc >= 0.8, "{report:?}");
     assert!(report.shuffled_offset_top1 <= 0.4, "{report:?}");
+    // The baseline that learns nothing is scored on the same clips and shifts beside it.
+    let baseline = report
+        .motion_onset
+        .as_ref()
+        .expect("the baseline's figures");
+    assert_eq!(baseline.n_test, report.n_test);
+    assert!(baseline.motion_onset.is_none());
+}
+
+#[test]
+fn motion_against_onsets_finds_the_shift_where_seen_events_are_heard() {
+    let test = clips(24, 3);
+    let report = evaluate_offsets(&test, 15, 5, |clip, audio| {
+        motion_onset_offset(clip, audio, 15)
+    })
+    .unwrap();
+    eprintln!("{report:?}");
+    assert!(report.offset_top1 >= 0.9, "{report:?}");
+    assert!(report.auc >= 0.9, "{report:?}");
+    assert!(report.shuffled_offset_top1 <= 0.4, "{report:?}");
+    assert!(report.shuffled_auc <= 0.75, "{report:?}");
+    // A still picture gives the baseline nothing to go on: every shift scores 0.
+    let mut still = test[0].clone();
+    still.frames = vec![still.frames[0].clone(); still.frames.len()];
+    let estimate = motion_onset_offset(&still, &still.audio, 15).unwrap();
+    assert!(estimate.scores.iter().all(|&s| s == 0.0), "{estimate:?}");
+    // Too few frames for the search is a named error.
+    let mut short = test[0].clone();
+    short.frames.truncate(32);
+    let err = motion_onset_offset(&short, &short.audio, 15).unwrap_err();
+    assert!(err.to_string().contains("32 frames"), "{err}");
 }
 
 #[test]
