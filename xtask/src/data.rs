@@ -93,13 +93,14 @@ pub fn run(args: DataArgs) -> Result<()> {
                     &mm_video::Ffmpeg::default(),
                 )?;
                 println!(
-                    "video: Big Buck Bunny {}\n  working copy: {}\n  {} train windows (minutes 0-7), {} test windows (minute 8 on) in {}\n  3 s windows with sound: {}",
+                    "video: Big Buck Bunny {}\n  working copy: {}\n  {} train windows (minutes 0-7), {} test windows (minute 8 on) in {}\n  3 s windows with sound: {} (tested inside the story: {})",
                     out.film.display(),
                     out.small.display(),
                     out.train,
                     out.test,
                     out.manifest.display(),
-                    out.av_manifest.display()
+                    out.av_manifest.display(),
+                    out.av_story_manifest.display()
                 );
                 Ok(())
             }

@@ -2,6 +2,9 @@
 //! soundtrack), which the PyPI source archive of `moviepy` 2.2.1 carries in a zip under its
 //! docs. Fetched with `pip download` by name, checked by sha256, cut into 2 s windows: minutes
 //! 0-7 for training, 8 to the end for testing, minute 7-8 left out so no clip straddles the two.
+//! The story ends at 8:09 and the end credits run from there, so the audio-visual windows also
+//! come in a second split whose test minutes lie inside the story (`film-av-story.jsonl`:
+//! minutes 0-6 for training, 6:05-8:09 for testing).
 //!
 //! ```json
 //! {"video": "bbb-160x90.mp4", "start": 12.0, "end": 14.0, "split": "train"}
@@ -35,6 +38,13 @@ pub const FILM_SHA256: &str = "475fbbf34c4c367998f80c29ea03b15a743941179b12da337
 pub const TRAIN_END_S: f64 = 420.0;
 /// Test clips start at this time (minute 8).
 pub const TEST_START_S: f64 = 480.0;
+/// Story split: training clips end by this time (minute 6).
+pub const STORY_TRAIN_END_S: f64 = 360.0;
+/// Story split: test clips start here, more than the 1 s of surrounding sound that the
+/// audio-visual clips read after the last training window.
+pub const STORY_TEST_START_S: f64 = 365.0;
+/// The story's end: the iris-out at 8:09, after which the end credits roll.
+pub const STORY_END_S: f64 = 489.0;
 /// Length of a manifest window.
 pub const WINDOW_S: f64 = 2.0;
 /// Length of a window of the audio-visual manifest (`film-av.jsonl`): room for the offset search.
@@ -67,6 +77,8 @@ pub struct FilmData {
     pub manifest: PathBuf,
     /// The manifest of longer windows with their sound, for the audio-visual models.
     pub av_manifest: PathBuf,
+    /// The same windows split inside the story (test minutes 6:05-8:09, no credits).
+    pub av_story_manifest: PathBuf,
     /// Training windows.
     pub train: usize,
     /// Test windows.
@@ -97,6 +109,14 @@ pub fn prepare_film(cache: &Path, dest: &Path, ffmpeg: &Ffmpeg) -> Result<FilmDa
     let av_manifest = dest.join("film-av.jsonl");
     let av_records = windows(info.duration_s, &format!("bbb-{w}x{h}.mp4"), AV_WINDOW_S);
     Manifest::write(&av_manifest, &av_records)?;
+    let av_story_manifest = dest.join("film-av-story.jsonl");
+    let story = Split {
+        train_end: STORY_TRAIN_END_S,
+        test_start: STORY_TEST_START_S,
+        test_end: STORY_END_S,
+    };
+    let story_records = story.windows(info.duration_s, &format!("bbb-{w}x{h}.mp4"), AV_WINDOW_S);
+    Manifest::write(&av_story_manifest, &story_records)?;
     let count = |split: &str| {
         records
             .iter()
@@ -108,6 +128,7 @@ pub fn prepare_film(cache: &Path, dest: &Path, ffmpeg: &Ffmpeg) -> Result<FilmDa
         small,
         manifest,
         av_manifest,
+        av_story_manifest,
         train: count("train"),
         test: count("test"),
     })
@@ -115,30 +136,53 @@ pub fn prepare_film(cache: &Path, dest: &Path, ffmpeg: &Ffmpeg) -> Result<FilmDa
 
 /// The `window_s` windows of a `duration_s` film: train before minute 7, test from minute 8.
 pub fn windows(duration_s: f64, video: &str, window_s: f64) -> Vec<VideoClip> {
-    let mut out = Vec::new();
-    let mut start = 0.0;
-    while start + window_s <= duration_s {
-        let end = start + window_s;
-        let split = if end <= TRAIN_END_S {
-            Some("train")
-        } else if start >= TEST_START_S {
-            Some("test")
-        } else {
-            None
-        };
-        if let Some(split) = split {
-            out.push(VideoClip {
-                audio: None,
-                video: video.to_string(),
-                start: Some(start),
-                end: Some(end),
-                label: None,
-                split: Some(split.to_string()),
-            });
-        }
-        start = end;
+    Split {
+        train_end: TRAIN_END_S,
+        test_start: TEST_START_S,
+        test_end: f64::INFINITY,
     }
-    out
+    .windows(duration_s, video, window_s)
+}
+
+/// Where a film's training windows end and its test windows lie (seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Split {
+    /// Training windows end by this time.
+    pub train_end: f64,
+    /// Test windows start at or after this time...
+    pub test_start: f64,
+    /// ...and end by this one (or the film's end).
+    pub test_end: f64,
+}
+
+impl Split {
+    /// The back-to-back `window_s` windows of a `duration_s` film that fall in either split.
+    pub fn windows(&self, duration_s: f64, video: &str, window_s: f64) -> Vec<VideoClip> {
+        let mut out = Vec::new();
+        let mut start = 0.0;
+        while start + window_s <= duration_s {
+            let end = start + window_s;
+            let split = if end <= self.train_end {
+                Some("train")
+            } else if start >= self.test_start && end <= self.test_end {
+                Some("test")
+            } else {
+                None
+            };
+            if let Some(split) = split {
+                out.push(VideoClip {
+                    audio: None,
+                    video: video.to_string(),
+                    start: Some(start),
+                    end: Some(end),
+                    label: None,
+                    split: Some(split.to_string()),
+                });
+            }
+            start = end;
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +206,34 @@ mod tests {
         assert!(
             test.iter()
                 .all(|r| r.start.unwrap() >= TEST_START_S && r.end.unwrap() <= 596.458)
+        );
+    }
+
+    #[test]
+    fn the_story_split_tests_inside_the_story_only() {
+        let split = Split {
+            train_end: STORY_TRAIN_END_S,
+            test_start: STORY_TEST_START_S,
+            test_end: STORY_END_S,
+        };
+        let w = split.windows(596.458, "bbb.mp4", AV_WINDOW_S);
+        let (train, test): (Vec<_>, Vec<_>) =
+            w.iter().partition(|r| r.split.as_deref() == Some("train"));
+        assert_eq!((train.len(), test.len()), (120, 41));
+        assert!(train.iter().all(|r| r.end.unwrap() <= STORY_TRAIN_END_S));
+        assert!(
+            test.iter()
+                .all(|r| r.start.unwrap() >= STORY_TEST_START_S && r.end.unwrap() <= STORY_END_S)
+        );
+        // A second apart at least: the sound read around a test window is never trained on.
+        let first_test = test
+            .iter()
+            .map(|r| r.start.unwrap())
+            .fold(f64::MAX, f64::min);
+        let last_train = train.iter().map(|r| r.end.unwrap()).fold(0.0, f64::max);
+        assert!(
+            first_test - 1.0 > last_train + 1.0,
+            "{last_train} {first_test}"
         );
     }
 }

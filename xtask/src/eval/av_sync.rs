@@ -19,7 +19,8 @@ pub struct AvSyncEvalArgs {
     /// A trained model folder (a run's `final/`).
     #[arg(long)]
     checkpoint: PathBuf,
-    /// `synth` (the controlled set), `film` (the film with its soundtrack) or a manifest.
+    /// `synth` (the controlled set), `film` (the film with its soundtrack, tested on minutes
+    /// 8-10), `film-story` (tested inside the story, 6:05-8:09) or a manifest.
     #[arg(long, default_value = "synth")]
     data: String,
     /// Also write the report as JSON here.

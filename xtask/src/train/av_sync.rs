@@ -19,8 +19,10 @@ use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
 #[derive(Args)]
 pub struct AvSyncTrainArgs {
     /// `synth` (the controlled set, datasets/synth/av-sync/av-sync.jsonl), `film` (3 s windows
-    /// of the film with its soundtrack, datasets/video/film-av.jsonl) or a manifest of clips
-    /// with sound (.jsonl of video, optional audio, start, end, split).
+    /// of the film with its soundtrack, datasets/video/film-av.jsonl: test minutes 8-10, mostly
+    /// end credits), `film-story` (the same windows tested inside the story, minutes
+    /// 6:05-8:09: film-av-story.jsonl) or a manifest of clips with sound (.jsonl of video,
+    /// optional audio, start, end, split).
     #[arg(long, default_value = "synth")]
     data: String,
     #[command(flatten)]
@@ -49,6 +51,10 @@ pub fn av_sync_manifest(data: &str) -> Result<PathBuf> {
         ),
         "film" => (
             datasets_dir().join("video/film-av.jsonl"),
+            "cargo xtask data fetch video",
+        ),
+        "film-story" => (
+            datasets_dir().join("video/film-av-story.jsonl"),
             "cargo xtask data fetch video",
         ),
         path => (PathBuf::from(path), "it"),
