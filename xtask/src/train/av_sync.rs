@@ -131,7 +131,7 @@ pub fn run(args: AvSyncTrainArgs) -> Result<()> {
     }
     let manifest = av_sync_manifest(&args.data)?;
     let run_dir = args.run_dir.clone().unwrap_or_else(|| {
-        let name = if matches!(args.data.as_str(), "synth" | "film") {
+        let name = if matches!(args.data.as_str(), "synth" | "film" | "film-story") {
             args.data.as_str()
         } else {
             "custom"
