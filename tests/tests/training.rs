@@ -180,4 +180,10 @@ fn resume_refuses_missing_or_mismatched_checkpoints() {
         ),
         "{err}"
     );
+    // The refusal names the setting that differs, with both values.
+    let text = err.to_string();
+    assert!(
+        text.contains("text_config.num_hidden_layers: saved 2, now 1"),
+        "{text}"
+    );
 }

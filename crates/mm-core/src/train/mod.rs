@@ -20,6 +20,7 @@
 //! ([`save_model_dir`]) and may append its evaluation to `metrics.jsonl` ([`append_eval`]).
 
 mod adamw;
+mod config_diff;
 mod confusion;
 mod ema;
 mod loader;
@@ -159,11 +160,13 @@ pub enum TrainError {
     NoCheckpoint(PathBuf),
     /// The run folder holds a run of another configuration.
     #[error(
-        "{path} was written by a different training config; resume with the same config or use a fresh --run-dir"
+        "{path} was written by a different training config ({differences}); resume with the same settings (`--set KEY=VALUE` with the saved value) or use a fresh --run-dir"
     )]
     ConfigMismatch {
         /// The run's `config.json`.
         path: PathBuf,
+        /// Which settings differ, saved and now, by dotted path.
+        differences: String,
     },
     /// A checkpoint exists but cannot be read.
     #[error("checkpoint {path} cannot be loaded: {reason}")]
@@ -220,7 +223,10 @@ fn prepare(spec: &RunSpec, config: &serde_json::Value) -> Result<usize, TrainErr
                 })
             })?;
         if &saved != config {
-            return Err(TrainError::ConfigMismatch { path: config_path });
+            return Err(TrainError::ConfigMismatch {
+                path: config_path,
+                differences: config_diff::describe_differences(&saved, config),
+            });
         }
         truncate_log(&metrics, (chunk * spec.chunk()).min(spec.total_steps))
             .map_err(io(&metrics))?;
