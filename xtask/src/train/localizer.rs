@@ -225,6 +225,29 @@ impl BackendJob for LocalizerJob {
     }
 }
 
+/// The image-caption manifest a `bridge_sources` entry names: `emoji` (the Google emoji with
+/// their names), `openmoji`, or a path.
+fn caption_source(source: &str) -> Result<PathBuf> {
+    let (path, make) = match source {
+        "emoji" => (
+            datasets_dir().join("emoji/google.jsonl"),
+            "cargo xtask data fetch emoji",
+        ),
+        "openmoji" => (
+            datasets_dir().join("emoji/openmoji.jsonl"),
+            "cargo xtask data fetch openmoji",
+        ),
+        path => (PathBuf::from(path), "it"),
+    };
+    if !path.exists() {
+        bail!(
+            "bridge_sources: {} not found: run `{make}` first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 /// Runs `train localizer`.
 pub fn run(args: LocalizerTrainArgs) -> Result<()> {
     let kind = match args.model {
@@ -269,7 +292,18 @@ pub fn run(args: LocalizerTrainArgs) -> Result<()> {
                 minilm.display()
             );
         }
-        Some((load_caption_stamps(&manifest, "train", &sounds)?, minilm))
+        let mut captioned = load_caption_stamps(&manifest, "train", &sounds)?;
+        for source in &config.bridge_sources {
+            let path = caption_source(source)?;
+            let more = load_caption_stamps(&path, "train", &sounds)?;
+            eprintln!(
+                "text bridge: {} captioned pictures from {}",
+                more.len(),
+                path.display()
+            );
+            captioned.extend(more);
+        }
+        Some((captioned, minilm))
     } else {
         None
     };

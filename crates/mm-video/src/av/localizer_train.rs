@@ -64,6 +64,12 @@ pub struct LocalizerTrainConfig {
     /// its `embed` equal to the caption embeddings' width.
     #[serde(default)]
     pub bridge: f32,
+    /// More captioned pictures for the bridge's image-caption scenes, beside the stamps'
+    /// captions: image-caption manifests by name (`emoji`: the Google emoji with their names;
+    /// `openmoji`) or path, their `train` split. Empty (the default, and in runs saved before
+    /// the setting existed): the stamps alone.
+    #[serde(default)]
+    pub bridge_sources: Vec<String>,
 }
 
 /// The loss over every scene of a step heard with every sound of the step.
@@ -103,6 +109,7 @@ impl LocalizerTrainConfig {
             loss: PairLoss::Bce,
             augment: false,
             bridge: 0.0,
+            bridge_sources: Vec::new(),
         }
     }
 }
@@ -365,6 +372,11 @@ pub fn train_localizer<B: AutodiffBackend>(
             "bridge is a weight, 0 or more; got {}",
             config.bridge
         )));
+    } else if !config.bridge_sources.is_empty() {
+        return Err(TrainError::Settings(format!(
+            "bridge_sources {:?} adds captioned pictures to the text bridge, which is off (set bridge above 0)",
+            config.bridge_sources
+        )));
     }
     <B as Backend>::seed(main, config.seed);
     let model = config
@@ -374,7 +386,11 @@ pub fn train_localizer<B: AutodiffBackend>(
     let optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
         .init::<B, LocalizerNet<B>>();
-    let json = serde_json::to_value(config).expect("configs serialize");
+    let mut json = serde_json::to_value(config).expect("configs serialize");
+    if config.bridge_sources.is_empty() {
+        // Written as before the setting existed, so those runs still resume.
+        json.as_object_mut().map(|o| o.remove("bridge_sources"));
+    }
     let spec = run.spec(
         config.steps,
         config.checkpoint_every,

@@ -165,6 +165,13 @@ fn bridge_settings_are_refused_before_training() {
     assert!(count.contains("each of the 6 stamps with sound"), "{count}");
     let negative = attempt(config(LocalizerKind::Attention, -1.0, 1), None);
     assert!(negative.contains("0 or more"), "{negative}");
+    let mut off = config(LocalizerKind::Attention, 0.0, 1);
+    off.bridge_sources = vec!["emoji".into()];
+    let sources = attempt(off, None);
+    assert!(
+        sources.contains("bridge_sources") && sources.contains("off"),
+        "{sources}"
+    );
     // Nothing was trained: the run folder holds no model.
     assert!(!dir.path().join("final").exists());
 }
