@@ -100,17 +100,7 @@ pub fn motion_onset_offset(
             correlation(&motion[times.clone()], sound)
         })
         .collect();
-    let best = (0..scores.len())
-        .max_by(|&i, &j| scores[i].total_cmp(&scores[j]))
-        .unwrap_or(max_offset);
-    let mut sorted = scores.clone();
-    sorted.sort_by(f64::total_cmp);
-    Ok(OffsetEstimate {
-        offset: best as i64 - max_offset as i64,
-        confidence: scores[best] - sorted[sorted.len() / 2],
-        in_sync_score: scores[max_offset],
-        scores,
-    })
+    Ok(OffsetEstimate::from_scores(scores))
 }
 
 #[cfg(test)]

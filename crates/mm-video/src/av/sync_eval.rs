@@ -94,17 +94,26 @@ pub fn estimate_offset<B: Backend>(
             times.map(|t| dot(&v[t], &a[t + k - max])).sum::<f64>() / len
         })
         .collect();
-    let best = (0..scores.len())
-        .max_by(|&i, &j| scores[i].total_cmp(&scores[j]))
-        .unwrap_or(max);
-    let mut sorted = scores.clone();
-    sorted.sort_by(f64::total_cmp);
-    Ok(OffsetEstimate {
-        offset: best as i64 - max as i64,
-        confidence: scores[best] - sorted[sorted.len() / 2],
-        in_sync_score: scores[max],
-        scores,
-    })
+    Ok(OffsetEstimate::from_scores(scores))
+}
+
+impl OffsetEstimate {
+    /// The estimate from the scores of the shifts `-max..=max` (`2 max + 1` of them, in order):
+    /// the best shift, its margin over the median score and the score at shift 0.
+    pub fn from_scores(scores: Vec<f64>) -> Self {
+        let max = scores.len() / 2;
+        let best = (0..scores.len())
+            .max_by(|&i, &j| scores[i].total_cmp(&scores[j]))
+            .unwrap_or(max);
+        let mut sorted = scores.clone();
+        sorted.sort_by(f64::total_cmp);
+        Self {
+            offset: best as i64 - max as i64,
+            confidence: scores[best] - sorted[sorted.len() / 2],
+            in_sync_score: scores[max],
+            scores,
+        }
+    }
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
