@@ -99,8 +99,17 @@ pub fn estimate_offset<B: Backend>(
 
 impl OffsetEstimate {
     /// The estimate from the scores of the shifts `-max..=max` (`2 max + 1` of them, in order):
-    /// the best shift, its margin over the median score and the score at shift 0.
+    /// the best shift, its margin over the median score and the score at shift 0 (all 0 for
+    /// no scores).
     pub fn from_scores(scores: Vec<f64>) -> Self {
+        if scores.is_empty() {
+            return Self {
+                offset: 0,
+                scores,
+                confidence: 0.0,
+                in_sync_score: 0.0,
+            };
+        }
         let max = scores.len() / 2;
         let best = (0..scores.len())
             .max_by(|&i, &j| scores[i].total_cmp(&scores[j]))
