@@ -296,6 +296,12 @@ pub fn run(args: LocalizerTrainArgs) -> Result<()> {
         for source in &config.bridge_sources {
             let path = caption_source(source)?;
             let more = load_caption_stamps(&path, "train", &sounds)?;
+            if more.is_empty() {
+                bail!(
+                    "bridge_sources: {} has no `train` records to add",
+                    path.display()
+                );
+            }
             eprintln!(
                 "text bridge: {} captioned pictures from {}",
                 more.len(),
