@@ -4,7 +4,7 @@
 //! 0-7 for training, 8 to the end for testing, minute 7-8 left out so no clip straddles the two.
 //! The story ends at 8:09 and the end credits run from there, so the audio-visual windows also
 //! come in a second split whose test minutes lie inside the story (`film-av-story.jsonl`:
-//! minutes 0-6 for training, 6:05-8:09 for testing).
+//! minutes 0-6 for training, 6:06-8:09 for testing).
 //!
 //! ```json
 //! {"video": "bbb-160x90.mp4", "start": 12.0, "end": 14.0, "split": "train"}
@@ -77,7 +77,7 @@ pub struct FilmData {
     pub manifest: PathBuf,
     /// The manifest of longer windows with their sound, for the audio-visual models.
     pub av_manifest: PathBuf,
-    /// The same windows split inside the story (test minutes 6:05-8:09, no credits).
+    /// The same windows split inside the story (test minutes 6:06-8:09, no credits).
     pub av_story_manifest: PathBuf,
     /// Training windows.
     pub train: usize,

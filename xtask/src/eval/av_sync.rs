@@ -20,7 +20,7 @@ pub struct AvSyncEvalArgs {
     #[arg(long)]
     checkpoint: PathBuf,
     /// `synth` (the controlled set), `film` (the film with its soundtrack, tested on minutes
-    /// 8-10), `film-story` (tested inside the story, 6:05-8:09) or a manifest.
+    /// 8-10), `film-story` (tested inside the story, 6:06-8:09) or a manifest.
     #[arg(long, default_value = "synth")]
     data: String,
     /// Also write the report as JSON here.

@@ -21,7 +21,7 @@ pub struct AvSyncTrainArgs {
     /// `synth` (the controlled set, datasets/synth/av-sync/av-sync.jsonl), `film` (3 s windows
     /// of the film with its soundtrack, datasets/video/film-av.jsonl: test minutes 8-10, mostly
     /// end credits), `film-story` (the same windows tested inside the story, minutes
-    /// 6:05-8:09: film-av-story.jsonl) or a manifest of clips with sound (.jsonl of video,
+    /// 6:06-8:09: film-av-story.jsonl) or a manifest of clips with sound (.jsonl of video,
     /// optional audio, start, end, split).
     #[arg(long, default_value = "synth")]
     data: String,

@@ -228,24 +228,22 @@ impl BackendJob for LocalizerJob {
 /// The image-caption manifest a `bridge_sources` entry names: `emoji` (the Google emoji with
 /// their names), `openmoji`, or a path.
 fn caption_source(source: &str) -> Result<PathBuf> {
-    let (path, make) = match source {
-        "emoji" => (
-            datasets_dir().join("emoji/google.jsonl"),
-            "cargo xtask data fetch emoji",
-        ),
+    let (path, fetch) = match source {
+        "emoji" => (datasets_dir().join("emoji/google.jsonl"), Some("emoji")),
         "openmoji" => (
             datasets_dir().join("emoji/openmoji.jsonl"),
-            "cargo xtask data fetch openmoji",
+            Some("openmoji"),
         ),
-        path => (PathBuf::from(path), "it"),
+        path => (PathBuf::from(path), None),
     };
-    if !path.exists() {
-        bail!(
-            "bridge_sources: {} not found: run `{make}` first",
+    match (path.exists(), fetch) {
+        (true, _) => Ok(path),
+        (false, Some(name)) => bail!(
+            "bridge_sources: {} not found: run `cargo xtask data fetch {name}` first",
             path.display()
-        );
+        ),
+        (false, None) => bail!("bridge_sources: {} not found", path.display()),
     }
-    Ok(path)
 }
 
 /// Runs `train localizer`.
