@@ -115,6 +115,31 @@ enum Command {
     Generate(generate::GenerateArgs),
 }
 
+/// Runs a command that computes (everything but the servers and the kill harness).
+fn run_compute(command: Command, threads: usize) -> anyhow::Result<()> {
+    match command {
+        Command::Data(args) => data::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Embed(args) => embed::run(args),
+        Command::Classify(args) => classify::run(args),
+        Command::Bench(args) => bench::run(args, threads),
+        Command::Cca(args) => cca::run(args),
+        Command::Audio(args) => audio::run(args),
+        Command::Video(args) => video::run(args),
+        Command::Index(args) => index::run(args),
+        Command::Search(args) => index::run_search(args),
+        Command::Localize(args) => localize::run(args),
+        Command::Vqa(args) => vqa::run(args),
+        Command::Caption(args) => caption::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Loadtest(args) => loadtest::run(args),
+        Command::Stress(args) => stress::run(args),
+    }
+}
+
 fn main() {
     // Keep freed tensor memory in the process (mm_core::memory says why).
     mm_core::memory::keep_freed_memory();
@@ -145,25 +170,12 @@ fn main() {
         }
     }
     let result = match cli.command {
-        Command::Data(args) => data::run(args),
-        Command::Train(args) => train::run(args),
-        Command::Eval(args) => eval::run(args),
-        Command::Export(args) => export::run(args),
-        Command::Embed(args) => embed::run(args),
-        Command::Classify(args) => classify::run(args),
-        Command::Bench(args) => bench::run(args, threads),
-        Command::Cca(args) => cca::run(args),
-        Command::Audio(args) => audio::run(args),
-        Command::Video(args) => video::run(args),
-        Command::Index(args) => index::run(args),
-        Command::Search(args) => index::run_search(args),
+        // Servers and the kill harness wait on sockets and child processes: they keep the
+        // main thread, so no worker of the pool is held waiting.
         Command::Serve(args) => serve::run(args),
         Command::Loadtest(args) => loadtest::run(args),
         Command::Stress(args) => stress::run(args),
-        Command::Localize(args) => localize::run(args),
-        Command::Vqa(args) => vqa::run(args),
-        Command::Caption(args) => caption::run(args),
-        Command::Generate(args) => generate::run(args),
+        command => common::on_workers(threads, || run_compute(command, threads)),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -100,8 +100,7 @@ impl<'a> View<'a> {
 pub fn matmul(a: View, b: View, out: &mut [f32], accumulate: bool) {
     assert_row_major_output(a, b, out);
     if splits_columns(a, b) {
-        let parts = rayon::current_num_threads().min(b.cols / MIN_SPLIT_COLS);
-        matmul_split_columns(a, b, out, accumulate, parts);
+        matmul_split_columns(a, b, out, accumulate, column_parts(b));
         return;
     }
     matmul_block(a, b, out, b.cols, accumulate, true);
@@ -145,49 +144,74 @@ pub fn matmul_block(
 }
 
 /// [`matmul`] with `b`'s columns (and `out`'s) cut into `parts` blocks, one single-threaded
-/// product per rayon task, each into its own buffer that is then copied into `out`'s rows.
+/// product per rayon task, each written straight into its columns of `out`.
 fn matmul_split_columns(a: View, b: View, out: &mut [f32], accumulate: bool, parts: usize) {
-    let (m, n) = (a.rows, b.cols);
-    assert_eq!(out.len(), m * n, "the output of a {m}x{n} product");
-    let width = n.div_ceil(parts);
-    let blocks: Vec<(usize, Vec<f32>)> = (0..n)
-        .into_par_iter()
-        .step_by(width)
-        .map(|first| {
-            let cols = width.min(n - first);
-            // Column `first` of `b` onwards: the offset lies inside the slice, since column
-            // `first < n` has elements.
-            let block = View {
-                data: &b.data[first * b.col_stride..],
-                cols,
-                ..b
-            };
-            let mut part = if accumulate {
-                (0..m)
-                    .flat_map(|r| &out[r * n + first..r * n + first + cols])
-                    .copied()
-                    .collect()
-            } else {
-                vec![0.0f32; m * cols]
-            };
-            matmul_with(
-                a,
-                block,
-                &mut part,
-                cols,
-                accumulate,
-                gemm::Parallelism::None,
-            );
-            (first, part)
-        })
-        .collect();
-    for (first, part) in blocks {
-        let cols = part.len() / m;
-        for (row, src) in out.chunks_mut(n).zip(part.chunks(cols)) {
-            row[first..first + cols].copy_from_slice(src);
-        }
+    assert_row_major_output(a, b, out);
+    // SAFETY: `out` is the `a.rows * b.cols` initialized elements of the row-major output,
+    // borrowed mutably, so no view aliases it.
+    #[allow(unsafe_code)]
+    unsafe {
+        write_split_columns(a, b, out.as_mut_ptr(), accumulate, parts)
     }
 }
+
+/// `a b` written (or added, when `accumulate`) into the row-major `a.rows x b.cols` output at
+/// `out`, its columns cut into `parts` blocks, one single-threaded product per rayon task.
+/// Each task writes its block of columns in place (rows `b.cols` apart), so nothing is copied
+/// and, without `accumulate`, every element is written and none read.
+///
+/// # Safety
+/// `out` must be valid for writes of `a.rows * b.cols` elements, not aliased by `a` or `b`,
+/// and initialized when `accumulate`.
+#[allow(unsafe_code)]
+unsafe fn write_split_columns(a: View, b: View, out: *mut f32, accumulate: bool, parts: usize) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(
+        b.rows, k,
+        "inner dimensions differ: {m}x{k} times {}x{n}",
+        b.rows
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    let width = n.div_ceil(parts.max(1));
+    let out = Out(out);
+    (0..n).into_par_iter().step_by(width).for_each(move |first| {
+        let out = out;
+        let cols = width.min(n - first);
+        // Columns `first..first + cols` of `b`: the offset lies inside the slice when `b`
+        // has rows, and with none the kernel reads nothing.
+        let block = View {
+            data: &b.data[(first * b.col_stride).min(b.data.len())..],
+            cols,
+            ..b
+        };
+        // SAFETY: this task's block is columns `first..first + cols` of the `m` rows `n`
+        // apart, which end inside the caller's `m * n` elements (`(m - 1) * n + first + cols
+        // <= m * n`) and which no other task writes; `write_product` checks the extents.
+        unsafe {
+            write_product(
+                a,
+                block,
+                out.0.add(first),
+                m * n - first,
+                n,
+                accumulate,
+                gemm::Parallelism::None,
+            )
+        }
+    });
+}
+
+/// A pointer to an output that rayon's tasks share, each writing its own disjoint block.
+#[derive(Clone, Copy)]
+pub(super) struct Out(pub(super) *mut f32);
+// SAFETY: every user hands each task a block of the output that no other task touches.
+#[allow(unsafe_code)]
+unsafe impl Send for Out {}
+// SAFETY: as above.
+#[allow(unsafe_code)]
+unsafe impl Sync for Out {}
 
 /// [`matmul`] with the kernel's own threading chosen by the caller.
 fn matmul_with(
@@ -356,21 +380,36 @@ pub fn batched<'a>(
 /// Whether [`matmul`] would cut this product's columns over the pool (never with a system
 /// BLAS, whose products split over the pool without copies, `gemm_blas`).
 fn splits_columns(a: View, b: View) -> bool {
-    let parts = rayon::current_num_threads().min(b.cols / MIN_SPLIT_COLS);
     a.rows * a.cols * b.cols >= PARALLEL_MACS
         && a.rows <= FEW_ROWS
-        && parts > 1
+        && column_parts(b) > 1
         && b.rows == a.cols
         && !super::gemm_blas::takes(a, b)
+}
+
+/// How many blocks of columns [`matmul`] cuts `b` into when it splits by columns.
+fn column_parts(b: View) -> usize {
+    rayon::current_num_threads().min(b.cols / MIN_SPLIT_COLS)
 }
 
 /// `a b` in a new row-major `a.rows x b.cols` buffer. The kernel writes the buffer once; it is
 /// not zero-filled first (a zero fill was a twentieth of a training step, docs/performance.md).
 pub fn product(a: View, b: View) -> Vec<f32> {
     let len = a.rows * b.cols;
-    if a.cols == 0 || len == 0 || splits_columns(a, b) {
+    if a.cols == 0 || len == 0 {
         let mut out = vec![0.0f32; len];
         matmul(a, b, &mut out, false);
+        return out;
+    }
+    if splits_columns(a, b) {
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        // SAFETY: `out` has room for `len` elements and is fresh; without accumulation the
+        // tasks read none of them and write all of them, or panic before `set_len`.
+        #[allow(unsafe_code)]
+        unsafe {
+            write_split_columns(a, b, out.as_mut_ptr(), false, column_parts(b));
+            out.set_len(len);
+        }
         return out;
     }
     let parallel = if a.rows * a.cols * b.cols >= PARALLEL_MACS {

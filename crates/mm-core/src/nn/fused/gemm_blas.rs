@@ -3,7 +3,7 @@
 //! here, each task one single-threaded `cblas_sgemm` into its own block of the output (rows, or
 //! columns when the output is wider than tall).
 
-use super::gemm::View;
+use super::gemm::{Out, View};
 use crate::blas::{self, Blas, Operand};
 use rayon::prelude::*;
 
@@ -32,16 +32,6 @@ pub(super) fn takes(a: View, b: View) -> bool {
         && blas::active().is_some()
         && Blas::accepts(&operand(a), &operand(b))
 }
-
-/// An output pointer that rayon's tasks share; each writes its own disjoint block.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: the tasks of `write_product_with` write disjoint blocks of the output through it.
-#[allow(unsafe_code)]
-unsafe impl Send for Out {}
-// SAFETY: as above.
-#[allow(unsafe_code)]
-unsafe impl Sync for Out {}
 
 /// `a b` written (or added, when `accumulate`) into the block at `out` whose rows start
 /// `out_stride` apart, on the system BLAS, over the pool when `threaded`; `false` (nothing
