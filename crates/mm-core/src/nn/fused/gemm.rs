@@ -176,31 +176,34 @@ unsafe fn write_split_columns(a: View, b: View, out: *mut f32, accumulate: bool,
     }
     let width = n.div_ceil(parts.max(1));
     let out = Out(out);
-    (0..n).into_par_iter().step_by(width).for_each(move |first| {
-        let out = out;
-        let cols = width.min(n - first);
-        // Columns `first..first + cols` of `b`: the offset lies inside the slice when `b`
-        // has rows, and with none the kernel reads nothing.
-        let block = View {
-            data: &b.data[(first * b.col_stride).min(b.data.len())..],
-            cols,
-            ..b
-        };
-        // SAFETY: this task's block is columns `first..first + cols` of the `m` rows `n`
-        // apart, which end inside the caller's `m * n` elements (`(m - 1) * n + first + cols
-        // <= m * n`) and which no other task writes; `write_product` checks the extents.
-        unsafe {
-            write_product(
-                a,
-                block,
-                out.0.add(first),
-                m * n - first,
-                n,
-                accumulate,
-                gemm::Parallelism::None,
-            )
-        }
-    });
+    (0..n)
+        .into_par_iter()
+        .step_by(width)
+        .for_each(move |first| {
+            let out = out;
+            let cols = width.min(n - first);
+            // Columns `first..first + cols` of `b`: the offset lies inside the slice when `b`
+            // has rows, and with none the kernel reads nothing.
+            let block = View {
+                data: &b.data[(first * b.col_stride).min(b.data.len())..],
+                cols,
+                ..b
+            };
+            // SAFETY: this task's block is columns `first..first + cols` of the `m` rows `n`
+            // apart, which end inside the caller's `m * n` elements (`(m - 1) * n + first + cols
+            // <= m * n`) and which no other task writes; `write_product` checks the extents.
+            unsafe {
+                write_product(
+                    a,
+                    block,
+                    out.0.add(first),
+                    m * n - first,
+                    n,
+                    accumulate,
+                    gemm::Parallelism::None,
+                )
+            }
+        });
 }
 
 /// A pointer to an output that rayon's tasks share, each writing its own disjoint block.
