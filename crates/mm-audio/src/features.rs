@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::mel::{MelNorm, MelScale, mel_filterbank};
 use crate::stft::{Stft, StftConfig};
-use rayon::prelude::*;
+
+pub use crate::decibels::power_to_db;
 
 /// Everything that defines a mel front-end; field names follow librosa's arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -198,27 +199,6 @@ impl MelExtractor {
         }
         let log_mel = self.log_mel(signal, Some(80.0))?;
         Ok(dct_ortho(&log_mel, n_mfcc))
-    }
-}
-
-/// `10 log10(max(amin, S))` with `amin = 1e-10` and `ref = 1`, then clipped to
-/// `max - top_db` when given (`librosa.power_to_db`).
-pub fn power_to_db(values: &mut [f64], top_db: Option<f64>) {
-    values
-        .par_iter_mut()
-        .with_min_len(4096)
-        .for_each(|v| *v = 10.0 * v.max(1e-10).log10());
-    if let Some(top) = top_db {
-        let floor = values
-            .par_iter()
-            .with_min_len(4096)
-            .copied()
-            .reduce(|| f64::NEG_INFINITY, f64::max)
-            - top;
-        values
-            .par_iter_mut()
-            .with_min_len(4096)
-            .for_each(|v| *v = v.max(floor));
     }
 }
 

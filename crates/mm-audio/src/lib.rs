@@ -20,6 +20,7 @@ pub mod batch;
 pub mod classifier;
 pub mod classifier_train;
 pub mod datasets;
+pub mod decibels;
 pub mod decode;
 pub mod device;
 pub mod encode;

@@ -44,7 +44,7 @@ mod linear;
 #[cfg(feature = "flex")]
 mod softmax;
 #[cfg(feature = "flex")]
-mod wide;
+pub mod wide;
 
 use burn::tensor::{Tensor, activation, backend::Backend};
 
