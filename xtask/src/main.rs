@@ -175,6 +175,10 @@ fn main() {
         Command::Serve(args) => serve::run(args),
         Command::Loadtest(args) => loadtest::run(args),
         Command::Stress(args) => stress::run(args),
+        // Data-parallel training drives each device from a thread of burn-train's own, and
+        // those threads use the pool: the command keeps the main thread so that every worker
+        // is free for them.
+        Command::Train(args) if args.devices() > 1 => train::run(args),
         command => common::on_workers(threads, || run_compute(command, threads)),
     };
     if let Err(e) = result {

@@ -49,7 +49,7 @@ pub struct AudioTrainArgs {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
-    devices: DevicesArg,
+    pub(super) devices: DevicesArg,
 }
 
 /// Reads a sound manifest and splits it: class names, training clips, held-out clips.

@@ -39,7 +39,7 @@ pub struct AvSyncTrainArgs {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
-    devices: DevicesArg,
+    pub(super) devices: DevicesArg,
 }
 
 /// The manifest `data` names (`synth`, `film` or a path), checked to exist.

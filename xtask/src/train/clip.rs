@@ -31,7 +31,7 @@ pub struct ClipTrainArgs {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
-    devices: DevicesArg,
+    pub(super) devices: DevicesArg,
 }
 
 struct TrainJob {

@@ -25,7 +25,7 @@ pub struct DeepCcaTrainArgs {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
-    devices: DevicesArg,
+    pub(super) devices: DevicesArg,
 }
 
 struct TrainJob(DeepCcaExperimentConfig, RunOptions, usize);

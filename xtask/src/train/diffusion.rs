@@ -40,7 +40,7 @@ pub struct DiffusionTrainArgs {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
-    devices: DevicesArg,
+    pub(super) devices: DevicesArg,
 }
 
 struct DiffusionJob {

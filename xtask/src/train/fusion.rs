@@ -24,7 +24,7 @@ pub struct FusionTrainArgs {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
-    devices: DevicesArg,
+    pub(super) devices: DevicesArg,
 }
 
 struct TrainJob(FusionBenchmarkConfig, PathBuf, bool, usize);

@@ -53,7 +53,7 @@ pub struct LocalizerTrainArgs {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
-    devices: DevicesArg,
+    pub(super) devices: DevicesArg,
 }
 
 /// The held-out scenes' manifest, checked to exist.

@@ -60,6 +60,26 @@ enum Target {
     Diffusion(diffusion::DiffusionTrainArgs),
 }
 
+impl TrainArgs {
+    /// How many devices the run trains on (`--devices`).
+    pub fn devices(&self) -> u16 {
+        let devices = match &self.target {
+            Target::Clip(a) => a.devices,
+            Target::AudioClassifier(a) => a.devices,
+            Target::DeepCca(a) => a.devices,
+            Target::Fusion(a) => a.devices,
+            Target::Video(a) => a.devices,
+            Target::AvSync(a) => a.devices,
+            Target::Localizer(a) => a.devices,
+            Target::Vqa(a) => a.devices,
+            Target::Vilt(a) => a.devices,
+            Target::Caption(a) => a.devices,
+            Target::Diffusion(a) => a.devices,
+        };
+        devices.devices
+    }
+}
+
 /// Runs `train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     match args.target {

@@ -70,7 +70,7 @@ pub struct VideoTrainArgs {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
-    devices: DevicesArg,
+    pub(super) devices: DevicesArg,
 }
 
 fn names(model: ModelArg, task: TaskArg) -> (VideoModelKind, VideoTask) {

@@ -48,7 +48,7 @@ pub struct ViltTrainArgs {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
-    devices: DevicesArg,
+    pub(super) devices: DevicesArg,
 }
 
 /// A captions manifest: `given`, else datasets/vqa/captions.jsonl, checked to exist.

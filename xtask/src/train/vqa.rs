@@ -38,7 +38,7 @@ pub struct VqaTrainArgs {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
-    devices: DevicesArg,
+    pub(super) devices: DevicesArg,
 }
 
 /// A question-answer manifest: `given`, else `datasets/vqa/{split}.jsonl`, checked to exist.
