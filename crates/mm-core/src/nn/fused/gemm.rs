@@ -165,12 +165,8 @@ fn matmul_split_columns(a: View, b: View, out: &mut [f32], accumulate: bool, par
 /// and initialized when `accumulate`.
 #[allow(unsafe_code)]
 unsafe fn write_split_columns(a: View, b: View, out: *mut f32, accumulate: bool, parts: usize) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(
-        b.rows, k,
-        "inner dimensions differ: {m}x{k} times {}x{n}",
-        b.rows
-    );
+    let (m, n) = (a.rows, b.cols);
+    check_output(a, b, m * n, n);
     if m == 0 || n == 0 {
         return;
     }
