@@ -110,13 +110,14 @@ fn owned(x: FlexTensor) -> FlexTensor {
     if full { x } else { x.to_contiguous() }
 }
 
-/// The L2 norm of `g`, summed in `f64` per task.
+/// The L2 norm of `g`, summed in `f64` per task and then in task order (rayon's own
+/// reduction tree follows work stealing, and the norm must not change from run to run).
 fn norm(g: &[f32]) -> f32 {
-    let sum: f64 = g
+    let partials: Vec<f64> = g
         .par_chunks(CHUNK)
         .map(|c| c.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>())
-        .sum();
-    sum.sqrt() as f32
+        .collect();
+    partials.iter().sum::<f64>().sqrt() as f32
 }
 
 /// The per-element constants of [`update`].
