@@ -115,8 +115,8 @@ enum Command {
     Generate(generate::GenerateArgs),
 }
 
-/// Runs a command that computes (everything but the servers and the kill harness).
-fn run_compute(command: Command, threads: usize) -> anyhow::Result<()> {
+/// Runs `command` on the calling thread.
+fn run_command(command: Command, threads: usize) -> anyhow::Result<()> {
     match command {
         Command::Data(args) => data::run(args),
         Command::Train(args) => train::run(args),
@@ -137,6 +137,19 @@ fn run_compute(command: Command, threads: usize) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Loadtest(args) => loadtest::run(args),
         Command::Stress(args) => stress::run(args),
+    }
+}
+
+/// Whether `command` keeps the main thread rather than running on one of rayon's workers.
+fn keeps_main_thread(command: &Command) -> bool {
+    match command {
+        // Servers and the kill harness wait on sockets and child processes: no worker of the
+        // pool is held waiting.
+        Command::Serve(_) | Command::Loadtest(_) | Command::Stress(_) => true,
+        // Data-parallel training drives each device from a thread of burn-train's own, and
+        // those threads use the pool: every worker stays free for them.
+        Command::Train(args) => args.devices() > 1,
+        _ => false,
     }
 }
 
@@ -169,17 +182,11 @@ fn main() {
             std::process::exit(1);
         }
     }
-    let result = match cli.command {
-        // Servers and the kill harness wait on sockets and child processes: they keep the
-        // main thread, so no worker of the pool is held waiting.
-        Command::Serve(args) => serve::run(args),
-        Command::Loadtest(args) => loadtest::run(args),
-        Command::Stress(args) => stress::run(args),
-        // Data-parallel training drives each device from a thread of burn-train's own, and
-        // those threads use the pool: the command keeps the main thread so that every worker
-        // is free for them.
-        Command::Train(args) if args.devices() > 1 => train::run(args),
-        command => common::on_workers(threads, || run_compute(command, threads)),
+    let command = cli.command;
+    let result = if keeps_main_thread(&command) {
+        run_command(command, threads)
+    } else {
+        common::on_workers(threads, || run_command(command, threads))
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
