@@ -1,7 +1,7 @@
 //! `cargo xtask caption --model DIR --image P [--beams N] [--length-penalty X]
 //! [--early-stopping true|false|never] [--max-new-tokens N] [--num-return N]
-//! [--no-repeat-ngram N] [--sample --temperature T --top-k K --top-p P --seed S] [--no-cache]
-//! [--json]`: captions of an image. DIR is a captioner folder: a run's `final/` or a
+//! [--no-repeat-ngram N] [--mbr] [--sample --temperature T --top-k K --top-p P --seed S]
+//! [--no-cache] [--json]`: captions of an image. DIR is a captioner folder: a run's `final/` or a
 //! transformers `VisionEncoderDecoderModel` (ViT + BERT) folder; its `generation_config.json`
 //! gives the defaults, the flags override them.
 
@@ -11,8 +11,10 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::BackendJob;
+use mm_generate::caption::eval::{Finished, mbr_first};
 use mm_generate::caption::load_hf_captioner;
 use mm_generate::decode::EarlyStopping;
+use mm_generate::decode::rerank::summed_log_prob;
 use serde::Serialize;
 
 use crate::backend::dispatch;
@@ -45,6 +47,11 @@ pub struct CaptionArgs {
     /// No n-gram of this size twice in a caption.
     #[arg(long)]
     no_repeat_ngram: Option<usize>,
+    /// Rerank all --beams finished captions by minimum Bayes risk (each one's n-gram F1
+    /// against the others, weighted by their probabilities) and return the first --num-return
+    /// of that order.
+    #[arg(long)]
+    mbr: bool,
     /// Sample instead of taking the most probable token.
     #[arg(long)]
     sample: bool,
@@ -76,6 +83,8 @@ pub struct CaptionOut {
     text: String,
     tokens: Vec<u32>,
     score: f32,
+    #[serde(skip)]
+    log_prob: f64,
 }
 
 struct CaptionJob {
@@ -104,6 +113,16 @@ impl BackendJob for CaptionJob {
         let positions = loaded.config.decoder.max_position_embeddings - 1;
         g.max_new_tokens = a.max_new_tokens.unwrap_or(g.max_new_tokens.min(positions));
         g.num_return_sequences = a.num_return;
+        if a.mbr {
+            if g.num_beams < 2 || a.num_return > g.num_beams {
+                anyhow::bail!(
+                    "--mbr reranks the finished captions of beam search: it needs --beams of 2 or more and --num-return at most --beams (beams {}, num-return {})",
+                    g.num_beams,
+                    a.num_return
+                );
+            }
+            g.num_return_sequences = g.num_beams;
+        }
         g.do_sample = a.sample;
         g.temperature = a.temperature;
         g.top_k = a.top_k;
@@ -117,16 +136,33 @@ impl BackendJob for CaptionJob {
             &device,
         );
         let hypotheses = loaded.model.caption(pixels, &g, !a.no_cache)?;
-        hypotheses
+        let mut captions = hypotheses
             .into_iter()
             .map(|h| {
                 Ok(CaptionOut {
                     text: loaded.tokenizer.decode(&h.tokens)?,
+                    log_prob: summed_log_prob(&h, g.length_penalty),
                     tokens: h.tokens,
                     score: h.score,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        if a.mbr {
+            let finished: Vec<Finished> = captions
+                .iter()
+                .map(|c| Finished {
+                    text: c.text.clone(),
+                    log_prob: c.log_prob,
+                })
+                .collect();
+            let mut slots: Vec<Option<CaptionOut>> = captions.into_iter().map(Some).collect();
+            captions = mbr_first(&finished)
+                .into_iter()
+                .take(a.num_return)
+                .filter_map(|i| slots[i].take())
+                .collect();
+        }
+        Ok(captions)
     }
 }
 

@@ -95,17 +95,19 @@ pub fn caption_sources(specs: &[String], test: bool) -> Result<Vec<CaptionSource
     ])
 }
 
-/// Prints greedy, beam 3 and beam 5 side by side (all images, then each set) and writes the
-/// report to `out` as JSON.
+/// Prints greedy, beam 3 and beam 5, and both beam widths reranked by minimum Bayes risk (`+mbr`), side
+/// by side (all images, then each set) and writes the report to `out` as JSON.
 pub fn print_caption_report(report: &CaptionReport, out: Option<&Path>) -> Result<()> {
     println!(
-        "{:<10} {:<8} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "{:<10} {:<9} {:>7} {:>7} {:>7} {:>7} {:>7}",
         "set", "decoding", "BLEU-1", "BLEU-4", "CIDEr-D", "exact", "images"
     );
     let strategies = [
         ("greedy", &report.greedy),
         ("beam3", &report.beam3),
         ("beam5", &report.beam5),
+        ("beam3+mbr", &report.beam3_mbr),
+        ("beam5+mbr", &report.beam5_mbr),
     ];
     for set in report.greedy.sets.keys().map(Some).chain([None]) {
         for (name, s) in strategies {
@@ -114,7 +116,7 @@ pub fn print_caption_report(report: &CaptionReport, out: Option<&Path>) -> Resul
                 None => &s.all,
             };
             println!(
-                "{:<10} {:<8} {:>7.3} {:>7.3} {:>7.3} {:>6.1}% {:>7}",
+                "{:<10} {:<9} {:>7.3} {:>7.3} {:>7.3} {:>6.1}% {:>7}",
                 set.map_or("all", String::as_str),
                 name,
                 scores.bleu1,

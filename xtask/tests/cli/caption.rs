@@ -1,7 +1,8 @@
 //! `cargo xtask train caption` on sources of one's own: the xtask's recipe (label smoothing
 //! 0.3; the stamps weight only on the default sources) reaches the saved settings, greedy and
-//! both beam widths are reported on the test source, and settings that cannot apply are named
-//! errors before anything is written.
+//! both beam widths (plain and reranked by minimum Bayes risk) are reported on the test source, and
+//! settings that cannot apply are named errors before anything is written. `caption
+//! --mbr` returns the same finished captions as beam search, in MBR order.
 
 use std::path::Path;
 
@@ -90,10 +91,47 @@ fn own_sources_train_with_the_recipe_and_impossible_settings_are_named() {
     assert_eq!(settings["source_weights"], serde_json::json!({}));
     assert_eq!(settings["steps"], 20);
     let report = read(&report);
-    for decoding in ["greedy", "beam3", "beam5"] {
+    for decoding in ["greedy", "beam3", "beam5", "beam3_mbr", "beam5_mbr"] {
         let all = &report[decoding];
         assert_eq!(all["n"], 4, "{report}");
         assert!(all["cider"].as_f64().unwrap() >= 0.0, "{report}");
         assert!(all["sets"]["colours"]["bleu4"].is_number(), "{report}");
     }
+
+    // `caption --mbr`: the same three finished captions, reordered; refused without beams.
+    let image = dir.path().join("red2.png");
+    let model = run_dir.join("final");
+    let caption = |extra: &[&str]| {
+        let base = [
+            "caption",
+            "--model",
+            model.to_str().unwrap(),
+            "--image",
+            image.to_str().unwrap(),
+            "--json",
+        ];
+        xtask(&[&base[..], extra].concat())
+    };
+    let texts = |out: &std::process::Output| -> Vec<String> {
+        ok(out);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["captions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut plain = texts(&caption(&["--beams", "3", "--num-return", "3"]));
+    let mut reranked = texts(&caption(&["--beams", "3", "--num-return", "3", "--mbr"]));
+    assert_eq!(reranked.len(), 3);
+    plain.sort();
+    reranked.sort();
+    assert_eq!(plain, reranked);
+    let out = caption(&["--mbr"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--mbr reranks"),
+        "{err}"
+    );
 }

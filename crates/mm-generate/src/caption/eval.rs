@@ -1,6 +1,8 @@
 //! Scoring a captioner on held-out images: greedy decoding, beam 3 and beam 5 side by side,
 //! each with corpus BLEU-1..4, CIDEr-D and exact match (the candidate's words equal one
-//! reference's), over all test images and per source; plus a few examples per source.
+//! reference's), over all test images and per source; plus a few examples per source. Each
+//! beam width's whole n-best list is kept, so the same search also gives its minimum-Bayes-risk
+//! reranking ([`mbr_first`]: `beam3_mbr`, `beam5_mbr`).
 
 use std::collections::BTreeMap;
 
@@ -12,7 +14,8 @@ use super::data::CaptionSet;
 use super::hf::CaptionError;
 use super::model::Captioner;
 use crate::decode::GenerationConfig;
-use crate::metrics::{bleu, caption_words, cider};
+use crate::decode::rerank::{mbr_order, summed_log_prob};
+use crate::metrics::{bleu, caption_words, cider, ngram_f1};
 
 /// The three strategies compared: name and settings (from `base`, which holds the special
 /// tokens and `max_new_tokens`).
@@ -84,10 +87,54 @@ pub struct CaptionReport {
     pub beam3: StrategyReport,
     /// Beam search, 5 beams.
     pub beam5: StrategyReport,
+    /// Beam search, 3 beams, the 3 finished captions reranked by minimum Bayes risk.
+    pub beam3_mbr: StrategyReport,
+    /// Beam search, 5 beams, the 5 finished captions reranked by minimum Bayes risk.
+    pub beam5_mbr: StrategyReport,
     /// Test images.
     pub n_test: usize,
     /// The first few images of each source.
     pub examples: Vec<Example>,
+}
+
+/// A finished caption with its summed log-probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    /// The caption.
+    pub text: String,
+    /// Its summed log-probability (beam search's length penalty taken back out).
+    pub log_prob: f64,
+}
+
+/// Every image's finished captions under `config`, best first (`num_return_sequences` of
+/// them).
+pub fn caption_set_nbest<B: Backend>(
+    model: &Captioner<B>,
+    tokenizer: &WordPieceTokenizer,
+    set: &CaptionSet,
+    config: &GenerationConfig,
+    device: &B::Device,
+) -> Result<Vec<Vec<Finished>>, CaptionError> {
+    let penalty = if config.num_beams > 1 {
+        config.length_penalty
+    } else {
+        0.0
+    };
+    (0..set.len())
+        .map(|i| {
+            let pixels = set.pixels(&[i], &[(0, 0)]).to_tensor::<B>(device);
+            model
+                .caption(pixels, config, true)?
+                .iter()
+                .map(|h| {
+                    Ok(Finished {
+                        text: tokenizer.decode(&h.tokens)?,
+                        log_prob: summed_log_prob(h, penalty),
+                    })
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The best caption of every image of `set` under `config`.
@@ -98,13 +145,24 @@ pub fn caption_set<B: Backend>(
     config: &GenerationConfig,
     device: &B::Device,
 ) -> Result<Vec<String>, CaptionError> {
-    (0..set.len())
-        .map(|i| {
-            let pixels = set.pixels(&[i], &[(0, 0)]).to_tensor::<B>(device);
-            let best = model.caption(pixels, config, true)?;
-            Ok(tokenizer.decode(&best[0].tokens)?)
-        })
-        .collect()
+    let one = GenerationConfig {
+        num_return_sequences: 1,
+        ..config.clone()
+    };
+    let nbest = caption_set_nbest(model, tokenizer, set, &one, device)?;
+    Ok(nbest
+        .into_iter()
+        .map(|mut n| n.swap_remove(0).text)
+        .collect())
+}
+
+/// The order of an n-best list of captions by minimum Bayes risk, best first: each caption's
+/// expected [`ngram_f1`] (on words) against the list, weighted by the captions' probabilities
+/// renormalized over it ([`mbr_order`]; ties keep the list's order).
+pub fn mbr_first(captions: &[Finished]) -> Vec<usize> {
+    let words: Vec<Vec<String>> = captions.iter().map(|c| caption_words(&c.text)).collect();
+    let log_probs: Vec<f64> = captions.iter().map(|c| c.log_prob).collect();
+    mbr_order(&log_probs, |i, j| ngram_f1(&words[i], &words[j]))
 }
 
 /// The references of every image of `set`, as words.
@@ -139,7 +197,8 @@ pub fn scores(
     })
 }
 
-/// Captions `test` with each of [`strategies`]`(base)` and scores them.
+/// Captions `test` with each of [`strategies`]`(base)`, and each beam width's n-best list
+/// reranked by minimum Bayes risk ([`mbr_first`]), and scores them.
 pub fn evaluate_captioner<B: Backend>(
     model: &Captioner<B>,
     tokenizer: &WordPieceTokenizer,
@@ -150,28 +209,28 @@ pub fn evaluate_captioner<B: Backend>(
 ) -> Result<CaptionReport, CaptionError> {
     let references = reference_words(test);
     let mut texts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut reports = BTreeMap::new();
     for (name, config) in strategies(base) {
-        let out = caption_set(model, tokenizer, test, &config, device)?;
-        let words: Vec<Vec<String>> = out.iter().map(|t| caption_words(t)).collect();
-        let all = scores(&words, &references)?;
-        let mut sets = BTreeMap::new();
-        for (s, indices) in test.by_source().iter().enumerate() {
-            if indices.is_empty() {
-                continue;
-            }
-            let c: Vec<Vec<String>> = indices.iter().map(|&i| words[i].clone()).collect();
-            let r: Vec<Vec<Vec<String>>> = indices.iter().map(|&i| references[i].clone()).collect();
-            sets.insert(test.sources[s].clone(), scores(&c, &r)?);
+        let config = GenerationConfig {
+            num_return_sequences: config.num_beams,
+            ..config
+        };
+        let nbest = caption_set_nbest(model, tokenizer, test, &config, device)?;
+        if config.num_beams > 1 {
+            let reranked = nbest.iter().map(|n| n[mbr_first(n)[0]].text.clone());
+            texts.insert(mbr_name(name), reranked.collect());
         }
+        let best = nbest.into_iter().map(|mut n| n.swap_remove(0).text);
+        texts.insert(name, best.collect());
+    }
+    let mut reports = BTreeMap::new();
+    for (&name, out) in &texts {
+        reports.insert(name, strategy_report(test, &references, out)?);
         tracing::info!(
             strategy = name,
-            bleu4 = all.bleu4,
-            cider = all.cider,
+            bleu4 = reports[name].all.bleu4,
+            cider = reports[name].all.cider,
             "captions scored"
         );
-        reports.insert(name, StrategyReport { all, sets });
-        texts.insert(name, out);
     }
     let mut examples = Vec::new();
     for (s, indices) in test.by_source().iter().enumerate() {
@@ -192,7 +251,67 @@ pub fn evaluate_captioner<B: Backend>(
         greedy: take("greedy"),
         beam3: take("beam3"),
         beam5: take("beam5"),
+        beam3_mbr: take("beam3_mbr"),
+        beam5_mbr: take("beam5_mbr"),
         n_test: test.len(),
         examples,
     })
+}
+
+/// The name of a beam width's MBR-reranked strategy.
+fn mbr_name(beam: &str) -> &'static str {
+    match beam {
+        "beam3" => "beam3_mbr",
+        _ => "beam5_mbr",
+    }
+}
+
+/// One strategy's captions scored over all of `test` and per source.
+fn strategy_report(
+    test: &CaptionSet,
+    references: &[Vec<Vec<String>>],
+    captions: &[String],
+) -> Result<StrategyReport, CaptionError> {
+    let words: Vec<Vec<String>> = captions.iter().map(|t| caption_words(t)).collect();
+    let all = scores(&words, references)?;
+    let mut sets = BTreeMap::new();
+    for (s, indices) in test.by_source().iter().enumerate() {
+        if indices.is_empty() {
+            continue;
+        }
+        let c: Vec<Vec<String>> = indices.iter().map(|&i| words[i].clone()).collect();
+        let r: Vec<Vec<Vec<String>>> = indices.iter().map(|&i| references[i].clone()).collect();
+        sets.insert(test.sources[s].clone(), scores(&c, &r)?);
+    }
+    Ok(StrategyReport { all, sets })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(text: &str, log_prob: f64) -> Finished {
+        Finished {
+            text: text.into(),
+            log_prob,
+        }
+    }
+
+    #[test]
+    fn mbr_puts_the_caption_the_others_share_first_unless_the_first_is_near_certain() {
+        // Beam search's first caption is a sentence learned by heart that shares no word with
+        // the other three, which hold most of the mass together; "face" is closest to them.
+        let mut nbest = vec![
+            finished("the tender carries water and coal for the engine.", -2.0),
+            finished("face", -2.1),
+            finished("grinning face", -2.2),
+            finished("face with tears", -2.3),
+        ];
+        // Expected n-gram F1: 0.375 for "face", 0.352 for "grinning face", 0.289 for the
+        // sentence (its own weight).
+        assert_eq!(mbr_first(&nbest)[..2], [1, 2]);
+        nbest[0].log_prob = -0.01;
+        assert_eq!(mbr_first(&nbest)[0], 0);
+        assert_eq!(mbr_first(&nbest[..1]), vec![0]);
+    }
 }

@@ -7,10 +7,12 @@
 //! - [`greedy`]: greedy decoding and seeded sampling (temperature, top-k, top-p).
 //! - [`processors`]: what is done to the scores before a token is picked
 //!   (`no_repeat_ngram_size`, the sampling warpers).
+//! - [`rerank`]: minimum-Bayes-risk reranking of a finished n-best list.
 
 pub mod beam;
 pub mod greedy;
 pub mod processors;
+pub mod rerank;
 
 use serde::{Deserialize, Serialize};
 
