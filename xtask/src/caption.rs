@@ -114,9 +114,9 @@ impl BackendJob for CaptionJob {
         g.max_new_tokens = a.max_new_tokens.unwrap_or(g.max_new_tokens.min(positions));
         g.num_return_sequences = a.num_return;
         if a.mbr {
-            if g.num_beams < 2 || a.num_return > g.num_beams {
+            if g.num_beams < 2 || a.num_return == 0 || a.num_return > g.num_beams {
                 anyhow::bail!(
-                    "--mbr reranks the finished captions of beam search: it needs --beams of 2 or more and --num-return at most --beams (beams {}, num-return {})",
+                    "--mbr reranks the finished captions of beam search: it needs --beams of 2 or more and --num-return from 1 to --beams (beams {}, num-return {})",
                     g.num_beams,
                     a.num_return
                 );

@@ -128,10 +128,16 @@ fn own_sources_train_with_the_recipe_and_impossible_settings_are_named() {
     plain.sort();
     reranked.sort();
     assert_eq!(plain, reranked);
-    let out = caption(&["--mbr"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("--mbr reranks"),
-        "{err}"
-    );
+    for bad in [
+        &["--mbr"][..],
+        &["--mbr", "--beams", "3", "--num-return", "0"],
+        &["--mbr", "--beams", "3", "--num-return", "4"],
+    ] {
+        let out = caption(bad);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("--mbr reranks"),
+            "{bad:?}: {err}"
+        );
+    }
 }
