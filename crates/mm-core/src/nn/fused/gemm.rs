@@ -503,15 +503,41 @@ pub fn batched_product<'a>(
 /// Elements per rayon task of [`column_sums`] and [`broadcast_rows`] (smaller inputs run as
 /// one task).
 const ROW_TASK: usize = 1 << 15;
+/// Matrices at least this wide have their column sums split by columns, not rows.
+const WIDE_COLS: usize = 4096;
+/// Columns per task of a split by columns.
+const COLUMN_TASK: usize = 1024;
 
 /// The column sums of a row-major `rows x cols` matrix: `out[c] = sum_r x[r, c]`, over both
-/// cores (a bias gradient: one GEMV on the calling thread was 1% of a training step).
+/// cores (a bias gradient: one GEMV on the calling thread was 1% of a training step). The
+/// blocks are fixed by the shape and their partial sums added in block order, so the result
+/// is the same bits however rayon's workers steal them (docs/architecture.md, "Threads").
 pub fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
     if cols == 0 {
         return Vec::new();
     }
+    if cols >= WIDE_COLS {
+        // Each task sums every row of its own columns: no partial sums to keep.
+        let mut sums = vec![0.0f32; cols];
+        sums.par_chunks_mut(COLUMN_TASK)
+            .enumerate()
+            .for_each(|(k, out)| {
+                let start = k * COLUMN_TASK;
+                widest(
+                    #[inline(always)]
+                    || {
+                        for row in x.chunks_exact(cols) {
+                            let row = &row[start..start + out.len()];
+                            out.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+                        }
+                    },
+                );
+            });
+        return sums;
+    }
     let rows_per_task = (ROW_TASK / cols).max(1);
-    x.par_chunks(rows_per_task * cols)
+    let partials: Vec<Vec<f32>> = x
+        .par_chunks(rows_per_task * cols)
         .map(|block| {
             let mut sums = vec![0.0f32; cols];
             widest(
@@ -524,11 +550,12 @@ pub fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
             );
             sums
         })
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(b).for_each(|(s, v)| *s += v);
-            a
-        })
-        .unwrap_or_else(|| vec![0.0; cols])
+        .collect();
+    let mut sums = vec![0.0f32; cols];
+    for partial in partials {
+        sums.iter_mut().zip(partial).for_each(|(s, v)| *s += v);
+    }
+    sums
 }
 
 /// A row-major `rows x cols` buffer with `row` in every row (a bias broadcast), written once
@@ -558,6 +585,37 @@ pub fn broadcast_rows(row: &[f32], rows: usize) -> Vec<f32> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+
+    /// Column sums (bias gradients) are the same bits on every run, however rayon's workers
+    /// steal the row blocks.
+    #[test]
+    fn column_sums_do_not_depend_on_work_stealing() {
+        let (rows, cols) = (6000, 96);
+        let x: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * 3.0)
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let first = bits(pool.install(|| column_sums(&x, cols)));
+        for _ in 0..40 {
+            assert_eq!(bits(pool.install(|| column_sums(&x, cols))), first);
+        }
+        // Narrow and wide matrices (split by rows, and by columns) against a plain loop in f64.
+        for (rows, cols) in [(700, 96), (3, 5000), (1, 1), (40, 4096 + 17)] {
+            let x: Vec<f32> = (0..rows * cols)
+                .map(|i| ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * 3.0)
+                .collect();
+            let sums = pool.install(|| column_sums(&x, cols));
+            assert_eq!(sums.len(), cols);
+            for (c, &s) in sums.iter().enumerate() {
+                let exact: f64 = (0..rows).map(|r| x[r * cols + c] as f64).sum();
+                assert!((s as f64 - exact).abs() < 1e-3, "{rows}x{cols} column {c}");
+            }
+        }
+    }
 
     /// The textbook triple loop, for comparison.
     pub(in crate::nn::fused) fn naive(a: View, b: View) -> Vec<f32> {
