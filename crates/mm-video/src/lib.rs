@@ -17,6 +17,7 @@ pub mod class_strips;
 pub mod clip;
 pub mod datasets;
 pub mod error;
+pub mod evaluate;
 pub mod ffmpeg;
 pub mod info;
 pub mod models;

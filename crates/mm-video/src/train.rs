@@ -1,6 +1,7 @@
-//! Training and evaluating the video classifiers through the house loop
+//! Training the video classifiers through the house loop
 //! (`mm_core::train::fit`, on burn-train). Each step draws `batch` clips from an RNG seeded by
-//! `(seed, step)`, so a resumed run sees the batches of an uninterrupted one.
+//! `(seed, step)`, so a resumed run sees the batches of an uninterrupted one. Held-out
+//! figures: [`crate::evaluate`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,10 +19,11 @@ use mm_core::train::{
 use mm_data::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
+pub use crate::evaluate::{VideoReport, evaluate_video};
 use crate::models::{
     C3d, C3dConfig, CnnLstm, CnnLstmConfig, FrameBaseline, R3d, R3dConfig, VideoClassifier,
 };
-use crate::tasks::{Strip, VideoTask, clip_values, random_clip, test_clips};
+use crate::tasks::{Strip, VideoTask, clip_values, random_clip};
 
 /// Which classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,7 +187,7 @@ pub struct VideoBatches {
 
 /// Clips `[n, time, 3, size, size]` from `(strip, indices)` picks, those marked in `mirrored`
 /// (if given) flipped left to right.
-fn stack<B: Backend>(
+pub(crate) fn stack<B: Backend>(
     strips: &[Strip],
     picks: &[(usize, Vec<usize>, usize)],
     mirrored: Option<&[bool]>,
@@ -350,73 +352,6 @@ pub fn load_video<B: Backend>(
     let model = VideoNet::new(&folder.config, folder.classes.len(), device)
         .map_err(|e| TrainError::Settings(e.0))?;
     Ok((load_weights(dir, model, device)?, folder))
-}
-
-/// Held-out figures of a video classifier.
-#[derive(Debug, Clone, Serialize)]
-pub struct VideoReport {
-    /// Class names.
-    pub classes: Vec<String>,
-    /// Test clips.
-    pub n_test: usize,
-    /// Accuracy, a fraction.
-    pub accuracy: f64,
-    /// Chance (one over the classes; the test clips are balanced).
-    pub chance: f64,
-    /// `confusion[true][predicted]` counts.
-    pub confusion: Vec<Vec<usize>>,
-    /// Accuracy per class.
-    pub per_class: Vec<f64>,
-}
-
-/// Accuracy and confusion of `model` on the fixed test clips of `test`.
-pub fn evaluate_video<B: Backend>(
-    model: &VideoNet<B>,
-    folder: &VideoFolder,
-    test: &[Strip],
-    device: &B::Device,
-) -> Result<VideoReport, TrainError> {
-    let c = &folder.config;
-    let clips = test_clips(c.task, test, c.frames, c.min_motion);
-    if clips.is_empty() {
-        return Err(TrainError::Settings(format!(
-            "no test clip is long enough{}",
-            if c.min_motion > 0.0 {
-                format!(" and moves at least {} (min_motion)", c.min_motion)
-            } else {
-                String::new()
-            }
-        )));
-    }
-    let k = folder.classes.len();
-    let mut confusion = vec![vec![0usize; k]; k];
-    for chunk in clips.chunks(c.batch.max(1)) {
-        let (x, _) = stack::<B>(test, chunk, None, c.size, device);
-        let predicted = model
-            .logits(x)
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .to_vec::<i64>()
-            .unwrap_or_default();
-        for (p, (_, _, truth)) in predicted.iter().zip(chunk) {
-            confusion[*truth][*p as usize] += 1;
-        }
-    }
-    let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
-    let per_class = confusion
-        .iter()
-        .enumerate()
-        .map(|(i, row)| row[i] as f64 / row.iter().sum::<usize>().max(1) as f64)
-        .collect();
-    Ok(VideoReport {
-        classes: folder.classes.clone(),
-        n_test: clips.len(),
-        accuracy: correct as f64 / clips.len() as f64,
-        chance: 1.0 / k as f64,
-        confusion,
-        per_class,
-    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! - [`hf`]: HF `VisionEncoderDecoderModel` folders in and out.
 //! - [`data`]: captioned images from manifests, tagged by source.
 //! - [`train`]: teacher-forced training through the house loop.
+//! - [`train_config`]: the settings of a captioning run and their defaults.
 //! - [`scst`]: the self-critical phase after it (CIDEr-D as the reward).
 //! - [`sample`]: many captions sampled at once (the self-critical phase's decoder).
 //! - [`eval`]: greedy vs beam 3 vs beam 5 on held-out images (BLEU, CIDEr-D, exact match).
@@ -21,6 +22,7 @@ pub mod sample;
 pub mod scst;
 pub mod select;
 pub mod train;
+pub mod train_config;
 
 pub use data::{CaptionSet, CaptionSource, vit_processor};
 pub use decoder::{BertDecoder, BertDecoderConfig, KvCache};
