@@ -9,7 +9,8 @@
 //! - [`features`]: mel spectrograms, log-mel (dB) and MFCCs matching librosa, batched.
 //! - [`batch`]: parallel extraction for data loaders and stacking into tensors.
 //! - [`device`]: the same features as Burn tensors on any device.
-//! - [`classifier`]: a sound classifier over log-mel crops (model, settings, clips).
+//! - [`classifier`]: a sound classifier over log-mel crops (model, settings).
+//! - [`clips`]: its labelled clips as normalized log-mel matrices, and crops of them.
 //! - [`classifier_train`]: training it through the house loop and evaluating it.
 //! - [`datasets`]: audio manifests and the sonic-pi-samples sound groups.
 //! - [`error`]: [`FeatureError`], the front-end's and encoders' error type.
@@ -19,6 +20,7 @@
 pub mod batch;
 pub mod classifier;
 pub mod classifier_train;
+pub mod clips;
 pub mod datasets;
 pub mod decibels;
 pub mod decode;

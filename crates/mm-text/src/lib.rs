@@ -5,12 +5,14 @@
 //! - [`tokenizer_folder`]: tokenizers from HF folders without `tokenizer.json` (slow-tokenizer
 //!   vocabulary files) and `tokenizer_config.json`'s settings.
 //! - [`wordpiece`]: BERT's WordPiece tokenizer with `[CLS]`/`[SEP]`/`[MASK]` (ViLT's text side).
-//! - [`bert`]: BERT encoders and sentence-transformers mean pooling (all-MiniLM-L6-v2).
+//! - [`bert`]: BERT encoders and sentence-transformers mean pooling.
+//! - [`sentence`]: sentence-transformers folders (all-MiniLM-L6-v2) loaded and run.
 //! - [`clip_text`]: the CLIP text transformer (causal mask, end-of-text pooling, projection).
 #![warn(missing_docs)]
 
 pub mod bert;
 pub mod clip_text;
+pub mod sentence;
 pub mod tokenizer;
 pub mod tokenizer_folder;
 pub mod wordpiece;
