@@ -133,6 +133,19 @@ pub(crate) async fn await_answer<T>(
     }
 }
 
+/// Runs a round's forward passes on one of rayon's threads (with more than one), this thread
+/// waiting: called from outside the pool, each of the model's many parallel ops would hand its
+/// work to a sleeping worker and sleep until it is done; from a worker, an op queues half of it
+/// for the other workers and does the rest itself (docs/architecture.md, "Threads"). The work
+/// waits on nothing that needs the pool, so it cannot block it.
+pub(crate) fn on_pool<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if rayon::current_num_threads() > 1 {
+        rayon::scope(|_| work())
+    } else {
+        work()
+    }
+}
+
 fn run<B: Backend>(
     model: LoadedClip<B>,
     mut rx: mpsc::Receiver<Job>,
@@ -155,14 +168,16 @@ fn run<B: Backend>(
         stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
         let texts: Vec<String> = jobs.iter().flat_map(|j| j.texts.iter().cloned()).collect();
         let images: Vec<&RgbImage> = jobs.iter().flat_map(|j| j.images.iter()).collect();
-        let text_rows = if texts.is_empty() {
-            Ok(Vec::new())
-        } else {
-            model
-                .embed_texts(&texts, max_batch, true)
-                .map_err(|e| e.to_string())
-        };
-        let image_rows = model.embed_images(&images, max_batch, true);
+        let (text_rows, image_rows) = on_pool(|| {
+            let text_rows = if texts.is_empty() {
+                Ok(Vec::new())
+            } else {
+                model
+                    .embed_texts(&texts, max_batch, true)
+                    .map_err(|e| e.to_string())
+            };
+            (text_rows, model.embed_images(&images, max_batch, true))
+        });
         let passes = texts.len().div_ceil(max_batch) + images.len().div_ceil(max_batch);
         stats.forwards.fetch_add(passes as u64, Ordering::Relaxed);
         stats
@@ -184,5 +199,24 @@ fn run<B: Backend>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_pool;
+
+    #[test]
+    fn a_round_runs_on_the_pool_when_it_has_more_than_one_thread() {
+        assert_eq!(rayon::current_thread_index(), None, "the test runs outside");
+        let inside = on_pool(rayon::current_thread_index);
+        assert_eq!(inside.is_some(), rayon::current_num_threads() > 1);
+        // The work may borrow from the caller and use the pool itself.
+        let values: Vec<u64> = (1..=1000).collect();
+        let sum: u64 = on_pool(|| {
+            use rayon::prelude::*;
+            values.par_iter().sum()
+        });
+        assert_eq!(sum, 500_500);
     }
 }
