@@ -206,6 +206,7 @@ fn input_grad(g: &Geometry, w: &[f32], gy: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::fused::determinism::{repeats_bit_for_bit, scrambled};
 
     /// The weight gradient is the same bits on every run, however rayon's workers steal the
     /// tiles (a fold and reduction that follow stealing would change it in the last bits and
@@ -224,20 +225,10 @@ mod tests {
             [0, 1, 1],
         )
         .unwrap();
-        let value = |i: usize| ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * 3.0;
-        let x: Vec<f32> = (0..g.batch * g.in_size()).map(value).collect();
+        let x: Vec<f32> = (0..g.batch * g.in_size()).map(scrambled).collect();
         let gy: Vec<f32> = (0..g.batch * g.out_size())
-            .map(|i| value(i * 31 + 5))
+            .map(|i| scrambled(i * 31 + 5))
             .collect();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(4)
-            .build()
-            .unwrap();
-        let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-        let first = bits(pool.install(|| weight_grad(&g, &x, &gy)));
-        for _ in 0..40 {
-            let again = bits(pool.install(|| weight_grad(&g, &x, &gy)));
-            assert_eq!(again, first, "the weight gradient changed");
-        }
+        repeats_bit_for_bit("the weight gradient", || vec![weight_grad(&g, &x, &gy)]);
     }
 }

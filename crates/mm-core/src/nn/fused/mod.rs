@@ -27,6 +27,8 @@ mod conv;
 mod conv_gemm;
 #[cfg(feature = "flex")]
 mod conv_op;
+#[cfg(all(test, feature = "flex"))]
+mod determinism;
 #[cfg(feature = "flex")]
 mod flex;
 #[cfg(feature = "flex")]

@@ -1,30 +1,19 @@
 //! Products against a plain triple loop, over strides, splits and batches.
 
 use super::*;
+use crate::nn::fused::determinism::{repeats_bit_for_bit, scrambled};
 
 /// Column sums (bias gradients) are the same bits on every run, however rayon's workers
 /// steal the row blocks.
 #[test]
 fn column_sums_do_not_depend_on_work_stealing() {
     let (rows, cols) = (6000, 96);
-    let x: Vec<f32> = (0..rows * cols)
-        .map(|i| ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * 3.0)
-        .collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(4)
-        .build()
-        .unwrap();
-    let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-    let first = bits(pool.install(|| column_sums(&x, cols)));
-    for _ in 0..40 {
-        assert_eq!(bits(pool.install(|| column_sums(&x, cols))), first);
-    }
+    let x: Vec<f32> = (0..rows * cols).map(scrambled).collect();
+    repeats_bit_for_bit("column sums", || vec![column_sums(&x, cols)]);
     // Narrow and wide matrices (split by rows, and by columns) against a plain loop in f64.
     for (rows, cols) in [(700, 96), (3, 5000), (1, 1), (40, 4096 + 17)] {
-        let x: Vec<f32> = (0..rows * cols)
-            .map(|i| ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * 3.0)
-            .collect();
-        let sums = pool.install(|| column_sums(&x, cols));
+        let x: Vec<f32> = (0..rows * cols).map(scrambled).collect();
+        let sums = column_sums(&x, cols);
         assert_eq!(sums.len(), cols);
         for (c, &s) in sums.iter().enumerate() {
             let exact: f64 = (0..rows).map(|r| x[r * cols + c] as f64).sum();
