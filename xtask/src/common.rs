@@ -201,42 +201,6 @@ pub fn set_threads(flag: Option<usize>) -> Result<usize> {
     Ok(n)
 }
 
-/// The stack of each of rayon's threads: a command run by [`on_workers`] runs on one of them,
+/// The stack of each of rayon's threads: a command run by `mm_core::pool::on_pool` runs on one of them,
 /// so it gets at least the main thread's usual 8 MiB.
 const WORKER_STACK_BYTES: usize = 16 << 20;
-
-/// Runs `job` on one of rayon's threads (with `threads > 1`), the calling thread waiting.
-///
-/// Each parallel op called from outside the pool hands its work to a sleeping worker and puts
-/// the caller to sleep until it is done, two wake-ups per op; from a worker, an op queues half
-/// of its work where the other worker steals it, and the caller works on the rest. At batch 1
-/// the ViT runs hundreds of small parallel ops per image, and this made `bench clip` 5-12%
-/// faster (docs/performance.md, "Eleventh session"). With one thread the job stays on the
-/// calling thread: a job that blocked the pool's only worker while waiting on a thread of its
-/// own that uses the pool would wait forever.
-pub fn on_workers<T: Send>(threads: usize, job: impl FnOnce() -> T + Send) -> T {
-    if threads > 1 {
-        rayon::scope(|_| job())
-    } else {
-        job()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::on_workers;
-
-    #[test]
-    fn a_job_runs_on_the_pool_only_with_more_than_one_thread() {
-        let outside = rayon::current_thread_index();
-        assert_eq!(outside, None, "the test itself runs outside the pool");
-        assert!(on_workers(2, rayon::current_thread_index).is_some());
-        assert_eq!(on_workers(1, rayon::current_thread_index), None);
-        // The job's result comes back, and the job may use the pool itself.
-        let sum: u64 = on_workers(2, || {
-            use rayon::prelude::*;
-            (1..=1000u64).into_par_iter().sum()
-        });
-        assert_eq!(sum, 500_500);
-    }
-}

@@ -186,7 +186,8 @@ fn main() {
     let result = if keeps_main_thread(&command) {
         run_command(command, threads)
     } else {
-        common::on_workers(threads, || run_command(command, threads))
+        // The global pool has `threads` threads now (`set_threads`).
+        mm_core::pool::on_pool(|| run_command(command, threads))
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

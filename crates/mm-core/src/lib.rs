@@ -25,6 +25,7 @@ pub mod loss;
 pub mod memory;
 pub mod metrics;
 pub mod nn;
+pub mod pool;
 pub mod train;
 
 pub use device::{BackendJob, DeviceError, DeviceSpec, dispatch, replicas};

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::BatchConfig;
 use crate::error::ApiError;
 use crate::routes::{AppState, one_image, read_fields, text_field, timed};
-use crate::worker::{WorkerStats, await_answer, enqueue, on_pool};
+use crate::worker::{WorkerStats, await_answer, enqueue};
 
 /// Most answers one request may ask for.
 pub const MAX_TOP: usize = 100;
@@ -101,7 +101,7 @@ fn run<B: Backend>(
             .map(|j| (&j.image, j.question.as_str()))
             .collect();
         let top = jobs.iter().map(|j| j.top).max().unwrap_or(1);
-        let answers = on_pool(|| model.ask_batch(&pairs, top, &device));
+        let answers = mm_core::pool::on_pool(|| model.ask_batch(&pairs, top, &device));
         stats.forwards.fetch_add(1, Ordering::Relaxed);
         stats.items.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         for (job, answer) in jobs.into_iter().zip(answers) {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use burn::tensor::backend::Backend;
+use mm_core::pool::on_pool;
 use mm_vision::RgbImage;
 use mm_vl::hf::LoadedClip;
 use tokio::sync::{mpsc, oneshot};
@@ -133,19 +134,6 @@ pub(crate) async fn await_answer<T>(
     }
 }
 
-/// Runs a round's forward passes on one of rayon's threads (with more than one), this thread
-/// waiting: called from outside the pool, each of the model's many parallel ops would hand its
-/// work to a sleeping worker and sleep until it is done; from a worker, an op queues half of it
-/// for the other workers and does the rest itself (docs/architecture.md, "Threads"). The work
-/// waits on nothing that needs the pool, so it cannot block it.
-pub(crate) fn on_pool<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    if rayon::current_num_threads() > 1 {
-        rayon::scope(|_| work())
-    } else {
-        work()
-    }
-}
-
 fn run<B: Backend>(
     model: LoadedClip<B>,
     mut rx: mpsc::Receiver<Job>,
@@ -168,6 +156,7 @@ fn run<B: Backend>(
         stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
         let texts: Vec<String> = jobs.iter().flat_map(|j| j.texts.iter().cloned()).collect();
         let images: Vec<&RgbImage> = jobs.iter().flat_map(|j| j.images.iter()).collect();
+        // On rayon's pool: its parallel ops then split without a hand-off each (mm_core::pool).
         let (text_rows, image_rows) = on_pool(|| {
             let text_rows = if texts.is_empty() {
                 Ok(Vec::new())
@@ -199,24 +188,5 @@ fn run<B: Backend>(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::on_pool;
-
-    #[test]
-    fn a_round_runs_on_the_pool_when_it_has_more_than_one_thread() {
-        assert_eq!(rayon::current_thread_index(), None, "the test runs outside");
-        let inside = on_pool(rayon::current_thread_index);
-        assert_eq!(inside.is_some(), rayon::current_num_threads() > 1);
-        // The work may borrow from the caller and use the pool itself.
-        let values: Vec<u64> = (1..=1000).collect();
-        let sum: u64 = on_pool(|| {
-            use rayon::prelude::*;
-            values.par_iter().sum()
-        });
-        assert_eq!(sum, 500_500);
     }
 }
