@@ -1,24 +1,21 @@
 //! The fused kernels of `mm_core::nn::fused` against the same function as plain Burn ops on
 //! the ndarray backend, forward and backward (through `Autodiff<Flex>`'s hand-written
-//! backward and ndarray's autodiff of the plain ops).
+//! backward and ndarray's autodiff of the plain ops): the element-wise kernels and the linear
+//! layer here, attention in `fused_attention.rs`, the norms in `fused_norm.rs`; the helpers
+//! they share are here.
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::module::Param;
-use burn::nn::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::Bool;
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Tensor, TensorCreationOptions, TensorData};
-use mm_core::nn::fused::{
-    add, attention, group_norm, group_norm_silu, layer_norm, linear, quick_gelu, quick_gelu_plain,
-    silu, swap_middle,
-};
+use mm_core::nn::fused::{add, linear, quick_gelu, quick_gelu_plain, silu, swap_middle};
 use mm_data::rng::SplitMix64;
 
 /// Inputs over the range activations meet, with the extremes where `exp` saturates, in a
 /// `[rows, cols]` matrix.
-fn inputs(rows: usize, cols: usize) -> TensorData {
+pub(crate) fn inputs(rows: usize, cols: usize) -> TensorData {
     let mut rng = SplitMix64::new(7);
     let mut v: Vec<f32> = (0..rows * cols)
         .map(|_| (rng.uniform() as f32 - 0.5) * 24.0)
@@ -52,7 +49,7 @@ pub(crate) fn assert_all_close<const N: usize>(
     }
 }
 
-fn max_abs_diff(a: TensorData, b: TensorData) -> f32 {
+pub(crate) fn max_abs_diff(a: TensorData, b: TensorData) -> f32 {
     let a = a.to_vec::<f32>().unwrap();
     let b = b.to_vec::<f32>().unwrap();
     assert_eq!(a.len(), b.len());
@@ -311,75 +308,6 @@ fn linear_on_flex_inference_matches_ndarray() {
     }
 }
 
-/// Output and q/k/v gradients of `sum(attention(q, k, v) * w)` on `[2, 3, tq, 4]` queries and
-/// `[2, 3, tk, 4]` keys and values, with a causal mask (query i sees keys up to
-/// `i + tk - tq`, as a decoder continuing a cache does) or none; `fused` uses ours, otherwise
-/// Burn's attention op, in f64 (see [`tensor`]).
-fn attention_grads<B: burn::tensor::backend::AutodiffBackend>(
-    fused: bool,
-    masked: bool,
-    tq: usize,
-    tk: usize,
-) -> [TensorData; 4] {
-    let device = Default::default();
-    let input = |t: usize| (tensor::<B, 2>(inputs(6 * t, 4), fused) * 0.2).reshape([2, 3, t, 4]);
-    let (q, k, v) = (
-        input(tq).require_grad(),
-        input(tk).flip([0]).require_grad(),
-        input(tk).flip([2]).require_grad(),
-    );
-    let w = input(tq) * 3.0;
-    let mask = masked.then(|| {
-        Tensor::<B, 2, Bool>::tril_mask([tq, tk], (tk - tq) as i64, &device)
-            .unsqueeze_dims::<4>(&[0, 1])
-            .expand([2, 3, tq, tk])
-    });
-    let scale = 0.5;
-    let y = if fused {
-        attention(q.clone(), k.clone(), v.clone(), mask, scale)
-    } else {
-        let options = AttentionModuleOptions {
-            scale: Some(scale),
-            ..Default::default()
-        };
-        burn::tensor::module::attention(q.clone(), k.clone(), v.clone(), mask, None, options)
-    };
-    let grads = (y.clone() * w).sum().backward();
-    [
-        y.into_data(),
-        q.grad(&grads).unwrap().into_data(),
-        k.grad(&grads).unwrap().into_data(),
-        v.grad(&grads).unwrap().into_data(),
-    ]
-    .map(|d| d.convert::<f32>())
-}
-
-#[test]
-fn attention_gradients_match_burns_attention_on_ndarray() {
-    // Self-attention, and cross-attention (queries and keys of different lengths).
-    for (masked, tq, tk) in [
-        (false, 6, 6),
-        (true, 6, 6),
-        (false, 5, 7),
-        (true, 5, 7),
-        (false, 7, 3),
-    ] {
-        let expected = attention_grads::<Autodiff<NdArray>>(false, masked, tq, tk);
-        let got = attention_grads::<Autodiff<Flex>>(true, masked, tq, tk);
-        // The softmax gradient subtracts two sums of a few hundred (dP - rowsum(dP * P)):
-        // ours, in f32, was within 3e-6 of the scale of the f64 reference on an AVX2 CPU,
-        // where Burn's ops in f32 were 1e-4 away.
-        let names = ["output", "q grad", "k grad", "v grad"];
-        assert_all_close(
-            &format!("masked {masked}, {tq} x {tk}"),
-            names,
-            got,
-            expected,
-            2e-5,
-        );
-    }
-}
-
 /// Output and input gradient of `sum(silu(x) * w) + |x|^2 / 2`, fused or plain.
 fn silu_grads<B: burn::tensor::backend::AutodiffBackend>(fused: bool) -> [TensorData; 2] {
     let device = Default::default();
@@ -405,215 +333,4 @@ fn silu_matches_burns_silu_forward_and_backward() {
     let plain = Tensor::<NdArray, 2>::from_data(inputs(40, 333), &Default::default());
     let diff = max_abs_diff(silu(x).into_data(), activation::silu(plain).into_data());
     assert!(diff < 1e-5, "inference max |diff| {diff}");
-}
-
-/// A group norm over `channels` in `groups` with gamma and beta away from 1 and 0.
-fn norm<B: Backend>(channels: usize, groups: usize) -> GroupNorm<B> {
-    let device = Default::default();
-    let mut norm = GroupNormConfig::new(groups, channels)
-        .with_epsilon(1e-5)
-        .init::<B>(&device);
-    let values = |offset: f32| {
-        let v: Vec<f32> = (0..channels)
-            .map(|c| offset + 0.3 * (c as f32 * 0.7).sin())
-            .collect();
-        Tensor::<B, 1>::from_data(TensorData::new(v, [channels]), &device)
-    };
-    norm.gamma = Some(Param::from_tensor(values(1.0)));
-    norm.beta = Some(Param::from_tensor(values(0.2)));
-    norm
-}
-
-/// Output and gradients of x, gamma and beta of `sum(norm(x) * w)` on `dims`
-/// (`[batch, channels, ...]`), SiLU after the norm when `with_silu`; `fused` uses ours.
-fn group_norm_grads<B: burn::tensor::backend::AutodiffBackend, const D: usize>(
-    dims: [usize; D],
-    groups: usize,
-    with_silu: bool,
-    fused: bool,
-) -> [TensorData; 4] {
-    let device = Default::default();
-    let n: usize = dims.iter().product();
-    let data = |seed: f32| {
-        // Per-channel offsets and scales so every group has its own statistics.
-        let v: Vec<f32> = (0..n)
-            .map(|i| (i as f32 * 0.37 + seed).sin() * 3.0 + (i % 7) as f32 * 0.5)
-            .collect();
-        Tensor::<B, 1>::from_data(TensorData::new(v, [n]), &device).reshape(dims)
-    };
-    let norm = norm::<B>(dims[1], groups);
-    let x = data(0.0).require_grad();
-    let w = data(1.3);
-    let y = match (fused, with_silu) {
-        (true, false) => group_norm(&norm, x.clone()),
-        (true, true) => group_norm_silu(&norm, x.clone()),
-        (false, false) => norm.forward(x.clone()),
-        (false, true) => activation::silu(norm.forward(x.clone())),
-    };
-    let grads = (y.clone() * w).sum().backward();
-    let param = |p: &Option<Param<Tensor<B, 1>>>| {
-        p.as_ref().unwrap().val().grad(&grads).unwrap().into_data()
-    };
-    [
-        y.into_data(),
-        x.grad(&grads).unwrap().into_data(),
-        param(&norm.gamma),
-        param(&norm.beta),
-    ]
-}
-
-#[test]
-fn group_norm_matches_burns_group_norm_forward_and_backward() {
-    let names = ["output", "x grad", "gamma grad", "beta grad"];
-    for with_silu in [false, true] {
-        let what = format!("silu {with_silu}");
-        let expected = group_norm_grads::<Autodiff<NdArray>, 4>([3, 8, 5, 7], 4, with_silu, false);
-        let got = group_norm_grads::<Autodiff<Flex>, 4>([3, 8, 5, 7], 4, with_silu, true);
-        assert_all_close(&format!("{what}, 4-d"), names, got, expected, 2e-5);
-        let expected = group_norm_grads::<Autodiff<NdArray>, 3>([2, 6, 10], 3, with_silu, false);
-        let got = group_norm_grads::<Autodiff<Flex>, 3>([2, 6, 10], 3, with_silu, true);
-        assert_all_close(&format!("{what}, 3-d"), names, got, expected, 2e-5);
-    }
-}
-
-#[test]
-fn group_norm_on_flex_inference_matches_ndarray() {
-    let dims = [2, 16, 9, 9];
-    let n: usize = dims.iter().product();
-    let v: Vec<f32> = (0..n)
-        .map(|i| (i as f32 * 0.11).cos() * 4.0 + 1.0)
-        .collect();
-    let flex = Tensor::<Flex, 1>::from_data(TensorData::new(v.clone(), [n]), &Default::default())
-        .reshape(dims);
-    let nd =
-        Tensor::<NdArray, 1>::from_data(TensorData::new(v, [n]), &Default::default()).reshape(dims);
-    let (fused_norm, plain_norm) = (norm::<Flex>(16, 8), norm::<NdArray>(16, 8));
-    let diff = max_abs_diff(
-        group_norm_silu(&fused_norm, flex.clone()).into_data(),
-        activation::silu(plain_norm.forward(nd.clone())).into_data(),
-    );
-    assert!(diff < 1e-5, "group norm + silu max |diff| {diff}");
-    let diff = max_abs_diff(
-        group_norm(&fused_norm, flex).into_data(),
-        plain_norm.forward(nd).into_data(),
-    );
-    assert!(diff < 1e-5, "group norm max |diff| {diff}");
-}
-
-#[test]
-fn attention_on_flex_inference_matches_burns_attention_with_broadcast_masks() {
-    // A key-padding mask [batch, 1, 1, tk] and a causal mask [1, 1, tq, tk], both given
-    // unexpanded to ours and expanded to Burn's op on ndarray.
-    let (b, h, tq, tk, d) = (2, 3, 5, 6, 4);
-    let input = |t: usize, seed: usize| {
-        let v = inputs(b * h * t + seed, d).to_vec::<f32>().unwrap()[seed * d..].to_vec();
-        TensorData::new(v, [b, h, t, d])
-    };
-    let (q, k, v) = (input(tq, 1), input(tk, 2), input(tk, 3));
-    let padding: Vec<bool> = (0..b * tk)
-        .map(|i| i == tk - 1 || i == 2 * tk - 2)
-        .collect();
-    let padding = TensorData::new(padding, [b, 1, 1, tk]);
-    for causal in [false, true] {
-        let run = |fused: bool| -> TensorData {
-            fn go<B: Backend>(
-                q: TensorData,
-                k: TensorData,
-                v: TensorData,
-                padding: TensorData,
-                causal: bool,
-                fused: bool,
-                [b, h, tq, tk]: [usize; 4],
-            ) -> TensorData {
-                let device = Default::default();
-                let t = |x: TensorData| Tensor::<B, 4>::from_data(x, &device) * 0.3;
-                let mask = if causal {
-                    Tensor::<B, 2, Bool>::tril_mask([tq, tk], (tk - tq) as i64, &device)
-                        .unsqueeze_dims::<4>(&[0, 1])
-                } else {
-                    Tensor::<B, 4, Bool>::from_data(padding, &device)
-                };
-                if fused {
-                    attention(t(q), t(k), t(v), Some(mask), 0.7).into_data()
-                } else {
-                    let options = AttentionModuleOptions {
-                        scale: Some(0.7),
-                        ..Default::default()
-                    };
-                    let mask = mask.expand([b, h, tq, tk]);
-                    burn::tensor::module::attention(t(q), t(k), t(v), Some(mask), None, options)
-                        .into_data()
-                }
-            }
-            let args = (q.clone(), k.clone(), v.clone(), padding.clone());
-            if fused {
-                go::<Flex>(args.0, args.1, args.2, args.3, causal, true, [b, h, tq, tk])
-            } else {
-                go::<NdArray>(
-                    args.0,
-                    args.1,
-                    args.2,
-                    args.3,
-                    causal,
-                    false,
-                    [b, h, tq, tk],
-                )
-            }
-        };
-        let diff = max_abs_diff(run(true), run(false));
-        assert!(diff < 1e-5, "causal {causal}: max |diff| {diff}");
-    }
-}
-
-/// Output and gradients of x, gamma and beta of `sum(layer_norm(x) * w)` on `[5, 7, 40]`
-/// (rows spanning several rayon tasks); `fused` uses ours, otherwise Burn's `LayerNorm` in f64
-/// (see [`tensor`]).
-fn layer_norm_grads<B: burn::tensor::backend::AutodiffBackend>(fused: bool) -> [TensorData; 4] {
-    let device = Default::default();
-    let (rows, width) = (35, 40);
-    let epsilon = 1e-5;
-    let mut norm: LayerNorm<B> = LayerNormConfig::new(width)
-        .with_epsilon(epsilon)
-        .init(&device);
-    let values = |offset: f32| {
-        let v: Vec<f32> = (0..width)
-            .map(|c| offset + 0.4 * (c as f32 * 0.9).cos())
-            .collect();
-        tensor::<B, 1>(TensorData::new(v, [width]), fused)
-    };
-    norm.gamma = Param::from_tensor(values(1.0));
-    norm.beta = Some(Param::from_tensor(values(-0.3)));
-    let x = tensor::<B, 2>(inputs(rows, width), fused)
-        .reshape([5, 7, width])
-        .require_grad();
-    let w = (tensor::<B, 2>(inputs(rows, width), fused) * 0.1).reshape([5, 7, width]);
-    let y = if fused {
-        layer_norm(&norm, x.clone(), epsilon)
-    } else {
-        norm.forward(x.clone())
-    };
-    let grads = (y.clone() * w.flip([2])).sum().backward();
-    [
-        y.into_data(),
-        x.grad(&grads).unwrap().into_data(),
-        norm.gamma.val().grad(&grads).unwrap().into_data(),
-        norm.beta
-            .as_ref()
-            .unwrap()
-            .val()
-            .grad(&grads)
-            .unwrap()
-            .into_data(),
-    ]
-    .map(|d| d.convert::<f32>())
-}
-
-#[test]
-fn layer_norm_matches_burns_layer_norm_forward_and_backward() {
-    let expected = layer_norm_grads::<Autodiff<NdArray>>(false);
-    let got = layer_norm_grads::<Autodiff<Flex>>(true);
-    let names = ["output", "x grad", "gamma grad", "beta grad"];
-    // Ours, in f32, is within 2e-6 of the f64 reference (Burn's nine ops in f32 were 4e-5
-    // away on an AVX2 CPU).
-    assert_all_close("layer norm", names, got, expected, 1e-5);
 }
