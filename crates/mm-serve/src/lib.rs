@@ -23,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod input;
 pub mod metrics;
+mod multipart;
 pub mod routes;
 pub mod vqa;
 pub mod worker;

@@ -12,7 +12,7 @@ use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use mm_retrieval::{DurableIndex, Found, IndexKind};
 use mm_text::ClipTokenizer;
-use mm_vision::{AlphaMode, RgbImage};
+use mm_vision::AlphaMode;
 use mm_vl::zeroshot::fill_template;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -22,6 +22,7 @@ use crate::config::Limits;
 use crate::error::ApiError;
 use crate::input::{check_k, check_text, decode_upload, parse_labels, parse_templates};
 use crate::metrics::Metrics;
+use crate::multipart::{Field, one_image, read_fields, text_field};
 use crate::vqa::VqaHandle;
 use crate::worker::ModelHandle;
 
@@ -96,84 +97,12 @@ pub(crate) async fn timed<T>(
     })
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(format!("worker task failed: {e}")))?
-}
-
-/// One uploaded file or text field.
-pub(crate) struct Field {
-    name: String,
-    file_name: Option<String>,
-    bytes: Vec<u8>,
-}
-
-pub(crate) async fn read_fields(
-    mut multipart: Multipart,
-    allowed: &[&str],
-) -> Result<Vec<Field>, ApiError> {
-    let mut out = Vec::new();
-    loop {
-        let field = multipart
-            .next_field()
-            .await
-            .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?;
-        let Some(field) = field else { break };
-        let name = field.name().unwrap_or_default().to_string();
-        if !allowed.contains(&name.as_str()) {
-            return Err(ApiError::bad_request(
-                "unknown_field",
-                format!("unknown field `{name}`; expected {}", allowed.join(", ")),
-            ));
-        }
-        let file_name = field.file_name().map(str::to_string);
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?
-            .to_vec();
-        out.push(Field {
-            name,
-            file_name,
-            bytes,
-        });
-    }
-    Ok(out)
-}
-
-pub(crate) fn text_field(fields: &[Field], name: &str) -> Result<Option<String>, ApiError> {
-    match fields.iter().filter(|f| f.name == name).collect::<Vec<_>>()[..] {
-        [] => Ok(None),
-        [f] => String::from_utf8(f.bytes.clone())
-            .map(Some)
-            .map_err(|_| ApiError::bad_request("bad_field", format!("`{name}` is not UTF-8 text"))),
-        _ => Err(ApiError::bad_request(
-            "repeated_field",
-            format!("`{name}` is given twice"),
-        )),
-    }
-}
-
-pub(crate) async fn one_image(
-    state: &Arc<AppState>,
-    fields: &[Field],
-) -> Result<RgbImage, ApiError> {
-    let images: Vec<&Field> = fields.iter().filter(|f| f.name == "image").collect();
-    let [image] = images[..] else {
-        return Err(ApiError::bad_request(
-            "image_count",
-            format!("expected one `image` file field, got {}", images.len()),
-        ));
-    };
-    let (bytes, name) = (
-        image.bytes.clone(),
-        image.file_name.clone().unwrap_or("image".into()),
-    );
-    let st = state.clone();
-    blocking(move || decode_upload(&bytes, &name, st.alpha, &st.limits)).await
 }
 
 fn found_json(found: Vec<Found>) -> Value {

@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::BatchConfig;
 use crate::error::ApiError;
-use crate::routes::{AppState, one_image, read_fields, text_field, timed};
+use crate::multipart::{one_image, read_fields, text_field};
+use crate::routes::{AppState, timed};
 use crate::worker::{WorkerStats, await_answer, enqueue};
 
 /// Most answers one request may ask for.
