@@ -1,10 +1,10 @@
-//! The noise schedule: betas, cumulative alpha products, inference timesteps and the forward
-//! (noising) process, computed in f32 in the order diffusers computes them so that tables and
-//! steps agree to the last bits.
+//! The noise schedule: betas, cumulative alpha products, inference timesteps (and Euler's
+//! sigmas) and the forward (noising) process, computed in f32 in the order diffusers computes
+//! them so that tables and steps agree to the last bits.
 
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
-use super::config::{BetaSchedule, PredictionType, SchedulerConfig, TimestepSpacing};
+use super::config::{BetaSchedule, FinalSigmas, PredictionType, SchedulerConfig, TimestepSpacing};
 
 /// The training-time tables of a schedule.
 #[derive(Debug, Clone)]
@@ -266,4 +266,43 @@ mod tests {
         c.timestep_spacing = TimestepSpacing::Linspace;
         assert_eq!(integer_timesteps(&c, 4), vec![999, 666, 333, 0]);
     }
+}
+
+/// Euler's timesteps and sigmas: `sqrt((1 - a) / a)` interpolated linearly at the spaced
+/// timesteps (`np.interp`, in f64), then the final sigma (diffusers `set_timesteps`).
+pub(crate) fn euler_sigmas(
+    config: &SchedulerConfig,
+    schedule: &NoiseSchedule,
+    steps: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let timesteps: Vec<f32> = spaced_timesteps(config, steps)
+        .into_iter()
+        .map(|t| t as f32)
+        .collect();
+    let base: Vec<f64> = schedule
+        .alphas_cumprod
+        .iter()
+        .map(|&a| ((1.0 - a) / a).sqrt() as f64)
+        .collect();
+    let last = base.len() - 1;
+    let mut sigmas: Vec<f32> = timesteps
+        .iter()
+        .map(|&t| {
+            let x = t as f64;
+            if x <= 0.0 {
+                return base[0] as f32;
+            }
+            if x >= last as f64 {
+                return base[last] as f32;
+            }
+            let j = x.floor() as usize;
+            let slope = (base[j + 1] - base[j]) / 1.0;
+            (slope * (x - j as f64) + base[j]) as f32
+        })
+        .collect();
+    sigmas.push(match config.final_sigmas_type {
+        FinalSigmas::Zero => 0.0,
+        FinalSigmas::SigmaMin => base[0] as f32,
+    });
+    (timesteps, sigmas)
 }

@@ -12,9 +12,9 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::SchedulerError;
 use super::config::{
-    FinalSigmas, PredictionType, SchedulerConfig, SchedulerKind, TimestepSpacing, VarianceType,
+    PredictionType, SchedulerConfig, SchedulerKind, TimestepSpacing, VarianceType,
 };
-use super::schedule::{NoiseSchedule, integer_timesteps, spaced_timesteps};
+use super::schedule::{NoiseSchedule, euler_sigmas, integer_timesteps};
 
 /// One step's results.
 #[derive(Debug, Clone)]
@@ -370,43 +370,4 @@ pub fn dynamic_threshold<B: Backend, const D: usize>(
         .min_pair(s.clone())
         .div(s)
         .reshape(dims)
-}
-
-/// Euler's timesteps and sigmas: `sqrt((1 - a) / a)` interpolated linearly at the spaced
-/// timesteps (`np.interp`, in f64), then the final sigma (diffusers `set_timesteps`).
-fn euler_sigmas(
-    config: &SchedulerConfig,
-    schedule: &NoiseSchedule,
-    steps: usize,
-) -> (Vec<f32>, Vec<f32>) {
-    let timesteps: Vec<f32> = spaced_timesteps(config, steps)
-        .into_iter()
-        .map(|t| t as f32)
-        .collect();
-    let base: Vec<f64> = schedule
-        .alphas_cumprod
-        .iter()
-        .map(|&a| ((1.0 - a) / a).sqrt() as f64)
-        .collect();
-    let last = base.len() - 1;
-    let mut sigmas: Vec<f32> = timesteps
-        .iter()
-        .map(|&t| {
-            let x = t as f64;
-            if x <= 0.0 {
-                return base[0] as f32;
-            }
-            if x >= last as f64 {
-                return base[last] as f32;
-            }
-            let j = x.floor() as usize;
-            let slope = (base[j + 1] - base[j]) / 1.0;
-            (slope * (x - j as f64) + base[j]) as f32
-        })
-        .collect();
-    sigmas.push(match config.final_sigmas_type {
-        FinalSigmas::Zero => 0.0,
-        FinalSigmas::SigmaMin => base[0] as f32,
-    });
-    (timesteps, sigmas)
 }
