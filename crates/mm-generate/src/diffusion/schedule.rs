@@ -210,6 +210,45 @@ pub fn integer_timesteps(config: &SchedulerConfig, steps: usize) -> Vec<i64> {
         .collect()
 }
 
+/// Euler's timesteps and sigmas: `sqrt((1 - a) / a)` interpolated linearly at the spaced
+/// timesteps (`np.interp`, in f64), then the final sigma (diffusers `set_timesteps`).
+pub(crate) fn euler_sigmas(
+    config: &SchedulerConfig,
+    schedule: &NoiseSchedule,
+    steps: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let timesteps: Vec<f32> = spaced_timesteps(config, steps)
+        .into_iter()
+        .map(|t| t as f32)
+        .collect();
+    let base: Vec<f64> = schedule
+        .alphas_cumprod
+        .iter()
+        .map(|&a| ((1.0 - a) / a).sqrt() as f64)
+        .collect();
+    let last = base.len() - 1;
+    let mut sigmas: Vec<f32> = timesteps
+        .iter()
+        .map(|&t| {
+            let x = t as f64;
+            if x <= 0.0 {
+                return base[0] as f32;
+            }
+            if x >= last as f64 {
+                return base[last] as f32;
+            }
+            let j = x.floor() as usize;
+            let slope = (base[j + 1] - base[j]) / 1.0;
+            (slope * (x - j as f64) + base[j]) as f32
+        })
+        .collect();
+    sigmas.push(match config.final_sigmas_type {
+        FinalSigmas::Zero => 0.0,
+        FinalSigmas::SigmaMin => base[0] as f32,
+    });
+    (timesteps, sigmas)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,43 +305,4 @@ mod tests {
         c.timestep_spacing = TimestepSpacing::Linspace;
         assert_eq!(integer_timesteps(&c, 4), vec![999, 666, 333, 0]);
     }
-}
-
-/// Euler's timesteps and sigmas: `sqrt((1 - a) / a)` interpolated linearly at the spaced
-/// timesteps (`np.interp`, in f64), then the final sigma (diffusers `set_timesteps`).
-pub(crate) fn euler_sigmas(
-    config: &SchedulerConfig,
-    schedule: &NoiseSchedule,
-    steps: usize,
-) -> (Vec<f32>, Vec<f32>) {
-    let timesteps: Vec<f32> = spaced_timesteps(config, steps)
-        .into_iter()
-        .map(|t| t as f32)
-        .collect();
-    let base: Vec<f64> = schedule
-        .alphas_cumprod
-        .iter()
-        .map(|&a| ((1.0 - a) / a).sqrt() as f64)
-        .collect();
-    let last = base.len() - 1;
-    let mut sigmas: Vec<f32> = timesteps
-        .iter()
-        .map(|&t| {
-            let x = t as f64;
-            if x <= 0.0 {
-                return base[0] as f32;
-            }
-            if x >= last as f64 {
-                return base[last] as f32;
-            }
-            let j = x.floor() as usize;
-            let slope = (base[j + 1] - base[j]) / 1.0;
-            (slope * (x - j as f64) + base[j]) as f32
-        })
-        .collect();
-    sigmas.push(match config.final_sigmas_type {
-        FinalSigmas::Zero => 0.0,
-        FinalSigmas::SigmaMin => base[0] as f32,
-    });
-    (timesteps, sigmas)
 }
