@@ -51,7 +51,7 @@ impl Default for VqaTrainConfig {
             max_answers: 1000,
             batch: 64,
             steps: 6000,
-            lr: 1e-3,
+            lr: 5e-4,
             warmup: 200,
             weight_decay: 0.05,
             seed: 19,
