@@ -227,9 +227,7 @@ pub fn bridge_loss<B: Backend>(
     batch: &BridgeBatch<B>,
     kind: PairLoss,
 ) -> Tensor<B, 1> {
-    let keys = model.unit_keys(batch.images.clone());
-    let scene_text = smooth_peak(model.maps_against(keys, unit_rows(batch.texts.clone())));
-    let picture = pair_loss(scene_text, batch.present.clone(), kind);
+    let picture = picture_caption_loss(model, batch, kind);
     let (scale, _) = model.scale_and_bias();
     let sound_text = model
         .unit_queries(mels)
@@ -239,6 +237,18 @@ pub fn bridge_loss<B: Backend>(
         + positives_nll(sound_text, batch.same.clone(), 0))
         / 2.0;
     (picture + sound) * batch.weight
+}
+
+/// The picture side's term alone, unweighted: each image-caption scene's map for every
+/// caption of the step against whether a stamp with that caption is in the scene.
+pub fn picture_caption_loss<B: Backend>(
+    model: &AttentionLocalizer<B>,
+    batch: &BridgeBatch<B>,
+    kind: PairLoss,
+) -> Tensor<B, 1> {
+    let keys = model.unit_keys(batch.images.clone());
+    let scene_text = smooth_peak(model.maps_against(keys, unit_rows(batch.texts.clone())));
+    pair_loss(scene_text, batch.present.clone(), kind)
 }
 
 /// The bridge's two halves measured apart on held-out scenes: where the picture side points

@@ -19,7 +19,7 @@ use mm_core::train::{
 use mm_data::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
-use super::bridge::{BridgeBatch, TextAnchors, bridge_batch, bridge_loss};
+use super::bridge::{BridgeBatch, TextAnchors, bridge_batch, bridge_loss, picture_caption_loss};
 use super::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet, SoundLocalizer};
 pub use super::pair_loss::pair_loss;
 use super::scenes::{SceneConfig, Stamp, compose_with};
@@ -70,6 +70,13 @@ pub struct LocalizerTrainConfig {
     /// the setting existed): the stamps alone.
     #[serde(default)]
     pub bridge_sources: Vec<String>,
+    /// Steps at the start that train the picture side on the bridge's image-caption scenes
+    /// alone (the sound-scene and sound-caption losses off), so that it learns from every
+    /// captioned picture before it meets the few sound-picture pairs. 0 (the default, and in
+    /// runs saved before the setting existed): none. Needs the bridge, and fewer steps than
+    /// `steps`.
+    #[serde(default)]
+    pub bridge_pretrain: usize,
 }
 
 /// The loss over every scene of a step heard with every sound of the step.
@@ -110,6 +117,7 @@ impl LocalizerTrainConfig {
             augment: false,
             bridge: 0.0,
             bridge_sources: Vec::new(),
+            bridge_pretrain: 0,
         }
     }
 }
@@ -192,6 +200,8 @@ pub struct SceneBatch<B: Backend> {
     pub loss: PairLoss,
     /// The text bridge's inputs, when it is on.
     pub bridge: Option<BridgeBatch<B>>,
+    /// Train on the bridge's image-caption scenes alone (a step of `bridge_pretrain`).
+    pub pictures_only: bool,
 }
 
 impl<B: Backend> BatchSource<B> for SceneBatches {
@@ -261,6 +271,7 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
             present,
             at,
             loss: c.loss,
+            pictures_only: bridge.is_some() && at.step < c.bridge_pretrain,
             bridge,
         }
     }
@@ -277,7 +288,11 @@ fn loss_and_output<B: Backend>(
     let y = batch.present.clone();
     let mut loss = pair_loss(logits.clone(), y.clone(), kind);
     if let (Some(bridge), LocalizerNet::Attention(m)) = (&batch.bridge, model) {
-        loss = loss + bridge_loss(m, batch.mels.clone(), bridge, kind);
+        loss = if batch.pictures_only {
+            picture_caption_loss(m, bridge, kind)
+        } else {
+            loss + bridge_loss(m, batch.mels.clone(), bridge, kind)
+        };
     }
     // Accuracy: scenes whose own sound outscores every sound of a stamp not in them.
     let l = logits
@@ -367,10 +382,21 @@ pub fn train_localizer<B: AutodiffBackend>(
         anchors
             .check(stamps.len(), config.model.embed)
             .map_err(TrainError::Settings)?;
+        if config.bridge_pretrain >= config.steps {
+            return Err(TrainError::Settings(format!(
+                "bridge_pretrain {} leaves none of the {} steps for the sounds; give fewer",
+                config.bridge_pretrain, config.steps
+            )));
+        }
     } else if config.bridge != 0.0 {
         return Err(TrainError::Settings(format!(
             "bridge is a weight, 0 or more; got {}",
             config.bridge
+        )));
+    } else if config.bridge_pretrain > 0 {
+        return Err(TrainError::Settings(format!(
+            "bridge_pretrain {} trains the picture side on the text bridge's captions, which is off (set bridge above 0)",
+            config.bridge_pretrain
         )));
     } else if !config.bridge_sources.is_empty() {
         return Err(TrainError::Settings(format!(
@@ -387,9 +413,13 @@ pub fn train_localizer<B: AutodiffBackend>(
         .with_weight_decay(config.weight_decay)
         .init::<B, LocalizerNet<B>>();
     let mut json = serde_json::to_value(config).expect("configs serialize");
+    // Settings that older runs lack are left out while at their defaults, so those runs
+    // still resume.
     if config.bridge_sources.is_empty() {
-        // Written as before the setting existed, so those runs still resume.
         json.as_object_mut().map(|o| o.remove("bridge_sources"));
+    }
+    if config.bridge_pretrain == 0 {
+        json.as_object_mut().map(|o| o.remove("bridge_pretrain"));
     }
     let spec = run.spec(
         config.steps,

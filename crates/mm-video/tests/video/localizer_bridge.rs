@@ -172,6 +172,65 @@ fn bridge_settings_are_refused_before_training() {
         sources.contains("bridge_sources") && sources.contains("off"),
         "{sources}"
     );
+    let mut pretrain_off = config(LocalizerKind::Attention, 0.0, 10);
+    pretrain_off.bridge_pretrain = 5;
+    let off = attempt(pretrain_off, None);
+    assert!(
+        off.contains("bridge_pretrain 5") && off.contains("off"),
+        "{off}"
+    );
+    let mut all_steps = config(LocalizerKind::Attention, 1.0, 10);
+    all_steps.bridge_pretrain = 10;
+    let all = attempt(all_steps, Some(anchors(&stamps)));
+    assert!(all.contains("none of the 10 steps"), "{all}");
     // Nothing was trained: the run folder holds no model.
     assert!(!dir.path().join("final").exists());
+}
+
+#[test]
+fn pretraining_on_captions_leaves_the_sound_side_untrained() {
+    let _rng = crate::seeded();
+    let stamps = stamps();
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunOptions {
+        log_every: 1000,
+        ..RunOptions::new(dir.path())
+    };
+    // Every step but the last on the captions alone: the picture side learns where each
+    // caption's stamp is, and the sound side, which only the last step touches, does not
+    // learn which caption each sound goes with (the full bridge puts all six on theirs,
+    // the test above).
+    let mut settings = config(LocalizerKind::Attention, 1.0, 301);
+    settings.bridge_pretrain = 300;
+    let model = train_localizer::<A>(
+        &settings,
+        stamps.clone(),
+        backgrounds(30, 1),
+        Some(anchors(&stamps)),
+        &run,
+        &[Default::default()],
+    )
+    .unwrap();
+    let mut rng = SplitMix64::new(8);
+    let (scenes, texts): (Vec<TestScene>, Vec<Vec<f32>>) = backgrounds(40, 9)
+        .iter()
+        .map(|back| {
+            let scene = compose(back, &stamps, &scene_config(), &mut rng);
+            let first = scene.objects[0];
+            let test = TestScene {
+                image: scene.image,
+                mask: scene.mask,
+                mel: stamps[first].mel.clone(),
+                label: stamps[first].name.clone(),
+            };
+            (test, axis(first))
+        })
+        .unzip();
+    let report = evaluate_bridge(&model, &scenes, &texts, &Default::default()).unwrap();
+    eprintln!("{report:?}");
+    assert!(report.caption_pointing_game >= 0.5, "{report:?}");
+    assert!(report.sound_caption_top1 < 1.0, "{report:?}");
+    // The setting is written to the run only when set, so runs saved before it resume.
+    let saved = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    assert!(saved.contains("\"bridge_pretrain\": 300"), "{saved}");
 }
