@@ -4,12 +4,14 @@
 //! estimation and evaluation ([`sync_eval`]) beside a baseline that learns nothing
 //! ([`sync_baseline`]); sound-source localization: scenes of stamps
 //! with their sounds ([`scenes`]), the two localizers ([`localizer`]) on their shared encoders
-//! ([`localizer_encoders`]) and the text bridge that ties the attention localizer to caption
+//! ([`localizer_encoders`]), their training batches ([`localizer_batches`]) and training
+//! ([`localizer_train`]), and the text bridge that ties the attention localizer to caption
 //! embeddings ([`bridge`]).
 
 pub mod bridge;
 pub mod clips;
 pub mod localizer;
+pub mod localizer_batches;
 pub mod localizer_encoders;
 pub mod localizer_eval;
 pub mod localizer_train;
