@@ -73,6 +73,25 @@ fn sounds_nearest_their_caption(model: &LocalizerNet<Flex>, stamps: &[Stamp]) ->
     hits as f64 / stamps.len() as f64
 }
 
+/// 40 new scenes of `stamps` over other frames, each with its sounding stamp's caption axis.
+fn new_scenes(stamps: &[Stamp]) -> (Vec<TestScene>, Vec<Vec<f32>>) {
+    let mut rng = SplitMix64::new(8);
+    backgrounds(40, 9)
+        .iter()
+        .map(|back| {
+            let scene = compose(back, stamps, &scene_config(), &mut rng);
+            let first = scene.objects[0];
+            let test = TestScene {
+                image: scene.image,
+                mask: scene.mask,
+                mel: stamps[first].mel.clone(),
+                label: stamps[first].name.clone(),
+            };
+            (test, axis(first))
+        })
+        .unzip()
+}
+
 #[test]
 fn the_bridge_ties_sounds_and_captions_to_their_stamps() {
     let _rng = crate::seeded();
@@ -97,21 +116,7 @@ fn the_bridge_ties_sounds_and_captions_to_their_stamps() {
         if bridge > 0.0 {
             // The halves apart on new scenes: the caption points at its stamp, and each
             // scene's sound finds its caption.
-            let mut rng = SplitMix64::new(8);
-            let (scenes, texts): (Vec<TestScene>, Vec<Vec<f32>>) = backgrounds(40, 9)
-                .iter()
-                .map(|back| {
-                    let scene = compose(back, &stamps, &scene_config(), &mut rng);
-                    let first = scene.objects[0];
-                    let test = TestScene {
-                        image: scene.image,
-                        mask: scene.mask,
-                        mel: stamps[first].mel.clone(),
-                        label: stamps[first].name.clone(),
-                    };
-                    (test, axis(first))
-                })
-                .unzip();
+            let (scenes, texts) = new_scenes(&stamps);
             let report = evaluate_bridge(&model, &scenes, &texts, &Default::default()).unwrap();
             eprintln!("{report:?}");
             assert_eq!(report.captions, 6);
@@ -211,21 +216,7 @@ fn pretraining_on_captions_leaves_the_sound_side_untrained() {
         &[Default::default()],
     )
     .unwrap();
-    let mut rng = SplitMix64::new(8);
-    let (scenes, texts): (Vec<TestScene>, Vec<Vec<f32>>) = backgrounds(40, 9)
-        .iter()
-        .map(|back| {
-            let scene = compose(back, &stamps, &scene_config(), &mut rng);
-            let first = scene.objects[0];
-            let test = TestScene {
-                image: scene.image,
-                mask: scene.mask,
-                mel: stamps[first].mel.clone(),
-                label: stamps[first].name.clone(),
-            };
-            (test, axis(first))
-        })
-        .unzip();
+    let (scenes, texts) = new_scenes(&stamps);
     let report = evaluate_bridge(&model, &scenes, &texts, &Default::default()).unwrap();
     eprintln!("{report:?}");
     assert!(report.caption_pointing_game >= 0.5, "{report:?}");
