@@ -94,26 +94,47 @@ impl BertConfig {
     }
 }
 
+/// BERT's text embeddings under `prefix`: the word, position and token-type tables
+/// (`{prefix}word_embeddings.weight`, ...) and their `{prefix}LayerNorm.`, as transformers'
+/// `BertEmbeddings` names them in `BertModel`, in the captioner's `BertLMHeadModel` and on
+/// ViLT's text side.
+pub fn visit_bert_embeddings<B: Backend>(
+    prefix: &str,
+    [word, position, token_type]: [&mut Param<Tensor<B, 2>>; 3],
+    norm: &mut LayerNorm<B>,
+    v: &mut dyn ParamVisitor<B>,
+) {
+    v.visit(
+        &format!("{prefix}word_embeddings.weight"),
+        Layout::Same,
+        word,
+    );
+    v.visit(
+        &format!("{prefix}position_embeddings.weight"),
+        Layout::Same,
+        position,
+    );
+    v.visit(
+        &format!("{prefix}token_type_embeddings.weight"),
+        Layout::Same,
+        token_type,
+    );
+    norm.visit_hf(&format!("{prefix}LayerNorm."), v);
+}
+
 /// The HF key table (transformers `BertModel`, keys without a `bert.` prefix).
 impl<B: Backend> HfParams<B> for BertModel<B> {
     fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
-        let e = format!("{prefix}embeddings.");
-        v.visit(
-            &format!("{e}word_embeddings.weight"),
-            Layout::Same,
-            &mut self.word_embeddings,
+        visit_bert_embeddings(
+            &format!("{prefix}embeddings."),
+            [
+                &mut self.word_embeddings,
+                &mut self.position_embeddings,
+                &mut self.token_type_embeddings,
+            ],
+            &mut self.embeddings_norm,
+            v,
         );
-        v.visit(
-            &format!("{e}position_embeddings.weight"),
-            Layout::Same,
-            &mut self.position_embeddings,
-        );
-        v.visit(
-            &format!("{e}token_type_embeddings.weight"),
-            Layout::Same,
-            &mut self.token_type_embeddings,
-        );
-        self.embeddings_norm.visit_hf(&format!("{e}LayerNorm."), v);
         self.encoder
             .visit_keys(&format!("{prefix}encoder."), &EncoderKeys::BERT, v);
     }

@@ -15,6 +15,7 @@ use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 use mm_core::hf::{HfParams, Layout, ParamVisitor};
 use mm_core::nn::fused::add;
 use mm_core::nn::{Activation, EncoderKeys, TransformerEncoder, TransformerEncoderConfig};
+use mm_text::bert::visit_bert_embeddings;
 use mm_vision::patchify;
 use serde::{Deserialize, Serialize};
 
@@ -265,28 +266,21 @@ impl<B: Backend> HfParams<B> for ViltModel<B> {
     fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
         let e = format!("{prefix}embeddings.");
         let t = format!("{e}text_embeddings.");
-        let same = [
-            (
-                format!("{t}word_embeddings.weight"),
+        visit_bert_embeddings(
+            &t,
+            [
                 &mut self.word_embeddings,
-            ),
-            (
-                format!("{t}position_embeddings.weight"),
                 &mut self.text_positions,
-            ),
-            (
-                format!("{t}token_type_embeddings.weight"),
                 &mut self.text_token_types,
-            ),
-            (
-                format!("{e}token_type_embeddings.weight"),
-                &mut self.modality_types,
-            ),
-        ];
-        for (key, param) in same {
-            v.visit(&key, Layout::Same, param);
-        }
-        self.text_norm.visit_hf(&format!("{t}LayerNorm."), v);
+            ],
+            &mut self.text_norm,
+            v,
+        );
+        v.visit(
+            &format!("{e}token_type_embeddings.weight"),
+            Layout::Same,
+            &mut self.modality_types,
+        );
         v.visit(&format!("{e}cls_token"), Layout::Same, &mut self.cls_token);
         v.visit(
             &format!("{e}position_embeddings"),

@@ -3,6 +3,7 @@
 
 use burn::tensor::backend::Backend;
 use mm_core::hf::{HfParams, Layout, ParamVisitor};
+use mm_text::bert::visit_bert_embeddings;
 
 use super::{Attention, BertDecoder};
 
@@ -22,23 +23,16 @@ impl<B: Backend> HfParams<B> for Attention<B> {
 /// the output layer is tied to the word embeddings, so only its bias has a key.
 impl<B: Backend> HfParams<B> for BertDecoder<B> {
     fn visit_hf(&mut self, prefix: &str, v: &mut dyn ParamVisitor<B>) {
-        let e = format!("{prefix}bert.embeddings.");
-        v.visit(
-            &format!("{e}word_embeddings.weight"),
-            Layout::Same,
-            &mut self.word_embeddings,
+        visit_bert_embeddings(
+            &format!("{prefix}bert.embeddings."),
+            [
+                &mut self.word_embeddings,
+                &mut self.position_embeddings,
+                &mut self.token_type_embeddings,
+            ],
+            &mut self.embeddings_norm,
+            v,
         );
-        v.visit(
-            &format!("{e}position_embeddings.weight"),
-            Layout::Same,
-            &mut self.position_embeddings,
-        );
-        v.visit(
-            &format!("{e}token_type_embeddings.weight"),
-            Layout::Same,
-            &mut self.token_type_embeddings,
-        );
-        self.embeddings_norm.visit_hf(&format!("{e}LayerNorm."), v);
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let l = format!("{prefix}bert.encoder.layer.{i}.");
             layer.self_attn.visit_hf(&format!("{l}attention."), v);
