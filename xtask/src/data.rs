@@ -17,7 +17,7 @@ pub struct DataArgs {
 
 #[derive(Subcommand)]
 enum DataCommand {
-    /// Fetch a dataset or model (emoji, openmoji, minilm, sounds, stamps, video, vqa) into datasets/.
+    /// Fetch a dataset or model (centernet, emoji, openmoji, minilm, sounds, stamps, video, vqa) into datasets/.
     Fetch {
         /// Dataset name.
         name: String,
@@ -60,6 +60,19 @@ pub fn run(args: DataArgs) -> Result<()> {
                 for (stem, reason) in &out.failed {
                     println!("  left out {stem}.svg: {reason}");
                 }
+                Ok(())
+            }
+            "centernet" => {
+                let root = datasets_dir();
+                let dir = mm_video::av::backbone::prepare_centernet(
+                    &root.join("cache"),
+                    &root.join("centernet"),
+                )
+                .map_err(anyhow::Error::msg)?;
+                println!(
+                    "CenterNet (MobileNetV3 on COCO, TensorFlow.js graph, MIT): {}",
+                    dir.display()
+                );
                 Ok(())
             }
             "minilm" => {
@@ -137,7 +150,7 @@ pub fn run(args: DataArgs) -> Result<()> {
             }
             other => {
                 bail!(
-                    "unknown dataset `{other}`; available: emoji, openmoji, minilm, sounds, stamps, video, vqa"
+                    "unknown dataset `{other}`; available: centernet, emoji, openmoji, minilm, sounds, stamps, video, vqa"
                 )
             }
         },

@@ -47,7 +47,7 @@ impl BackendJob for LocalizeJob {
             .with_context(|| format!("{}: not a readable image", a.image.display()))?
             .to_rgb8();
         let mel = sound_mel(&a.audio, &mel_extractor())?;
-        let (out, peak) = localize_picture(&model, &config, &picture, &mel, &device);
+        let (out, peak) = localize_picture(&model, &config, &picture, &mel, &device)?;
         out.save(&a.out)
             .with_context(|| format!("writing {}", a.out.display()))?;
         let (w, h) = picture.dimensions();

@@ -15,6 +15,7 @@ pub mod preprocess;
 pub mod processor_config;
 pub mod resample;
 pub mod resnet;
+pub mod tfjs;
 pub mod vit;
 
 pub use decode::{AlphaMode, ImageError, RgbImage, load_image, load_image_with};

@@ -50,6 +50,11 @@ pub struct LocalizerTrainArgs {
     /// Also write the report as JSON here (and a gallery PNG beside it).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Read the pictures through the pretrained CenterNet backbone (frozen; `cargo xtask data
+    /// fetch centernet`) instead of a CNN trained from scratch; `--set backbone.node=...`
+    /// etc. adjust it.
+    #[arg(long)]
+    backbone: bool,
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
@@ -246,6 +251,14 @@ fn caption_source(source: &str) -> Result<PathBuf> {
     }
 }
 
+/// The default backbone folder under this checkout's datasets folder.
+fn root_relative(folder: &Path) -> PathBuf {
+    match folder.strip_prefix("datasets") {
+        Ok(rest) => datasets_dir().join(rest),
+        Err(_) => folder.to_path_buf(),
+    }
+}
+
 /// Runs `train localizer`.
 pub fn run(args: LocalizerTrainArgs) -> Result<()> {
     let kind = match args.model {
@@ -256,6 +269,12 @@ pub fn run(args: LocalizerTrainArgs) -> Result<()> {
         .run
         .settings(LocalizerTrainConfig::new(kind), "a sound-source localizer")?;
     config.model.kind = kind;
+    if args.backbone {
+        let mut b = config.backbone.take().unwrap_or_default();
+        b.folder = root_relative(&b.folder);
+        config.model.features = Some(b.channels);
+        config.backbone = Some(b);
+    }
     if let Some(steps) = args.steps {
         config.steps = steps;
     }

@@ -54,6 +54,10 @@ pub struct LocalizerConfig {
     /// `None` means, as in configs saved before the setting existed) gives a map of an eighth
     /// of the scene's side, 2 a quarter (finer places, a smaller view per place).
     pub pools: Option<usize>,
+    /// `Some(c)`: the picture arrives as a frozen backbone's `c`-channel feature maps at the
+    /// grid ([`super::backbone`]), read by two 1x1 blocks; `None` (the default): pixels and
+    /// the visual CNN.
+    pub features: Option<usize>,
 }
 
 /// The guide's fusion: the audio vector tiled over the visual map, three 1x1 convolutions.
@@ -121,11 +125,20 @@ impl LocalizerConfig {
 
     /// The model with fresh weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<LocalizerNet<B>, ConfigError> {
-        if self.width == 0 || self.embed == 0 || self.n_mels < 4 || self.visual_pools() > 3 {
+        let bad_features = self.features == Some(0);
+        if self.width == 0
+            || self.embed == 0
+            || self.n_mels < 4
+            || self.visual_pools() > 3
+            || bad_features
+        {
             return Err(ConfigError(format!("invalid localizer config {self:?}")));
         }
         let w = self.width;
-        let visual = || VisualMap::new(w, self.visual_pools(), device);
+        let visual = || match self.features {
+            Some(channels) => VisualMap::on_features(channels, w, device),
+            None => VisualMap::new(w, self.visual_pools(), device),
+        };
         let audio = || AudioVector::new(w, self.n_mels, device);
         let one_by_one = |i: usize, o: usize| Conv2dConfig::new([i, o], [1, 1]).init(device);
         Ok(match self.kind {

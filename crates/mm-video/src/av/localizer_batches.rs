@@ -13,6 +13,7 @@ use mm_audio::features::Features;
 use mm_core::train::{BatchSource, StepInfo};
 use mm_data::rng::SplitMix64;
 
+use super::backbone::{Backbone, picture_inputs};
 use super::bridge::{BridgeBatch, TextAnchors, bridge_batch};
 use super::localizer_train::{LocalizerTrainConfig, PairLoss};
 use super::scenes::{Stamp, compose_with};
@@ -54,12 +55,77 @@ pub fn scene_tensors<B: Backend>(
     )
 }
 
-/// Fresh training scenes for every step.
+/// Fresh training scenes for every step, or with a backbone draws from a [`FeaturePool`].
 pub struct SceneBatches {
     stamps: Arc<Vec<Stamp>>,
     backgrounds: Arc<Vec<RgbImage>>,
     anchors: Option<Arc<TextAnchors>>,
+    pool: Option<Arc<FeaturePool>>,
     config: LocalizerTrainConfig,
+}
+
+/// Training scenes composed once and run through a frozen backbone once, so that training
+/// steps do not each pay for the backbone: their feature maps and their stamps.
+pub struct FeaturePool {
+    /// `[scenes, channels, g, g]` values, row-major.
+    features: Vec<f32>,
+    /// `[channels, g, g]` of one scene.
+    dims: [usize; 3],
+    /// Each scene's stamps, the sounding one first.
+    objects: Vec<Vec<usize>>,
+}
+
+impl FeaturePool {
+    /// `config.feature_pool` scenes of `stamps` over `backgrounds` (seeded by `config.seed`,
+    /// on a stream no step uses), through `backbone` 32 at a time.
+    pub fn compose<B: Backend>(
+        backbone: &Backbone<B>,
+        stamps: &[Stamp],
+        backgrounds: &[RgbImage],
+        config: &LocalizerTrainConfig,
+        device: &B::Device,
+    ) -> Result<Self, String> {
+        let mut rng = SplitMix64::stream(config.seed, u64::MAX);
+        let (mut features, mut objects, mut dims) = (Vec::new(), Vec::new(), [0; 3]);
+        let mut left = config.feature_pool;
+        while left > 0 {
+            let n = left.min(32);
+            left -= n;
+            let scenes: Vec<_> = (0..n)
+                .map(|_| {
+                    let back = &backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
+                    compose_with(back, stamps, &config.scenes, false, &mut rng)
+                })
+                .collect();
+            let images: Vec<&RgbImage> = scenes.iter().map(|s| &s.image).collect();
+            let mels: Vec<&Features> = scenes.iter().map(|s| &stamps[s.objects[0]].mel).collect();
+            let (maps, _) = picture_inputs(Some(backbone), &images, &mels, device)?;
+            let [_, c, h, w] = maps.dims();
+            dims = [c, h, w];
+            features.extend(
+                maps.into_data()
+                    .convert::<f32>()
+                    .to_vec::<f32>()
+                    .map_err(|e| format!("{e:?}"))?,
+            );
+            objects.extend(scenes.into_iter().map(|s| s.objects));
+        }
+        Ok(FeaturePool {
+            features,
+            dims,
+            objects,
+        })
+    }
+
+    /// Scenes in the pool.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
 }
 
 impl SceneBatches {
@@ -75,7 +141,63 @@ impl SceneBatches {
             stamps: Arc::new(stamps),
             backgrounds: Arc::new(backgrounds),
             anchors: anchors.filter(|_| config.bridge > 0.0).map(Arc::new),
+            pool: None,
             config,
+        }
+    }
+
+    /// Steps draw their scenes from `pool` (with replacement) instead of composing them.
+    pub fn with_pool(mut self, pool: FeaturePool) -> Self {
+        self.pool = Some(Arc::new(pool));
+        self
+    }
+
+    /// A step's share from the pool: feature maps, sounds, which sound is in which scene.
+    fn pooled<B: Backend>(
+        &self,
+        pool: &FeaturePool,
+        at: StepInfo,
+        device: &B::Device,
+    ) -> SceneBatch<B> {
+        let c = &self.config;
+        let mut rng = SplitMix64::stream(c.seed, at.step as u64);
+        let picks: Vec<usize> = (0..c.batch)
+            .map(|_| (rng.next_u64() % pool.len() as u64) as usize)
+            .collect();
+        let rows = &picks[at.share.rows(c.batch)];
+        let per = pool.dims.iter().product::<usize>();
+        let features: Vec<f32> = rows
+            .iter()
+            .flat_map(|&i| pool.features[i * per..(i + 1) * per].iter().copied())
+            .collect();
+        let mels: Vec<&Features> = rows
+            .iter()
+            .map(|&i| &self.stamps[pool.objects[i][0]].mel)
+            .collect();
+        let n = rows.len();
+        let present: Vec<f32> = rows
+            .iter()
+            .flat_map(|&i| {
+                rows.iter()
+                    .map(move |&j| pool.objects[i].contains(&pool.objects[j][0]) as u8 as f32)
+            })
+            .collect();
+        let [ch, h, w] = pool.dims;
+        let m: Vec<f32> = mels
+            .iter()
+            .flat_map(|f| f.data.iter().map(|&v| v as f32))
+            .collect();
+        SceneBatch {
+            images: Tensor::from_data(TensorData::new(features, [n, ch, h, w]), device),
+            mels: Tensor::from_data(
+                TensorData::new(m, [n, 1, mels[0].rows, mels[0].frames]),
+                device,
+            ),
+            present: Tensor::from_data(TensorData::new(present, [n, n]), device),
+            at,
+            loss: c.loss,
+            bridge: None,
+            pictures_only: false,
         }
     }
 }
@@ -108,6 +230,9 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
     }
 
     fn batch(&self, at: StepInfo, device: &B::Device) -> SceneBatch<B> {
+        if let Some(pool) = &self.pool {
+            return self.pooled(pool, at, device);
+        }
         let c = &self.config;
         let mut rng = SplitMix64::stream(c.seed, at.step as u64);
         let scenes: Vec<_> = (0..c.batch)

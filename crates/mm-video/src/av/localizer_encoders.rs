@@ -78,7 +78,21 @@ impl<B: Backend> VisualMap<B> {
         }
     }
 
-    /// `[batch, 3, h, w]` -> `[batch, 4 width, h / 8, w / 8]`.
+    /// The picture side on a pretrained backbone's feature maps (`channels` deep, already at
+    /// the grid): two 1x1 blocks to `4 width`, no pooling.
+    pub fn on_features(channels: usize, width: usize, device: &B::Device) -> Self {
+        let w = width;
+        VisualMap {
+            blocks: vec![
+                ConvBlock::with_kernel(channels, 4 * w, 1, 1, device),
+                ConvBlock::with_kernel(4 * w, 4 * w, 1, 1, device),
+            ],
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            pools: 0,
+        }
+    }
+
+    /// `[batch, 3, h, w]` -> `[batch, 4 width, h / 8, w / 8]` (feature maps keep their grid).
     pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut x = image;
         for (i, block) in self.blocks.iter().enumerate() {

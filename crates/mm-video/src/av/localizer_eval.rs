@@ -13,10 +13,12 @@ use mm_core::train::{TrainError, load_weights, read_model_config};
 use mm_data::manifest::{ImageMask, Manifest};
 use serde::{Deserialize, Serialize};
 
+use super::backbone::{Backbone, load_backbone, picture_inputs};
 use super::bridge::BridgeReport;
 use super::clips::mel_extractor;
+use super::localizer::upsample;
 use super::localizer::{LocalizerNet, SoundLocalizer};
-use super::localizer_train::{LocalizerTrainConfig, scene_tensors};
+use super::localizer_train::LocalizerTrainConfig;
 use super::scenes::sound_mel;
 use crate::error::{Result, VideoError};
 
@@ -144,17 +146,25 @@ pub fn centre_prior(size: u32) -> Vec<f32> {
         .collect()
 }
 
-/// Heatmaps of `scenes` heard with `mels`, `[h * w]` each.
+/// Heatmaps of `scenes` heard with `mels`, `[h * w]` each (through `backbone` first when the
+/// model reads feature maps).
 pub fn heatmaps<B: Backend>(
     model: &LocalizerNet<B>,
+    backbone: Option<&Backbone<B>>,
     images: &[&RgbImage],
     mels: &[&Features],
     device: &B::Device,
-) -> Vec<Vec<f32>> {
+) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::new();
     for (imgs, ms) in images.chunks(32).zip(mels.chunks(32)) {
-        let (x, m) = scene_tensors::<B>(imgs, ms, device);
-        let heat = model.heatmap(x, m);
+        let (x, m) =
+            picture_inputs::<B>(backbone, imgs, ms, device).map_err(VideoError::Request)?;
+        let mut heat = model.heatmap(x, m);
+        if backbone.is_some() {
+            // The map came at the feature grid; the scene is that times 8.
+            let (w, h) = imgs[0].dimensions();
+            heat = upsample(heat, [h as usize, w as usize]);
+        }
         let [_, h, w] = heat.dims();
         let flat = heat
             .into_data()
@@ -163,7 +173,15 @@ pub fn heatmaps<B: Backend>(
             .unwrap_or_default();
         out.extend(flat.chunks(h * w).map(|c| c.to_vec()));
     }
-    out
+    Ok(out)
+}
+
+/// The backbone `config` names, loaded (an error names what is missing).
+fn backbone_of<B: Backend>(
+    config: &LocalizerTrainConfig,
+    device: &B::Device,
+) -> Result<Option<Backbone<B>>> {
+    load_backbone(config.backbone.as_ref(), device).map_err(VideoError::Request)
 }
 
 /// Evaluates on `scenes` (the shuffled control pairs scene `i` with the sound of the nearest
@@ -188,9 +206,10 @@ pub fn evaluate_localizer<B: Backend>(
         .collect();
     let centre = centre_prior(config.scenes.size);
     let mut figures = [(0usize, 0usize, [0usize; 21]); 3];
+    let backbone = backbone_of(config, device)?;
     let maps = [
-        heatmaps(model, &images, &own, device),
-        heatmaps(model, &images, &other, device),
+        heatmaps(model, backbone.as_ref(), &images, &own, device)?,
+        heatmaps(model, backbone.as_ref(), &images, &other, device)?,
         vec![centre; n],
     ];
     for (f, maps) in figures.iter_mut().zip(&maps) {
@@ -270,11 +289,12 @@ pub fn localize_picture<B: Backend>(
     picture: &RgbImage,
     sound: &Features,
     device: &B::Device,
-) -> (RgbImage, (u32, u32)) {
+) -> Result<(RgbImage, (u32, u32))> {
     use image::imageops::{FilterType, resize};
     let size = config.scenes.size;
     let scaled = resize(picture, size, size, FilterType::Triangle);
-    let map = heatmaps(model, &[&scaled], &[sound], device).remove(0);
+    let backbone = backbone_of(config, device)?;
+    let map = heatmaps(model, backbone.as_ref(), &[&scaled], &[sound], device)?.remove(0);
     let small: image::ImageBuffer<image::Luma<f32>, Vec<f32>> =
         image::ImageBuffer::from_raw(size, size, map).expect("one value per scene pixel");
     let (w, h) = picture.dimensions();
@@ -283,7 +303,7 @@ pub fn localize_picture<B: Backend>(
         .enumerate_pixels()
         .max_by(|p, q| p.2.0[0].total_cmp(&q.2.0[0]))
         .map_or((0, 0), |(x, y, _)| (x, y));
-    (overlay(picture, full.as_raw()), peak)
+    Ok((overlay(picture, full.as_raw()), peak))
 }
 
 /// Evaluates on `scenes` and draws the gallery of the first 8.
@@ -297,7 +317,8 @@ pub fn evaluate_with_gallery<B: Backend>(
     let first: Vec<&TestScene> = scenes.iter().take(8).collect();
     let images: Vec<&RgbImage> = first.iter().map(|s| &s.image).collect();
     let mels: Vec<&Features> = first.iter().map(|s| &s.mel).collect();
-    let maps = heatmaps(model, &images, &mels, device);
+    let backbone = backbone_of(config, device)?;
+    let maps = heatmaps(model, backbone.as_ref(), &images, &mels, device)?;
     Ok((report, gallery(&first, &maps)))
 }
 

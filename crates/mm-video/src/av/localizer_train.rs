@@ -12,9 +12,12 @@ use mm_core::train::AdamWConfig;
 use mm_core::train::{RunOptions, StepOutput, TrainError, WarmupCosine, fit, save_model_dir};
 use serde::{Deserialize, Serialize};
 
+use super::backbone::{Backbone, BackboneConfig};
 use super::bridge::{TextAnchors, bridge_loss, picture_caption_loss};
 use super::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet, SoundLocalizer};
-pub use super::localizer_batches::{SceneBatch, SceneBatches, image_values, scene_tensors};
+pub use super::localizer_batches::{
+    FeaturePool, SceneBatch, SceneBatches, image_values, scene_tensors,
+};
 pub use super::pair_loss::pair_loss;
 use super::scenes::{SceneConfig, Stamp};
 pub use super::sound_variation::augment_mel;
@@ -71,6 +74,18 @@ pub struct LocalizerTrainConfig {
     /// `steps`.
     #[serde(default)]
     pub bridge_pretrain: usize,
+    /// A frozen pretrained picture side ([`super::backbone`]); `model.features` must be its
+    /// channels. `None` (the default): the visual CNN, trained from scratch.
+    #[serde(default)]
+    pub backbone: Option<BackboneConfig>,
+    /// With a backbone: training scenes composed and run through it once, from which every
+    /// step draws its batch.
+    #[serde(default = "default_feature_pool")]
+    pub feature_pool: usize,
+}
+
+fn default_feature_pool() -> usize {
+    4096
 }
 
 /// The loss over every scene of a step heard with every sound of the step.
@@ -112,6 +127,8 @@ impl LocalizerTrainConfig {
             bridge: 0.0,
             bridge_sources: Vec::new(),
             bridge_pretrain: 0,
+            backbone: None,
+            feature_pool: default_feature_pool(),
         }
     }
 }
@@ -180,6 +197,37 @@ impl<B: Backend> InferenceStep for LocalizerNet<B> {
     }
 }
 
+/// A backbone's settings agree with the model's and with the rest of the run.
+fn check_backbone(config: &LocalizerTrainConfig) -> Result<(), TrainError> {
+    let Some(b) = &config.backbone else {
+        return match config.model.features {
+            Some(c) => Err(TrainError::Settings(format!(
+                "model.features {c} reads a backbone's feature maps, but no backbone is set"
+            ))),
+            None => Ok(()),
+        };
+    };
+    let refuse = |why: String| Err(TrainError::Settings(why));
+    if config.model.features != Some(b.channels) {
+        return refuse(format!(
+            "the backbone gives {} channels; model.features must say so (it is {:?})",
+            b.channels, config.model.features
+        ));
+    }
+    if config.bridge > 0.0 || config.augment {
+        return refuse(
+            "a backbone trains from a pool of fixed scenes: the text bridge and augment are not available with it".into(),
+        );
+    }
+    if config.feature_pool < config.batch {
+        return refuse(format!(
+            "feature_pool {} holds fewer scenes than a batch ({})",
+            config.feature_pool, config.batch
+        ));
+    }
+    Ok(())
+}
+
 /// Trains on scenes of `stamps` over `backgrounds` on `devices`, writing the run folder and
 /// `final/`.
 pub fn train_localizer<B: AutodiffBackend>(
@@ -243,6 +291,7 @@ pub fn train_localizer<B: AutodiffBackend>(
             config.bridge_sources
         )));
     }
+    check_backbone(config)?;
     <B as Backend>::seed(main, config.seed);
     let model = config
         .model
@@ -260,12 +309,34 @@ pub fn train_localizer<B: AutodiffBackend>(
     if config.bridge_pretrain == 0 {
         json.as_object_mut().map(|o| o.remove("bridge_pretrain"));
     }
+    if config.backbone.is_none() {
+        json.as_object_mut().map(|o| o.remove("feature_pool"));
+        json.as_object_mut().map(|o| o.remove("backbone"));
+    }
     let spec = run.spec(
         config.steps,
         config.checkpoint_every,
         config.keep_checkpoints,
     );
-    let source = SceneBatches::new(stamps, backgrounds, anchors, config.clone());
+    let pool = match &config.backbone {
+        Some(b) => {
+            let inner = main.clone();
+            let backbone =
+                Backbone::<B::InnerBackend>::load(b, &inner).map_err(TrainError::Settings)?;
+            eprintln!(
+                "running {} training scenes through the backbone ({})...",
+                config.feature_pool, b.node
+            );
+            let pool = FeaturePool::compose(&backbone, &stamps, &backgrounds, config, &inner)
+                .map_err(TrainError::Settings)?;
+            Some(pool)
+        }
+        None => None,
+    };
+    let mut source = SceneBatches::new(stamps, backgrounds, anchors, config.clone());
+    if let Some(pool) = pool {
+        source = source.with_pool(pool);
+    }
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
     let model = fit(&spec, &json, model, optim, schedule, source, devices)?;
     save_model_dir(&run.run_dir.join("final"), &json, &model)?;

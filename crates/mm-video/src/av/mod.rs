@@ -6,8 +6,9 @@
 //! with their sounds ([`scenes`]), the two localizers ([`localizer`]) on their shared encoders
 //! ([`localizer_encoders`]), their training batches ([`localizer_batches`]) and training
 //! ([`localizer_train`]), and the text bridge that ties the attention localizer to caption
-//! embeddings ([`bridge`]).
+//! embeddings ([`bridge`]), and a frozen pretrained picture side ([`backbone`]).
 
+pub mod backbone;
 pub mod bridge;
 pub mod clips;
 pub mod localizer;

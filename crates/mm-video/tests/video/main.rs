@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 mod av_sync;
 mod ffmpeg_codecs;
 mod localizer;
+mod localizer_backbone;
 mod localizer_bridge;
 mod localizer_loss;
 mod pure_rust;

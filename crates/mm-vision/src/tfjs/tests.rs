@@ -1,0 +1,124 @@
+//! The runner against TensorFlow.js's own outputs on a tiny graph
+//! (`tests/fixtures/tfjs/make_tiny_graph.py`, `run_tfjs.mjs`), and its errors.
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::NdArray;
+use burn::tensor::{Tensor, TensorData};
+
+use super::format::{base64_decode, f16_to_f32};
+use super::{GraphModel, TfjsError, TfjsModel};
+
+type B = NdArray;
+
+fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tfjs/tiny")
+}
+
+fn input() -> Tensor<B, 4> {
+    let raw = std::fs::read(tiny().join("input.f32")).unwrap();
+    let v: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Tensor::from_data(TensorData::new(v, [1, 10, 10, 3]), &Default::default()).permute([0, 3, 1, 2])
+}
+
+#[test]
+fn tiny_graph_matches_tensorflow_js() {
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny().join("expected.json")).unwrap())
+            .unwrap();
+    let model =
+        TfjsModel::<B>::new(GraphModel::load(&tiny()).unwrap(), &Default::default()).unwrap();
+    let names = ["mp", "up2", "d1", "sub"];
+    let outs = model.run(&[("x", input())], &names).unwrap();
+    for (name, out) in names.iter().zip(outs) {
+        let want = &expected[*name];
+        let shape: Vec<usize> = want["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        let out = out.permute([0, 2, 3, 1]);
+        assert_eq!(out.dims().to_vec(), shape, "{name}: shape");
+        let got = out.into_data().to_vec::<f32>().unwrap();
+        for (i, (g, w)) in got
+            .iter()
+            .zip(want["values"].as_array().unwrap())
+            .enumerate()
+        {
+            let w = w.as_f64().unwrap() as f32;
+            assert!(
+                (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{name}[{i}]: {g} vs {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn half_floats_and_base64_decode() {
+    assert_eq!(f16_to_f32(0x3c00), 1.0);
+    assert_eq!(f16_to_f32(0xc000), -2.0);
+    assert_eq!(f16_to_f32(0x3555), 0.333_251_95);
+    assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+    assert_eq!(base64_decode("U0FNRQ==").unwrap(), b"SAME");
+    assert_eq!(base64_decode("Qmlhc0FkZA==").unwrap(), b"BiasAdd");
+    assert!(base64_decode("no spaces allowed").is_none());
+}
+
+/// A copy of the tiny model in a temporary folder, `edit`ed first.
+fn edited(edit: impl FnOnce(&mut serde_json::Value, &mut Vec<u8>)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny().join("model.json")).unwrap()).unwrap();
+    let mut weights = std::fs::read(tiny().join("weights.bin")).unwrap();
+    edit(&mut json, &mut weights);
+    std::fs::write(dir.path().join("model.json"), json.to_string()).unwrap();
+    std::fs::write(dir.path().join("weights.bin"), weights).unwrap();
+    dir
+}
+
+#[test]
+fn bad_models_are_named_errors() {
+    let missing = GraphModel::load(Path::new("/nonexistent/model.json")).unwrap_err();
+    assert!(matches!(missing, TfjsError::Io(ref m) if m.contains("/nonexistent/model.json")));
+
+    let short = edited(|_, w| w.truncate(100));
+    let err = GraphModel::load(short.path()).unwrap_err().to_string();
+    assert!(err.contains("runs past the end"), "{err}");
+
+    let no_nodes = edited(|j, _| j["modelTopology"] = serde_json::json!({}));
+    let err = GraphModel::load(no_nodes.path()).unwrap_err().to_string();
+    assert!(err.contains("no modelTopology.node"), "{err}");
+
+    let odd_op = edited(|j, _| {
+        let nodes = j["modelTopology"]["node"].as_array_mut().unwrap();
+        let sg = nodes.iter_mut().find(|n| n["name"] == "sg").unwrap();
+        sg["op"] = "Softplus".into();
+    });
+    let model = TfjsModel::<B>::new(
+        GraphModel::load(odd_op.path()).unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    let err = model
+        .run(&[("x", input())], &["mp"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("node sg (Softplus)"), "{err}");
+    // What does not depend on the unsupported node still runs.
+    assert!(model.run(&[("x", input())], &["d1"]).is_ok());
+
+    let model =
+        TfjsModel::<B>::new(GraphModel::load(&tiny()).unwrap(), &Default::default()).unwrap();
+    let err = model.run(&[], &["d1"]).unwrap_err().to_string();
+    assert!(err.contains("an input that was not fed"), "{err}");
+    let err = model
+        .run(&[("x", input())], &["nope"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no node named nope"), "{err}");
+}
