@@ -13,6 +13,7 @@ use mm_core::train::{RunOptions, append_eval};
 use mm_core::{BackendJob, replicas};
 use mm_text::bert::SentenceEncoder;
 use mm_video::Ffmpeg;
+use mm_video::av::backbone::load_backbone;
 use mm_video::av::bridge::{BridgeReport, TextAnchors, evaluate_bridge, load_caption_stamps};
 use mm_video::av::localizer::{LocalizerKind, LocalizerNet};
 use mm_video::av::localizer_eval::{
@@ -187,7 +188,15 @@ pub fn bridge_figures<B: Backend>(
     let labels: Vec<&str> = scenes.iter().map(|s| s.label.as_str()).collect();
     let embedded = embed_captions::<B>(&minilm, &labels, device)?;
     let texts: Vec<Vec<f32>> = labels.iter().map(|l| embedded[*l].clone()).collect();
-    Ok(Some(evaluate_bridge(model, scenes, &texts, device)?))
+    let backbone =
+        load_backbone::<B>(config.backbone.as_ref(), device).map_err(anyhow::Error::msg)?;
+    Ok(Some(evaluate_bridge(
+        model,
+        backbone.as_ref(),
+        scenes,
+        &texts,
+        device,
+    )?))
 }
 
 struct LocalizerJob {

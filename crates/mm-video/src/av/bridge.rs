@@ -26,6 +26,7 @@ use mm_data::manifest::{ImageCaption, ImageSound, Manifest};
 use mm_data::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
+use super::backbone::{Backbone, picture_inputs};
 use super::localizer::{AttentionLocalizer, LocalizerNet, smooth_peak, unit_rows, upsample};
 use super::localizer_eval::{TestScene, score_map};
 use super::localizer_train::{PairLoss, image_values};
@@ -184,37 +185,61 @@ pub fn bridge_batch<B: Backend>(
         })
         .collect();
     let rows = &drawn[range.clone()];
-    let n = rows.len();
     let images: Vec<f32> = rows.iter().flat_map(|s| image_values(&s.image)).collect();
     let (w, h) = rows[0].image.dimensions();
-    let texts: Vec<f32> = rows
+    let images = tensor(images, [rows.len(), 3, h as usize, w as usize], device);
+    let objects: Vec<&[usize]> = rows.iter().map(|s| s.objects.as_slice()).collect();
+    let sounds = BridgeSounds {
+        sounding: &sounding[range.clone()],
+        names: &sound_names[range],
+    };
+    bridge_rows(anchors, images, &objects, sounds, weight, device)
+}
+
+/// The sounding stamps of a share's correspondence scenes (indices into the stamps with
+/// sound) and their names.
+pub struct BridgeSounds<'a> {
+    /// Index of each scene's sounding stamp.
+    pub sounding: &'a [usize],
+    /// Its name.
+    pub names: &'a [&'a str],
+}
+
+/// The bridge's share from image-caption scenes already made: their pictures (pixels, or a
+/// backbone's feature maps) and the captioned stamps in each (the first is the one whose
+/// caption the scene is heard with).
+pub fn bridge_rows<B: Backend>(
+    anchors: &TextAnchors,
+    images: Tensor<B, 4>,
+    objects: &[&[usize]],
+    sounds: BridgeSounds,
+    weight: f32,
+    device: &B::Device,
+) -> BridgeBatch<B> {
+    let n = objects.len();
+    let texts: Vec<f32> = objects
         .iter()
-        .flat_map(|s| anchors.texts[s.objects[0]].iter().copied())
+        .flat_map(|o| anchors.texts[o[0]].iter().copied())
         .collect();
     let name = |s: usize| anchors.stamps[s].name.as_str();
     let present = relation(
         n,
-        |i, j| {
-            rows[i]
-                .objects
-                .iter()
-                .any(|&o| name(o) == name(rows[j].objects[0]))
-        },
+        |i, j| objects[i].iter().any(|&o| name(o) == name(objects[j][0])),
         device,
     );
-    let sounding = &sounding[range.clone()];
-    let names = &sound_names[range];
-    let sound_texts: Vec<f32> = sounding
+    let sound_texts: Vec<f32> = sounds
+        .sounding
         .iter()
         .flat_map(|&s| anchors.sound_texts[s].iter().copied())
         .collect();
     let dim = anchors.dim();
+    let names = sounds.names;
     BridgeBatch {
-        images: tensor(images, [n, 3, h as usize, w as usize], device),
+        images,
         texts: tensor(texts, [n, dim], device),
         present,
-        sound_texts: tensor(sound_texts, [sounding.len(), dim], device),
-        same: relation(sounding.len(), |i, j| names[i] == names[j], device),
+        sound_texts: tensor(sound_texts, [sounds.sounding.len(), dim], device),
+        same: relation(sounds.sounding.len(), |i, j| names[i] == names[j], device),
         weight,
     }
 }
@@ -268,6 +293,7 @@ pub struct BridgeReport {
 /// (by its `label`).
 pub fn evaluate_bridge<B: Backend>(
     model: &LocalizerNet<B>,
+    backbone: Option<&Backbone<B>>,
     scenes: &[TestScene],
     texts: &[Vec<f32>],
     device: &B::Device,
@@ -300,8 +326,11 @@ pub fn evaluate_bridge<B: Backend>(
     for (chunk, ts) in scenes.chunks(32).zip(texts.chunks(32)) {
         let n = chunk.len();
         let (w, h) = chunk[0].image.dimensions();
-        let images: Vec<f32> = chunk.iter().flat_map(|s| image_values(&s.image)).collect();
-        let keys = m.unit_keys(tensor(images, [n, 3, h as usize, w as usize], device));
+        let images: Vec<&RgbImage> = chunk.iter().map(|s| &s.image).collect();
+        let mels: Vec<&Features> = chunk.iter().map(|s| &s.mel).collect();
+        let (pictures, _) =
+            picture_inputs(backbone, &images, &mels, device).map_err(VideoError::Request)?;
+        let keys = m.unit_keys(pictures);
         let [_, e, gh, gw] = keys.dims();
         let t = unit_rows(tensor::<B, 2>(ts.concat(), [n, dim], device));
         let sim = (keys * t.reshape([n, e, 1, 1]))

@@ -13,8 +13,8 @@ use mm_audio::features::Features;
 use mm_core::train::{BatchSource, StepInfo};
 use mm_data::rng::SplitMix64;
 
-use super::backbone::{Backbone, picture_inputs};
-use super::bridge::{BridgeBatch, TextAnchors, bridge_batch};
+use super::backbone::Backbone;
+use super::bridge::{BridgeBatch, BridgeSounds, TextAnchors, bridge_batch, bridge_rows};
 use super::localizer_train::{LocalizerTrainConfig, PairLoss};
 use super::scenes::{Stamp, compose_with};
 use super::sound_variation::augment_mel;
@@ -61,6 +61,7 @@ pub struct SceneBatches {
     backgrounds: Arc<Vec<RgbImage>>,
     anchors: Option<Arc<TextAnchors>>,
     pool: Option<Arc<FeaturePool>>,
+    bridge_pool: Option<Arc<FeaturePool>>,
     config: LocalizerTrainConfig,
 }
 
@@ -77,15 +78,17 @@ pub struct FeaturePool {
 
 impl FeaturePool {
     /// `config.feature_pool` scenes of `stamps` over `backgrounds` (seeded by `config.seed`,
-    /// on a stream no step uses), through `backbone` 32 at a time.
+    /// on `stream`, which no step uses: the step's number is its stream), through `backbone`
+    /// 32 at a time.
     pub fn compose<B: Backend>(
         backbone: &Backbone<B>,
         stamps: &[Stamp],
         backgrounds: &[RgbImage],
         config: &LocalizerTrainConfig,
+        stream: u64,
         device: &B::Device,
     ) -> Result<Self, String> {
-        let mut rng = SplitMix64::stream(config.seed, u64::MAX);
+        let mut rng = SplitMix64::stream(config.seed, stream);
         let (mut features, mut objects, mut dims) = (Vec::new(), Vec::new(), [0; 3]);
         let mut left = config.feature_pool;
         while left > 0 {
@@ -97,9 +100,10 @@ impl FeaturePool {
                     compose_with(back, stamps, &config.scenes, false, &mut rng)
                 })
                 .collect();
-            let images: Vec<&RgbImage> = scenes.iter().map(|s| &s.image).collect();
-            let mels: Vec<&Features> = scenes.iter().map(|s| &stamps[s.objects[0]].mel).collect();
-            let (maps, _) = picture_inputs(Some(backbone), &images, &mels, device)?;
+            let pixels: Vec<f32> = scenes.iter().flat_map(|s| image_values(&s.image)).collect();
+            let (w, h) = scenes[0].image.dimensions();
+            let pixels = TensorData::new(pixels, [n, 3, h as usize, w as usize]);
+            let maps = backbone.features(Tensor::from_data(pixels, device))?;
             let [_, c, h, w] = maps.dims();
             dims = [c, h, w];
             features.extend(
@@ -142,17 +146,44 @@ impl SceneBatches {
             backgrounds: Arc::new(backgrounds),
             anchors: anchors.filter(|_| config.bridge > 0.0).map(Arc::new),
             pool: None,
+            bridge_pool: None,
             config,
         }
     }
 
-    /// Steps draw their scenes from `pool` (with replacement) instead of composing them.
-    pub fn with_pool(mut self, pool: FeaturePool) -> Self {
+    /// Steps draw their scenes from `pool` (with replacement) instead of composing them, and
+    /// the text bridge's image-caption scenes from `bridge_pool`.
+    pub fn with_pools(mut self, pool: FeaturePool, bridge_pool: Option<FeaturePool>) -> Self {
         self.pool = Some(Arc::new(pool));
+        self.bridge_pool = bridge_pool.map(Arc::new);
         self
     }
 
-    /// A step's share from the pool: feature maps, sounds, which sound is in which scene.
+    /// `batch` draws from `pool`, feature maps `[rows, c, g, g]` of the share's rows and
+    /// their stamps.
+    fn draw<B: Backend>(
+        pool: &FeaturePool,
+        rng: &mut SplitMix64,
+        batch: usize,
+        range: std::ops::Range<usize>,
+        device: &B::Device,
+    ) -> (Tensor<B, 4>, Vec<usize>) {
+        let picks: Vec<usize> = (0..batch)
+            .map(|_| (rng.next_u64() % pool.len() as u64) as usize)
+            .collect();
+        let rows = picks[range].to_vec();
+        let per = pool.dims.iter().product::<usize>();
+        let features: Vec<f32> = rows
+            .iter()
+            .flat_map(|&i| pool.features[i * per..(i + 1) * per].iter().copied())
+            .collect();
+        let [ch, h, w] = pool.dims;
+        let maps = Tensor::from_data(TensorData::new(features, [rows.len(), ch, h, w]), device);
+        (maps, rows)
+    }
+
+    /// A step's share from the pools: feature maps, sounds, which sound is in which scene,
+    /// and the text bridge's share when it is on.
     fn pooled<B: Backend>(
         &self,
         pool: &FeaturePool,
@@ -161,34 +192,44 @@ impl SceneBatches {
     ) -> SceneBatch<B> {
         let c = &self.config;
         let mut rng = SplitMix64::stream(c.seed, at.step as u64);
-        let picks: Vec<usize> = (0..c.batch)
-            .map(|_| (rng.next_u64() % pool.len() as u64) as usize)
-            .collect();
-        let rows = &picks[at.share.rows(c.batch)];
-        let per = pool.dims.iter().product::<usize>();
-        let features: Vec<f32> = rows
-            .iter()
-            .flat_map(|&i| pool.features[i * per..(i + 1) * per].iter().copied())
-            .collect();
-        let mels: Vec<&Features> = rows
-            .iter()
-            .map(|&i| &self.stamps[pool.objects[i][0]].mel)
-            .collect();
+        let range = at.share.rows(c.batch);
+        let (images, rows) = Self::draw(pool, &mut rng, c.batch, range.clone(), device);
+        let objects = |i: usize| &pool.objects[i];
+        let sounding: Vec<usize> = rows.iter().map(|&i| objects(i)[0]).collect();
+        let mels: Vec<&Features> = sounding.iter().map(|&s| &self.stamps[s].mel).collect();
         let n = rows.len();
         let present: Vec<f32> = rows
             .iter()
             .flat_map(|&i| {
                 rows.iter()
-                    .map(move |&j| pool.objects[i].contains(&pool.objects[j][0]) as u8 as f32)
+                    .map(move |&j| objects(i).contains(&objects(j)[0]) as u8 as f32)
             })
             .collect();
-        let [ch, h, w] = pool.dims;
         let m: Vec<f32> = mels
             .iter()
             .flat_map(|f| f.data.iter().map(|&v| v as f32))
             .collect();
+        let bridge = match (&self.anchors, &self.bridge_pool) {
+            (Some(anchors), Some(bp)) => {
+                let (pictures, picked) = Self::draw(bp, &mut rng, c.batch, range, device);
+                let held: Vec<&[usize]> =
+                    picked.iter().map(|&i| bp.objects[i].as_slice()).collect();
+                let names: Vec<&str> = sounding
+                    .iter()
+                    .map(|&s| self.stamps[s].name.as_str())
+                    .collect();
+                let sounds = BridgeSounds {
+                    sounding: &sounding,
+                    names: &names,
+                };
+                Some(bridge_rows(
+                    anchors, pictures, &held, sounds, c.bridge, device,
+                ))
+            }
+            _ => None,
+        };
         SceneBatch {
-            images: Tensor::from_data(TensorData::new(features, [n, ch, h, w]), device),
+            images,
             mels: Tensor::from_data(
                 TensorData::new(m, [n, 1, mels[0].rows, mels[0].frames]),
                 device,
@@ -196,8 +237,8 @@ impl SceneBatches {
             present: Tensor::from_data(TensorData::new(present, [n, n]), device),
             at,
             loss: c.loss,
-            bridge: None,
-            pictures_only: false,
+            pictures_only: bridge.is_some() && at.step < c.bridge_pretrain,
+            bridge,
         }
     }
 }

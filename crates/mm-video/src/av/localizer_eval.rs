@@ -109,6 +109,10 @@ pub struct LocalizerReport {
     /// The text bridge's halves apart, for a model trained with it (`crate::av::bridge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<BridgeReport>,
+    /// Pointing game per sounding stamp (by its `label`): `[hits, scenes]`, so one can see
+    /// which sounds are found and which are not.
+    #[serde(default)]
+    pub per_label: std::collections::BTreeMap<String, [usize; 2]>,
 }
 
 /// Pointing hit and IoU of one `[h * w]` heatmap against a mask.
@@ -206,15 +210,21 @@ pub fn evaluate_localizer<B: Backend>(
         .collect();
     let centre = centre_prior(config.scenes.size);
     let mut figures = [(0usize, 0usize, [0usize; 21]); 3];
+    let mut per_label = std::collections::BTreeMap::<String, [usize; 2]>::new();
     let backbone = backbone_of(config, device)?;
     let maps = [
         heatmaps(model, backbone.as_ref(), &images, &own, device)?,
         heatmaps(model, backbone.as_ref(), &images, &other, device)?,
         vec![centre; n],
     ];
-    for (f, maps) in figures.iter_mut().zip(&maps) {
+    for (k, (f, maps)) in figures.iter_mut().zip(&maps).enumerate() {
         for (map, scene) in maps.iter().zip(scenes) {
             let (hit, iou) = score_map(map, &scene.mask);
+            if k == 0 {
+                let entry = per_label.entry(scene.label.clone()).or_default();
+                entry[0] += hit as usize;
+                entry[1] += 1;
+            }
             f.0 += hit as usize;
             f.1 += (iou >= 0.5) as usize;
             for (t, count) in f.2.iter_mut().enumerate() {
@@ -241,6 +251,7 @@ pub fn evaluate_localizer<B: Backend>(
         shuffled_ciou50: frac(figures[1].1),
         object_chance: 2.0 / (lo + hi) as f64,
         bridge: None,
+        per_label,
     })
 }
 

@@ -197,6 +197,41 @@ impl<B: Backend> InferenceStep for LocalizerNet<B> {
     }
 }
 
+/// The training scenes' feature pool, and the text bridge's when it is on.
+fn feature_pools<B: Backend>(
+    b: &BackboneConfig,
+    stamps: &[Stamp],
+    backgrounds: &[RgbImage],
+    anchors: Option<&TextAnchors>,
+    config: &LocalizerTrainConfig,
+    device: &B::Device,
+) -> Result<(FeaturePool, Option<FeaturePool>), TrainError> {
+    let backbone = Backbone::<B>::load(b, device).map_err(TrainError::Settings)?;
+    eprintln!(
+        "running {} training scenes through the backbone ({})...",
+        config.feature_pool, b.node
+    );
+    let pool = FeaturePool::compose(&backbone, stamps, backgrounds, config, u64::MAX, device)
+        .map_err(TrainError::Settings)?;
+    let bridge_pool = match anchors.filter(|_| config.bridge > 0.0) {
+        Some(a) => {
+            eprintln!("and as many image-caption scenes for the text bridge...");
+            let p = FeaturePool::compose(
+                &backbone,
+                &a.stamps,
+                backgrounds,
+                config,
+                u64::MAX - 1,
+                device,
+            )
+            .map_err(TrainError::Settings)?;
+            Some(p)
+        }
+        None => None,
+    };
+    Ok((pool, bridge_pool))
+}
+
 /// A backbone's settings agree with the model's and with the rest of the run.
 fn check_backbone(config: &LocalizerTrainConfig) -> Result<(), TrainError> {
     let Some(b) = &config.backbone else {
@@ -214,9 +249,10 @@ fn check_backbone(config: &LocalizerTrainConfig) -> Result<(), TrainError> {
             b.channels, config.model.features
         ));
     }
-    if config.bridge > 0.0 || config.augment {
+    if config.augment {
         return refuse(
-            "a backbone trains from a pool of fixed scenes: the text bridge and augment are not available with it".into(),
+            "a backbone trains from a pool of fixed scenes: augment is not available with it"
+                .into(),
         );
     }
     if config.feature_pool < config.batch {
@@ -318,24 +354,20 @@ pub fn train_localizer<B: AutodiffBackend>(
         config.checkpoint_every,
         config.keep_checkpoints,
     );
-    let pool = match &config.backbone {
-        Some(b) => {
-            let inner = main.clone();
-            let backbone =
-                Backbone::<B::InnerBackend>::load(b, &inner).map_err(TrainError::Settings)?;
-            eprintln!(
-                "running {} training scenes through the backbone ({})...",
-                config.feature_pool, b.node
-            );
-            let pool = FeaturePool::compose(&backbone, &stamps, &backgrounds, config, &inner)
-                .map_err(TrainError::Settings)?;
-            Some(pool)
-        }
+    let pools = match &config.backbone {
+        Some(b) => Some(feature_pools::<B::InnerBackend>(
+            b,
+            &stamps,
+            &backgrounds,
+            anchors.as_ref(),
+            config,
+            main,
+        )?),
         None => None,
     };
     let mut source = SceneBatches::new(stamps, backgrounds, anchors, config.clone());
-    if let Some(pool) = pool {
-        source = source.with_pool(pool);
+    if let Some((pool, bridge_pool)) = pools {
+        source = source.with_pools(pool, bridge_pool);
     }
     let schedule = WarmupCosine::new(config.lr, config.warmup, config.steps);
     let model = fit(&spec, &json, model, optim, schedule, source, devices)?;

@@ -17,14 +17,14 @@ use crate::localizer::{backgrounds, scene_config, stamps};
 
 type A = Autodiff<Flex>;
 
-const EMBED: usize = 16;
+pub(crate) const EMBED: usize = 16;
 
 /// A unit "caption embedding" per stamp: stamp `k` is the `k`-th axis.
 fn axis(k: usize) -> Vec<f32> {
     (0..EMBED).map(|i| (i == k) as u8 as f32).collect()
 }
 
-fn anchors(stamps: &[Stamp]) -> TextAnchors {
+pub(crate) fn anchors(stamps: &[Stamp]) -> TextAnchors {
     TextAnchors {
         stamps: stamps.to_vec(),
         texts: (0..stamps.len()).map(axis).collect(),
@@ -74,7 +74,7 @@ fn sounds_nearest_their_caption(model: &LocalizerNet<Flex>, stamps: &[Stamp]) ->
 }
 
 /// 40 new scenes of `stamps` over other frames, each with its sounding stamp's caption axis.
-fn new_scenes(stamps: &[Stamp]) -> (Vec<TestScene>, Vec<Vec<f32>>) {
+pub(crate) fn new_scenes(stamps: &[Stamp]) -> (Vec<TestScene>, Vec<Vec<f32>>) {
     let mut rng = SplitMix64::new(8);
     backgrounds(40, 9)
         .iter()
@@ -117,12 +117,13 @@ fn the_bridge_ties_sounds_and_captions_to_their_stamps() {
             // The halves apart on new scenes: the caption points at its stamp, and each
             // scene's sound finds its caption.
             let (scenes, texts) = new_scenes(&stamps);
-            let report = evaluate_bridge(&model, &scenes, &texts, &Default::default()).unwrap();
+            let report =
+                evaluate_bridge(&model, None, &scenes, &texts, &Default::default()).unwrap();
             eprintln!("{report:?}");
             assert_eq!(report.captions, 6);
             assert_eq!(report.sound_caption_top1, 1.0, "{report:?}");
             assert!(report.caption_pointing_game >= 0.5, "{report:?}");
-            let err = evaluate_bridge(&model, &scenes, &texts[1..], &Default::default())
+            let err = evaluate_bridge(&model, None, &scenes, &texts[1..], &Default::default())
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("one each"), "{err}");
@@ -217,7 +218,7 @@ fn pretraining_on_captions_leaves_the_sound_side_untrained() {
     )
     .unwrap();
     let (scenes, texts) = new_scenes(&stamps);
-    let report = evaluate_bridge(&model, &scenes, &texts, &Default::default()).unwrap();
+    let report = evaluate_bridge(&model, None, &scenes, &texts, &Default::default()).unwrap();
     eprintln!("{report:?}");
     assert!(report.caption_pointing_game >= 0.5, "{report:?}");
     assert!(report.sound_caption_top1 < 1.0, "{report:?}");

@@ -122,3 +122,25 @@ fn bad_models_are_named_errors() {
         .to_string();
     assert!(err.contains("no node named nope"), "{err}");
 }
+
+#[test]
+fn constant_resizes_scale_with_an_input_larger_than_declared() {
+    // Declared 10x10 (as converters write it for a fixed-size model), fed 20x20.
+    let fixed = edited(|j, _| {
+        let nodes = j["modelTopology"]["node"].as_array_mut().unwrap();
+        let x = nodes.iter_mut().find(|n| n["name"] == "x").unwrap();
+        let dims = x["attr"]["shape"]["shape"]["dim"].as_array_mut().unwrap();
+        dims[1]["size"] = "10".into();
+        dims[2]["size"] = "10".into();
+    });
+    let model =
+        TfjsModel::<B>::new(GraphModel::load(fixed.path()).unwrap(), &Default::default()).unwrap();
+    let big: Tensor<B, 4> = Tensor::ones([1, 3, 20, 20], &Default::default());
+    let outs = model.run(&[("x", big)], &["up", "up2"]).unwrap();
+    assert_eq!(outs[0].dims(), [1, 8, 16, 16]);
+    assert_eq!(outs[1].dims(), [1, 8, 12, 10]);
+    // At the declared size the constants hold as written.
+    let outs = model.run(&[("x", input())], &["up", "up2"]).unwrap();
+    assert_eq!(outs[0].dims(), [1, 8, 8, 8]);
+    assert_eq!(outs[1].dims(), [1, 8, 6, 5]);
+}
