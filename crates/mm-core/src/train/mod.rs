@@ -27,6 +27,7 @@ mod loader;
 mod log;
 mod model_dir;
 mod plot;
+mod progress;
 mod recorder;
 mod schedule;
 
@@ -48,12 +49,10 @@ pub use adamw::{AdamW, AdamWConfig};
 pub use confusion::confusion_png;
 pub use ema::{EmaModule, WithEma, ema_decay, lerp_weights};
 pub use loader::{BatchSource, EmptyLoader, Share, StepInfo, StepLoader};
-pub use log::{
-    NoEpochLogs, ProgressRenderer, RunLog, StepOutput, StepRecord, append_eval, read_losses,
-    truncate_log,
-};
+pub use log::{RunLog, StepOutput, StepRecord, append_eval, read_losses, truncate_log};
 pub use model_dir::{load_weights, read_model_config, save_model_dir};
 pub use plot::{PlotError, loss_curve};
+pub use progress::{NoEpochLogs, ProgressRenderer};
 pub use recorder::{AtomicMpkRecorder, CHECKPOINT_PARTS, complete_checkpoints, part_path};
 pub use schedule::WarmupCosine;
 
