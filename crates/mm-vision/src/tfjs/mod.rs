@@ -5,6 +5,7 @@
 //! image networks published as npm packages become feature extractors here.
 
 mod format;
+mod layout;
 mod run;
 
 pub use format::{Constant, GraphModel, Node};

@@ -144,3 +144,24 @@ fn constant_resizes_scale_with_an_input_larger_than_declared() {
     assert_eq!(outs[0].dims(), [1, 8, 8, 8]);
     assert_eq!(outs[1].dims(), [1, 8, 6, 5]);
 }
+
+#[test]
+fn same_padding_and_resize_follow_tensorflow() {
+    use super::layout::{resize_matrix, same_padding};
+    // SAME puts the odd pixel after: 10 wide, 3x3 at stride 2 -> 5 out, padding (0, 1).
+    assert_eq!(same_padding(10, 3, 2, 1), (0, 1));
+    assert_eq!(same_padding(9, 3, 2, 1), (1, 1));
+    assert_eq!(same_padding(8, 1, 1, 1), (0, 0));
+    assert_eq!(same_padding(8, 3, 1, 2), (2, 2));
+    // Legacy resize 2 -> 4: sources 0, 0.5, 1, 1.5 (the last clamped to the edge).
+    let m = resize_matrix(2, 4, false, false);
+    assert_eq!(m, vec![1.0, 0.0, 0.5, 0.5, 0.0, 1.0, 0.0, 1.0]);
+    // Half-pixel centres 2 -> 4: sources -0.25, 0.25, 0.75, 1.25.
+    let m = resize_matrix(2, 4, false, true);
+    assert_eq!(m, vec![1.0, 0.0, 0.75, 0.25, 0.25, 0.75, 0.0, 1.0]);
+    // Aligned corners 3 -> 5: every other output is an input.
+    let m = resize_matrix(3, 5, true, false);
+    assert_eq!(&m[..3], &[1.0, 0.0, 0.0]);
+    assert_eq!(&m[6..9], &[0.0, 1.0, 0.0]);
+    assert_eq!(&m[12..], &[0.0, 0.0, 1.0]);
+}
