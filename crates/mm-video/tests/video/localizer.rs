@@ -68,6 +68,23 @@ pub fn backgrounds(n: usize, seed: u64) -> Vec<RgbImage> {
         .collect()
 }
 
+/// 40 new scenes of `stamps` over other frames, each heard with its sounding stamp's sound.
+pub fn test_scenes(stamps: &[Stamp]) -> Vec<TestScene> {
+    let mut rng = SplitMix64::new(8);
+    backgrounds(40, 9)
+        .iter()
+        .map(|back| {
+            let scene = compose(back, stamps, &scene_config(), &mut rng);
+            TestScene {
+                image: scene.image,
+                mask: scene.mask,
+                mel: stamps[scene.objects[0]].mel.clone(),
+                label: stamps[scene.objects[0]].name.clone(),
+            }
+        })
+        .collect()
+}
+
 pub fn scene_config() -> SceneConfig {
     SceneConfig {
         size: 48,
@@ -106,19 +123,7 @@ fn the_mask_covers_the_sounding_stamp_only() {
 fn both_localizers_point_at_the_sounding_stamp() {
     let _rng = crate::seeded();
     let stamps = stamps();
-    let mut rng = SplitMix64::new(8);
-    let test: Vec<TestScene> = backgrounds(40, 9)
-        .iter()
-        .map(|back| {
-            let scene = compose(back, &stamps, &scene_config(), &mut rng);
-            TestScene {
-                image: scene.image,
-                mask: scene.mask,
-                mel: stamps[scene.objects[0]].mel.clone(),
-                label: stamps[scene.objects[0]].name.clone(),
-            }
-        })
-        .collect();
+    let test = test_scenes(&stamps);
     for kind in [LocalizerKind::Attention, LocalizerKind::Concat] {
         let dir = tempfile::tempdir().unwrap();
         let config = LocalizerTrainConfig {

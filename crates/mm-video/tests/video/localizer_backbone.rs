@@ -13,11 +13,11 @@ use mm_data::rng::SplitMix64;
 use mm_video::av::backbone::{Backbone, BackboneConfig, picture_inputs};
 use mm_video::av::bridge::evaluate_bridge;
 use mm_video::av::localizer::{LocalizerConfig, LocalizerKind};
-use mm_video::av::localizer_eval::{TestScene, evaluate_localizer, load_localizer};
+use mm_video::av::localizer_eval::{evaluate_localizer, load_localizer};
 use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
 use mm_video::av::scenes::compose;
 
-use crate::localizer::{backgrounds, scene_config, stamps};
+use crate::localizer::{backgrounds, scene_config, stamps, test_scenes};
 
 type A = burn::backend::Autodiff<Flex>;
 
@@ -103,19 +103,7 @@ fn feature_maps_come_at_the_localizer_grid() {
 fn a_localizer_on_backbone_features_points_and_reloads() {
     let _rng = crate::seeded();
     let stamps = stamps();
-    let mut rng = SplitMix64::new(8);
-    let test: Vec<TestScene> = backgrounds(40, 9)
-        .iter()
-        .map(|back| {
-            let scene = compose(back, &stamps, &scene_config(), &mut rng);
-            TestScene {
-                image: scene.image,
-                mask: scene.mask,
-                mel: stamps[scene.objects[0]].mel.clone(),
-                label: stamps[scene.objects[0]].name.clone(),
-            }
-        })
-        .collect();
+    let test = test_scenes(&stamps);
     let dir = tempfile::tempdir().unwrap();
     let config = config(300);
     let run = RunOptions {

@@ -6,14 +6,13 @@
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use mm_core::train::RunOptions;
-use mm_data::rng::SplitMix64;
 use mm_video::av::bridge::{TextAnchors, evaluate_bridge};
 use mm_video::av::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet};
 use mm_video::av::localizer_eval::TestScene;
 use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
-use mm_video::av::scenes::{Stamp, compose};
+use mm_video::av::scenes::Stamp;
 
-use crate::localizer::{backgrounds, scene_config, stamps};
+use crate::localizer::{backgrounds, scene_config, stamps, test_scenes};
 
 type A = Autodiff<Flex>;
 
@@ -75,21 +74,12 @@ fn sounds_nearest_their_caption(model: &LocalizerNet<Flex>, stamps: &[Stamp]) ->
 
 /// 40 new scenes of `stamps` over other frames, each with its sounding stamp's caption axis.
 pub(crate) fn new_scenes(stamps: &[Stamp]) -> (Vec<TestScene>, Vec<Vec<f32>>) {
-    let mut rng = SplitMix64::new(8);
-    backgrounds(40, 9)
+    let scenes = test_scenes(stamps);
+    let texts = scenes
         .iter()
-        .map(|back| {
-            let scene = compose(back, stamps, &scene_config(), &mut rng);
-            let first = scene.objects[0];
-            let test = TestScene {
-                image: scene.image,
-                mask: scene.mask,
-                mel: stamps[first].mel.clone(),
-                label: stamps[first].name.clone(),
-            };
-            (test, axis(first))
-        })
-        .unzip()
+        .map(|s| axis(stamps.iter().position(|t| t.name == s.label).unwrap()))
+        .collect();
+    (scenes, texts)
 }
 
 #[test]
