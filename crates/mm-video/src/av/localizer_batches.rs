@@ -42,17 +42,34 @@ pub fn scene_tensors<B: Backend>(
     let n = images.len();
     let (w, h) = images[0].dimensions();
     let x: Vec<f32> = images.iter().flat_map(|i| image_values(i)).collect();
+    (
+        Tensor::from_data(TensorData::new(x, [n, 3, h as usize, w as usize]), device),
+        mel_tensor(mels, device),
+    )
+}
+
+/// Log-mels `[n, 1, mels, frames]` as a tensor.
+fn mel_tensor<B: Backend>(mels: &[&Features], device: &B::Device) -> Tensor<B, 4> {
     let m: Vec<f32> = mels
         .iter()
         .flat_map(|f| f.data.iter().map(|&v| v as f32))
         .collect();
-    (
-        Tensor::from_data(TensorData::new(x, [n, 3, h as usize, w as usize]), device),
-        Tensor::from_data(
-            TensorData::new(m, [n, 1, mels[0].rows, mels[0].frames]),
-            device,
-        ),
-    )
+    let shape = [mels.len(), 1, mels[0].rows, mels[0].frames];
+    Tensor::from_data(TensorData::new(m, shape), device)
+}
+
+/// `[n, n]`: 1 where scene `j`'s sounding stamp (the first of its `objects`) is in scene `i`.
+fn presence<B: Backend>(objects: &[&[usize]], device: &B::Device) -> Tensor<B, 2> {
+    let n = objects.len();
+    let v: Vec<f32> = objects
+        .iter()
+        .flat_map(|held| {
+            objects
+                .iter()
+                .map(move |o| held.contains(&o[0]) as u8 as f32)
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(v, [n, n]), device)
 }
 
 /// Fresh training scenes for every step, or with a backbone draws from a [`FeaturePool`].
@@ -197,22 +214,11 @@ impl SceneBatches {
         let objects = |i: usize| &pool.objects[i];
         let sounding: Vec<usize> = rows.iter().map(|&i| objects(i)[0]).collect();
         let mels: Vec<&Features> = sounding.iter().map(|&s| &self.stamps[s].mel).collect();
-        let n = rows.len();
-        let present: Vec<f32> = rows
-            .iter()
-            .flat_map(|&i| {
-                rows.iter()
-                    .map(move |&j| objects(i).contains(&objects(j)[0]) as u8 as f32)
-            })
-            .collect();
-        let m: Vec<f32> = mels
-            .iter()
-            .flat_map(|f| f.data.iter().map(|&v| v as f32))
-            .collect();
+        let held: Vec<&[usize]> = rows.iter().map(|&i| objects(i).as_slice()).collect();
         let bridge = match (&self.anchors, &self.bridge_pool) {
             (Some(anchors), Some(bp)) => {
                 let (pictures, picked) = Self::draw(bp, &mut rng, c.batch, range, device);
-                let held: Vec<&[usize]> =
+                let captioned: Vec<&[usize]> =
                     picked.iter().map(|&i| bp.objects[i].as_slice()).collect();
                 let names: Vec<&str> = sounding
                     .iter()
@@ -223,18 +229,15 @@ impl SceneBatches {
                     names: &names,
                 };
                 Some(bridge_rows(
-                    anchors, pictures, &held, sounds, c.bridge, device,
+                    anchors, pictures, &captioned, sounds, c.bridge, device,
                 ))
             }
             _ => None,
         };
         SceneBatch {
             images,
-            mels: Tensor::from_data(
-                TensorData::new(m, [n, 1, mels[0].rows, mels[0].frames]),
-                device,
-            ),
-            present: Tensor::from_data(TensorData::new(present, [n, n]), device),
+            mels: mel_tensor(&mels, device),
+            present: presence(&held, device),
             at,
             loss: c.loss,
             pictures_only: bridge.is_some() && at.step < c.bridge_pretrain,
@@ -317,16 +320,9 @@ impl<B: Backend> BatchSource<B> for SceneBatches {
         let rows = &scenes[range.clone()];
         let images: Vec<&RgbImage> = rows.iter().map(|s| &s.image).collect();
         let mels: Vec<&Features> = sounds[range].iter().map(|m| m.as_ref()).collect();
-        let present: Vec<f32> = rows
-            .iter()
-            .flat_map(|scene| {
-                rows.iter()
-                    .map(move |other| scene.objects.contains(&other.objects[0]) as u8 as f32)
-            })
-            .collect();
-        let n = rows.len();
+        let held: Vec<&[usize]> = rows.iter().map(|s| s.objects.as_slice()).collect();
         let (images, mels) = scene_tensors(&images, &mels, device);
-        let present = Tensor::from_data(TensorData::new(present, [n, n]), device);
+        let present = presence(&held, device);
         SceneBatch {
             images,
             mels,

@@ -9,8 +9,9 @@ use image::{Rgb, RgbImage, Rgba, RgbaImage};
 use mm_core::train::RunOptions;
 use mm_data::rng::SplitMix64;
 use mm_video::av::AvClip;
+use mm_video::av::bridge::TextAnchors;
 use mm_video::av::clips::{AV_SAMPLE_RATE, mel_extractor};
-use mm_video::av::localizer::{LocalizerConfig, LocalizerKind};
+use mm_video::av::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet};
 use mm_video::av::localizer_eval::{TestScene, evaluate_localizer, load_localizer, score_map};
 use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
 use mm_video::av::scenes::{SceneConfig, Stamp, compose};
@@ -85,6 +86,49 @@ pub fn test_scenes(stamps: &[Stamp]) -> Vec<TestScene> {
         .collect()
 }
 
+/// `config` trained on [`stamps`] over 30 backgrounds (`anchors` for the text bridge) in a
+/// fresh run folder, returned beside the model (its `final/` reloads).
+pub fn train_toy(
+    config: &LocalizerTrainConfig,
+    anchors: Option<TextAnchors>,
+) -> (LocalizerNet<Flex>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunOptions {
+        log_every: 1000,
+        ..RunOptions::new(dir.path())
+    };
+    let model = train_localizer::<A>(
+        config,
+        stamps(),
+        backgrounds(30, 1),
+        anchors,
+        &run,
+        &[Default::default()],
+    )
+    .unwrap();
+    (model, dir)
+}
+
+/// Why training `config` on [`stamps`] in `run_dir` is refused (empty if it is not).
+pub fn refusal(
+    config: &LocalizerTrainConfig,
+    anchors: Option<TextAnchors>,
+    run_dir: &std::path::Path,
+) -> String {
+    let run = RunOptions::new(run_dir);
+    train_localizer::<A>(
+        config,
+        stamps(),
+        backgrounds(2, 1),
+        anchors,
+        &run,
+        &[Default::default()],
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default()
+}
+
 pub fn scene_config() -> SceneConfig {
     SceneConfig {
         size: 48,
@@ -125,7 +169,6 @@ fn both_localizers_point_at_the_sounding_stamp() {
     let stamps = stamps();
     let test = test_scenes(&stamps);
     for kind in [LocalizerKind::Attention, LocalizerKind::Concat] {
-        let dir = tempfile::tempdir().unwrap();
         let config = LocalizerTrainConfig {
             model: LocalizerConfig::new(kind).with_width(8).with_embed(16),
             scenes: scene_config(),
@@ -142,19 +185,7 @@ fn both_localizers_point_at_the_sounding_stamp() {
             checkpoint_every: 150,
             ..LocalizerTrainConfig::new(kind)
         };
-        let run = RunOptions {
-            log_every: 1000,
-            ..RunOptions::new(dir.path())
-        };
-        let trained = train_localizer::<A>(
-            &config,
-            stamps.clone(),
-            backgrounds(30, 1),
-            None,
-            &run,
-            &[Default::default()],
-        )
-        .unwrap();
+        let (trained, dir) = train_toy(&config, None);
         let report = evaluate_localizer(&trained, &config, &test, &Default::default()).unwrap();
         eprintln!("{kind:?}: {report:?}");
         let (reloaded, loaded) =
@@ -227,15 +258,6 @@ fn impossible_scene_settings_are_refused_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = LocalizerTrainConfig::new(LocalizerKind::Attention);
     config.scenes.objects = (3, 2);
-    let run = RunOptions::new(dir.path());
-    let err = train_localizer::<A>(
-        &config,
-        stamps(),
-        backgrounds(2, 1),
-        None,
-        &run,
-        &[Default::default()],
-    )
-    .expect_err("objects (3, 2) must be refused");
-    assert!(err.to_string().contains("objects"), "{err}");
+    let err = refusal(&config, None, dir.path());
+    assert!(err.contains("objects"), "{err}");
 }

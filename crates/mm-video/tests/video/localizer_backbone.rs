@@ -8,18 +8,15 @@ use std::path::PathBuf;
 
 use burn::backend::Flex;
 use image::RgbImage;
-use mm_core::train::RunOptions;
 use mm_data::rng::SplitMix64;
 use mm_video::av::backbone::{Backbone, BackboneConfig, picture_inputs};
 use mm_video::av::bridge::evaluate_bridge;
 use mm_video::av::localizer::{LocalizerConfig, LocalizerKind};
 use mm_video::av::localizer_eval::{evaluate_localizer, load_localizer};
-use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
+use mm_video::av::localizer_train::LocalizerTrainConfig;
 use mm_video::av::scenes::compose;
 
-use crate::localizer::{backgrounds, scene_config, stamps, test_scenes};
-
-type A = burn::backend::Autodiff<Flex>;
+use crate::localizer::{backgrounds, refusal, scene_config, stamps, test_scenes, train_toy};
 
 /// The tiny graph's first depthwise stage: 8 channels at half the input's side.
 fn tiny_backbone() -> BackboneConfig {
@@ -104,21 +101,8 @@ fn a_localizer_on_backbone_features_points_and_reloads() {
     let _rng = crate::seeded();
     let stamps = stamps();
     let test = test_scenes(&stamps);
-    let dir = tempfile::tempdir().unwrap();
     let config = config(300);
-    let run = RunOptions {
-        log_every: 1000,
-        ..RunOptions::new(dir.path())
-    };
-    let trained = train_localizer::<A>(
-        &config,
-        stamps,
-        backgrounds(30, 1),
-        None,
-        &run,
-        &[Default::default()],
-    )
-    .unwrap();
+    let (trained, dir) = train_toy(&config, None);
     let report = evaluate_localizer(&trained, &config, &test, &Default::default()).unwrap();
     eprintln!("{report:?}");
     let (reloaded, loaded) =
@@ -139,18 +123,8 @@ fn a_localizer_on_backbone_features_points_and_reloads() {
 #[test]
 fn inconsistent_backbone_settings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let run = RunOptions::new(dir.path());
     let refused = |c: LocalizerTrainConfig, says: &str| {
-        let err = train_localizer::<A>(
-            &c,
-            stamps(),
-            backgrounds(2, 1),
-            None,
-            &run,
-            &[Default::default()],
-        )
-        .expect_err(says)
-        .to_string();
+        let err = refusal(&c, None, dir.path());
         assert!(err.contains(says), "{err}");
     };
     let mut c = config(10);
@@ -172,23 +146,10 @@ fn the_text_bridge_trains_on_backbone_features_too() {
     use crate::localizer_bridge::{EMBED, anchors, new_scenes};
     let _rng = crate::seeded();
     let stamps = stamps();
-    let dir = tempfile::tempdir().unwrap();
     let mut config = config(300);
     config.model.embed = EMBED;
     config.bridge = 1.0;
-    let run = RunOptions {
-        log_every: 1000,
-        ..RunOptions::new(dir.path())
-    };
-    let model = train_localizer::<A>(
-        &config,
-        stamps.clone(),
-        backgrounds(30, 1),
-        Some(anchors(&stamps)),
-        &run,
-        &[Default::default()],
-    )
-    .unwrap();
+    let (model, _dir) = train_toy(&config, Some(anchors(&stamps)));
     let device = Default::default();
     let backbone = Backbone::<Flex>::load(&tiny_backbone(), &device).unwrap();
     let (scenes, texts) = new_scenes(&stamps);

@@ -3,18 +3,15 @@
 //! correspondence loss alone leaves anywhere in the space) and each caption to its stamp's
 //! place in a scene, and its evaluation measures both halves.
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
-use mm_core::train::RunOptions;
 use mm_video::av::bridge::{TextAnchors, evaluate_bridge};
 use mm_video::av::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet};
 use mm_video::av::localizer_eval::TestScene;
-use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
+use mm_video::av::localizer_train::LocalizerTrainConfig;
 use mm_video::av::scenes::Stamp;
 
-use crate::localizer::{backgrounds, scene_config, stamps, test_scenes};
-
-type A = Autodiff<Flex>;
+use crate::localizer::{refusal, scene_config, stamps, test_scenes, train_toy};
 
 pub(crate) const EMBED: usize = 16;
 
@@ -88,20 +85,8 @@ fn the_bridge_ties_sounds_and_captions_to_their_stamps() {
     let stamps = stamps();
     let mut shares = Vec::new();
     for bridge in [0.0, 1.0] {
-        let dir = tempfile::tempdir().unwrap();
-        let run = RunOptions {
-            log_every: 1000,
-            ..RunOptions::new(dir.path())
-        };
-        let model = train_localizer::<A>(
-            &config(LocalizerKind::Attention, bridge, 300),
-            stamps.clone(),
-            backgrounds(30, 1),
-            Some(anchors(&stamps)),
-            &run,
-            &[Default::default()],
-        )
-        .unwrap();
+        let config = config(LocalizerKind::Attention, bridge, 300);
+        let (model, _dir) = train_toy(&config, Some(anchors(&stamps)));
         shares.push(sounds_nearest_their_caption(&model, &stamps));
         if bridge > 0.0 {
             // The halves apart on new scenes: the caption points at its stamp, and each
@@ -130,19 +115,8 @@ fn the_bridge_ties_sounds_and_captions_to_their_stamps() {
 fn bridge_settings_are_refused_before_training() {
     let stamps = stamps();
     let dir = tempfile::tempdir().unwrap();
-    let run = RunOptions::new(dir.path());
     let attempt = |config: LocalizerTrainConfig, anchors: Option<TextAnchors>| {
-        train_localizer::<A>(
-            &config,
-            stamps.clone(),
-            backgrounds(2, 1),
-            anchors,
-            &run,
-            &[Default::default()],
-        )
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default()
+        refusal(&config, anchors, dir.path())
     };
     let concat = attempt(
         config(LocalizerKind::Concat, 1.0, 1),
@@ -187,26 +161,13 @@ fn bridge_settings_are_refused_before_training() {
 fn pretraining_on_captions_leaves_the_sound_side_untrained() {
     let _rng = crate::seeded();
     let stamps = stamps();
-    let dir = tempfile::tempdir().unwrap();
-    let run = RunOptions {
-        log_every: 1000,
-        ..RunOptions::new(dir.path())
-    };
     // Every step but the last on the captions alone: the picture side learns where each
     // caption's stamp is, and the sound side, which only the last step touches, does not
     // learn which caption each sound goes with (the full bridge puts all six on theirs,
     // the test above).
     let mut settings = config(LocalizerKind::Attention, 1.0, 301);
     settings.bridge_pretrain = 300;
-    let model = train_localizer::<A>(
-        &settings,
-        stamps.clone(),
-        backgrounds(30, 1),
-        Some(anchors(&stamps)),
-        &run,
-        &[Default::default()],
-    )
-    .unwrap();
+    let (model, dir) = train_toy(&settings, Some(anchors(&stamps)));
     let (scenes, texts) = new_scenes(&stamps);
     let report = evaluate_bridge(&model, None, &scenes, &texts, &Default::default()).unwrap();
     eprintln!("{report:?}");
