@@ -24,11 +24,19 @@ enum Value<B: Backend> {
 pub struct TfjsModel<B: Backend> {
     nodes: HashMap<String, Node>,
     constants: HashMap<String, Arc<Constant>>,
-    /// `[out, in / groups, kh, kw]` weights and biases of every convolution node, by name.
-    kernels: HashMap<String, (Tensor<B, 4>, Option<Tensor<B, 1>>)>,
+    /// `[out, in / groups, kh, kw]` weights, biases and input channels of every convolution
+    /// node, by name.
+    kernels: HashMap<String, Kernel<B>>,
     /// `[h, w]` of the input as the graph declares it, when fixed.
     declared: Option<[usize; 2]>,
     device: B::Device,
+}
+
+/// A convolution's filter laid out for Burn, its bias, and the input channels it reads.
+struct Kernel<B: Backend> {
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    inputs: usize,
 }
 
 /// What one run needs besides the values: how much larger than declared the input is, so
@@ -79,6 +87,12 @@ impl<B: Backend> TfjsModel<B> {
                         .ok()
                         .and_then(|n| constants.get(n))
                         .ok_or_else(|| unsupported(node, "its bias is not a constant"))?;
+                    if c.values.len() != shape[0] {
+                        return Err(unsupported(
+                            node,
+                            format!("a bias of {} for {} outputs", c.values.len(), shape[0]),
+                        ));
+                    }
                     Some(Tensor::from_data(
                         TensorData::new(c.values.clone(), [c.values.len()]),
                         device,
@@ -86,7 +100,15 @@ impl<B: Backend> TfjsModel<B> {
                 }
                 None => None,
             };
-            kernels.insert(node.name.clone(), (weight, bias));
+            let inputs = filter.shape[2];
+            kernels.insert(
+                node.name.clone(),
+                Kernel {
+                    weight,
+                    bias,
+                    inputs,
+                },
+            );
         }
         let declared = graph
             .nodes
@@ -245,10 +267,26 @@ impl<B: Backend> TfjsModel<B> {
             "Relu" => activation::relu(first()?),
             "Relu6" => first()?.clamp(0.0, 6.0),
             "Sigmoid" => activation::sigmoid(first()?),
-            "Add" | "AddV2" | "BiasAdd" => first()? + self.map(node, arg(1)?)?,
-            "Sub" => first()? - self.map(node, arg(1)?)?,
-            "Mul" => first()? * self.map(node, arg(1)?)?,
-            "RealDiv" => first()? / self.map(node, arg(1)?)?,
+            "Add" | "AddV2" | "BiasAdd" | "Sub" | "Mul" | "RealDiv" => {
+                let (a, b) = (first()?, self.map(node, arg(1)?)?);
+                let (da, db) = (a.dims(), b.dims());
+                if da
+                    .iter()
+                    .zip(&db)
+                    .any(|(&x, &y)| x != y && x != 1 && y != 1)
+                {
+                    return Err(unsupported(
+                        node,
+                        format!("operands {da:?} and {db:?} (NCHW)"),
+                    ));
+                }
+                match node.op.as_str() {
+                    "Sub" => a - b,
+                    "Mul" => a * b,
+                    "RealDiv" => a / b,
+                    _ => a + b,
+                }
+            }
             "Conv2D" | "_FusedConv2D" | "DepthwiseConv2dNative" | "FusedDepthwiseConv2dNative" => {
                 self.convolution(node, first()?)?
             }
@@ -274,6 +312,16 @@ impl<B: Backend> TfjsModel<B> {
                     .iter()
                     .map(|v| self.map(node, v.clone()))
                     .collect::<Result<Vec<_>, _>>()?;
+                let first = maps.first().map(|m| m.dims()).unwrap_or_default();
+                if let Some(m) = maps.iter().find(|m| {
+                    let d = m.dims();
+                    (0..4).any(|i| i != a && d[i] != first[i])
+                }) {
+                    return Err(unsupported(
+                        node,
+                        format!("concatenating {first:?} with {:?} (NCHW)", m.dims()),
+                    ));
+                }
                 Tensor::cat(maps, a)
             }
             "ResizeBilinear" => {
@@ -287,7 +335,11 @@ impl<B: Backend> TfjsModel<B> {
             "MaxPool" => {
                 let k = node.ints("ksize").unwrap_or_default();
                 let s = node.ints("strides").unwrap_or_default();
-                let (&[1, kh, kw, 1], &[1, sh, sw, 1]) = (k.as_slice(), s.as_slice()) else {
+                let (
+                    &[1, kh @ 1..=i64::MAX, kw @ 1..=i64::MAX, 1],
+                    &[1, sh @ 1..=i64::MAX, sw @ 1..=i64::MAX, 1],
+                ) = (k.as_slice(), s.as_slice())
+                else {
                     return Err(unsupported(node, format!("ksize {k:?}, strides {s:?}")));
                 };
                 let x = first()?;
@@ -330,29 +382,40 @@ impl<B: Backend> TfjsModel<B> {
     }
 
     fn convolution(&self, node: &Node, x: Tensor<B, 4>) -> Result<Tensor<B, 4>, TfjsError> {
-        let (weight, bias) = self
+        let kernel = self
             .kernels
             .get(&node.name)
             .ok_or_else(|| unsupported(node, "no prepared filter"))?;
         let s = node.ints("strides").unwrap_or(vec![1, 1, 1, 1]);
         let d = node.ints("dilations").unwrap_or(vec![1, 1, 1, 1]);
-        let (&[1, sh, sw, 1], &[1, dh, dw, 1]) = (s.as_slice(), d.as_slice()) else {
+        let (
+            &[1, sh @ 1..=i64::MAX, sw @ 1..=i64::MAX, 1],
+            &[1, dh @ 1..=i64::MAX, dw @ 1..=i64::MAX, 1],
+        ) = (s.as_slice(), d.as_slice())
+        else {
             return Err(unsupported(node, format!("strides {s:?}, dilations {d:?}")));
         };
         let [stride, dilation] = [[sh, sw], [dh, dw]].map(|p| p.map(|v| v as usize));
-        let [out, per_group, kh, kw] = weight.dims();
+        let [_, _, kh, kw] = kernel.weight.dims();
         let [_, channels, _, _] = x.dims();
-        if channels % per_group != 0 {
+        if channels != kernel.inputs {
             return Err(unsupported(
                 node,
-                format!("{channels} input channels for a filter of {per_group}"),
+                format!(
+                    "{channels} input channels for a filter of {}",
+                    kernel.inputs
+                ),
             ));
         }
-        let groups = channels / per_group;
+        // A depthwise filter is one group per input channel; a plain one a single group.
+        let groups = if node.op.contains("Depthwise") {
+            channels
+        } else {
+            1
+        };
         let x = self.pad(node, x, [kh, kw], stride, dilation, 0.0)?;
         let options = ConvOptions::new(stride, [0, 0], dilation, groups);
-        let _ = out;
-        let y = conv2d(x, weight.clone(), bias.clone(), options);
+        let y = conv2d(x, kernel.weight.clone(), kernel.bias.clone(), options);
         let fused = node.strings("fused_ops").unwrap_or_default();
         let mut ops = fused.iter().map(String::as_str);
         if node.op.contains("Fused") && ops.next() != Some("BiasAdd") {
