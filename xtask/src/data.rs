@@ -17,7 +17,7 @@ pub struct DataArgs {
 
 #[derive(Subcommand)]
 enum DataCommand {
-    /// Fetch a dataset or model (centernet, emoji, openmoji, minilm, sounds, stamps, video, vqa) into datasets/.
+    /// Fetch a dataset or model (centernet, emoji, gcompris, openmoji, minilm, sounds, stamps, video, vqa) into datasets/.
     Fetch {
         /// Dataset name.
         name: String,
@@ -130,6 +130,17 @@ pub fn run(args: DataArgs) -> Result<()> {
                 );
                 Ok(())
             }
+            "gcompris" => {
+                let root = datasets_dir();
+                let out =
+                    mm_vl::gcompris::prepare_gcompris(&root.join("cache"), &root.join("gcompris"))?;
+                println!(
+                    "gcompris (GPL-3 sounds, CC BY-SA 4.0 drawings, fetched with apt-get): {} pictures with their sound in {}",
+                    out.pairs,
+                    out.manifest.display()
+                );
+                Ok(())
+            }
             "vqa" => {
                 let root = datasets_dir();
                 let out =
@@ -150,7 +161,7 @@ pub fn run(args: DataArgs) -> Result<()> {
             }
             other => {
                 bail!(
-                    "unknown dataset `{other}`; available: centernet, emoji, openmoji, minilm, sounds, stamps, video, vqa"
+                    "unknown dataset `{other}`; available: centernet, emoji, gcompris, openmoji, minilm, sounds, stamps, video, vqa"
                 )
             }
         },

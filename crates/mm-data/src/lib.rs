@@ -9,6 +9,7 @@
 //!   coloured shapes).
 //! - [`stamps`]: the Tux Paint stamps (images, captions, sounds), fetched with apt-get.
 //! - [`easy_vqa`]: easy-VQA's question-answer images, fetched with pip.
+//! - [`qt_resources`]: files packed in Qt resource blobs (`.rcc`), as GCompris ships them.
 //! - [`rng`]: the seeded generator they and the training code share.
 //! - [`fs`]: atomic file and folder writes, so a crash mid-save loses nothing already saved.
 #![warn(missing_docs)]
@@ -18,6 +19,7 @@ pub mod fetch;
 pub mod fs;
 pub mod manifest;
 pub mod matrix;
+pub mod qt_resources;
 pub mod rng;
 pub mod stamps;
 pub mod synth;

@@ -15,7 +15,8 @@
 //! - [`vqa`]: visual question answering (two towers, cross-attention fusion).
 //! - [`vilt`]: ViLT, the single-stream transformer with its ITM, MLM and VQA heads.
 //! - [`datasets`]: fetching and converting the real datasets the project trains on;
-//!   [`openmoji`]: the OpenMoji drawings of the same emoji, rendered from SVG.
+//!   [`openmoji`]: the OpenMoji drawings of the same emoji, rendered from SVG ([`svg`]);
+//!   [`gcompris`]: GCompris' drawings of instruments and animals with their sounds.
 #![warn(missing_docs)]
 
 pub mod augment;
@@ -24,10 +25,12 @@ pub mod clip;
 pub mod data;
 pub mod datasets;
 pub mod eval;
+pub mod gcompris;
 pub mod hf;
 pub mod info;
 pub mod openmoji;
 pub mod pipeline;
+pub mod svg;
 pub mod train;
 pub mod transfer;
 pub mod transfer_eval;

@@ -12,10 +12,9 @@ use std::path::{Path, PathBuf};
 
 use mm_data::fetch::{NpmPackage, extract_tgz, npm_pack};
 use mm_data::manifest::{ImageCaption, Manifest};
-use resvg::tiny_skia::{Pixmap, Transform};
-use resvg::usvg::{Options, Tree};
 
 use crate::datasets::{DatasetError, emoji_records};
+pub use crate::svg::{RenderError, render_svg};
 
 /// The OpenMoji drawings, pinned.
 pub const OPENMOJI: NpmPackage = NpmPackage {
@@ -26,46 +25,6 @@ pub const OPENMOJI: NpmPackage = NpmPackage {
 
 /// Side of the rendered squares, the other styles' size.
 pub const SIZE: u32 = 64;
-
-/// Pixels left free at each edge of a rendered square.
-const MARGIN: f32 = 1.0;
-
-/// Why an SVG could not be rendered.
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    /// The bytes are not an SVG that `usvg` reads.
-    #[error("not a readable SVG: {0}")]
-    Parse(String),
-    /// The drawing has no visible extent.
-    #[error("the SVG draws nothing")]
-    Empty,
-    /// The requested size is zero.
-    #[error("cannot render to a {0} px square")]
-    Size(u32),
-    /// The rendered pixels could not be encoded as PNG.
-    #[error("PNG encoding: {0}")]
-    Encode(String),
-}
-
-/// Renders `svg` into a `size` x `size` RGBA pixmap, its drawn extent (strokes included)
-/// scaled to fill the square less a one-pixel margin, keeping its aspect, centred.
-pub fn render_svg(svg: &[u8], size: u32) -> Result<Pixmap, RenderError> {
-    let tree =
-        Tree::from_data(svg, &Options::default()).map_err(|e| RenderError::Parse(e.to_string()))?;
-    let bounds = tree.root().abs_stroke_bounding_box();
-    let (w, h) = (bounds.width(), bounds.height());
-    if !(w > 0.0 && h > 0.0) {
-        return Err(RenderError::Empty);
-    }
-    let mut pixmap = Pixmap::new(size, size).ok_or(RenderError::Size(size))?;
-    let room = size as f32 - 2.0 * MARGIN;
-    let scale = room / w.max(h);
-    let dx = (size as f32 - w * scale) / 2.0 - bounds.x() * scale;
-    let dy = (size as f32 - h * scale) / 2.0 - bounds.y() * scale;
-    let transform = Transform::from_scale(scale, scale).post_translate(dx, dy);
-    resvg::render(&tree, transform, &mut pixmap.as_mut());
-    Ok(pixmap)
-}
 
 /// A code-point sequence as a matching key: upper case, variation selector 16 dropped
 /// (`0023-fe0f-20e3` and `0023-20E3` are the same emoji).
@@ -233,20 +192,6 @@ mod tests {
         );
         assert_eq!(pairs[0].0.captions, ["emoji 1f600"]);
         assert_eq!(pairs[0].0.label.as_deref(), Some("kind"));
-    }
-
-    #[test]
-    fn rendering_fills_the_square_with_the_drawing() {
-        // A 10 x 20 red rectangle in the corner of a 72 px canvas: scaled to 62 px tall
-        // and centred, it covers the middle column and leaves the left edge empty.
-        let svg = br##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 72 72">
-            <rect x="2" y="2" width="10" height="20" fill="#ff0000"/></svg>"##;
-        let p = render_svg(svg, 64).unwrap();
-        let at = |x: u32, y: u32| p.pixel(x, y).unwrap();
-        assert_eq!((at(32, 32).red(), at(32, 32).alpha()), (255, 255), "centre");
-        assert_eq!(at(32, 1).alpha(), 255, "top row inside the margin");
-        assert_eq!(at(32, 0).alpha(), 0, "the margin");
-        assert_eq!(at(5, 32).alpha(), 0, "left of the drawing");
     }
 
     #[test]

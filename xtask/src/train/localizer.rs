@@ -260,6 +260,25 @@ fn caption_source(source: &str) -> Result<PathBuf> {
     }
 }
 
+/// The manifest of pictures with sound a `sound_sources` entry names: `gcompris`, or a path.
+fn sound_source(source: &str) -> Result<PathBuf> {
+    let (path, fetch) = match source {
+        "gcompris" => (
+            datasets_dir().join("gcompris/gcompris-sounds.jsonl"),
+            Some("gcompris"),
+        ),
+        path => (PathBuf::from(path), None),
+    };
+    match (path.exists(), fetch) {
+        (true, _) => Ok(path),
+        (false, Some(name)) => bail!(
+            "sound_sources: {} not found: run `cargo xtask data fetch {name}` first",
+            path.display()
+        ),
+        (false, None) => bail!("sound_sources: {} not found", path.display()),
+    }
+}
+
 /// The default backbone folder under this checkout's datasets folder.
 fn root_relative(folder: &Path) -> PathBuf {
     match folder.strip_prefix("datasets") {
@@ -297,7 +316,17 @@ pub fn run(args: LocalizerTrainArgs) -> Result<()> {
     }
     let test_manifest = scenes_manifest(None)?;
     eprintln!("loading the training stamps, backgrounds and test scenes...");
-    let stamps = load_stamps(&sounds, "train")?;
+    let mut stamps = load_stamps(&sounds, "train")?;
+    for source in &config.sound_sources {
+        let path = sound_source(source)?;
+        let more = load_stamps(&path, "train")?;
+        eprintln!(
+            "{} more pictures with their sound from {}",
+            more.len(),
+            path.display()
+        );
+        stamps.extend(more);
+    }
     let ffmpeg = Ffmpeg::default();
     let duration = ffmpeg.probe(&film)?.duration_s;
     let backs = backgrounds(

@@ -74,6 +74,13 @@ pub struct LocalizerTrainConfig {
     /// `steps`.
     #[serde(default)]
     pub bridge_pretrain: usize,
+    /// More sound-picture pairs for the training scenes, beside the training stamps:
+    /// manifests of pictures with their sound (`ImageSound` records, as `stamp-sounds.jsonl`)
+    /// by name (`gcompris`: `data fetch gcompris`) or path, their `train` split. Their pictures
+    /// need an alpha channel (the mask). Empty (the default, and in runs saved before the
+    /// setting existed): the stamps alone.
+    #[serde(default)]
+    pub sound_sources: Vec<String>,
     /// A frozen pretrained picture side ([`super::backbone`]); `model.features` must be its
     /// channels. `None` (the default): the visual CNN, trained from scratch.
     #[serde(default)]
@@ -127,6 +134,7 @@ impl LocalizerTrainConfig {
             bridge: 0.0,
             bridge_sources: Vec::new(),
             bridge_pretrain: 0,
+            sound_sources: Vec::new(),
             backbone: None,
             feature_pool: default_feature_pool(),
         }
