@@ -160,6 +160,14 @@ def http():
     put("http", "vqa", b"\x04" + json.dumps({"question": "what shape?"}).encode())
 
 
+def qt_resources():
+    # Made by Qt's own resource compiler (crates/mm-data/tests/fixtures/qt_resources/make_rcc.sh).
+    fixtures = os.path.join(HERE, "..", "crates", "mm-data", "tests", "fixtures", "qt_resources")
+    for v in (1, 2, 3):
+        with open(os.path.join(fixtures, f"v{v}.rcc"), "rb") as f:
+            put("qt_resources", f"v{v}.rcc", f.read())
+
+
 if __name__ == "__main__":
     images()
     texts()
@@ -170,3 +178,4 @@ if __name__ == "__main__":
     audio()
     http()
     index_logs()
+    qt_resources()

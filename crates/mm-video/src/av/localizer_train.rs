@@ -353,6 +353,9 @@ pub fn train_localizer<B: AutodiffBackend>(
     if config.bridge_pretrain == 0 {
         json.as_object_mut().map(|o| o.remove("bridge_pretrain"));
     }
+    if config.sound_sources.is_empty() {
+        json.as_object_mut().map(|o| o.remove("sound_sources"));
+    }
     if config.backbone.is_none() {
         json.as_object_mut().map(|o| o.remove("feature_pool"));
         json.as_object_mut().map(|o| o.remove("backbone"));

@@ -182,6 +182,11 @@ fn both_localizers_point_at_the_sounding_stamp() {
             },
             lr: 3e-3,
             warmup: 10,
+            sound_sources: if kind == LocalizerKind::Concat {
+                vec!["more-pairs.jsonl".into()]
+            } else {
+                Vec::new()
+            },
             checkpoint_every: 150,
             ..LocalizerTrainConfig::new(kind)
         };
@@ -194,6 +199,15 @@ fn both_localizers_point_at_the_sounding_stamp() {
         assert_eq!(
             report.pointing_game, again.pointing_game,
             "{kind:?} reloads differently"
+        );
+        // Extra sound sources are recorded when given (the caller loaded their stamps), and
+        // left out of the saved settings otherwise, so runs saved before them resume.
+        let saved = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+        assert_eq!(loaded.sound_sources, config.sound_sources);
+        assert_eq!(
+            saved.contains("sound_sources"),
+            !config.sound_sources.is_empty(),
+            "{saved}"
         );
         if kind == LocalizerKind::Concat {
             assert!((0.0..=1.0).contains(&report.pointing_game));
