@@ -7,12 +7,12 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::BackendJob;
-use mm_video::av::clips::mel_extractor;
 use mm_video::av::localizer_eval::{load_localizer, localize_picture};
-use mm_video::av::scenes::sound_mel;
+use mm_video::av::scenes::sound_features;
 
 use crate::backend::dispatch;
 use crate::common::DeviceArg;
+use crate::train::{sound_embeddings, sound_input};
 
 /// Flags of `localize`.
 #[derive(Args)]
@@ -46,7 +46,8 @@ impl BackendJob for LocalizeJob {
         let picture = image::open(&a.image)
             .with_context(|| format!("{}: not a readable image", a.image.display()))?
             .to_rgb8();
-        let mel = sound_mel(&a.audio, &mel_extractor())?;
+        let embeddings = sound_embeddings(&config)?;
+        let mel = sound_features(&a.audio, sound_input(embeddings.as_ref()))?;
         let (out, peak) = localize_picture(&model, &config, &picture, &mel, &device)?;
         out.save(&a.out)
             .with_context(|| format!("writing {}", a.out.display()))?;

@@ -9,12 +9,14 @@ use clap::Args;
 use image::RgbImage;
 use mm_core::BackendJob;
 use mm_video::av::localizer_eval::{
-    LocalizerReport, evaluate_with_gallery, load_localizer, load_test_scenes,
+    LocalizerReport, evaluate_with_gallery, load_localizer, load_test_scenes_with,
 };
 
 use crate::backend::dispatch;
 use crate::common::DeviceArg;
-use crate::train::{bridge_figures, print_localizer_report, scenes_manifest};
+use crate::train::{
+    bridge_figures, print_localizer_report, scenes_manifest, sound_embeddings, sound_input,
+};
 
 /// Flags of `eval localizer`.
 #[derive(Args)]
@@ -41,9 +43,11 @@ impl BackendJob for EvalJob {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let (model, config) = load_localizer::<B::InnerBackend>(&self.args.checkpoint, &device)?;
-        let scenes = load_test_scenes(
+        let embeddings = sound_embeddings(&config)?;
+        let scenes = load_test_scenes_with(
             &scenes_manifest(self.args.data.clone())?,
             config.scenes.size,
+            sound_input(embeddings.as_ref()),
         )?;
         let (mut report, gallery) = evaluate_with_gallery(&model, &config, &scenes, &device)?;
         report.bridge = bridge_figures(&model, &config, &scenes, &device)?;

@@ -17,10 +17,11 @@ use mm_video::av::backbone::load_backbone;
 use mm_video::av::bridge::{BridgeReport, TextAnchors, evaluate_bridge, load_caption_stamps};
 use mm_video::av::localizer::{LocalizerKind, LocalizerNet};
 use mm_video::av::localizer_eval::{
-    LocalizerReport, TestScene, evaluate_with_gallery, load_test_scenes,
+    LocalizerReport, TestScene, evaluate_with_gallery, load_test_scenes_with,
 };
 use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
-use mm_video::av::scenes::{Stamp, background_range, backgrounds, load_stamps};
+use mm_video::av::scenes::{Stamp, background_range, backgrounds, load_stamps_with};
+use mm_video::av::sound_embeddings::{SoundEmbeddings, SoundInput};
 
 use crate::backend::dispatch;
 use crate::common::{DeviceArg, DevicesArg, RunFlags, datasets_dir};
@@ -279,6 +280,19 @@ fn sound_source(source: &str) -> Result<PathBuf> {
     }
 }
 
+/// The sound embeddings a localizer's settings name (`sound_embeddings`), read.
+pub fn sound_embeddings(config: &LocalizerTrainConfig) -> Result<Option<SoundEmbeddings>> {
+    Ok(match &config.sound_embeddings {
+        Some(file) => Some(SoundEmbeddings::read(file)?),
+        None => None,
+    })
+}
+
+/// How sounds are read for a model with (or without) sound embeddings.
+pub fn sound_input(embeddings: Option<&SoundEmbeddings>) -> SoundInput<'_> {
+    embeddings.map_or(SoundInput::LogMel, SoundInput::Embedding)
+}
+
 /// The default backbone folder under this checkout's datasets folder.
 fn root_relative(folder: &Path) -> PathBuf {
     match folder.strip_prefix("datasets") {
@@ -315,11 +329,19 @@ pub fn run(args: LocalizerTrainArgs) -> Result<()> {
         );
     }
     let test_manifest = scenes_manifest(None)?;
+    if let Some(file) = &config.sound_embeddings {
+        let file = root_relative(file);
+        let width = SoundEmbeddings::read(&file)?.width();
+        config.model.sound_embedding.get_or_insert(width);
+        config.sound_embeddings = Some(file);
+    }
+    let embeddings = sound_embeddings(&config)?;
+    let input = sound_input(embeddings.as_ref());
     eprintln!("loading the training stamps, backgrounds and test scenes...");
-    let mut stamps = load_stamps(&sounds, "train")?;
+    let mut stamps = load_stamps_with(&sounds, "train", input)?;
     for source in &config.sound_sources {
         let path = sound_source(source)?;
-        let more = load_stamps(&path, "train")?;
+        let more = load_stamps_with(&path, "train", input)?;
         eprintln!(
             "{} more pictures with their sound from {}",
             more.len(),
@@ -336,7 +358,7 @@ pub fn run(args: LocalizerTrainArgs) -> Result<()> {
         config.scenes.size,
         &ffmpeg,
     )?;
-    let test = load_test_scenes(&test_manifest, config.scenes.size)?;
+    let test = load_test_scenes_with(&test_manifest, config.scenes.size, input)?;
     let captioned = if config.bridge > 0.0 {
         let manifest = root.join("stamps/stamps.jsonl");
         let minilm = root.join("minilm");

@@ -21,7 +21,9 @@ pub use audio::{load_sound_data, print_report};
 pub use av_sync::{av_clips, av_sync_manifest, print_sync_report};
 pub use caption::{caption_sources, parse_source as parse_caption_source, print_caption_report};
 pub use clip::report_skipped;
-pub use localizer::{bridge_figures, print_localizer_report, scenes_manifest};
+pub use localizer::{
+    bridge_figures, print_localizer_report, scenes_manifest, sound_embeddings, sound_input,
+};
 pub use video::{print_report as print_video_report, strips as video_strips, task_manifest};
 pub use vilt::{captions_manifest, print_pretrain_report};
 pub use vqa::{print_vqa_report, vqa_manifest};

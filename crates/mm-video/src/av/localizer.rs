@@ -58,6 +58,10 @@ pub struct LocalizerConfig {
     /// grid ([`super::backbone`]), read by two 1x1 blocks; `None` (the default): pixels and
     /// the visual CNN.
     pub features: Option<usize>,
+    /// `Some(d)`: the sound arrives as a `d`-value embedding made by another model
+    /// ([`super::sound_embeddings`]), read by one projection; `None` (the default, and in
+    /// configs saved before the setting existed): its log-mel and the audio CNN.
+    pub sound_embedding: Option<usize>,
 }
 
 /// The guide's fusion: the audio vector tiled over the visual map, three 1x1 convolutions.
@@ -125,7 +129,7 @@ impl LocalizerConfig {
 
     /// The model with fresh weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<LocalizerNet<B>, ConfigError> {
-        let bad_features = self.features == Some(0);
+        let bad_features = self.features == Some(0) || self.sound_embedding == Some(0);
         if self.width == 0
             || self.embed == 0
             || self.n_mels < 4
@@ -139,7 +143,10 @@ impl LocalizerConfig {
             Some(channels) => VisualMap::on_features(channels, w, device),
             None => VisualMap::new(w, self.visual_pools(), device),
         };
-        let audio = || AudioVector::new(w, self.n_mels, device);
+        let audio = || match self.sound_embedding {
+            Some(dim) => AudioVector::on_embedding(w, dim, device),
+            None => AudioVector::new(w, self.n_mels, device),
+        };
         let one_by_one = |i: usize, o: usize| Conv2dConfig::new([i, o], [1, 1]).init(device);
         Ok(match self.kind {
             LocalizerKind::Concat => LocalizerNet::Concat(ConcatLocalizer {

@@ -128,8 +128,21 @@ impl<B: Backend> AudioVector<B> {
         }
     }
 
-    /// `[batch, 1, n_mels, frames]` -> `[batch, 4 width]`.
+    /// Fresh weights for embeddings of `dim` values made by another model
+    /// (`super::sound_embeddings`): no convolutions, one projection to `4 width`.
+    pub fn on_embedding(width: usize, dim: usize, device: &B::Device) -> Self {
+        AudioVector {
+            blocks: Vec::new(),
+            proj: LinearConfig::new(dim, 4 * width).init(device),
+        }
+    }
+
+    /// `[batch, 1, n_mels, frames]` (or `[batch, 1, 1, dim]` embeddings) -> `[batch, 4 width]`.
     pub fn forward(&self, mel: Tensor<B, 4>) -> Tensor<B, 2> {
+        if self.blocks.is_empty() {
+            let [batch, _, rows, dim] = mel.dims();
+            return relu(self.proj.forward(mel.reshape([batch, rows * dim])));
+        }
         let x = self.blocks[1].forward(self.blocks[0].forward(mel));
         let [batch, channels, bands, _] = x.dims();
         let pooled = x.mean_dim(3).reshape([batch, channels * bands]);

@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use super::backbone::{Backbone, load_backbone, picture_inputs};
 use super::bridge::BridgeReport;
-use super::clips::mel_extractor;
 use super::localizer::upsample;
 use super::localizer::{LocalizerNet, SoundLocalizer};
 use super::localizer_train::LocalizerTrainConfig;
-use super::scenes::sound_mel;
+use super::scenes::sound_features;
+use super::sound_embeddings::SoundInput;
 use crate::error::{Result, VideoError};
 
 /// A test scene: picture, ground-truth mask, the sound and what makes it.
@@ -37,9 +37,17 @@ pub struct TestScene {
 
 /// The scenes of an image-mask manifest whose records carry `audio` (`data synth scenes`).
 pub fn load_test_scenes(manifest: &Path, size: u32) -> Result<Vec<TestScene>> {
+    load_test_scenes_with(manifest, size, SoundInput::LogMel)
+}
+
+/// [`load_test_scenes`], each sound read as `input` (its log-mel, or its embedding).
+pub fn load_test_scenes_with(
+    manifest: &Path,
+    size: u32,
+    input: SoundInput,
+) -> Result<Vec<TestScene>> {
     let m =
         Manifest::<ImageMask>::read(manifest).map_err(|e| VideoError::Request(e.to_string()))?;
-    let extractor = mel_extractor();
     let open = |rel: &str| {
         let path = m.resolve(rel);
         image::open(&path).map_err(|e| VideoError::Corrupt {
@@ -71,7 +79,7 @@ pub fn load_test_scenes(manifest: &Path, size: u32) -> Result<Vec<TestScene>> {
         scenes.push(TestScene {
             image,
             mask,
-            mel: sound_mel(&m.resolve(audio), &extractor)?,
+            mel: sound_features(&m.resolve(audio), input)?,
             label: r.label.clone().unwrap_or_default(),
         });
     }

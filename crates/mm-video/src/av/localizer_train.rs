@@ -81,6 +81,11 @@ pub struct LocalizerTrainConfig {
     /// setting existed): the stamps alone.
     #[serde(default)]
     pub sound_sources: Vec<String>,
+    /// Sound embeddings made by another model (a [`super::sound_embeddings`] file), read in
+    /// place of every sound's log-mel; `model.sound_embedding` must be their width. `None`
+    /// (the default, and in runs saved before the setting existed): log-mels.
+    #[serde(default)]
+    pub sound_embeddings: Option<std::path::PathBuf>,
     /// A frozen pretrained picture side ([`super::backbone`]); `model.features` must be its
     /// channels. `None` (the default): the visual CNN, trained from scratch.
     #[serde(default)]
@@ -135,6 +140,7 @@ impl LocalizerTrainConfig {
             bridge_sources: Vec::new(),
             bridge_pretrain: 0,
             sound_sources: Vec::new(),
+            sound_embeddings: None,
             backbone: None,
             feature_pool: default_feature_pool(),
         }
@@ -241,6 +247,32 @@ fn feature_pools<B: Backend>(
 }
 
 /// A backbone's settings agree with the model's and with the rest of the run.
+/// The stamps' sound inputs must be what the model's sound side reads.
+fn check_sound_inputs(config: &LocalizerTrainConfig, stamps: &[Stamp]) -> Result<(), TrainError> {
+    let (rows, frames, what) = match config.model.sound_embedding {
+        Some(d) => (1, Some(d), "model.sound_embedding"),
+        None => (config.model.n_mels, None, "model.n_mels"),
+    };
+    if let Some(s) = stamps
+        .iter()
+        .find(|s| s.mel.rows != rows || frames.is_some_and(|f| s.mel.frames != f))
+    {
+        return Err(TrainError::Settings(format!(
+            "{}'s sound input is {} x {}, which {what} ({}) does not read (embeddings: set model.sound_embedding to their width)",
+            s.name,
+            s.mel.rows,
+            s.mel.frames,
+            frames.unwrap_or(rows)
+        )));
+    }
+    if config.model.sound_embedding.is_some() && config.augment {
+        return Err(TrainError::Settings(
+            "augment varies log-mels; it is not available with sound embeddings".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_backbone(config: &LocalizerTrainConfig) -> Result<(), TrainError> {
     let Some(b) = &config.backbone else {
         return match config.model.features {
@@ -336,6 +368,7 @@ pub fn train_localizer<B: AutodiffBackend>(
         )));
     }
     check_backbone(config)?;
+    check_sound_inputs(config, &stamps)?;
     <B as Backend>::seed(main, config.seed);
     let model = config
         .model
@@ -355,6 +388,14 @@ pub fn train_localizer<B: AutodiffBackend>(
     }
     if config.sound_sources.is_empty() {
         json.as_object_mut().map(|o| o.remove("sound_sources"));
+    }
+    if config.sound_embeddings.is_none() {
+        json.as_object_mut().map(|o| o.remove("sound_embeddings"));
+    }
+    if config.model.sound_embedding.is_none() {
+        json.get_mut("model")
+            .and_then(|m| m.as_object_mut())
+            .map(|m| m.remove("sound_embedding"));
     }
     if config.backbone.is_none() {
         json.as_object_mut().map(|o| o.remove("feature_pool"));

@@ -6,7 +6,8 @@
 //! with their sounds ([`scenes`]), the two localizers ([`localizer`]) on their shared encoders
 //! ([`localizer_encoders`]), their training batches ([`localizer_batches`]) and training
 //! ([`localizer_train`]), and the text bridge that ties the attention localizer to caption
-//! embeddings ([`bridge`]), and a frozen pretrained picture side ([`backbone`]).
+//! embeddings ([`bridge`]), a frozen pretrained picture side ([`backbone`]), and sound
+//! embeddings made by another model as the sound side's input ([`sound_embeddings`]).
 
 pub mod backbone;
 pub mod bridge;
@@ -18,6 +19,7 @@ pub mod localizer_eval;
 pub mod localizer_train;
 pub mod pair_loss;
 pub mod scenes;
+pub mod sound_embeddings;
 pub mod sound_variation;
 pub mod sync_baseline;
 pub mod sync_eval;

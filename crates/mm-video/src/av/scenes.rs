@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use image::imageops::FilterType;
 use image::{GrayImage, Luma, RgbImage, RgbaImage};
 use mm_audio::decode::load_audio;
-use mm_audio::features::{Features, MelExtractor};
+use mm_audio::features::Features;
 use mm_audio::resample::resample;
 use mm_data::manifest::{ImageMask, ImageSound, Manifest};
 use mm_data::rng::SplitMix64;
 
-use super::clips::{AV_SAMPLE_RATE, AvClip, mel_extractor};
+use super::clips::AV_SAMPLE_RATE;
+use super::sound_embeddings::SoundInput;
 use crate::datasets::{TEST_START_S, TRAIN_END_S};
 use crate::error::{Result, VideoError};
 use crate::ffmpeg::Ffmpeg;
@@ -79,9 +80,13 @@ pub struct Scene {
 /// The stamps of one split of a `stamp-sounds.jsonl` manifest, leaving out those whose sound
 /// is silent.
 pub fn load_stamps(manifest: &Path, split: &str) -> Result<Vec<Stamp>> {
+    load_stamps_with(manifest, split, SoundInput::LogMel)
+}
+
+/// [`load_stamps`], each sound read as `input` (its log-mel, or its embedding from a file).
+pub fn load_stamps_with(manifest: &Path, split: &str, input: SoundInput) -> Result<Vec<Stamp>> {
     let m =
         Manifest::<ImageSound>::read(manifest).map_err(|e| VideoError::Request(e.to_string()))?;
-    let extractor = mel_extractor();
     let mut stamps = Vec::new();
     for r in m
         .records
@@ -97,7 +102,8 @@ pub fn load_stamps(manifest: &Path, split: &str) -> Result<Vec<Stamp>> {
             )));
         }
         let image = cutout(&image);
-        let sound = load_sound(&m.resolve(&r.audio))?;
+        let audio = m.resolve(&r.audio);
+        let sound = load_sound(&audio)?;
         if is_silent(&sound) {
             // A stamp whose sound file is silence (the iguana's) has nothing to localize.
             continue;
@@ -106,7 +112,7 @@ pub fn load_stamps(manifest: &Path, split: &str) -> Result<Vec<Stamp>> {
             image,
             name: r.caption.clone().unwrap_or_else(|| r.image.clone()),
             audio_path: r.audio.clone(),
-            mel: AvClip::log_mel(&sound, &extractor)?,
+            mel: input.features(&sound, &audio)?,
         });
     }
     if stamps.len() < 4 {
@@ -155,9 +161,9 @@ pub fn is_silent(samples: &[f32]) -> bool {
     samples.iter().all(|s| s.abs() < 1e-4)
 }
 
-/// The normalized log-mel of the first [`SOUND_S`] of the sound at `path` (padded with
-/// silence); a sound that is silent there is refused.
-pub fn sound_mel(path: &Path, extractor: &MelExtractor) -> Result<Features> {
+/// The sound at `path` read as `input`: the normalized log-mel of its first [`SOUND_S`]
+/// (padded with silence), or its embedding; a sound that is silent there is refused.
+pub fn sound_features(path: &Path, input: SoundInput) -> Result<Features> {
     let mono = load_sound(path)?;
     if is_silent(&mono) {
         return Err(VideoError::Corrupt {
@@ -166,7 +172,7 @@ pub fn sound_mel(path: &Path, extractor: &MelExtractor) -> Result<Features> {
             reason: format!("silent over its first {SOUND_S} s"),
         });
     }
-    AvClip::log_mel(&mono, extractor)
+    input.features(&mono, path)
 }
 
 /// `count` film frames spread over `[from, to)` seconds, `size` x `size` (one ffmpeg run).

@@ -15,6 +15,7 @@ use mm_video::av::localizer::{LocalizerConfig, LocalizerKind, LocalizerNet};
 use mm_video::av::localizer_eval::{TestScene, evaluate_localizer, load_localizer, score_map};
 use mm_video::av::localizer_train::{LocalizerTrainConfig, train_localizer};
 use mm_video::av::scenes::{SceneConfig, Stamp, compose};
+use mm_video::av::sound_embeddings::SoundInput;
 
 type A = Autodiff<Flex>;
 
@@ -263,7 +264,7 @@ fn stamps_without_alpha_and_scenes_without_sound_are_named() {
 
     let silent = d.join("silent.wav");
     mm_audio::encode::write_wav_mono16(&silent, &[0.0; 8000], 16_000).unwrap();
-    let err = mm_video::av::scenes::sound_mel(&silent, &mel_extractor()).unwrap_err();
+    let err = mm_video::av::scenes::sound_features(&silent, SoundInput::LogMel).unwrap_err();
     assert!(err.to_string().contains("silent"), "{err}");
 }
 

@@ -13,6 +13,7 @@ mod localizer_backbone;
 mod localizer_bridge;
 mod localizer_loss;
 mod pure_rust;
+mod sound_embeddings;
 mod training;
 mod video_models;
 
