@@ -160,6 +160,16 @@ def http():
     put("http", "vqa", b"\x04" + json.dumps({"question": "what shape?"}).encode())
 
 
+def tfjs():
+    # The tiny random graph of the TF.js parity test (its own make_tiny_graph.py writes it).
+    tiny = os.path.join(HERE, "..", "crates", "mm-vision", "tests", "fixtures", "tfjs", "tiny")
+    with open(os.path.join(tiny, "model.json"), "rb") as f:
+        graph = f.read()
+    with open(os.path.join(tiny, "weights.bin"), "rb") as f:
+        weights = f.read()
+    put("tfjs", "tiny", struct.pack("<H", len(graph)) + graph + weights)
+
+
 def qt_resources():
     # Made by Qt's own resource compiler (crates/mm-data/tests/fixtures/qt_resources/make_rcc.sh).
     fixtures = os.path.join(HERE, "..", "crates", "mm-data", "tests", "fixtures", "qt_resources")
@@ -179,3 +189,4 @@ if __name__ == "__main__":
     http()
     index_logs()
     qt_resources()
+    tfjs()

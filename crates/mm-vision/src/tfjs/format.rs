@@ -112,6 +112,16 @@ fn read_group(
         let name = shard
             .as_str()
             .ok_or_else(|| bad(json_path, "a shard path that is not a string"))?;
+        // Shards sit beside model.json: a manifest must not reach other files.
+        let inside = Path::new(name)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            return Err(bad(
+                json_path,
+                format!("shard path {name:?} leaves the model's folder"),
+            ));
+        }
         let p = folder.join(name);
         bytes
             .extend(std::fs::read(&p).map_err(|e| TfjsError::Io(format!("{}: {e}", p.display())))?);
@@ -130,7 +140,7 @@ fn read_group(
         let (Some(name), Some(shape)) = (name, shape) else {
             return Err(bad(json_path, format!("malformed weight entry {w}")));
         };
-        let count: usize = shape.iter().product();
+        let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         let dtype = w.get("dtype").and_then(Value::as_str).unwrap_or("float32");
         let quant = w.get("quantization");
         let stored = quant
@@ -148,8 +158,10 @@ fn read_group(
                 ));
             }
         };
-        let end = at + count * width;
-        let raw = bytes.get(at..end).ok_or_else(|| {
+        let end = count
+            .and_then(|c| c.checked_mul(width))
+            .and_then(|n| n.checked_add(at));
+        let raw = end.and_then(|end| bytes.get(at..end)).ok_or_else(|| {
             bad(
                 json_path,
                 format!(
@@ -160,7 +172,7 @@ fn read_group(
         })?;
         let values = decode(raw, stored, quant)
             .map_err(|e| bad(json_path, format!("weight {name}: {e}")))?;
-        at = end;
+        at += raw.len();
         out.insert(name.to_string(), Constant { shape, values });
     }
     Ok(())

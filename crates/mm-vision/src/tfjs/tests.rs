@@ -90,6 +90,22 @@ fn bad_models_are_named_errors() {
     let err = GraphModel::load(short.path()).unwrap_err().to_string();
     assert!(err.contains("runs past the end"), "{err}");
 
+    // A shape whose element count overflows, and one that merely outgrows the shards.
+    for dims in [
+        serde_json::json!([u64::MAX, 3]),
+        serde_json::json!([100000, 100000]),
+    ] {
+        let huge = edited(|j, _| j["weightsManifest"][0]["weights"][0]["shape"] = dims.clone());
+        let err = GraphModel::load(huge.path()).unwrap_err().to_string();
+        assert!(err.contains("runs past the end"), "{dims}: {err}");
+    }
+    // Shard paths stay inside the model's folder.
+    for path in ["../model.json", "/etc/hostname", "sub/../../x.bin"] {
+        let outside = edited(|j, _| j["weightsManifest"][0]["paths"][0] = path.into());
+        let err = GraphModel::load(outside.path()).unwrap_err().to_string();
+        assert!(err.contains("leaves the model's folder"), "{path}: {err}");
+    }
+
     let no_nodes = edited(|j, _| j["modelTopology"] = serde_json::json!({}));
     let err = GraphModel::load(no_nodes.path()).unwrap_err().to_string();
     assert!(err.contains("no modelTopology.node"), "{err}");
