@@ -45,7 +45,7 @@ mod layer_norm;
 mod linear;
 #[cfg(feature = "flex")]
 mod softmax;
-#[cfg(feature = "flex")]
+// Pure Rust (no Flex types): `mm-audio`'s decibel conversion uses it on every backend.
 pub mod wide;
 
 use burn::tensor::{Tensor, activation, backend::Backend};
