@@ -163,6 +163,9 @@ fn walk(
         .ok_or_else(|| RccError::Tree(format!("node {index} is out of range")))?;
     blob.slice(node, layout.node_size, "a tree node")?;
     let flags = blob.u16(node + 4, "a node's flags")?;
+    if index == 0 && flags & DIRECTORY == 0 {
+        return Err(RccError::Tree("the root is not a folder".into()));
+    }
     let path = if index == 0 {
         String::new()
     } else {
@@ -333,11 +336,22 @@ mod tests {
             "{:?}",
             read_rcc(&looped)
         );
-        // Every byte flipped in turn: files or an error, never a panic.
+        // A root that is a file (found by the fuzz target: it came out with an empty path).
+        let mut flat = good.clone();
+        flat[tree + 4..tree + 6].copy_from_slice(&0u16.to_be_bytes());
+        assert_eq!(
+            read_rcc(&flat),
+            Err(RccError::Tree("the root is not a folder".into()))
+        );
+        // Every byte flipped in turn: files with a path from the root, or an error.
         for i in 0..good.len() {
             let mut b = good.clone();
             b[i] ^= 0xA5;
-            let _ = read_rcc(&b);
+            if let Ok(files) = read_rcc(&b) {
+                assert!(files.iter().all(|f| f.path.starts_with('/')), "byte {i}");
+            }
         }
+        let crash = std::fs::read(fixtures().join("fuzz-root-file.rcc")).unwrap();
+        assert!(matches!(read_rcc(&crash), Err(RccError::Tree(_))));
     }
 }
