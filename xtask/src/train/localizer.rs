@@ -240,44 +240,37 @@ impl BackendJob for LocalizerJob {
     }
 }
 
-/// The image-caption manifest a `bridge_sources` entry names: `emoji` (the Google emoji with
-/// their names), `openmoji`, or a path.
-fn caption_source(source: &str) -> Result<PathBuf> {
-    let (path, fetch) = match source {
-        "emoji" => (datasets_dir().join("emoji/google.jsonl"), Some("emoji")),
-        "openmoji" => (
-            datasets_dir().join("emoji/openmoji.jsonl"),
-            Some("openmoji"),
-        ),
-        path => (PathBuf::from(path), None),
+/// The manifest a `setting` entry (`bridge_sources`, `sound_sources`) names: one of `known`
+/// (a name, its manifest under datasets/, the `data fetch` that writes it), or a path.
+fn named_manifest(setting: &str, source: &str, known: &[(&str, &str, &str)]) -> Result<PathBuf> {
+    let (path, fetch) = match known.iter().find(|(name, _, _)| *name == source) {
+        Some((_, rel, fetch)) => (datasets_dir().join(rel), Some(*fetch)),
+        None => (PathBuf::from(source), None),
     };
     match (path.exists(), fetch) {
         (true, _) => Ok(path),
         (false, Some(name)) => bail!(
-            "bridge_sources: {} not found: run `cargo xtask data fetch {name}` first",
+            "{setting}: {} not found: run `cargo xtask data fetch {name}` first",
             path.display()
         ),
-        (false, None) => bail!("bridge_sources: {} not found", path.display()),
+        (false, None) => bail!("{setting}: {} not found", path.display()),
     }
+}
+
+/// The image-caption manifest a `bridge_sources` entry names: `emoji` (the Google emoji with
+/// their names), `openmoji`, or a path.
+fn caption_source(source: &str) -> Result<PathBuf> {
+    let known = [
+        ("emoji", "emoji/google.jsonl", "emoji"),
+        ("openmoji", "emoji/openmoji.jsonl", "openmoji"),
+    ];
+    named_manifest("bridge_sources", source, &known)
 }
 
 /// The manifest of pictures with sound a `sound_sources` entry names: `gcompris`, or a path.
 fn sound_source(source: &str) -> Result<PathBuf> {
-    let (path, fetch) = match source {
-        "gcompris" => (
-            datasets_dir().join("gcompris/gcompris-sounds.jsonl"),
-            Some("gcompris"),
-        ),
-        path => (PathBuf::from(path), None),
-    };
-    match (path.exists(), fetch) {
-        (true, _) => Ok(path),
-        (false, Some(name)) => bail!(
-            "sound_sources: {} not found: run `cargo xtask data fetch {name}` first",
-            path.display()
-        ),
-        (false, None) => bail!("sound_sources: {} not found", path.display()),
-    }
+    let known = [("gcompris", "gcompris/gcompris-sounds.jsonl", "gcompris")];
+    named_manifest("sound_sources", source, &known)
 }
 
 /// The sound embeddings a localizer's settings name (`sound_embeddings`), read.

@@ -246,7 +246,6 @@ fn feature_pools<B: Backend>(
     Ok((pool, bridge_pool))
 }
 
-/// A backbone's settings agree with the model's and with the rest of the run.
 /// The stamps' sound inputs must be what the model's sound side reads.
 fn check_sound_inputs(config: &LocalizerTrainConfig, stamps: &[Stamp]) -> Result<(), TrainError> {
     let (rows, frames, what) = match config.model.sound_embedding {
@@ -273,6 +272,7 @@ fn check_sound_inputs(config: &LocalizerTrainConfig, stamps: &[Stamp]) -> Result
     Ok(())
 }
 
+/// A backbone's settings agree with the model's and with the rest of the run.
 fn check_backbone(config: &LocalizerTrainConfig) -> Result<(), TrainError> {
     let Some(b) = &config.backbone else {
         return match config.model.features {
