@@ -1,9 +1,9 @@
 //! The teacher-forced phase's batches: each step draws images (each source equally often, so
 //! the small stamp set is not drowned, unless `source_weights` says otherwise: [`SourceDraw`],
 //! which the self-critical phase draws through too), one of each image's references at
-//! random, a shift of a few pixels and, with `augment` set, a colour or flip draw
-//! (`mm_vl::augment`), all from the step's own seeded streams, so a resumed run sees the same
-//! batches.
+//! random, a shift of a few pixels, with `augment` set a colour or flip draw
+//! (`mm_vl::augment`) and with `word_dropout` set the decoder's input words to mask, all from
+//! the step's own seeded streams, so a resumed run sees the same batches.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,6 +44,10 @@ pub struct CaptionBatches {
     seed: u64,
     max_shift: u32,
     augment: ColourAugment,
+    word_dropout: f32,
+    /// `[MASK]` and `[PAD]`: what a dropped word becomes, and what is never dropped.
+    mask: i64,
+    pad: i64,
 }
 
 impl CaptionBatches {
@@ -76,6 +80,9 @@ impl CaptionBatches {
             seed: config.seed,
             max_shift: config.max_shift,
             augment: config.augment,
+            word_dropout: config.word_dropout,
+            mask: tokenizer.mask as i64,
+            pad: tokenizer.pad as i64,
         })
     }
 }
@@ -107,19 +114,37 @@ impl<B: Backend> BatchSource<B> for CaptionBatches {
         let mut colour_rng =
             StdRng::seed_from_u64(self.seed ^ (0xc0_10_u64 << 32) ^ at.step as u64);
         let draws = self.augment.draw(&mut colour_rng, self.batch);
+        let width = self.tokens[0][0].len() - 1;
+        let dropped = self.dropped_words(at.step, width);
         let rows = at.share.rows(self.batch);
         let picks = &picks[rows.clone()];
         let images: Vec<usize> = picks.iter().map(|p| p.0).collect();
         let pixels = self
             .set
-            .pixels_augmented(&images, &shifts[rows.clone()], &draws[rows])
+            .pixels_augmented(&images, &shifts[rows.clone()], &draws[rows.clone()])
             .to_tensor(device);
-        let width = self.tokens[0][0].len() - 1;
         let mut inputs = Vec::with_capacity(picks.len() * width);
         let mut targets = Vec::with_capacity(picks.len() * width);
-        for &(i, c) in picks {
+        for (&(i, c), drop) in picks
+            .iter()
+            .zip(dropped[rows.start * width..rows.end * width].chunks(width))
+        {
             let ids = &self.tokens[i][c];
-            inputs.extend(ids[..width].iter().map(|&x| x as i64));
+            inputs.extend(
+                ids[..width]
+                    .iter()
+                    .zip(drop)
+                    .enumerate()
+                    .map(|(t, (&x, &d))| {
+                        let x = x as i64;
+                        // `[CLS]` starts every caption and padding is never a word.
+                        if d && t > 0 && x != self.pad {
+                            self.mask
+                        } else {
+                            x
+                        }
+                    }),
+            );
             targets.extend(ids[1..].iter().map(|&x| x as i64));
         }
         let n = picks.len();
@@ -129,6 +154,21 @@ impl<B: Backend> BatchSource<B> for CaptionBatches {
             targets: Tensor::from_data(TensorData::new(targets, [n, width]), device),
             at,
         }
+    }
+}
+
+impl CaptionBatches {
+    /// Which input positions of the whole step's batch (`batch` rows of `width`, row-major)
+    /// word dropout masks, from a stream of its own drawn from only when it is on, so runs
+    /// without it see the same batches as before it existed; every device's share of a step
+    /// cuts its rows from the same draw.
+    fn dropped_words(&self, step: usize, width: usize) -> Vec<bool> {
+        if self.word_dropout <= 0.0 {
+            return vec![false; self.batch * width];
+        }
+        let mut rng = SplitMix64::stream(self.seed ^ (0x3a5c_u64 << 40), step as u64);
+        let p = f64::from(self.word_dropout);
+        (0..self.batch * width).map(|_| rng.uniform() < p).collect()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Teacher-forced captioner training through the house loop: each step draws a batch
 //! ([`super::batches`]: images of each source as often as its weight says, one reference
 //! each, shifted and optionally colour-jittered) and minimizes the cross-entropy of every next
-//! token (`[CLS] words [SEP]`, padding ignored). With `ema_decay` set, a moving average of
+//! token (`[CLS] words [SEP]`, padding ignored; with `word_dropout` set, some of the words fed
+//! in are masked). With `ema_decay` set, a moving average of
 //! the weights is kept beside them and replaces them when teacher forcing ends. With
 //! `scst.steps` set, the self-critical phase ([`super::scst`]) follows in `run/scst/`. The
 //! final model is written as an HF `VisionEncoderDecoderModel` folder with its tokenizer and
@@ -146,6 +147,12 @@ pub fn train_captioner<B: AutodiffBackend>(
             config.label_smoothing
         )));
     }
+    if !(0.0..1.0).contains(&config.word_dropout) {
+        return Err(TrainError::Settings(format!(
+            "word_dropout must be in [0, 1), not {}",
+            config.word_dropout
+        )));
+    }
     config.augment.validate().map_err(TrainError::Settings)?;
     if let Some(bad) = config.length_penalties.iter().find(|x| !x.is_finite()) {
         return Err(TrainError::Settings(format!(
@@ -206,8 +213,13 @@ pub fn train_captioner<B: AutodiffBackend>(
         .as_object_mut()
         .and_then(|o| o.remove("scst"))
         .unwrap_or_default();
-    if config.ema_decay == 0.0 {
-        json.as_object_mut().map(|o| o.remove("ema_decay"));
+    for (key, unset) in [
+        ("ema_decay", config.ema_decay == 0.0),
+        ("word_dropout", config.word_dropout == 0.0),
+    ] {
+        if unset {
+            json.as_object_mut().map(|o| o.remove(key));
+        }
     }
     json["vocabulary"] = json!(
         (0..tokenizer.vocab_size() as u32)

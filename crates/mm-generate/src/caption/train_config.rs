@@ -69,6 +69,13 @@ pub struct CaptionTrainConfig {
     /// resume.
     #[serde(default)]
     pub ema_decay: f64,
+    /// Word dropout of the teacher-forced decoder's input (Bowman et al., 2016): each caption
+    /// token fed to the decoder (not `[CLS]`, not padding) becomes `[MASK]` with this
+    /// probability, so predicting the next word leans on the image more and on the words
+    /// before it less; the targets are unchanged (0: none). Left out of the run folder's
+    /// settings when 0, so runs from before it resume.
+    #[serde(default)]
+    pub word_dropout: f32,
 }
 
 fn default_validation_fraction() -> f64 {
@@ -136,6 +143,7 @@ impl Default for CaptionTrainConfig {
             label_smoothing: 0.0,
             scst: ScstConfig::default(),
             ema_decay: 0.0,
+            word_dropout: 0.0,
         }
     }
 }

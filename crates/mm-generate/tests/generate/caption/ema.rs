@@ -102,6 +102,7 @@ fn the_average_tracks_training_and_is_what_final_holds() {
     // resume), and saved settings without it read as no average.
     let settings = std::fs::read_to_string(dir.path().join("plain/config.json")).unwrap();
     assert!(!settings.contains("ema_decay"), "{settings}");
+    assert!(!settings.contains("word_dropout"), "{settings}");
     let mut json = serde_json::to_value(&config).unwrap();
     json.as_object_mut().unwrap().remove("ema_decay");
     let back: CaptionTrainConfig = serde_json::from_value(json).unwrap();

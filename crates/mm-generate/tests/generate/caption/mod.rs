@@ -9,6 +9,7 @@ mod hf;
 mod metrics;
 mod scst;
 mod train;
+mod word_dropout;
 
 use mm_generate::caption::CaptionerConfig;
 use mm_generate::caption::train::CaptionTrainConfig;
