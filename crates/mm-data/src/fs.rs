@@ -117,6 +117,27 @@ pub fn publish_staged_folder(
     Ok(())
 }
 
+/// The folder of the package whose code is running: Cargo's `CARGO_MANIFEST_DIR` as `cargo
+/// test` and `cargo run` set it at run time, else `compiled` (the same variable at compile
+/// time). Read at run time because Cargo finds a test binary built in another checkout fresh
+/// when both share a target folder, and the compiled-in path then names the other checkout.
+/// [`package_dir!`](crate::package_dir) passes the caller's own compiled-in folder.
+pub fn package_dir(compiled: &str) -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(compiled))
+}
+
+/// The calling package's folder ([`fs::package_dir`](crate::fs::package_dir) with the
+/// caller's compile-time `CARGO_MANIFEST_DIR` as the fallback), for tests to find their
+/// fixtures.
+#[macro_export]
+macro_rules! package_dir {
+    () => {
+        $crate::fs::package_dir(env!("CARGO_MANIFEST_DIR"))
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -246,10 +246,10 @@ fn inflate(stored: &[u8], path: &str) -> Result<Vec<u8>, RccError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
     fn fixtures() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qt_resources")
+        crate::package_dir!().join("tests/fixtures/qt_resources")
     }
 
     fn fixture(name: &str) -> Vec<u8> {

@@ -20,8 +20,7 @@ use burn::tensor::{Tensor, TensorData};
 fn audio_features_agree_with_the_host<B: Backend>(device: &B::Device) {
     use mm_audio::device::DeviceMel;
     use mm_audio::{MelConfig, MelExtractor, load_audio};
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/mm-audio/tests/fixtures/librosa");
+    let fixtures = mm_data::package_dir!().join("../crates/mm-audio/tests/fixtures/librosa");
     let settings = [
         ("synth_16000.wav", MelConfig::whisper()),
         ("synth_22050.wav", MelConfig::librosa(22_050)),

@@ -13,8 +13,7 @@ use serde_json::Value;
 
 /// The tiny ViLT fixture (vocabulary of 64) with a `vocab.txt` of its size.
 fn vilt_folder(dir: &Path) {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/mm-vl/tests/fixtures/hf_vilt/vqa");
+    let fixture = mm_data::package_dir!().join("../crates/mm-vl/tests/fixtures/hf_vilt/vqa");
     std::fs::create_dir_all(dir).unwrap();
     for f in ["config.json", "model.safetensors"] {
         std::fs::copy(fixture.join(f), dir.join(f)).unwrap();

@@ -9,7 +9,7 @@ use mm_audio::{decode_audio, load_audio};
 use mm_data::matrix::read_matrix;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/librosa")
+    mm_data::package_dir!().join("tests/fixtures/librosa")
 }
 
 /// A WAV in memory, written by hound.

@@ -15,7 +15,7 @@ use mm_data::matrix::read_matrix;
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/librosa")
+    mm_data::package_dir!().join("tests/fixtures/librosa")
 }
 
 fn config(case: &Value) -> MelConfig {

@@ -82,7 +82,7 @@ fn layers(conv2_out: usize, lstm_layers: usize, device: &NdArrayDevice) -> Layer
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    mm_data::package_dir!()
         .join("tests/fixtures/hf_layers")
         .join(name)
 }

@@ -33,12 +33,9 @@ pub fn seeded() -> MutexGuard<'static, ()> {
 
 /// `tests/fixtures/{name}/expected.json`, the reference a fixture script wrote.
 pub fn fixture_json(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/{name}/expected.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let path = mm_data::package_dir!().join(format!("tests/fixtures/{name}/expected.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A JSON array of numbers.

@@ -5,14 +5,14 @@
 //! the way). Reference: `tests/fixtures/bert_forms/generate.py`. Also: a folder without a
 //! tokenizer or weights is a named error.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::backend::NdArray;
 use mm_text::bert::SentenceEncoder;
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert_forms")
+    mm_data::package_dir!().join("tests/fixtures/bert_forms")
 }
 
 #[test]

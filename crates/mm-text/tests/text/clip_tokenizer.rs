@@ -7,10 +7,7 @@ use serde_json::Value;
 
 #[test]
 fn ids_match_transformers_clip_tokenizer() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/clip_tokenizer/expected.json"
-    );
+    let path = mm_data::package_dir!().join("tests/fixtures/clip_tokenizer/expected.json");
     let expected: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let context = expected["context_length"].as_u64().unwrap() as usize;
     let tok = ClipTokenizer::bundled();

@@ -4,8 +4,6 @@
 //! a trained model reloads with the same figures, and every inconsistent setting is refused
 //! before training.
 
-use std::path::PathBuf;
-
 use burn::backend::Flex;
 use image::RgbImage;
 use mm_data::rng::SplitMix64;
@@ -21,8 +19,7 @@ use crate::localizer::{backgrounds, refusal, scene_config, stamps, test_scenes, 
 /// The tiny graph's first depthwise stage: 8 channels at half the input's side.
 fn tiny_backbone() -> BackboneConfig {
     BackboneConfig {
-        folder: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../mm-vision/tests/fixtures/tfjs/tiny"),
+        folder: mm_data::package_dir!().join("../mm-vision/tests/fixtures/tfjs/tiny"),
         node: "d1".into(),
         input: 48,
         channels: 8,

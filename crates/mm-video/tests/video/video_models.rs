@@ -24,7 +24,7 @@ const INPUT_INDEX: u64 = 1_000_000;
 const NUM_CLASSES: usize = 10;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    mm_data::package_dir!()
         .join("tests/fixtures/video_models")
         .join(name)
 }

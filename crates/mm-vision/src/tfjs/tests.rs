@@ -12,7 +12,7 @@ use super::{GraphModel, TfjsError, TfjsModel};
 type B = NdArray;
 
 fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tfjs/tiny")
+    mm_data::package_dir!().join("tests/fixtures/tfjs/tiny")
 }
 
 fn input() -> Tensor<B, 4> {

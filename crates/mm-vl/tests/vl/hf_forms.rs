@@ -23,11 +23,11 @@ type B = NdArray;
 const TOLERANCE: f32 = 1e-4;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_forms")
+    mm_data::package_dir!().join("tests/fixtures/hf_forms")
 }
 
 fn photo(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    mm_data::package_dir!()
         .join("tests/fixtures/hf_clip")
         .join(name)
 }

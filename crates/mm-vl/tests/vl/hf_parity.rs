@@ -18,7 +18,7 @@ type B = NdArray;
 const TOLERANCE: f32 = 1e-4;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_clip")
+    mm_data::package_dir!().join("tests/fixtures/hf_clip")
 }
 
 fn expected() -> Value {

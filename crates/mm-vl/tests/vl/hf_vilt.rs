@@ -16,7 +16,7 @@ use serde_json::Value;
 const TOLERANCE: f32 = 1e-4;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_vilt")
+    mm_data::package_dir!().join("tests/fixtures/hf_vilt")
 }
 
 fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {

@@ -4,7 +4,7 @@
 //! reference of `tests/fixtures/zero_shot/generate.py`; and the prompt ensemble on hand-made
 //! embeddings.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::backend::NdArray;
 use burn::tensor::{Tensor, TensorData};
@@ -17,7 +17,7 @@ use serde_json::Value;
 type B = NdArray;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    mm_data::package_dir!().join("tests/fixtures")
 }
 
 fn f(v: &Value) -> f64 {

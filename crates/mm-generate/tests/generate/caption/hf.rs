@@ -6,7 +6,7 @@
 //! num_return_sequences and no_repeat_ngram_size cases), with the key/value cache and without;
 //! an exported folder loads back the same; broken folders are named errors.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::backend::{Flex, NdArray};
 use burn::tensor::backend::Backend;
@@ -19,7 +19,7 @@ const STATE_TOLERANCE: f32 = 1e-4;
 const SCORE_TOLERANCE: f32 = 1e-5;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_caption")
+    mm_data::package_dir!().join("tests/fixtures/hf_caption")
 }
 
 fn floats(v: &Value) -> Vec<f32> {

@@ -1,8 +1,6 @@
 //! BLEU-1..4 and CIDEr-D against pycocoevalcap 1.2's own scorers on a fixed set of 60
 //! candidate/reference items (`fixtures/caption_metrics/generate.py`), within 1e-9.
 
-use std::path::Path;
-
 use mm_generate::metrics::{bleu, cider};
 use serde_json::Value;
 
@@ -18,8 +16,7 @@ fn words(s: &Value) -> Vec<String> {
 
 #[test]
 fn bleu_and_cider_match_pycocoevalcap() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/caption_metrics/expected.json");
+    let path = mm_data::package_dir!().join("tests/fixtures/caption_metrics/expected.json");
     let exp: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let items = exp["items"].as_array().unwrap();
     let candidates: Vec<Vec<String>> = items.iter().map(|i| words(&i["candidate"])).collect();

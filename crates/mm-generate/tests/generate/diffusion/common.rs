@@ -1,14 +1,12 @@
 //! Helpers the diffusion tests share: where a fixture lives, and its JSON numbers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 /// `tests/fixtures/<name>` of this crate.
 pub fn fixtures(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    mm_data::package_dir!().join("tests/fixtures").join(name)
 }
 
 /// A JSON array of numbers as `f32`s.
