@@ -7,13 +7,12 @@
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Int, Tensor, TensorData};
 use mm_core::train::RunOptions;
-use mm_generate::caption::eval::evaluate_captioner;
 use mm_generate::caption::{
     CaptionSet, CaptionSource, CaptionTrainConfig, Captioner, TrainedCaptioner, load_hf_captioner,
     train_captioner, vit_processor,
 };
 
-use super::train::{tiny_config, write_set};
+use super::train::{assert_captions_every_image, assert_refused, tiny_config, write_set};
 
 type B = Autodiff<Flex>;
 
@@ -53,17 +52,14 @@ fn the_average_tracks_training_and_is_what_final_holds() {
     let mut config = tiny_config();
     config.length_penalties = vec![1.0];
 
-    for bad in [1.0, -0.1, f64::NAN] {
-        let mut c = config.clone();
-        c.ema_decay = bad;
-        let run = RunOptions::new(dir.path().join("bad"));
-        let err = train_captioner::<B>(&c, set.clone(), &run, &[Default::default()])
-            .err()
-            .expect("an impossible decay is refused")
-            .to_string();
-        assert!(err.contains("ema_decay"), "{err}");
-    }
-    assert!(!dir.path().join("bad").exists());
+    assert_refused(
+        &config,
+        &set,
+        dir.path(),
+        "ema_decay",
+        &[1.0, -0.1, f64::NAN],
+        |c, x| c.ema_decay = x,
+    );
 
     let plain = logits(&train(&config, &set, &dir.path().join("plain")).model);
     let mut near_zero = config.clone();
@@ -83,18 +79,7 @@ fn the_average_tracks_training_and_is_what_final_holds() {
     );
     let loaded = load_hf_captioner::<Flex>(&run_dir.join("final"), &Default::default()).unwrap();
     assert!(largest_difference(&average, &logits(&loaded.model)) < 1e-6);
-    let mut generation = trained.config.generation();
-    generation.max_new_tokens = 7;
-    let report = evaluate_captioner(
-        &trained.model,
-        &trained.tokenizer,
-        &set,
-        &generation,
-        4,
-        &Default::default(),
-    )
-    .unwrap();
-    assert_eq!(report.greedy.all.exact_match, 1.0, "{:?}", report.examples);
+    assert_captions_every_image(&trained, &set);
     let saved = std::fs::read_to_string(run_dir.join("final/mm_train_config.json")).unwrap();
     assert!(saved.contains("\"ema_decay\": 0.99"), "{saved}");
 

@@ -10,8 +10,8 @@ use burn::backend::{Autodiff, Flex};
 use mm_core::train::RunOptions;
 use mm_generate::caption::eval::evaluate_captioner;
 use mm_generate::caption::{
-    CaptionSet, CaptionSource, CaptionTrainConfig, load_hf_captioner, train_captioner,
-    vit_processor,
+    CaptionSet, CaptionSource, CaptionTrainConfig, TrainedCaptioner, load_hf_captioner,
+    train_captioner, vit_processor,
 };
 
 type B = Autodiff<Flex>;
@@ -22,6 +22,45 @@ const COLOURS: [(&str, [u8; 3]); 4] = [
     ("blue", [30, 40, 220]),
     ("yellow", [230, 220, 30]),
 ];
+
+/// Asserts that every variant of `config` that `spoil` makes is refused before training with
+/// an error naming `key`, and that no run folder was made.
+pub(crate) fn assert_refused<T: Copy>(
+    config: &CaptionTrainConfig,
+    set: &CaptionSet,
+    dir: &Path,
+    key: &str,
+    values: &[T],
+    spoil: impl Fn(&mut CaptionTrainConfig, T),
+) {
+    for &value in values {
+        let mut c = config.clone();
+        spoil(&mut c, value);
+        let run = RunOptions::new(dir.join("bad"));
+        let err = train_captioner::<B>(&c, set.clone(), &run, &[Default::default()])
+            .err()
+            .unwrap_or_else(|| panic!("an impossible {key} is refused"))
+            .to_string();
+        assert!(err.contains(key), "{err}");
+    }
+    assert!(!dir.join("bad").exists());
+}
+
+/// Asserts that greedy decoding (7 new tokens at most) captions every image of `set` exactly.
+pub(crate) fn assert_captions_every_image(trained: &TrainedCaptioner<Flex>, set: &CaptionSet) {
+    let mut generation = trained.config.generation();
+    generation.max_new_tokens = 7;
+    let report = evaluate_captioner(
+        &trained.model,
+        &trained.tokenizer,
+        set,
+        &generation,
+        4,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(report.greedy.all.exact_match, 1.0, "{:?}", report.examples);
+}
 
 /// Two shades of each colour, so a validation split can hold some out and every colour is
 /// still trained on.
