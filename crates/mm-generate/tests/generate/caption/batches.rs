@@ -19,7 +19,7 @@ use mm_generate::caption::train::{
 use mm_generate::caption::{CaptionSet, CaptionSource, vit_processor};
 use mm_vl::augment::ColourAugment;
 
-use super::train::write_set;
+use super::train::{colour_set, write_set};
 
 type B = Flex;
 
@@ -60,9 +60,7 @@ fn ints(t: Tensor<B, 2, burn::tensor::Int>) -> Vec<i64> {
 #[test]
 fn jitter_changes_the_pixels_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = write_set(dir.path());
-    let sources = [CaptionSource::new("colours", &manifest, Some("train"))];
-    let set = Arc::new(CaptionSet::load(&sources, &vit_processor(16)).unwrap());
+    let set = Arc::new(colour_set(dir.path()));
     let jitter = ColourAugment {
         jitter: 0.4,
         ..Default::default()

@@ -8,11 +8,10 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Int, Tensor, TensorData};
 use mm_core::train::RunOptions;
 use mm_generate::caption::{
-    CaptionSet, CaptionSource, CaptionTrainConfig, Captioner, TrainedCaptioner, load_hf_captioner,
-    train_captioner, vit_processor,
+    CaptionSet, CaptionTrainConfig, Captioner, TrainedCaptioner, load_hf_captioner, train_captioner,
 };
 
-use super::train::{assert_captions_every_image, assert_refused, tiny_config, write_set};
+use super::train::{assert_captions_every_image, assert_refused, colour_set, tiny_config};
 
 type B = Autodiff<Flex>;
 
@@ -46,9 +45,7 @@ fn train(
 fn the_average_tracks_training_and_is_what_final_holds() {
     let _seeded = crate::seeded();
     let dir = tempfile::tempdir().unwrap();
-    let manifest = write_set(dir.path());
-    let sources = [CaptionSource::new("colours", &manifest, Some("train"))];
-    let set = CaptionSet::load(&sources, &vit_processor(16)).unwrap();
+    let set = colour_set(dir.path());
     let mut config = tiny_config();
     config.length_penalties = vec![1.0];
 

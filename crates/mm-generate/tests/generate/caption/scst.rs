@@ -7,9 +7,9 @@ use burn::tensor::Tensor;
 use mm_core::train::RunOptions;
 use mm_data::rng::SplitMix64;
 use mm_generate::caption::sample::{Pick, sample_captions};
-use mm_generate::caption::{CaptionSet, CaptionSource, train_captioner, vit_processor};
+use mm_generate::caption::train_captioner;
 
-use super::train::{tiny_config, write_set};
+use super::train::{colour_set, tiny_config};
 
 type B = Autodiff<Flex>;
 
@@ -108,12 +108,7 @@ fn metric(path: &std::path::Path, name: &str) -> Vec<f64> {
 fn a_finished_run_resumes_into_the_self_critical_phase() {
     let _seeded = crate::seeded();
     let dir = tempfile::tempdir().unwrap();
-    let manifest = write_set(dir.path());
-    let set = CaptionSet::load(
-        &[CaptionSource::new("colours", &manifest, Some("train"))],
-        &vit_processor(16),
-    )
-    .unwrap();
+    let set = colour_set(dir.path());
     let mut config = tiny_config();
     // Stopped early, so its samples still miss often.
     config.steps = 40;

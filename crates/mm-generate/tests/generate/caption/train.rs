@@ -80,6 +80,17 @@ pub(crate) fn write_set(dir: &Path) -> std::path::PathBuf {
     manifest
 }
 
+/// The colour squares of [`write_set`], written to `dir` and loaded as the one training
+/// source `colours` at 16 px.
+pub(crate) fn colour_set(dir: &Path) -> CaptionSet {
+    let sources = [CaptionSource::new(
+        "colours",
+        &write_set(dir),
+        Some("train"),
+    )];
+    CaptionSet::load(&sources, &vit_processor(16)).unwrap()
+}
+
 pub(crate) fn tiny_config() -> CaptionTrainConfig {
     let mut c = CaptionTrainConfig::default();
     c.model.encoder.image_size = 16;

@@ -10,11 +10,9 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Int, Tensor};
 use mm_core::train::{BatchSource, RunOptions, Share, StepInfo};
 use mm_generate::caption::train::{CaptionBatch, CaptionBatches, caption_tokenizer};
-use mm_generate::caption::{
-    CaptionSet, CaptionSource, CaptionTrainConfig, train_captioner, vit_processor,
-};
+use mm_generate::caption::{CaptionTrainConfig, train_captioner};
 
-use super::train::{assert_captions_every_image, assert_refused, tiny_config, write_set};
+use super::train::{assert_captions_every_image, assert_refused, colour_set, tiny_config};
 
 fn ints(t: Tensor<Flex, 2, Int>) -> Vec<i64> {
     t.into_data().convert::<i64>().to_vec().unwrap()
@@ -29,19 +27,10 @@ fn draw(source: &CaptionBatches, step: usize) -> CaptionBatch<Flex> {
     BatchSource::<Flex>::batch(source, at, &Default::default())
 }
 
-fn load_set(dir: &std::path::Path) -> CaptionSet {
-    let sources = [CaptionSource::new(
-        "colours",
-        &write_set(dir),
-        Some("train"),
-    )];
-    CaptionSet::load(&sources, &vit_processor(16)).unwrap()
-}
-
 #[test]
 fn dropped_words_are_masked_inputs_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
-    let set = Arc::new(load_set(dir.path()));
+    let set = Arc::new(colour_set(dir.path()));
     let tokenizer = caption_tokenizer(&set).unwrap();
     let config = |word_dropout: f32| CaptionTrainConfig {
         batch: 6,
@@ -85,7 +74,7 @@ fn training_with_word_dropout_learns_and_bad_rates_are_refused() {
     type B = Autodiff<Flex>;
     let _seeded = crate::seeded();
     let dir = tempfile::tempdir().unwrap();
-    let set = load_set(dir.path());
+    let set = colour_set(dir.path());
     let mut config = tiny_config();
     config.length_penalties = vec![1.0];
     assert_refused(
