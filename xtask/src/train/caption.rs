@@ -127,6 +127,13 @@ pub fn print_caption_report(report: &CaptionReport, out: Option<&Path>) -> Resul
             );
         }
     }
+    for (name, d) in &report.against_greedy {
+        println!(
+            "{name} - greedy, CIDEr-D per image: {:+.4} (95% bootstrap interval {:+.4} to {:+.4}); \
+             better on {}, worse on {}, equal on {} images",
+            d.mean, d.low, d.high, d.wins, d.losses, d.ties
+        );
+    }
     for e in report.examples.iter().take(6) {
         println!(
             "{} [{}]: {:?} (reference {:?})",

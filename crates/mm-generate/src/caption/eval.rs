@@ -2,7 +2,8 @@
 //! each with corpus BLEU-1..4, CIDEr-D and exact match (the candidate's words equal one
 //! reference's), over all test images and per source; plus a few examples per source. Each
 //! beam width's whole n-best list is kept, so the same search also gives its minimum-Bayes-risk
-//! reranking ([`mbr_first`]: `beam3_mbr`, `beam5_mbr`).
+//! reranking ([`mbr_first`]: `beam3_mbr`, `beam5_mbr`). Every other decoding is also set
+//! against greedy decoding image by image ([`paired_difference`] of per-image CIDEr-D).
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,8 @@ use super::hf::CaptionError;
 use super::model::Captioner;
 use crate::decode::GenerationConfig;
 use crate::decode::rerank::{mbr_order, summed_log_prob};
-use crate::metrics::{bleu, caption_words, cider, ngram_f1};
+use crate::metrics::paired::RESAMPLES;
+use crate::metrics::{PairedDifference, bleu, caption_words, cider, ngram_f1, paired_difference};
 
 /// The three strategies compared: name and settings (from `base`, which holds the special
 /// tokens and `max_new_tokens`).
@@ -91,6 +93,12 @@ pub struct CaptionReport {
     pub beam3_mbr: StrategyReport,
     /// Beam search, 5 beams, the 5 finished captions reranked by minimum Bayes risk.
     pub beam5_mbr: StrategyReport,
+    /// Each other decoding against greedy decoding, image by image over all test images:
+    /// per-image CIDEr-D (document frequencies of all the test references, so `mean` is the
+    /// difference of the two `cider` figures above), wins, losses, ties and a 95% bootstrap
+    /// interval (seed [`BOOTSTRAP_SEED`]). Absent from reports written before 2026-12-05.
+    #[serde(default)]
+    pub against_greedy: BTreeMap<String, PairedDifference>,
     /// Test images.
     pub n_test: usize,
     /// The first few images of each source.
@@ -222,6 +230,7 @@ pub fn evaluate_captioner<B: Backend>(
         let best = nbest.into_iter().map(|mut n| n.swap_remove(0).text);
         texts.insert(name, best.collect());
     }
+    let against_greedy = against_greedy(&references, &texts)?;
     let mut reports = BTreeMap::new();
     for (&name, out) in &texts {
         reports.insert(name, strategy_report(test, &references, out)?);
@@ -253,9 +262,32 @@ pub fn evaluate_captioner<B: Backend>(
         beam5: take("beam5"),
         beam3_mbr: take("beam3_mbr"),
         beam5_mbr: take("beam5_mbr"),
+        against_greedy,
         n_test: test.len(),
         examples,
     })
+}
+
+/// The seed of [`CaptionReport::against_greedy`]'s bootstrap.
+pub const BOOTSTRAP_SEED: u64 = 2026;
+
+/// Every strategy of `texts` but greedy against greedy, on per-image CIDEr-D over all images.
+fn against_greedy(
+    references: &[Vec<Vec<String>>],
+    texts: &BTreeMap<&str, Vec<String>>,
+) -> Result<BTreeMap<String, PairedDifference>, CaptionError> {
+    let metric = |e: crate::metrics::MetricError| CaptionError::Config(e.to_string());
+    let items = |captions: &[String]| {
+        let words: Vec<Vec<String>> = captions.iter().map(|t| caption_words(t)).collect();
+        cider(&words, references).map(|c| c.items).map_err(metric)
+    };
+    let greedy = items(&texts["greedy"])?;
+    let mut out = BTreeMap::new();
+    for (&name, captions) in texts.iter().filter(|(k, _)| **k != "greedy") {
+        let diff = paired_difference(&items(captions)?, &greedy, RESAMPLES, BOOTSTRAP_SEED);
+        out.insert(name.to_string(), diff.map_err(metric)?);
+    }
+    Ok(out)
 }
 
 /// The name of a beam width's MBR-reranked strategy.

@@ -2,13 +2,16 @@
 //! BLEU and CIDEr-D, which the parity test runs): [`bleu`] (corpus BLEU-1..4) and [`cider`]
 //! (CIDEr-D). Both take captions as words; [`caption_words`] makes them from raw text the way
 //! the COCO tokenizer roughly does (lower case, punctuation dropped). [`ngram_f1`] compares
-//! two captions with each other (the utility of minimum-Bayes-risk reranking).
+//! two captions with each other (the utility of minimum-Bayes-risk reranking);
+//! [`paired_difference`] compares two decodings image by image, with a bootstrap interval.
 
 pub mod bleu;
 pub mod cider;
+pub mod paired;
 
 pub use bleu::{Bleu, bleu};
 pub use cider::{Cider, CiderD, cider};
+pub use paired::{PairedDifference, paired_difference};
 
 use std::collections::HashMap;
 
@@ -75,6 +78,9 @@ pub enum MetricError {
     /// Nothing to score.
     #[error("no captions to score")]
     Empty,
+    /// A bootstrap asked for with no resample.
+    #[error("a bootstrap interval needs at least one resample")]
+    NoResamples,
 }
 
 pub(crate) fn check(candidates: usize, references: &[Vec<Vec<String>>]) -> Result<(), MetricError> {

@@ -7,6 +7,7 @@ mod ema;
 mod gradients;
 mod hf;
 mod metrics;
+mod paired;
 mod scst;
 mod train;
 mod word_dropout;

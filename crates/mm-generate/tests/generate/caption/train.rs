@@ -168,6 +168,15 @@ fn a_short_run_learns_to_name_the_colours() {
         assert!(s.all.bleu3 > 0.99 && s.all.cider > 1.0, "{:?}", s.all);
     }
     assert_eq!(report.examples[0].captions["greedy"], "a red square.");
+    // Every caption is right with every decoding, so image by image nothing differs.
+    let names: Vec<&str> = report.against_greedy.keys().map(String::as_str).collect();
+    assert_eq!(names, ["beam3", "beam3_mbr", "beam5", "beam5_mbr"]);
+    let d = &report.against_greedy["beam5"];
+    assert_eq!(
+        (d.mean, d.low, d.high, d.wins, d.losses),
+        (0.0, 0.0, 0.0, 0, 0)
+    );
+    assert_eq!(d.ties, set.len());
 
     let loaded = load_hf_captioner::<Flex>(&run_dir.join("final"), &device).unwrap();
     // The chosen penalty is the folder's decoding default, and the sweep is beside it.
