@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::MetricError;
 
-/// Resamples [`paired_difference`] draws by default.
+/// Resamples of the images that `eval caption` draws for each interval.
 pub const RESAMPLES: usize = 10_000;
 
 /// Confidence of the interval.
