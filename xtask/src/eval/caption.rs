@@ -1,6 +1,8 @@
 //! `cargo xtask eval caption --checkpoint DIR [--test-source NAME=MANIFEST[:SPLIT]]
 //! [--max-new-tokens N] [--examples N] [--out FILE]`: greedy vs beam 3 vs beam 5 on the held-out images
-//! (BLEU-1..4, CIDEr-D, exact match; all images and per set). DIR is a captioner folder: a
+//! (BLEU-1..4, CIDEr-D, exact match; all images and per set), and each beam decoding set
+//! against greedy decoding image by image (`against_greedy`: mean per-image CIDEr-D difference,
+//! wins, losses, a 95% bootstrap interval). DIR is a captioner folder: a
 //! run's `final/`, or a transformers `VisionEncoderDecoderModel` (ViT + BERT) folder.
 
 use std::path::PathBuf;
