@@ -1,9 +1,10 @@
 //! `cargo xtask caption --model DIR --image P [--beams N] [--length-penalty X]
 //! [--early-stopping true|false|never] [--max-new-tokens N] [--num-return N]
-//! [--no-repeat-ngram N] [--mbr] [--sample --temperature T --top-k K --top-p P --seed S]
-//! [--no-cache] [--json]`: captions of an image. DIR is a captioner folder: a run's `final/` or a
-//! transformers `VisionEncoderDecoderModel` (ViT + BERT) folder; its `generation_config.json`
-//! gives the defaults, the flags override them.
+//! [--no-repeat-ngram N] [--words-from MANIFEST[:SPLIT]] [--mbr]
+//! [--sample --temperature T --top-k K --top-p P --seed S] [--no-cache] [--json]`: captions of
+//! an image. DIR is a captioner folder: a run's `final/` or a transformers
+//! `VisionEncoderDecoderModel` (ViT + BERT) folder; its `generation_config.json` gives the
+//! defaults (`suppress_tokens` included), the flags override them.
 
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::BackendJob;
-use mm_generate::caption::eval::{Finished, mbr_first};
+use mm_generate::caption::eval::{Finished, mbr_first, tokens_outside};
 use mm_generate::caption::load_hf_captioner;
 use mm_generate::decode::EarlyStopping;
 use mm_generate::decode::rerank::summed_log_prob;
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::backend::dispatch;
 use crate::common::DeviceArg;
+use crate::train::{parse_caption_source, source_captions};
 
 /// Flags of `caption`.
 #[derive(Args)]
@@ -47,6 +49,10 @@ pub struct CaptionArgs {
     /// No n-gram of this size twice in a caption.
     #[arg(long)]
     no_repeat_ngram: Option<usize>,
+    /// Write only the word pieces of this image-caption manifest's captions (of SPLIT, when
+    /// given) and the end token: every other token is added to `suppress_tokens`.
+    #[arg(long, value_name = "MANIFEST[:SPLIT]")]
+    words_from: Option<String>,
     /// Rerank all --beams finished captions by minimum Bayes risk (each one's n-gram F1
     /// against the others, weighted by their probabilities) and return the first --num-return
     /// of that order.
@@ -109,6 +115,12 @@ impl BackendJob for CaptionJob {
         }
         if let Some(x) = a.no_repeat_ngram {
             g.no_repeat_ngram_size = x;
+        }
+        if let Some(spec) = &a.words_from {
+            let source = parse_caption_source(&format!("words={spec}"))?;
+            let captions = source_captions(&source)?;
+            let outside = tokens_outside(&loaded.tokenizer, &captions, g.eos_token_id)?;
+            g.suppress_tokens.extend(outside);
         }
         let positions = loaded.config.decoder.max_position_embeddings - 1;
         g.max_new_tokens = a.max_new_tokens.unwrap_or(g.max_new_tokens.min(positions));

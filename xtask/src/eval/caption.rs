@@ -1,9 +1,12 @@
 //! `cargo xtask eval caption --checkpoint DIR [--test-source NAME=MANIFEST[:SPLIT]]
-//! [--max-new-tokens N] [--examples N] [--out FILE]`: greedy vs beam 3 vs beam 5 on the held-out images
+//! [--max-new-tokens N] [--source-words [--source NAME=MANIFEST[:SPLIT]]] [--examples N]
+//! [--out FILE]`: greedy vs beam 3 vs beam 5 on the held-out images
 //! (BLEU-1..4, CIDEr-D, exact match; all images and per set), and each beam decoding set
 //! against greedy decoding image by image (`against_greedy`: mean per-image CIDEr-D difference,
 //! wins, losses, a 95% bootstrap interval). DIR is a captioner folder: a
 //! run's `final/`, or a transformers `VisionEncoderDecoderModel` (ViT + BERT) folder.
+//! `--source-words` decodes each test set with only the word pieces of the training
+//! captions of the source of the same name (`suppress_tokens`: all the others).
 
 use std::path::PathBuf;
 
@@ -11,12 +14,14 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::BackendJob;
-use mm_generate::caption::eval::{CaptionReport, evaluate_captioner};
+use mm_generate::caption::eval::{
+    CaptionReport, SourceSuppression, evaluate_captioner, tokens_outside,
+};
 use mm_generate::caption::{CaptionSet, load_hf_captioner};
 
 use crate::backend::dispatch;
 use crate::common::DeviceArg;
-use crate::train::{caption_sources, print_caption_report};
+use crate::train::{caption_sources, print_caption_report, source_captions};
 
 /// Flags of `eval caption`.
 #[derive(Args)]
@@ -34,6 +39,18 @@ pub struct CaptionEvalArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Decode each test set with only the word pieces of the captions of the training source
+    /// of the same name (and the end token); a test set with no such source decodes freely.
+    #[arg(long)]
+    source_words: bool,
+    /// A training source whose captions give `--source-words` its words, `NAME=MANIFEST[:SPLIT]`
+    /// (repeatable; default: the default training sources of `train caption`).
+    #[arg(
+        long = "source",
+        value_name = "NAME=MANIFEST[:SPLIT]",
+        requires = "source_words"
+    )]
+    sources: Vec<String>,
     /// Images per test set whose captions the report lists (`examples`).
     #[arg(long, default_value_t = 4)]
     examples: usize,
@@ -56,11 +73,28 @@ impl BackendJob for EvalJob {
         generation.max_new_tokens = a
             .max_new_tokens
             .unwrap_or(loaded.config.decoder.max_position_embeddings - 1);
+        let mut suppress = SourceSuppression::new();
+        if a.source_words {
+            for source in caption_sources(&a.sources, false)? {
+                let captions = source_captions(&source)?;
+                let outside =
+                    tokens_outside(&loaded.tokenizer, &captions, generation.eos_token_id)?;
+                println!(
+                    "{}: {} captions, decoding with {} of {} tokens",
+                    source.name,
+                    captions.len(),
+                    loaded.tokenizer.vocab_size() - outside.len(),
+                    loaded.tokenizer.vocab_size()
+                );
+                suppress.insert(source.name, outside);
+            }
+        }
         Ok(evaluate_captioner(
             &loaded.model,
             &loaded.tokenizer,
             &test,
             &generation,
+            &suppress,
             a.examples,
             &device,
         )?)

@@ -12,6 +12,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use mm_core::train::{RunOptions, append_eval};
 use mm_core::{BackendJob, replicas};
+use mm_data::manifest::{ImageCaption, Manifest};
 use mm_generate::caption::eval::{CaptionReport, evaluate_captioner};
 use mm_generate::caption::{
     CaptionSet, CaptionSource, CaptionTrainConfig, PenaltyChoice, train_captioner, vit_processor,
@@ -76,6 +77,28 @@ pub fn parse_source(spec: &str) -> Result<CaptionSource> {
         bail!("source `{spec}`: expected NAME=MANIFEST[:SPLIT]");
     }
     Ok(CaptionSource::new(name, Path::new(file), split))
+}
+
+/// The captions of a source's manifest (of its split, when it names one).
+pub fn source_captions(source: &CaptionSource) -> Result<Vec<String>> {
+    let manifest = Manifest::<ImageCaption>::read(&source.manifest)?;
+    let captions: Vec<String> = manifest
+        .records
+        .into_iter()
+        .filter(|r| source.split.is_none() || r.split == source.split)
+        .flat_map(|r| r.captions)
+        .collect();
+    if captions.is_empty() {
+        bail!(
+            "{}: no caption{}",
+            source.manifest.display(),
+            source
+                .split
+                .as_ref()
+                .map_or(String::new(), |s| format!(" in split `{s}`"))
+        );
+    }
+    Ok(captions)
 }
 
 /// The sets named by `specs`, or the default training (`test` false) or test sets.
@@ -189,6 +212,7 @@ impl BackendJob for CaptionJob {
             &trained.tokenizer,
             &self.test,
             &generation,
+            &Default::default(),
             4,
             &device,
         )?)

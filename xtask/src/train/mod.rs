@@ -19,7 +19,9 @@ use clap::{Args, Subcommand};
 
 pub use audio::{load_sound_data, print_report};
 pub use av_sync::{av_clips, av_sync_manifest, print_sync_report};
-pub use caption::{caption_sources, parse_source as parse_caption_source, print_caption_report};
+pub use caption::{
+    caption_sources, parse_source as parse_caption_source, print_caption_report, source_captions,
+};
 pub use clip::report_skipped;
 pub use localizer::{
     bridge_figures, print_localizer_report, scenes_manifest, sound_embeddings, sound_input,

@@ -114,13 +114,47 @@ pub struct Finished {
     pub log_prob: f64,
 }
 
+/// Tokens to suppress per source name (see [`tokens_outside`]); a source not named
+/// decodes with its settings' own `suppress_tokens`.
+pub type SourceSuppression = BTreeMap<String, Vec<u32>>;
+
+/// Every token of `tokenizer` that no caption of `captions` uses, sorted: with them as
+/// `suppress_tokens`, decoding writes only those captions' word pieces and the end token
+/// `eos` (the other special tokens and `[UNK]` are suppressed too).
+pub fn tokens_outside(
+    tokenizer: &WordPieceTokenizer,
+    captions: &[String],
+    eos: u32,
+) -> Result<Vec<u32>, CaptionError> {
+    let mut used = vec![false; tokenizer.vocab_size()];
+    for caption in captions {
+        let len = tokenizer.count_tokens(caption)?;
+        let (ids, _) = tokenizer.encode(caption, len)?;
+        for id in ids {
+            if let Some(u) = used.get_mut(id as usize) {
+                *u = true;
+            }
+        }
+    }
+    let special = |id: u32| {
+        tokenizer
+            .token(id)
+            .is_some_and(|t| t.starts_with('[') && t.ends_with(']'))
+    };
+    Ok((0..tokenizer.vocab_size() as u32)
+        .filter(|&id| id != eos && (!used[id as usize] || special(id)))
+        .collect())
+}
+
 /// Every image's finished captions under `config`, best first (`num_return_sequences` of
-/// them).
+/// them); an image of a source that `suppress` names decodes with that source's tokens
+/// suppressed as well.
 pub fn caption_set_nbest<B: Backend>(
     model: &Captioner<B>,
     tokenizer: &WordPieceTokenizer,
     set: &CaptionSet,
     config: &GenerationConfig,
+    suppress: &SourceSuppression,
     device: &B::Device,
 ) -> Result<Vec<Vec<Finished>>, CaptionError> {
     let penalty = if config.num_beams > 1 {
@@ -128,11 +162,22 @@ pub fn caption_set_nbest<B: Backend>(
     } else {
         0.0
     };
+    let per_source: Vec<GenerationConfig> = set
+        .sources
+        .iter()
+        .map(|name| {
+            let mut c = config.clone();
+            if let Some(extra) = suppress.get(name) {
+                c.suppress_tokens.extend_from_slice(extra);
+            }
+            c
+        })
+        .collect();
     (0..set.len())
         .map(|i| {
             let pixels = set.pixels(&[i], &[(0, 0)]).to_tensor::<B>(device);
             model
-                .caption(pixels, config, true)?
+                .caption(pixels, &per_source[set.source[i]], true)?
                 .iter()
                 .map(|h| {
                     Ok(Finished {
@@ -157,7 +202,7 @@ pub fn caption_set<B: Backend>(
         num_return_sequences: 1,
         ..config.clone()
     };
-    let nbest = caption_set_nbest(model, tokenizer, set, &one, device)?;
+    let nbest = caption_set_nbest(model, tokenizer, set, &one, &BTreeMap::new(), device)?;
     Ok(nbest
         .into_iter()
         .map(|mut n| n.swap_remove(0).text)
@@ -206,12 +251,14 @@ pub fn scores(
 }
 
 /// Captions `test` with each of [`strategies`]`(base)`, and each beam width's n-best list
-/// reranked by minimum Bayes risk ([`mbr_first`]), and scores them.
+/// reranked by minimum Bayes risk ([`mbr_first`]), and scores them. The images of a source
+/// that `suppress` names decode with its tokens suppressed, with every strategy.
 pub fn evaluate_captioner<B: Backend>(
     model: &Captioner<B>,
     tokenizer: &WordPieceTokenizer,
     test: &CaptionSet,
     base: &GenerationConfig,
+    suppress: &SourceSuppression,
     examples_per_set: usize,
     device: &B::Device,
 ) -> Result<CaptionReport, CaptionError> {
@@ -222,7 +269,7 @@ pub fn evaluate_captioner<B: Backend>(
             num_return_sequences: config.num_beams,
             ..config
         };
-        let nbest = caption_set_nbest(model, tokenizer, test, &config, device)?;
+        let nbest = caption_set_nbest(model, tokenizer, test, &config, suppress, device)?;
         if config.num_beams > 1 {
             let reranked = nbest.iter().map(|n| n[mbr_first(n)[0]].text.clone());
             texts.insert(mbr_name(name), reranked.collect());
@@ -345,5 +392,25 @@ mod tests {
         nbest[0].log_prob = -0.01;
         assert_eq!(mbr_first(&nbest)[0], 0);
         assert_eq!(mbr_first(&nbest[..1]), vec![0]);
+    }
+
+    #[test]
+    fn tokens_outside_a_source_are_every_other_word_and_the_specials_but_the_end() {
+        let tokenizer =
+            WordPieceTokenizer::from_words(&["grinning face", "a red circle", "a duck."]).unwrap();
+        let id = |w: &str| {
+            (0..tokenizer.vocab_size() as u32)
+                .find(|&i| tokenizer.token(i) == Some(w))
+                .unwrap()
+        };
+        let eos = id("[SEP]");
+        let outside = tokens_outside(&tokenizer, &["Grinning face!".to_string()], eos).unwrap();
+        let kept: Vec<&str> = (0..tokenizer.vocab_size() as u32)
+            .filter(|i| !outside.contains(i))
+            .map(|i| tokenizer.token(i).unwrap())
+            .collect();
+        // "!" is not in the vocabulary: it reads as [UNK], which stays suppressed.
+        assert_eq!(kept, ["[SEP]", "face", "grinning"]);
+        assert!(outside.windows(2).all(|w| w[0] < w[1]));
     }
 }

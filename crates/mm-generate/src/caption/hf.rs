@@ -195,6 +195,21 @@ fn generation_defaults(
     if let Some(x) = raw["no_repeat_ngram_size"].as_u64() {
         g.no_repeat_ngram_size = x as usize;
     }
+    match &raw["suppress_tokens"] {
+        Value::Null => {}
+        Value::Array(ids) => {
+            g.suppress_tokens = ids
+                .iter()
+                .map(|v| v.as_u64().and_then(|x| u32::try_from(x).ok()))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("suppress_tokens must be a list of token ids".into()))?;
+        }
+        other => {
+            return Err(bad(format!(
+                "suppress_tokens {other} is not a list of token ids"
+            )));
+        }
+    }
     match &raw["early_stopping"] {
         Value::Bool(true) => g.early_stopping = EarlyStopping::True,
         Value::Bool(false) | Value::Null => {}

@@ -14,7 +14,7 @@
 //! at the longest length it could reach. Scores are f32 and the "impossible" marks are the
 //! same `-1e9` transformers adds, so ties and their order come out as there.
 
-use super::processors::ban_repeated_ngrams;
+use super::processors::{ban_repeated_ngrams, suppress_tokens};
 use super::{EarlyStopping, GenerateError, GenerationConfig, Hypothesis, StepDecoder, log_softmax};
 
 const IMPOSSIBLE: f32 = -1.0e9;
@@ -83,6 +83,7 @@ pub fn beam_search<D: StepDecoder + ?Sized>(
         for (r, row) in logits.iter().enumerate() {
             let mut lp_row = log_softmax(row);
             ban_repeated_ngrams(&running[r], config.no_repeat_ngram_size, &mut lp_row);
+            suppress_tokens(&config.suppress_tokens, &mut lp_row);
             accumulated.extend(lp_row.into_iter().map(|x| x + running_scores[r]));
         }
         let candidates: Vec<Candidate> = top_indices(&accumulated, keep)
@@ -208,5 +209,54 @@ mod tests {
         assert_eq!(beams[0].tokens, [3, 1]);
         assert!(beams[0].score > beams[1].score);
         assert!(beams[0].score > greedy[0].score);
+    }
+
+    #[test]
+    fn suppressed_tokens_are_never_chosen_and_the_others_keep_their_log_probabilities() {
+        let ninf = -30.0;
+        let table = vec![
+            vec![ninf, ninf, 1.0, 0.8, ninf, ninf],
+            vec![0.0; 6],
+            vec![ninf, 0.5, 0.0, 0.0, 0.2, 0.0],
+            vec![ninf, 8.0, ninf, ninf, ninf, ninf],
+            vec![ninf, 1.0, 0.0, 0.0, 0.0, 0.0],
+            vec![ninf, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ];
+        let config = GenerationConfig {
+            decoder_start_token_id: 0,
+            eos_token_id: 1,
+            pad_token_id: 1,
+            max_new_tokens: 5,
+            length_penalty: 0.0,
+            num_beams: 2,
+            suppress_tokens: vec![3, 5],
+            ..Default::default()
+        };
+        let beams = generate(&mut Chain(table.clone()), &config).unwrap();
+        // Without the ban the best beam is [3, 1] (the test above).
+        assert_eq!(beams[0].tokens[0], 2);
+        assert!(beams[0].tokens.iter().all(|t| *t != 3 && *t != 5));
+        // The score sums the model's own log-probabilities (the ban does not renormalize
+        // them, as transformers applies it after the softmax).
+        let mut previous = 0usize;
+        let mut expected = 0.0f32;
+        for &t in &beams[0].tokens {
+            expected += crate::decode::log_softmax(&table[previous])[t as usize];
+            previous = t as usize;
+        }
+        assert!(
+            (beams[0].score - expected).abs() < 1e-5,
+            "{beams:?} vs {expected}"
+        );
+        let greedy = generate(
+            &mut Chain(table),
+            &GenerationConfig {
+                num_beams: 1,
+                suppress_tokens: vec![2],
+                ..config
+            },
+        )
+        .unwrap();
+        assert_eq!(greedy[0].tokens, [3, 1]);
     }
 }

@@ -4,12 +4,13 @@
 use mm_data::rng::SplitMix64;
 
 use super::processors::{
-    apply_temperature, apply_top_k, apply_top_p, ban_repeated_ngrams, softmax,
+    apply_temperature, apply_top_k, apply_top_p, ban_repeated_ngrams, softmax, suppress_tokens,
 };
 use super::{GenerateError, GenerationConfig, Hypothesis, StepDecoder, log_softmax};
 
 /// Decodes one sequence greedily, or by sampling when `config.do_sample`. The score is the
-/// summed log-probability of the chosen tokens under the model (after the n-gram bans).
+/// summed log-probability of the chosen tokens under the model (after the n-gram bans and
+/// `suppress_tokens`).
 pub fn greedy_or_sample<D: StepDecoder + ?Sized>(
     decoder: &mut D,
     config: &GenerationConfig,
@@ -24,6 +25,7 @@ pub fn greedy_or_sample<D: StepDecoder + ?Sized>(
             .pop()
             .ok_or_else(|| GenerateError::Decoder("no logits".into()))?;
         ban_repeated_ngrams(&sequence, config.no_repeat_ngram_size, &mut logits);
+        suppress_tokens(&config.suppress_tokens, &mut logits);
         let log_probs = log_softmax(&logits);
         let token = if config.do_sample {
             sample(&mut logits, config, &mut rng)

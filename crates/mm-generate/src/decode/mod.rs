@@ -6,7 +6,7 @@
 //!   `num_return_sequences`), step for step as transformers 4.57 runs it.
 //! - [`greedy`]: greedy decoding and seeded sampling (temperature, top-k, top-p).
 //! - [`processors`]: what is done to the scores before a token is picked
-//!   (`no_repeat_ngram_size`, the sampling warpers).
+//!   (`no_repeat_ngram_size`, `suppress_tokens`, the sampling warpers).
 //! - [`rerank`]: minimum-Bayes-risk reranking of a finished n-best list.
 
 pub mod beam;
@@ -93,6 +93,9 @@ pub struct GenerationConfig {
     pub num_return_sequences: usize,
     /// No n-gram of this size occurs twice in a sequence (0: off).
     pub no_repeat_ngram_size: usize,
+    /// Tokens never generated: their log-probability becomes `-inf` at every step (after the
+    /// softmax, so the others keep theirs; transformers' `suppress_tokens`).
+    pub suppress_tokens: Vec<u32>,
     /// Sample the next token instead of taking the best (greedy decoding only).
     pub do_sample: bool,
     /// Sampling temperature (> 0).
@@ -120,6 +123,7 @@ impl Default for GenerationConfig {
             early_stopping: EarlyStopping::False,
             num_return_sequences: 1,
             no_repeat_ngram_size: 0,
+            suppress_tokens: Vec::new(),
             do_sample: false,
             temperature: 1.0,
             top_k: 50,
@@ -175,6 +179,20 @@ impl GenerationConfig {
             if id as usize >= vocab {
                 return bad(format!("{name} {id} is outside the vocabulary of {vocab}"));
             }
+        }
+        if let Some(&id) = self.suppress_tokens.iter().find(|&&t| t as usize >= vocab) {
+            return bad(format!(
+                "suppress_tokens holds {id}, outside the vocabulary of {vocab}"
+            ));
+        }
+        let mut suppressed = vec![false; vocab];
+        self.suppress_tokens
+            .iter()
+            .for_each(|&t| suppressed[t as usize] = true);
+        if suppressed.iter().all(|s| *s) {
+            return bad(format!(
+                "suppress_tokens holds all {vocab} tokens: none is left to generate"
+            ));
         }
         Ok(())
     }
@@ -269,6 +287,33 @@ pub(crate) mod tests {
                 .to_string()
                 .contains("eos_token_id")
         );
+        let c = GenerationConfig {
+            suppress_tokens: vec![3, 64],
+            ..Default::default()
+        };
+        assert!(
+            c.validate(64)
+                .unwrap_err()
+                .to_string()
+                .contains("suppress_tokens holds 64")
+        );
+        let c = GenerationConfig {
+            num_beams: 3,
+            suppress_tokens: (0..64).rev().collect(),
+            ..Default::default()
+        };
+        assert!(
+            c.validate(64)
+                .unwrap_err()
+                .to_string()
+                .contains("none is left")
+        );
+        let c = GenerationConfig {
+            num_beams: 3,
+            suppress_tokens: (1..64).collect(),
+            ..Default::default()
+        };
+        assert!(c.validate(64).is_ok());
         assert!("sometimes".parse::<EarlyStopping>().is_err());
         assert_eq!(
             "Never".parse::<EarlyStopping>().unwrap(),

@@ -1,6 +1,6 @@
 //! What is done to a row's scores before a token is picked, as transformers' logits
-//! processors do it: `no_repeat_ngram_size` bans, then (sampling) temperature, top-k and
-//! top-p. A banned or filtered token's score becomes `-inf`.
+//! processors do it: `no_repeat_ngram_size` bans and `suppress_tokens`, then (sampling)
+//! temperature, top-k and top-p. A banned or filtered token's score becomes `-inf`.
 
 /// Bans every token that would complete an n-gram of size `n` already in `sequence` (the
 /// start token counts, as in transformers, whose decoder inputs begin with it).
@@ -18,6 +18,16 @@ pub fn ban_repeated_ngrams(sequence: &[u32], n: usize, scores: &mut [f32]) {
         if &gram[..n - 1] == prefix
             && let Some(s) = scores.get_mut(gram[n - 1] as usize)
         {
+            *s = f32::NEG_INFINITY;
+        }
+    }
+}
+
+/// Sets the score of every token of `suppressed` to `-inf` (ids outside `scores` are ignored;
+/// [`super::GenerationConfig::validate`] refuses them first).
+pub fn suppress_tokens(suppressed: &[u32], scores: &mut [f32]) {
+    for &t in suppressed {
+        if let Some(s) = scores.get_mut(t as usize) {
             *s = f32::NEG_INFINITY;
         }
     }

@@ -3,7 +3,8 @@
 //! into ours and gives transformers' encoder states and decoder logits within 1e-4, and
 //! `generate()`'s tokens and sequence scores (within 1e-5) for every case of the grid (beams
 //! 1, 3, 5 x length_penalty 0, 1, 2 x early_stopping true / false / never, and
-//! num_return_sequences and no_repeat_ngram_size cases), with the key/value cache and without;
+//! num_return_sequences, no_repeat_ngram_size and suppress_tokens cases), with the key/value
+//! cache and without;
 //! an exported folder loads back the same; broken folders are named errors.
 
 use std::path::PathBuf;
@@ -81,6 +82,10 @@ fn config_of(case: &Value, base: &GenerationConfig) -> GenerationConfig {
         max_new_tokens: case["max_new_tokens"].as_u64().unwrap() as usize,
         num_return_sequences: case["num_return_sequences"].as_u64().unwrap_or(1) as usize,
         no_repeat_ngram_size: case["no_repeat_ngram_size"].as_u64().unwrap_or(0) as usize,
+        suppress_tokens: case["suppress_tokens"]
+            .as_array()
+            .map(|ids| ids.iter().map(|t| t.as_u64().unwrap() as u32).collect())
+            .unwrap_or_default(),
         ..base.clone()
     }
 }
@@ -133,7 +138,7 @@ fn check_grid<B: Backend>(loaded: &LoadedCaptioner<B>, exp: &Value) {
             checked += 1;
         }
     }
-    assert_eq!(checked, 2 * 31);
+    assert_eq!(checked, 2 * 33);
 }
 
 #[test]
@@ -209,4 +214,32 @@ fn broken_folders_are_named() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("positions"), "{e}");
+
+    // `suppress_tokens` in generation_config.json: read as transformers writes it, refused
+    // when it is not a list of ids, or names a token the model does not have.
+    let generation_path = dir.path().join("generation_config.json");
+    let generation: Value =
+        serde_json::from_str(&std::fs::read_to_string(&generation_path).unwrap()).unwrap();
+    let with = |value: Value| {
+        let mut g = generation.clone();
+        g["suppress_tokens"] = value;
+        std::fs::write(&generation_path, g.to_string()).unwrap();
+    };
+    with(serde_json::json!([23, 27]));
+    assert_eq!(load().unwrap().generation.suppress_tokens, [23, 27]);
+    with(serde_json::json!("23"));
+    let e = load().unwrap_err().to_string();
+    assert!(e.contains("suppress_tokens"), "{e}");
+    with(serde_json::json!([23, -1]));
+    let e = load().unwrap_err().to_string();
+    assert!(e.contains("suppress_tokens"), "{e}");
+    with(serde_json::json!([23, 640]));
+    let loaded = load().unwrap();
+    let small = Tensor::<NdArray, 4>::zeros([1, 3, 32, 32], &Default::default());
+    let e = loaded
+        .model
+        .caption(small, &loaded.generation, true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("suppress_tokens holds 640"), "{e}");
 }

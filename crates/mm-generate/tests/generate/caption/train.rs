@@ -8,7 +8,7 @@ use std::path::Path;
 
 use burn::backend::{Autodiff, Flex};
 use mm_core::train::RunOptions;
-use mm_generate::caption::eval::evaluate_captioner;
+use mm_generate::caption::eval::{evaluate_captioner, tokens_outside};
 use mm_generate::caption::{
     CaptionSet, CaptionSource, CaptionTrainConfig, TrainedCaptioner, load_hf_captioner,
     train_captioner, vit_processor,
@@ -55,6 +55,7 @@ pub(crate) fn assert_captions_every_image(trained: &TrainedCaptioner<Flex>, set:
         &trained.tokenizer,
         set,
         &generation,
+        &Default::default(),
         4,
         &Default::default(),
     )
@@ -161,7 +162,16 @@ fn a_short_run_learns_to_name_the_colours() {
     assert!(config.length_penalties.contains(&choice.chosen));
     let mut generation = model_config.generation();
     generation.max_new_tokens = 7;
-    let report = evaluate_captioner(&model, &tokenizer, &set, &generation, 4, &device).unwrap();
+    let report = evaluate_captioner(
+        &model,
+        &tokenizer,
+        &set,
+        &generation,
+        &Default::default(),
+        4,
+        &device,
+    )
+    .unwrap();
     for s in [&report.greedy, &report.beam3, &report.beam5] {
         assert_eq!(s.all.exact_match, 1.0, "{:?}", report.examples);
         // Three-word captions have no 4-grams: BLEU-4 is about 0 by its definition.
@@ -178,6 +188,33 @@ fn a_short_run_learns_to_name_the_colours() {
     );
     assert_eq!(d.ties, set.len());
 
+    // Decoding with only the words of the captions that are not red: no caption says "red",
+    // and greedy decoding still names every other image exactly.
+    let not_red: Vec<String> = set
+        .captions
+        .iter()
+        .flatten()
+        .filter(|c| !c.contains("red"))
+        .cloned()
+        .collect();
+    let outside = tokens_outside(&tokenizer, &not_red, generation.eos_token_id).unwrap();
+    let suppress = [("colours".to_string(), outside)].into_iter().collect();
+    let limited =
+        evaluate_captioner(&model, &tokenizer, &set, &generation, &suppress, 8, &device).unwrap();
+    assert_eq!(limited.examples.len(), set.len());
+    for example in &limited.examples {
+        assert!(
+            example.captions.values().all(|c| !c.contains("red")),
+            "{example:?}"
+        );
+    }
+    let red = set.captions.iter().filter(|c| c[0].contains("red")).count();
+    assert!(red > 0);
+    assert_eq!(
+        limited.greedy.all.exact_match,
+        (set.len() - red) as f64 / set.len() as f64
+    );
+
     let loaded = load_hf_captioner::<Flex>(&run_dir.join("final"), &device).unwrap();
     // The chosen penalty is the folder's decoding default, and the sweep is beside it.
     assert_eq!(loaded.generation.length_penalty, choice.chosen);
@@ -193,6 +230,7 @@ fn a_short_run_learns_to_name_the_colours() {
         &loaded.tokenizer,
         &set,
         &generation,
+        &Default::default(),
         4,
         &device,
     )
