@@ -180,19 +180,23 @@ mod tests {
     use crate::decode::generate;
     use crate::decode::tests::Chain;
 
-    #[test]
-    fn beams_escape_the_greedy_trap() {
-        // From the start (0), token 2 looks best but leads to a flat distribution; token 3 is
-        // a little worse and then ends (1) almost surely.
+    /// From the start (0), token 2 looks best but leads to a flat distribution; token 3 is
+    /// a little worse and then ends (1) almost surely.
+    fn greedy_trap() -> Vec<Vec<f32>> {
         let ninf = -30.0;
-        let mut chain = Chain(vec![
+        vec![
             vec![ninf, ninf, 1.0, 0.8, ninf, ninf],
             vec![0.0; 6],
             vec![ninf, 0.0, 0.0, 0.0, 0.0, 0.0],
             vec![ninf, 8.0, ninf, ninf, ninf, ninf],
             vec![ninf, 0.0, 0.0, 0.0, 0.0, 0.0],
             vec![ninf, 0.0, 0.0, 0.0, 0.0, 0.0],
-        ]);
+        ]
+    }
+
+    #[test]
+    fn beams_escape_the_greedy_trap() {
+        let mut chain = Chain(greedy_trap());
         let mut config = GenerationConfig {
             decoder_start_token_id: 0,
             eos_token_id: 1,
@@ -213,15 +217,8 @@ mod tests {
 
     #[test]
     fn suppressed_tokens_are_never_chosen_and_the_others_keep_their_log_probabilities() {
-        let ninf = -30.0;
-        let table = vec![
-            vec![ninf, ninf, 1.0, 0.8, ninf, ninf],
-            vec![0.0; 6],
-            vec![ninf, 0.5, 0.0, 0.0, 0.2, 0.0],
-            vec![ninf, 8.0, ninf, ninf, ninf, ninf],
-            vec![ninf, 1.0, 0.0, 0.0, 0.0, 0.0],
-            vec![ninf, 0.0, 0.0, 0.0, 0.0, 0.0],
-        ];
+        let mut table = greedy_trap();
+        table[2][4] = 0.2;
         let config = GenerationConfig {
             decoder_start_token_id: 0,
             eos_token_id: 1,
