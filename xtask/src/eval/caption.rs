@@ -88,6 +88,9 @@ impl BackendJob for EvalJob {
                 );
                 suppress.insert(source.name, outside);
             }
+            for name in test.sources.iter().filter(|n| !suppress.contains_key(*n)) {
+                println!("{name}: no training source of this name, decoding with every token");
+            }
         }
         Ok(evaluate_captioner(
             &loaded.model,
